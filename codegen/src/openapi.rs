@@ -1,0 +1,508 @@
+//! The OpenAPI document read once, checked against the rules the generators rely on, and
+//! flattened into operations in a stable order.
+
+use std::collections::BTreeSet;
+
+use openapiv3::{
+    OpenAPI, Parameter, ParameterSchemaOrContent, ReferenceOr, RequestBody, Response, Schema,
+    SchemaKind, StatusCode, Type,
+};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub file: String,
+    pub text: String,
+    pub api: OpenAPI,
+    /// Sorted by path, then method.
+    pub operations: Vec<Operation>,
+    /// The one schema every error response uses (a components/schemas name).
+    pub error_schema: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub tag: String,
+    pub summary: String,
+    pub description: String,
+    /// Security scheme names that can satisfy the operation; empty means public.
+    pub security: Vec<String>,
+    /// Handled by a handwritten handler that takes the whole request (`x-raw: true`).
+    pub raw: bool,
+    /// `x-snake-aliases: N`: objects at nesting depth N of the JSON success body also
+    /// carry each camelCase key in snake_case, for older clients.
+    pub snake_aliases: Option<u64>,
+    pub params: Vec<Param>,
+    pub body: Option<Body>,
+    pub responses: Vec<Resp>,
+}
+
+impl Operation {
+    pub fn place(&self) -> String {
+        format!("{} {} ({})", self.method, self.path, self.id)
+    }
+    pub fn is_public(&self) -> bool {
+        self.security.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Path,
+    Query,
+    Header,
+}
+
+impl Location {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Header => "header",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub location: Location,
+    pub required: bool,
+    pub description: String,
+    pub schema: ReferenceOr<Schema>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub content_type: String,
+    pub required: bool,
+    pub description: String,
+    pub schema: ReferenceOr<Schema>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub description: String,
+    /// Content type and schema, when the response has a body.
+    pub content: Option<(String, ReferenceOr<Schema>)>,
+    pub headers: Vec<RespHeader>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RespHeader {
+    pub name: String,
+    pub required: bool,
+    pub description: String,
+}
+
+impl Spec {
+    pub fn parse(file: &str, text: &str) -> Result<Spec> {
+        let api: OpenAPI = yaml_serde::from_str(text)
+            .map_err(|e| Error::new(file, "", format!("is not a valid OpenAPI document: {e}")))?;
+        if !api.openapi.starts_with("3.0.") {
+            return Err(Error::new(
+                file,
+                "openapi",
+                format!(
+                    "version {} is not 3.0.x (the client generator reads 3.0 only)",
+                    api.openapi
+                ),
+            ));
+        }
+        let global_security = security_names(api.security.as_deref().unwrap_or(&[]));
+        let mut operations = Vec::new();
+        let mut error_schemas = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        let mut paths: Vec<_> = api.paths.paths.iter().collect();
+        paths.sort_by(|a, b| a.0.cmp(b.0));
+        for (path, item) in paths {
+            let ReferenceOr::Item(item) = item else {
+                return Err(Error::new(
+                    file,
+                    path.as_str(),
+                    "path items must not be $ref",
+                ));
+            };
+            for (method, op) in item.iter() {
+                let method = method.to_ascii_uppercase();
+                let place = format!("{method} {path}");
+                let id = op
+                    .operation_id
+                    .clone()
+                    .ok_or_else(|| Error::new(file, &place, "has no operationId"))?;
+                let place = format!("{place} ({id})");
+                if !ids.insert(id.clone()) {
+                    return Err(Error::new(file, &place, "operationId is used twice"));
+                }
+                let tag =
+                    op.tags.first().cloned().ok_or_else(|| {
+                        Error::new(file, &place, "has no tag (its function group)")
+                    })?;
+                let description = op.description.clone().unwrap_or_default();
+                if description.trim().is_empty() {
+                    return Err(Error::new(file, &place, "has no description"));
+                }
+                let security = match &op.security {
+                    Some(s) => security_names(s),
+                    None => global_security.clone(),
+                };
+                let raw = op
+                    .extensions
+                    .get("x-raw")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
+
+                let snake_aliases = op
+                    .extensions
+                    .get("x-snake-aliases")
+                    .and_then(|v| v.as_u64());
+
+                let mut params = Vec::new();
+                for p in item.parameters.iter().chain(op.parameters.iter()) {
+                    params.push(param(file, &place, &api, p)?);
+                }
+                let body = match &op.request_body {
+                    None => None,
+                    Some(b) => Some(body(file, &place, &api, b)?),
+                };
+                let mut responses = Vec::new();
+                if op.responses.default.is_some() {
+                    return Err(Error::new(
+                        file,
+                        &place,
+                        "declares a `default` response; declare explicit status codes",
+                    ));
+                }
+                for (code, r) in &op.responses.responses {
+                    let StatusCode::Code(status) = code else {
+                        return Err(Error::new(
+                            file,
+                            &place,
+                            "declares a status range; declare explicit status codes",
+                        ));
+                    };
+                    let resp = response(file, &place, &api, *status, r)?;
+                    if resp.status >= 400 {
+                        match &resp.content {
+                            Some((ct, ReferenceOr::Reference { reference }))
+                                if ct == "application/json" =>
+                            {
+                                error_schemas.insert(ref_name(reference).to_string());
+                            }
+                            _ => {
+                                return Err(Error::new(
+                                    file,
+                                    &place,
+                                    format!(
+                                        "response {status} must have an application/json body that is a $ref to the shared error schema"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    responses.push(resp);
+                }
+                responses.sort_by_key(|r| r.status);
+                let operation = Operation {
+                    id,
+                    method,
+                    path: path.clone(),
+                    tag,
+                    summary: op.summary.clone().unwrap_or_default(),
+                    description,
+                    security,
+                    raw,
+                    snake_aliases,
+                    params,
+                    body,
+                    responses,
+                };
+                check_responses(file, &operation)?;
+                operations.push(operation);
+            }
+        }
+        if error_schemas.len() > 1 {
+            return Err(Error::new(
+                file,
+                "responses",
+                format!(
+                    "error responses use several schemas ({error_schemas:?}); use one shared error schema"
+                ),
+            ));
+        }
+        let error_schema = error_schemas.into_iter().next().ok_or_else(|| {
+            Error::new(file, "responses", "no operation declares an error response")
+        })?;
+        Ok(Spec {
+            file: file.to_string(),
+            text: text.to_string(),
+            api,
+            operations,
+            error_schema,
+        })
+    }
+
+    pub fn schema(&self, name: &str) -> Option<&Schema> {
+        match self.api.components.as_ref()?.schemas.get(name)? {
+            ReferenceOr::Item(s) => Some(s),
+            ReferenceOr::Reference { .. } => None,
+        }
+    }
+}
+
+/// The statuses the generated router itself can answer must be declared, so that no
+/// answer of the server is outside the spec.
+fn check_responses(file: &str, op: &Operation) -> Result<()> {
+    let place = op.place();
+    let has = |s: u16| op.responses.iter().any(|r| r.status == s);
+    let mut need = vec![(500, "every operation can fail")];
+    if !op.is_public() {
+        need.push((401, "the operation needs credentials"));
+    }
+    if !op.params.is_empty() || op.body.is_some() {
+        need.push((400, "the operation takes parameters or a body"));
+    }
+    if op.body.is_some() && !op.raw {
+        need.push((413, "the operation takes a body, which is size-limited"));
+        need.push((415, "the operation takes a body of a declared content type"));
+    }
+    for (status, why) in need {
+        if !has(status) {
+            return Err(Error::new(
+                file,
+                &place,
+                format!("must declare response {status}: {why}"),
+            ));
+        }
+    }
+    let success: Vec<_> = op.responses.iter().filter(|r| r.status < 400).collect();
+    if success.is_empty() {
+        return Err(Error::new(file, &place, "declares no 2xx or 3xx response"));
+    }
+    let bodies: BTreeSet<String> = success
+        .iter()
+        .filter(|r| (200..300).contains(&r.status))
+        .filter_map(|r| r.content.as_ref().map(|(ct, s)| format!("{ct} {s:?}")))
+        .collect();
+    if bodies.len() > 1 {
+        return Err(Error::new(
+            file,
+            &place,
+            "2xx responses must share one body type",
+        ));
+    }
+    Ok(())
+}
+
+fn security_names(reqs: &[openapiv3::SecurityRequirement]) -> Vec<String> {
+    let mut names: Vec<String> = reqs.iter().flat_map(|r| r.keys().cloned()).collect();
+    names.dedup();
+    names
+}
+
+pub fn ref_name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
+}
+
+fn param(file: &str, place: &str, api: &OpenAPI, p: &ReferenceOr<Parameter>) -> Result<Param> {
+    let p = match p {
+        ReferenceOr::Item(p) => p.clone(),
+        ReferenceOr::Reference { reference } => api
+            .components
+            .as_ref()
+            .and_then(|c| c.parameters.get(ref_name(reference)))
+            .and_then(|p| p.as_item())
+            .cloned()
+            .ok_or_else(|| Error::new(file, place, format!("unresolved parameter {reference}")))?,
+    };
+    let (location, data) = match &p {
+        Parameter::Path { parameter_data, .. } => (Location::Path, parameter_data),
+        Parameter::Query { parameter_data, .. } => (Location::Query, parameter_data),
+        Parameter::Header { parameter_data, .. } => (Location::Header, parameter_data),
+        Parameter::Cookie { parameter_data, .. } => {
+            return Err(Error::new(
+                file,
+                place,
+                format!(
+                    "parameter {} is a cookie parameter, which the client generator rejects",
+                    parameter_data.name
+                ),
+            ));
+        }
+    };
+    let ParameterSchemaOrContent::Schema(schema) = &data.format else {
+        return Err(Error::new(
+            file,
+            place,
+            format!("parameter {} must have a schema", data.name),
+        ));
+    };
+    Ok(Param {
+        name: data.name.clone(),
+        location,
+        required: data.required || location == Location::Path,
+        description: data.description.clone().unwrap_or_default(),
+        schema: schema.clone(),
+    })
+}
+
+fn body(file: &str, place: &str, api: &OpenAPI, b: &ReferenceOr<RequestBody>) -> Result<Body> {
+    let b = match b {
+        ReferenceOr::Item(b) => b.clone(),
+        ReferenceOr::Reference { reference } => api
+            .components
+            .as_ref()
+            .and_then(|c| c.request_bodies.get(ref_name(reference)))
+            .and_then(|b| b.as_item())
+            .cloned()
+            .ok_or_else(|| {
+                Error::new(file, place, format!("unresolved request body {reference}"))
+            })?,
+    };
+    if b.content.len() != 1 {
+        return Err(Error::new(
+            file,
+            place,
+            "the request body must have exactly one content type (the client generator panics on more)",
+        ));
+    }
+    let (ct, media) = b
+        .content
+        .first()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .unwrap_or_default();
+    if ct.starts_with("multipart/") {
+        return Err(Error::new(
+            file,
+            place,
+            "multipart bodies are not supported by the client generator",
+        ));
+    }
+    let schema = media
+        .schema
+        .ok_or_else(|| Error::new(file, place, "the request body has no schema"))?;
+    Ok(Body {
+        content_type: ct,
+        required: b.required,
+        description: b.description.unwrap_or_default(),
+        schema,
+    })
+}
+
+fn response(
+    file: &str,
+    place: &str,
+    api: &OpenAPI,
+    status: u16,
+    r: &ReferenceOr<Response>,
+) -> Result<Resp> {
+    let r = match r {
+        ReferenceOr::Item(r) => r.clone(),
+        ReferenceOr::Reference { reference } => api
+            .components
+            .as_ref()
+            .and_then(|c| c.responses.get(ref_name(reference)))
+            .and_then(|r| r.as_item())
+            .cloned()
+            .ok_or_else(|| Error::new(file, place, format!("unresolved response {reference}")))?,
+    };
+    if r.content.len() > 1 {
+        return Err(Error::new(
+            file,
+            place,
+            format!("response {status} has more than one content type"),
+        ));
+    }
+    let content = match r.content.first() {
+        None => None,
+        Some((ct, media)) => {
+            let schema = media.schema.clone().ok_or_else(|| {
+                Error::new(
+                    file,
+                    place,
+                    format!("response {status} has content without a schema"),
+                )
+            })?;
+            Some((ct.clone(), schema))
+        }
+    };
+    let mut headers = Vec::new();
+    for (name, h) in &r.headers {
+        let h = h.as_item().ok_or_else(|| {
+            Error::new(
+                file,
+                place,
+                format!("response header {name} must not be a $ref"),
+            )
+        })?;
+        headers.push(RespHeader {
+            name: name.clone(),
+            required: h.required,
+            description: h.description.clone().unwrap_or_default(),
+        });
+    }
+    Ok(Resp {
+        status,
+        description: r.description.clone(),
+        content,
+        headers,
+    })
+}
+
+/// A short, human type name of a schema, for docs and messages.
+pub fn describe(schema: &ReferenceOr<Schema>) -> String {
+    match schema {
+        ReferenceOr::Reference { reference } => ref_name(reference).to_string(),
+        ReferenceOr::Item(s) => describe_schema(s),
+    }
+}
+
+pub fn describe_boxed(schema: &ReferenceOr<Box<Schema>>) -> String {
+    match schema {
+        ReferenceOr::Reference { reference } => ref_name(reference).to_string(),
+        ReferenceOr::Item(s) => describe_schema(s),
+    }
+}
+
+pub fn describe_schema(s: &Schema) -> String {
+    let base = match &s.schema_kind {
+        SchemaKind::Type(Type::String(st)) => {
+            if !st.enumeration.is_empty() {
+                let vals: Vec<String> = st.enumeration.iter().flatten().cloned().collect();
+                format!("string ({})", vals.join(" \\| "))
+            } else {
+                match &st.format {
+                    openapiv3::VariantOrUnknownOrEmpty::Item(f) => {
+                        format!("string ({f:?})").to_lowercase()
+                    }
+                    openapiv3::VariantOrUnknownOrEmpty::Unknown(f) => format!("string ({f})"),
+                    openapiv3::VariantOrUnknownOrEmpty::Empty => "string".into(),
+                }
+            }
+        }
+        SchemaKind::Type(Type::Integer(_)) => "integer".into(),
+        SchemaKind::Type(Type::Number(_)) => "number".into(),
+        SchemaKind::Type(Type::Boolean(_)) => "boolean".into(),
+        SchemaKind::Type(Type::Array(a)) => match &a.items {
+            Some(items) => format!("array of {}", describe_boxed(items)),
+            None => "array".into(),
+        },
+        SchemaKind::Type(Type::Object(o)) => match &o.additional_properties {
+            Some(openapiv3::AdditionalProperties::Schema(s)) if o.properties.is_empty() => {
+                format!("map of {}", describe(s))
+            }
+            _ => "object".into(),
+        },
+        _ => "any".into(),
+    };
+    if s.schema_data.nullable {
+        format!("{base}, nullable")
+    } else {
+        base
+    }
+}

@@ -1,0 +1,955 @@
+//! The REST server side: one trait per tag, a request struct and a response enum per
+//! operation, and `router()`, which extracts and validates every input, runs the auth hook
+//! named by the operation's `security`, and encodes only the responses the spec declares.
+
+use heck::{ToPascalCase, ToSnakeCase};
+use openapiv3::{ReferenceOr, Schema, SchemaKind, Type};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use crate::openapi::{Location, Operation, Spec, ref_name};
+use crate::rest_client::MODELS_PATH;
+use crate::{Error, Result, pretty};
+
+fn models_path() -> TokenStream {
+    MODELS_PATH.parse().unwrap_or_default()
+}
+
+fn model(name: &str) -> TokenStream {
+    let m = models_path();
+    let ident = format_ident!("{}", name);
+    quote!(#m::#ident)
+}
+
+/// The variant name of a status code.
+pub fn variant_name(status: u16) -> String {
+    match status {
+        200 => "Ok",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "NoContent",
+        301 => "MovedPermanently",
+        302 => "Found",
+        303 => "SeeOther",
+        304 => "NotModified",
+        307 => "TemporaryRedirect",
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        405 => "MethodNotAllowed",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "PayloadTooLarge",
+        415 => "UnsupportedMediaType",
+        422 => "UnprocessableEntity",
+        429 => "TooManyRequests",
+        500 => "InternalServerError",
+        501 => "NotImplemented",
+        502 => "BadGateway",
+        503 => "ServiceUnavailable",
+        504 => "GatewayTimeout",
+        other => return format!("Status{other}"),
+    }
+    .to_string()
+}
+
+/// Rust type of a JSON schema used in a parameter or body.
+fn rust_type(spec: &Spec, place: &str, schema: &ReferenceOr<Schema>) -> Result<TokenStream> {
+    match schema {
+        ReferenceOr::Reference { reference } => Ok(model(ref_name(reference))),
+        ReferenceOr::Item(s) => inline_type(spec, place, s),
+    }
+}
+
+fn inline_type(spec: &Spec, place: &str, s: &Schema) -> Result<TokenStream> {
+    let t = match &s.schema_kind {
+        SchemaKind::Type(Type::String(_)) => quote!(::std::string::String),
+        SchemaKind::Type(Type::Integer(i)) => match &i.format {
+            openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::IntegerFormat::Int32) => {
+                quote!(i32)
+            }
+            _ => quote!(i64),
+        },
+        SchemaKind::Type(Type::Number(_)) => quote!(f64),
+        SchemaKind::Type(Type::Boolean(_)) => quote!(bool),
+        SchemaKind::Type(Type::Array(a)) => {
+            let items = match &a.items {
+                Some(ReferenceOr::Reference { reference }) => model(ref_name(reference)),
+                Some(ReferenceOr::Item(s)) => inline_type(spec, place, s)?,
+                None => quote!(::serde_json::Value),
+            };
+            quote!(::std::vec::Vec<#items>)
+        }
+        SchemaKind::Type(Type::Object(o)) if o.properties.is_empty() => {
+            match &o.additional_properties {
+                Some(openapiv3::AdditionalProperties::Schema(inner)) => {
+                    let inner = rust_type(spec, place, inner)?;
+                    quote!(::std::collections::BTreeMap<::std::string::String, #inner>)
+                }
+                _ => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+            }
+        }
+        _ => {
+            return Err(Error::new(
+                &spec.file,
+                place,
+                "inline object schemas with properties are not supported here; use a $ref to components/schemas",
+            ));
+        }
+    };
+    Ok(if s.schema_data.nullable {
+        quote!(::std::option::Option<#t>)
+    } else {
+        t
+    })
+}
+
+fn is_scalar_param(schema: &ReferenceOr<Schema>) -> bool {
+    match schema {
+        ReferenceOr::Reference { .. } => true,
+        ReferenceOr::Item(s) => matches!(
+            s.schema_kind,
+            SchemaKind::Type(
+                Type::String(_) | Type::Integer(_) | Type::Number(_) | Type::Boolean(_)
+            )
+        ),
+    }
+}
+
+/// Checks a parsed parameter value against the schema's constraints.
+fn constraint_checks(
+    name: &str,
+    loc: &str,
+    schema: &ReferenceOr<Schema>,
+    value: TokenStream,
+) -> TokenStream {
+    let ReferenceOr::Item(s) = schema else {
+        return quote!();
+    };
+    let mut checks = Vec::new();
+    match &s.schema_kind {
+        SchemaKind::Type(Type::String(st)) => {
+            if let Some(min) = st.min_length {
+                let msg = format!("must be at least {min} characters long");
+                checks.push(quote! {
+                    if #value.chars().count() < #min {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+            if let Some(max) = st.max_length {
+                let msg = format!("must be at most {max} characters long");
+                checks.push(quote! {
+                    if #value.chars().count() > #max {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+            let allowed: Vec<String> = st.enumeration.iter().flatten().cloned().collect();
+            if !allowed.is_empty() {
+                let msg = format!("must be one of: {}", allowed.join(", "));
+                checks.push(quote! {
+                    if ![#(#allowed),*].contains(&#value.as_str()) {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+        }
+        SchemaKind::Type(Type::Integer(it)) => {
+            if let Some(min) = it.minimum {
+                let msg = format!("must be at least {min}");
+                checks.push(quote! {
+                    if (#value as i64) < #min {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+            if let Some(max) = it.maximum {
+                let msg = format!("must be at most {max}");
+                checks.push(quote! {
+                    if (#value as i64) > #max {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+        }
+        _ => {}
+    }
+    quote!(#(#checks)*)
+}
+
+struct OpCode {
+    statics: TokenStream,
+    types: TokenStream,
+    trait_method: TokenStream,
+    handler: TokenStream,
+    static_ident: proc_macro2::Ident,
+    handler_ident: proc_macro2::Ident,
+}
+
+fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
+    let place = op.place();
+    let pascal = op.id.to_pascal_case();
+    let snake = format_ident!("{}", op.id.to_snake_case());
+    let static_ident = format_ident!("{}", op.id.to_snake_case().to_uppercase());
+    let handler_ident = format_ident!("handle_{}", op.id.to_snake_case());
+    let request_ident = format_ident!("{}Request", pascal);
+    let response_ident = format_ident!("{}Response", pascal);
+    let (id, method, path, tag) = (&op.id, &op.method, &op.path, &op.tag);
+    let security = &op.security;
+    let statuses: Vec<u16> = op.responses.iter().map(|r| r.status).collect();
+    let statics = quote! {
+        #[doc = concat!("`", #method, " ", #path, "`")]
+        pub static #static_ident: Operation = Operation {
+            id: #id,
+            method: #method,
+            path: #path,
+            tag: #tag,
+            security: &[#(#security),*],
+            statuses: &[#(#statuses),*],
+        };
+    };
+    let doc = format!("{}\n\n{}", op.summary, op.description.trim());
+    let (who_field, who_type) = if op.is_public() {
+        (format_ident!("caller"), quote!(Self::Caller))
+    } else {
+        (format_ident!("session"), quote!(Self::Session))
+    };
+    let guard_call = if op.is_public() {
+        quote!(api.identify(op, &mut parts).await)
+    } else {
+        quote!(api.authenticate(op, &mut parts).await)
+    };
+
+    if op.raw {
+        let trait_method = quote! {
+            #[doc = #doc]
+            #[doc = ""]
+            #[doc = "Raw operation: the handler reads the request itself."]
+            fn #snake(&self, #who_field: #who_type, request: ::axum::extract::Request)
+                -> impl ::std::future::Future<Output = ::axum::response::Response> + Send;
+        };
+        let tag_bound = tag_trait(tag);
+        let handler = quote! {
+            async fn #handler_ident<A: #tag_bound>(
+                ::axum::extract::State(api): ::axum::extract::State<A>,
+                request: ::axum::extract::Request,
+            ) -> ::axum::response::Response {
+                let op = &#static_ident;
+                let (mut parts, body) = request.into_parts();
+                let who = match #guard_call {
+                    Ok(who) => who,
+                    Err(response) => return response,
+                };
+                api.#snake(who, ::axum::extract::Request::from_parts(parts, body)).await
+            }
+        };
+        return Ok(OpCode {
+            statics,
+            types: quote!(),
+            trait_method,
+            handler,
+            static_ident,
+            handler_ident,
+        });
+    }
+
+    // Request struct and its extraction.
+    let mut fields = Vec::new();
+    let mut extract = Vec::new();
+    let mut inits = Vec::new();
+    let has_path = op.params.iter().any(|p| p.location == Location::Path);
+    if has_path {
+        extract.push(quote! {
+            let path_params = rt::path_params(&mut parts).await?;
+        });
+    }
+    let has_query = op.params.iter().any(|p| p.location == Location::Query);
+    if has_query {
+        extract.push(quote! { let query = rt::query_pairs(&parts)?; });
+    }
+    for p in &op.params {
+        let field = crate::ident(&p.name.to_snake_case());
+        let name = &p.name;
+        let loc = p.location.as_str();
+        let pdoc = p.description.clone();
+        let values = match p.location {
+            Location::Path => quote!(rt::values_of_path(&path_params, #name)),
+            Location::Query => quote!(rt::values_of_query(&query, #name)),
+            Location::Header => quote!(rt::values_of_header(&parts, #name)?),
+        };
+        let is_array = matches!(&p.schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::Array(_))));
+        if is_array {
+            let ReferenceOr::Item(s) = &p.schema else {
+                unreachable!()
+            };
+            let SchemaKind::Type(Type::Array(a)) = &s.schema_kind else {
+                unreachable!()
+            };
+            let item_schema = match &a.items {
+                Some(ReferenceOr::Reference { reference }) => ReferenceOr::Reference {
+                    reference: reference.clone(),
+                },
+                Some(ReferenceOr::Item(b)) => ReferenceOr::Item((**b).clone()),
+                None => {
+                    return Err(Error::new(
+                        &spec.file,
+                        &place,
+                        format!("array parameter {name} needs items"),
+                    ));
+                }
+            };
+            if !is_scalar_param(&item_schema) {
+                return Err(Error::new(
+                    &spec.file,
+                    &place,
+                    format!("parameter {name}: arrays of scalars only"),
+                ));
+            }
+            let item = rust_type(spec, &place, &item_schema)?;
+            fields.push(quote! { #[doc = #pdoc] pub #field: ::std::vec::Vec<#item>, });
+            let required_check = if p.required {
+                quote! {
+                    if #field.is_empty() {
+                        return Err(Rejection::MissingParameter { name: #name, location: #loc });
+                    }
+                }
+            } else {
+                quote!()
+            };
+            extract.push(quote! {
+                let #field: ::std::vec::Vec<#item> = rt::parse_all(#values, #name, #loc)?;
+                #required_check
+            });
+        } else {
+            if !is_scalar_param(&p.schema) {
+                return Err(Error::new(
+                    &spec.file,
+                    &place,
+                    format!("parameter {name} must be a scalar or an array of scalars"),
+                ));
+            }
+            let ty = rust_type(spec, &place, &p.schema)?;
+            let checks = constraint_checks(name, loc, &p.schema, quote!(value));
+            if p.required {
+                fields.push(quote! { #[doc = #pdoc] pub #field: #ty, });
+                extract.push(quote! {
+                    let #field: #ty = match rt::parse_one::<#ty>(#values, #name, #loc)? {
+                        Some(value) => { #checks value }
+                        None => return Err(Rejection::MissingParameter { name: #name, location: #loc }),
+                    };
+                });
+            } else {
+                fields.push(quote! { #[doc = #pdoc] pub #field: ::std::option::Option<#ty>, });
+                extract.push(quote! {
+                    let #field: ::std::option::Option<#ty> = match rt::parse_one::<#ty>(#values, #name, #loc)? {
+                        Some(value) => { #checks Some(value) }
+                        None => None,
+                    };
+                });
+            }
+        }
+        inits.push(quote!(#field,));
+    }
+    if let Some(b) = &op.body {
+        let ct = &b.content_type;
+        let is_json = ct == "application/json";
+        let ty = if is_json {
+            rust_type(spec, &place, &b.schema)?
+        } else {
+            quote!(::std::string::String)
+        };
+        let decode = if is_json {
+            quote!(rt::decode_json::<#ty>(&bytes)?)
+        } else {
+            quote!(rt::decode_text(&bytes)?)
+        };
+        let bdoc = b.description.clone();
+        if b.required {
+            fields.push(quote! { #[doc = #bdoc] pub body: #ty, });
+            extract.push(quote! {
+                let bytes = rt::read_body(&parts, body, limit, #ct).await?;
+                if bytes.is_empty() {
+                    return Err(Rejection::MissingBody);
+                }
+                let body: #ty = #decode;
+            });
+        } else {
+            fields.push(quote! { #[doc = #bdoc] pub body: ::std::option::Option<#ty>, });
+            extract.push(quote! {
+                let bytes = rt::read_body(&parts, body, limit, #ct).await?;
+                let body: ::std::option::Option<#ty> = if bytes.is_empty() { None } else { Some(#decode) };
+            });
+        }
+        inits.push(quote!(body,));
+    } else {
+        extract.push(quote! { let _ = (body, limit); });
+    }
+
+    // Response enum.
+    let mut variants = Vec::new();
+    let mut encode_arms = Vec::new();
+    let mut status_arms = Vec::new();
+    let mut error_arms = Vec::new();
+    let error_model = model(&spec.error_schema);
+    for r in &op.responses {
+        let variant = format_ident!("{}", variant_name(r.status));
+        let status = r.status;
+        let rdoc = format!("{}: {}", r.status, r.description.trim());
+        let body_ty = match &r.content {
+            None => None,
+            Some((ct, schema)) => {
+                if ct == "application/json" {
+                    Some((rust_type(spec, &place, schema)?, ct.clone(), true))
+                } else if ct == "text/event-stream" {
+                    return Err(Error::new(
+                        &spec.file,
+                        &place,
+                        "text/event-stream responses are not supported yet",
+                    ));
+                } else {
+                    let is_string = matches!(schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::String(_))));
+                    if !is_string {
+                        return Err(Error::new(
+                            &spec.file,
+                            &place,
+                            format!("response {status}: {ct} bodies must have `type: string`"),
+                        ));
+                    }
+                    Some((quote!(::std::string::String), ct.clone(), false))
+                }
+            }
+        };
+        let aliases = op.snake_aliases.filter(|_| r.status < 400);
+        let encode_body = |body: TokenStream| match (&body_ty, aliases) {
+            (None, _) => quote!(rt::empty(#status)),
+            (Some((_, _, true)), None) => quote!(rt::json(#status, &#body)?),
+            (Some((_, _, true)), Some(depth)) => {
+                let depth = depth as usize;
+                quote!(rt::json_with_snake_aliases(#status, &#body, #depth)?)
+            }
+            (Some((_, ct, false)), _) => quote!(rt::text(#status, #ct, #body)),
+        };
+        status_arms.push(if body_ty.is_none() && r.headers.is_empty() {
+            quote!(Self::#variant => #status,)
+        } else if r.headers.is_empty() {
+            quote!(Self::#variant(_) => #status,)
+        } else {
+            quote!(Self::#variant { .. } => #status,)
+        });
+        if r.headers.is_empty() {
+            match &body_ty {
+                None => {
+                    variants.push(quote! { #[doc = #rdoc] #variant, });
+                    let enc = encode_body(quote!());
+                    encode_arms.push(quote! { Self::#variant => #enc, });
+                }
+                Some((ty, _, _)) => {
+                    variants.push(quote! { #[doc = #rdoc] #variant(#ty), });
+                    let enc = encode_body(quote!(body));
+                    encode_arms.push(quote! { Self::#variant(body) => #enc, });
+                }
+            }
+        } else {
+            let mut vfields = Vec::new();
+            let mut names = Vec::new();
+            let mut sets = Vec::new();
+            if let Some((ty, _, _)) = &body_ty {
+                vfields.push(quote!(body: #ty,));
+                names.push(quote!(body));
+            }
+            for h in &r.headers {
+                let f = crate::ident(&h.name.to_snake_case());
+                let hname = h.name.to_ascii_lowercase();
+                let hdoc = h.description.clone();
+                names.push(quote!(#f));
+                if h.required {
+                    vfields.push(quote!(#[doc = #hdoc] #f: ::std::string::String,));
+                    sets.push(quote!(rt::set_header(&mut response, #hname, &#f)?;));
+                } else {
+                    vfields.push(
+                        quote!(#[doc = #hdoc] #f: ::std::option::Option<::std::string::String>,),
+                    );
+                    sets.push(quote! {
+                        if let Some(value) = &#f {
+                            rt::set_header(&mut response, #hname, value)?;
+                        }
+                    });
+                }
+            }
+            variants.push(quote! { #[doc = #rdoc] #variant { #(#vfields)* }, });
+            let enc = encode_body(quote!(body));
+            encode_arms.push(quote! {
+                Self::#variant { #(#names),* } => {
+                    let mut response = #enc;
+                    #(#sets)*
+                    response
+                }
+            });
+        }
+        if r.status >= 400 {
+            error_arms.push(quote!(#status => Self::#variant(error),));
+        }
+    }
+    let summary_doc = format!("Response of `{} {}`.", op.method, op.path);
+    let request_doc = format!(
+        "Inputs of `{} {}`, extracted and validated.",
+        op.method, op.path
+    );
+    let generic = if op.is_public() {
+        format_ident!("C")
+    } else {
+        format_ident!("S")
+    };
+    let types = quote! {
+        #[doc = #request_doc]
+        #[derive(Debug)]
+        pub struct #request_ident<#generic> {
+            /// Who is calling, as the auth hook established.
+            pub #who_field: #generic,
+            #(#fields)*
+        }
+
+        #[doc = #summary_doc]
+        #[derive(Debug)]
+        pub enum #response_ident {
+            #(#variants)*
+        }
+
+        impl #response_ident {
+            /// The HTTP status of this response.
+            pub fn status(&self) -> u16 {
+                match self { #(#status_arms)* }
+            }
+
+            /// Encodes the response; fails only on a header value HTTP cannot carry.
+            pub fn into_http(self) -> ::std::result::Result<::axum::response::Response, Rejection> {
+                Ok(match self { #(#encode_arms)* })
+            }
+        }
+
+        impl FromApiError for #response_ident {
+            fn from_error(status: u16, error: #error_model) -> Self {
+                match status {
+                    #(#error_arms)*
+                    _ => Self::InternalServerError(error),
+                }
+            }
+        }
+    };
+
+    let trait_method = quote! {
+        #[doc = #doc]
+        fn #snake(&self, request: #request_ident<#who_type>)
+            -> impl ::std::future::Future<Output = #response_ident> + Send;
+    };
+    let tag_bound = tag_trait(tag);
+    let handler = quote! {
+        async fn #handler_ident<A: #tag_bound>(
+            ::axum::extract::State(api): ::axum::extract::State<A>,
+            request: ::axum::extract::Request,
+        ) -> ::axum::response::Response {
+            let op = &#static_ident;
+            let (mut parts, body) = request.into_parts();
+            let who = match #guard_call {
+                Ok(who) => who,
+                Err(response) => return response,
+            };
+            let limit = api.body_limit(op);
+            let extracted = async {
+                #(#extract)*
+                Ok::<_, Rejection>(#request_ident { #who_field: who, #(#inits)* })
+            }
+            .await;
+            let request = match extracted {
+                Ok(request) => request,
+                Err(rejection) => return api.reject(Some(op), rejection),
+            };
+            match api.#snake(request).await.into_http() {
+                Ok(response) => response,
+                Err(rejection) => api.reject(Some(op), rejection),
+            }
+        }
+    };
+    Ok(OpCode {
+        statics,
+        types,
+        trait_method,
+        handler,
+        static_ident,
+        handler_ident,
+    })
+}
+
+fn tag_trait(tag: &str) -> proc_macro2::Ident {
+    format_ident!("{}Api", tag.to_pascal_case())
+}
+
+pub fn generate(spec: &Spec) -> Result<String> {
+    let mut statics = Vec::new();
+    let mut types = Vec::new();
+    let mut handlers = Vec::new();
+    let mut op_refs = Vec::new();
+    let mut tags: Vec<String> = spec.operations.iter().map(|o| o.tag.clone()).collect();
+    tags.sort();
+    tags.dedup();
+    let mut trait_methods: Vec<(String, Vec<TokenStream>)> =
+        tags.iter().map(|t| (t.clone(), Vec::new())).collect();
+    // path -> [(method, handler ident)], in the spec's sorted order.
+    let mut routes: Vec<(String, Vec<(String, proc_macro2::Ident)>)> = Vec::new();
+    for op in &spec.operations {
+        let code = operation(spec, op)?;
+        statics.push(code.statics);
+        types.push(code.types);
+        handlers.push(code.handler);
+        let s = &code.static_ident;
+        op_refs.push(quote!(&#s));
+        if let Some((_, methods)) = trait_methods.iter_mut().find(|(t, _)| t == &op.tag) {
+            methods.push(code.trait_method);
+        }
+        match routes.iter_mut().find(|(p, _)| p == &op.path) {
+            Some((_, ms)) => ms.push((op.method.clone(), code.handler_ident)),
+            None => routes.push((
+                op.path.clone(),
+                vec![(op.method.clone(), code.handler_ident)],
+            )),
+        }
+    }
+    let tag_traits = trait_methods.iter().map(|(tag, methods)| {
+        let ident = tag_trait(tag);
+        let desc = spec
+            .api
+            .tags
+            .iter()
+            .find(|t| &t.name == tag)
+            .and_then(|t| t.description.clone())
+            .unwrap_or_default();
+        let doc = format!("Operations tagged `{tag}`. {desc}");
+        quote! {
+            #[doc = #doc]
+            pub trait #ident: Hooks {
+                #(#methods)*
+            }
+        }
+    });
+    let all_bounds: Vec<_> = tags.iter().map(|t| tag_trait(t)).collect();
+    let route_calls = routes.iter().map(|(path, methods)| {
+        let ons = methods.iter().map(|(m, h)| {
+            let filter = format_ident!("{}", m);
+            quote!(.on(::axum::routing::MethodFilter::#filter, #h::<A>))
+        });
+        quote! {
+            .route(#path, ::axum::routing::MethodRouter::new() #(#ons)* .fallback(method_not_allowed::<A>))
+        }
+    });
+    let error_model = model(&spec.error_schema);
+    let tokens = quote! {
+        pub use self::rt::Rejection;
+
+        /// What the generator knows of an operation, for hooks, logs and tests.
+        #[derive(Debug)]
+        pub struct Operation {
+            pub id: &'static str,
+            pub method: &'static str,
+            pub path: &'static str,
+            pub tag: &'static str,
+            /// Security schemes that can satisfy the operation; empty for a public one.
+            pub security: &'static [&'static str],
+            /// Every status the spec declares for it.
+            pub statuses: &'static [u16],
+        }
+
+        impl Operation {
+            pub fn is_public(&self) -> bool {
+                self.security.is_empty()
+            }
+        }
+
+        #(#statics)*
+
+        /// Every operation of the spec, sorted by path then method.
+        pub static OPERATIONS: &[&Operation] = &[#(#op_refs),*];
+
+        /// The server-wide hooks every operation goes through. The auth hook is called once
+        /// per request: `authenticate` for operations with a `security` requirement (its
+        /// failure is the response), `identify` for public ones.
+        pub trait Hooks: Clone + Send + Sync + 'static {
+            /// Who calls a secured operation.
+            type Session: Send + 'static;
+            /// Who calls a public operation (may be anonymous).
+            type Caller: Send + 'static;
+
+            fn authenticate(&self, op: &'static Operation, parts: &mut ::axum::http::request::Parts)
+                -> impl ::std::future::Future<Output = ::std::result::Result<Self::Session, ::axum::response::Response>> + Send;
+
+            fn identify(&self, op: &'static Operation, parts: &mut ::axum::http::request::Parts)
+                -> impl ::std::future::Future<Output = ::std::result::Result<Self::Caller, ::axum::response::Response>> + Send;
+
+            /// Turns a rejected request into the error response (`op` is `None` when no
+            /// operation matched the method).
+            fn reject(&self, op: ::std::option::Option<&'static Operation>, rejection: Rejection) -> ::axum::response::Response;
+
+            /// The largest request body accepted, in bytes.
+            fn body_limit(&self, _op: &'static Operation) -> usize {
+                1 << 20
+            }
+        }
+
+        /// Builds a response from the shared error schema: the variant declared for
+        /// `status`, or the 500 variant (which every operation declares).
+        pub trait FromApiError {
+            fn from_error(status: u16, error: #error_model) -> Self;
+        }
+
+        #(#tag_traits)*
+
+        #(#types)*
+
+        /// The router of every operation in the spec.
+        pub fn router<A>(api: A) -> ::axum::Router
+        where
+            A: Hooks #(+ #all_bounds)*,
+        {
+            ::axum::Router::new()
+                #(#route_calls)*
+                .with_state(api)
+        }
+
+        async fn method_not_allowed<A: Hooks>(::axum::extract::State(api): ::axum::extract::State<A>) -> ::axum::response::Response {
+            api.reject(None, Rejection::MethodNotAllowed)
+        }
+
+        #(#handlers)*
+
+        /// Helpers of the generated handlers.
+        pub mod rt {
+            use ::axum::body::{Body, Bytes};
+            use ::axum::http::request::Parts;
+            use ::axum::response::Response;
+
+            /// Why a request was refused before reaching its handler.
+            #[derive(Debug, Clone, PartialEq, Eq)]
+            pub enum Rejection {
+                MissingParameter { name: &'static str, location: &'static str },
+                InvalidParameter { name: &'static str, location: &'static str, reason: String },
+                MissingBody,
+                InvalidBody { reason: String },
+                UnsupportedMediaType { expected: &'static str, found: String },
+                BodyTooLarge { limit: usize },
+                MethodNotAllowed,
+                /// The handler produced a response HTTP cannot carry.
+                InvalidResponse { reason: String },
+            }
+
+            impl Rejection {
+                /// The HTTP status this rejection is answered with.
+                pub fn status(&self) -> u16 {
+                    match self {
+                        Rejection::MissingParameter { .. }
+                        | Rejection::InvalidParameter { .. }
+                        | Rejection::MissingBody
+                        | Rejection::InvalidBody { .. } => 400,
+                        Rejection::UnsupportedMediaType { .. } => 415,
+                        Rejection::BodyTooLarge { .. } => 413,
+                        Rejection::MethodNotAllowed => 405,
+                        Rejection::InvalidResponse { .. } => 500,
+                    }
+                }
+            }
+
+            impl ::std::fmt::Display for Rejection {
+                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    match self {
+                        Rejection::MissingParameter { name, location } => write!(f, "missing required {location} parameter `{name}`"),
+                        Rejection::InvalidParameter { name, location, reason } => write!(f, "invalid {location} parameter `{name}`: {reason}"),
+                        Rejection::MissingBody => write!(f, "missing request body"),
+                        Rejection::InvalidBody { reason } => write!(f, "invalid request body: {reason}"),
+                        Rejection::UnsupportedMediaType { expected, found } => write!(f, "unsupported content type `{found}`; expected `{expected}`"),
+                        Rejection::BodyTooLarge { limit } => write!(f, "request body larger than {limit} bytes"),
+                        Rejection::MethodNotAllowed => write!(f, "method not allowed on this path"),
+                        Rejection::InvalidResponse { reason } => write!(f, "the server built an invalid response: {reason}"),
+                    }
+                }
+            }
+
+            pub async fn path_params(parts: &mut Parts) -> Result<Vec<(String, String)>, Rejection> {
+                use ::axum::extract::FromRequestParts;
+                match ::axum::extract::RawPathParams::from_request_parts(parts, &()).await {
+                    Ok(params) => Ok(params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                    Err(e) => Err(Rejection::InvalidParameter { name: "path", location: "path", reason: e.to_string() }),
+                }
+            }
+
+            pub fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>, Rejection> {
+                Ok(::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect())
+            }
+
+            pub fn values_of_path(params: &[(String, String)], name: &str) -> Vec<String> {
+                params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+            }
+
+            pub fn values_of_query(pairs: &[(String, String)], name: &str) -> Vec<String> {
+                pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+            }
+
+            pub fn values_of_header(parts: &Parts, name: &'static str) -> Result<Vec<String>, Rejection> {
+                parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| {
+                        v.to_str().map(str::to_string).map_err(|_| Rejection::InvalidParameter {
+                            name,
+                            location: "header",
+                            reason: "not visible ASCII".into(),
+                        })
+                    })
+                    .collect()
+            }
+
+            /// Parses the first value, if any.
+            pub fn parse_one<T: ::std::str::FromStr>(values: Vec<String>, name: &'static str, location: &'static str) -> Result<Option<T>, Rejection>
+            where
+                T::Err: ::std::fmt::Display,
+            {
+                match values.into_iter().next() {
+                    None => Ok(None),
+                    Some(v) => v.parse::<T>().map(Some).map_err(|e| Rejection::InvalidParameter {
+                        name,
+                        location,
+                        reason: format!("{e} (got {v:?})"),
+                    }),
+                }
+            }
+
+            pub fn parse_all<T: ::std::str::FromStr>(values: Vec<String>, name: &'static str, location: &'static str) -> Result<Vec<T>, Rejection>
+            where
+                T::Err: ::std::fmt::Display,
+            {
+                values
+                    .into_iter()
+                    .map(|v| v.parse::<T>().map_err(|e| Rejection::InvalidParameter {
+                        name,
+                        location,
+                        reason: format!("{e} (got {v:?})"),
+                    }))
+                    .collect()
+            }
+
+            /// Reads a body of the declared content type, up to `limit` bytes. A JSON body
+            /// may also come as `text/plain` (what browsers send for a string body) or
+            /// with no content type.
+            pub async fn read_body(parts: &Parts, body: Body, limit: usize, expected: &'static str) -> Result<Bytes, Rejection> {
+                if let Some(value) = parts.headers.get(::axum::http::header::CONTENT_TYPE) {
+                    let found = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                    let json_like = expected == "application/json"
+                        && (found == "text/plain" || (found.starts_with("application/") && found.ends_with("+json")));
+                    if found != expected && !json_like {
+                        return Err(Rejection::UnsupportedMediaType { expected, found });
+                    }
+                }
+                let declared = parts
+                    .headers
+                    .get(::axum::http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > limit as u64) {
+                    return Err(Rejection::BodyTooLarge { limit });
+                }
+                ::axum::body::to_bytes(body, limit).await.map_err(|_| Rejection::BodyTooLarge { limit })
+            }
+
+            pub fn decode_json<T: ::serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
+                ::serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody { reason: e.to_string() })
+            }
+
+            pub fn decode_text(bytes: &[u8]) -> Result<String, Rejection> {
+                String::from_utf8(bytes.to_vec()).map_err(|e| Rejection::InvalidBody { reason: e.to_string() })
+            }
+
+            fn status(code: u16) -> ::axum::http::StatusCode {
+                ::axum::http::StatusCode::from_u16(code).unwrap_or(::axum::http::StatusCode::INTERNAL_SERVER_ERROR)
+            }
+
+            pub fn empty(code: u16) -> Response {
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = status(code);
+                response
+            }
+
+            pub fn json<T: ::serde::Serialize>(code: u16, body: &T) -> Result<Response, Rejection> {
+                let bytes = ::serde_json::to_vec(body).map_err(|e| Rejection::InvalidResponse { reason: e.to_string() })?;
+                let mut response = Response::new(Body::from(bytes));
+                *response.status_mut() = status(code);
+                response.headers_mut().insert(
+                    ::axum::http::header::CONTENT_TYPE,
+                    ::axum::http::HeaderValue::from_static("application/json"),
+                );
+                Ok(response)
+            }
+
+            /// Like [`json`], adding to each object at `depth` a snake_case copy of its
+            /// camelCase keys.
+            pub fn json_with_snake_aliases<T: ::serde::Serialize>(code: u16, body: &T, depth: usize) -> Result<Response, Rejection> {
+                let mut value = ::serde_json::to_value(body).map_err(|e| Rejection::InvalidResponse { reason: e.to_string() })?;
+                add_snake_aliases(&mut value, depth);
+                json(code, &value)
+            }
+
+            fn add_snake_aliases(value: &mut ::serde_json::Value, depth: usize) {
+                match value {
+                    ::serde_json::Value::Object(map) if depth == 0 => {
+                        let aliases: Vec<(String, ::serde_json::Value)> = map
+                            .iter()
+                            .filter(|(k, _)| k.starts_with(|c: char| c.is_ascii_lowercase()) && k.chars().any(|c| c.is_ascii_uppercase()))
+                            .map(|(k, v)| (snake_case(k), v.clone()))
+                            .collect();
+                        for (k, v) in aliases {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    ::serde_json::Value::Object(map) => map.values_mut().for_each(|v| add_snake_aliases(v, depth - 1)),
+                    ::serde_json::Value::Array(items) => items.iter_mut().for_each(|v| add_snake_aliases(v, depth)),
+                    _ => {}
+                }
+            }
+
+            fn snake_case(key: &str) -> String {
+                let mut out = String::with_capacity(key.len() + 4);
+                for c in key.chars() {
+                    if c.is_ascii_uppercase() {
+                        out.push('_');
+                        out.push(c.to_ascii_lowercase());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+
+            pub fn text(code: u16, content_type: &'static str, body: String) -> Response {
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = status(code);
+                let value = if content_type.starts_with("text/") {
+                    ::axum::http::HeaderValue::from_str(&format!("{content_type}; charset=utf-8"))
+                        .unwrap_or(::axum::http::HeaderValue::from_static("text/plain"))
+                } else {
+                    ::axum::http::HeaderValue::from_static(content_type)
+                };
+                response.headers_mut().insert(::axum::http::header::CONTENT_TYPE, value);
+                response
+            }
+
+            pub fn set_header(response: &mut Response, name: &'static str, value: &str) -> Result<(), Rejection> {
+                let value = ::axum::http::HeaderValue::from_str(value)
+                    .map_err(|_| Rejection::InvalidResponse { reason: format!("header {name} has a value HTTP cannot carry") })?;
+                response.headers_mut().append(name, value);
+                Ok(())
+            }
+        }
+    };
+    pretty(&spec.file, tokens)
+}

@@ -1,0 +1,105 @@
+//! `meshery-server`: serves Meshery's REST and GraphQL APIs.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use meshery::server::{self, Config};
+use tracing_subscriber::EnvFilter;
+
+/// A Meshery-compatible management-plane server.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 9081)]
+    port: u16,
+    /// Address to bind; 0.0.0.0 serves every interface.
+    #[arg(long, env = "MESHERY_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Data directory: the SQLite database and config files.
+    #[arg(long, env = "MESHERY_HOME")]
+    home: Option<PathBuf>,
+    /// Enforce one provider by name (skips the chooser).
+    #[arg(long, env = "PROVIDER")]
+    provider: Option<String>,
+    /// Release channel reported by /api/system/version.
+    #[arg(long, env = "MESHERY_RELEASE_CHANNEL", default_value = "stable")]
+    release_channel: String,
+    /// Newest release known to the operator (no network lookup is made).
+    #[arg(long, env = "MESHERY_LATEST_VERSION")]
+    latest_version: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MESHERY_BODY_LIMIT", default_value_t = 1 << 20)]
+    body_limit: usize,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let Some(home) = args
+        .home
+        .or_else(|| std::env::home_dir().map(|h| h.join(".meshery")))
+    else {
+        eprintln!("meshery-server: no home directory; pass --home or set MESHERY_HOME");
+        return ExitCode::FAILURE;
+    };
+    let config = Config {
+        bind: args.bind,
+        port: args.port,
+        home,
+        provider: args.provider,
+        release_channel: args.release_channel,
+        latest_version: args.latest_version,
+        body_limit: args.body_limit,
+    };
+    let running = match server::start(config.clone()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("meshery-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        addr = %running.addr,
+        home = %config.home.display(),
+        "listening on http://{} (bind 0.0.0.0 with --bind to serve other machines)",
+        running.addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    match running.stop().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meshery-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

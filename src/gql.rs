@@ -1,0 +1,409 @@
+//! GraphQL: resolvers implementing the generated traits, and the transport (GraphQL over
+//! HTTP per its spec, and WebSocket with both subprotocols) behind the shared auth guard.
+
+use std::sync::Arc;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Context, ErrorExtensions, Result as GqlResult};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{self, BoxStream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::Session;
+use crate::error::{ApiError, codes};
+use crate::generated::graphql as g;
+use crate::models;
+use crate::server::App;
+
+pub type Schema = g::GraphqlSchema<Resolver>;
+
+/// Stateless: resolvers find the [`App`] and the [`Session`] in the request data.
+pub struct Resolver;
+
+pub fn schema() -> Schema {
+    g::schema_builder(Arc::new(Resolver))
+        .limit_depth(32)
+        .finish()
+}
+
+fn gql_error(e: ApiError) -> async_graphql::Error {
+    async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| ext.set("code", e.code))
+}
+
+fn session<'a>(ctx: &'a Context<'_>) -> GqlResult<&'a Session> {
+    ctx.data::<Session>()
+}
+
+fn map_of(value: serde_json::Map<String, serde_json::Value>) -> g::Map {
+    g::Map(serde_json::Value::Object(value))
+}
+
+fn object_of(
+    field: &str,
+    value: Option<g::Map>,
+) -> GqlResult<Option<serde_json::Map<String, serde_json::Value>>> {
+    match value {
+        None => Ok(None),
+        Some(g::Map(serde_json::Value::Object(m))) => Ok(Some(m)),
+        Some(_) => Err(async_graphql::Error::new(format!(
+            "{field} must be a JSON object"
+        ))),
+    }
+}
+
+fn prefs_out(p: models::UserPrefs) -> g::UserPrefs {
+    g::UserPrefs {
+        anonymous_usage_stats: p.anonymous_usage_stats,
+        anonymous_perf_results: p.anonymous_perf_results,
+        users_extension_preferences: map_of(p.users_extension_preferences),
+        dashboard_preferences: map_of(p.dashboard_preferences),
+        updated_at: p.updated_at.map(g::Time),
+    }
+}
+
+impl g::QueryResolver for Resolver {
+    async fn version(&self, ctx: &Context<'_>) -> GqlResult<g::Version> {
+        let v = ctx.data::<App>()?.version();
+        Ok(g::Version {
+            build: v.build,
+            latest: v.latest,
+            outdated: v.outdated,
+            commitsha: v.commitsha,
+            release_channel: v.release_channel,
+        })
+    }
+
+    async fn providers(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::Provider>> {
+        Ok(ctx
+            .data::<App>()?
+            .providers
+            .list()
+            .into_values()
+            .map(|p| g::Provider {
+                name: p.provider_name,
+                r#type: match p.provider_type {
+                    models::ProviderType::Local => g::ProviderType::Local,
+                    models::ProviderType::Remote => g::ProviderType::Remote,
+                },
+                url: p.provider_url,
+                description: p.provider_description,
+            })
+            .collect())
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<g::User> {
+        let u = session(ctx)?.user.clone();
+        Ok(g::User {
+            id: u.id,
+            user_id: u.user_id,
+            user_name: u.user_name,
+            first_name: u.first_name,
+            last_name: u.last_name,
+            email: u.email,
+            avatar_url: u.avatar_url,
+            provider: u.provider,
+            role_names: u.role_names,
+        })
+    }
+
+    async fn user_prefs(&self, ctx: &Context<'_>) -> GqlResult<g::UserPrefs> {
+        let app = ctx.data::<App>()?;
+        let prefs = app
+            .prefs
+            .get(&session(ctx)?.user.id)
+            .await
+            .map_err(gql_error)?;
+        Ok(prefs_out(prefs))
+    }
+}
+
+impl g::MutationResolver for Resolver {
+    async fn update_user_prefs(
+        &self,
+        ctx: &Context<'_>,
+        input: g::UserPrefsInput,
+    ) -> GqlResult<g::UserPrefs> {
+        let app = ctx.data::<App>()?;
+        let update = models::UserPrefsUpdate {
+            anonymous_usage_stats: input.anonymous_usage_stats,
+            anonymous_perf_results: input.anonymous_perf_results,
+            users_extension_preferences: object_of(
+                "usersExtensionPreferences",
+                input.users_extension_preferences,
+            )?,
+            dashboard_preferences: object_of("dashboardPreferences", input.dashboard_preferences)?,
+        };
+        let prefs = app
+            .prefs
+            .update(&session(ctx)?.user.id, update)
+            .await
+            .map_err(gql_error)?;
+        Ok(prefs_out(prefs))
+    }
+}
+
+impl g::SubscriptionResolver for Resolver {
+    async fn subscribe_user_prefs(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::UserPrefs>>> {
+        let app = ctx.data::<App>()?;
+        let user = session(ctx)?.user.id.clone();
+        // Subscribe before reading, so no change between the two is missed.
+        let changes = BroadcastStream::new(app.prefs.changes());
+        let current = app.prefs.get(&user).await.map_err(gql_error)?;
+        let updates = changes.filter_map(move |change| {
+            let out = match change {
+                Ok((owner, prefs)) if owner == user => Some(Ok(prefs_out(prefs))),
+                // A lagging subscriber skips to the next change, which carries the whole state.
+                _ => None,
+            };
+            std::future::ready(out)
+        });
+        Ok(stream::once(std::future::ready(Ok(prefs_out(current))))
+            .chain(updates)
+            .boxed())
+    }
+}
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// Which JSON flavour the client accepts (GraphQL over HTTP, "Accept").
+fn negotiate(headers: &HeaderMap) -> Option<&'static str> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some("application/json");
+    };
+    let mut best: Option<(&'static str, f32)> = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let candidate = match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => GRAPHQL_RESPONSE_JSON,
+            "application/json" | "application/*" | "*/*" => "application/json",
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(_, bq)| q > bq) {
+            best = Some((candidate, q));
+        }
+    }
+    best.map(|(m, _)| m)
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+        .remedy("Send {\"query\": \"...\"} as described by GraphQL over HTTP.")
+}
+
+/// Reads the GraphQL request parameters from a JSON object.
+fn request_from(value: serde_json::Value) -> Result<async_graphql::Request, ApiError> {
+    let serde_json::Value::Object(mut map) = value else {
+        return Err(invalid("the request must be a JSON object"));
+    };
+    let query = match map.remove("query") {
+        Some(serde_json::Value::String(q)) => q,
+        Some(_) => return Err(invalid("`query` must be a string")),
+        None => return Err(invalid("`query` is missing")),
+    };
+    let mut request = async_graphql::Request::new(query);
+    match map.remove("operationName") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(name)) => request = request.operation_name(name),
+        Some(_) => return Err(invalid("`operationName` must be a string")),
+    }
+    match map.remove("variables") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(v @ serde_json::Value::Object(_)) => {
+            request = request.variables(async_graphql::Variables::from_json(v));
+        }
+        Some(_) => return Err(invalid("`variables` must be an object")),
+    }
+    match map.remove("extensions") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::Object(ext)) => {
+            for (k, v) in ext {
+                let v = async_graphql::Value::from_json(v)
+                    .map_err(|e| invalid(format!("`extensions`: {e}")))?;
+                request.extensions.insert(k, v);
+            }
+        }
+        Some(_) => return Err(invalid("`extensions` must be an object")),
+    }
+    Ok(request)
+}
+
+fn from_query_string(query: &str) -> Result<serde_json::Value, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        let value = match k.as_ref() {
+            "variables" | "extensions" => {
+                serde_json::from_str(&v).map_err(|e| invalid(format!("`{k}` is not JSON: {e}")))?
+            }
+            _ => serde_json::Value::String(v.into_owned()),
+        };
+        map.insert(k.into_owned(), value);
+    }
+    Ok(serde_json::Value::Object(map))
+}
+
+/// Whether the operation a GET request would run is a mutation (refused over GET).
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let ty = match &doc.operations {
+        DocumentOperations::Single(op) => Some(op.node.ty),
+        DocumentOperations::Multiple(ops) => match &request.operation_name {
+            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
+            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+            None => None,
+        },
+    };
+    ty == Some(OperationType::Mutation)
+}
+
+/// GraphQL over HTTP (GET and POST), or a WebSocket upgrade on GET.
+pub async fn http(app: &App, session: Session, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    if parts.method == Method::GET && parts.headers.contains_key(header::UPGRADE) {
+        return websocket(app, session, &mut parts).await;
+    }
+    let Some(media) = negotiate(&parts.headers) else {
+        return ApiError::new(
+            406,
+            codes::NOT_ACCEPTABLE,
+            "cannot answer in any media type the request accepts",
+        )
+        .remedy("Accept application/json or application/graphql-response+json.")
+        .into_response();
+    };
+    let params = if parts.method == Method::GET {
+        from_query_string(parts.uri.query().unwrap_or(""))
+    } else {
+        read_json_body(app, &parts, body).await
+    };
+    let request = match params.and_then(request_from) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    if parts.method == Method::GET && is_mutation(&request) {
+        let mut response = ApiError::new(
+            405,
+            codes::METHOD_NOT_ALLOWED,
+            "mutations are not allowed over GET",
+        )
+        .remedy("Send mutations with POST.")
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let response = app
+        .schema
+        .execute(request.data(app.clone()).data(session))
+        .await;
+    // A request error (nothing executed) is a 400 for graphql-response+json clients; plain
+    // JSON clients get 200 with `errors`, as GraphQL over HTTP asks.
+    let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+    let mut body = match serde_json::to_value(&response) {
+        Ok(v) => v,
+        Err(e) => return ApiError::internal("encoding the GraphQL response", e).into_response(),
+    };
+    let status = if request_error && media == GRAPHQL_RESPONSE_JSON {
+        // Both a GraphQL response and a MeshKit error body.
+        let message = response
+            .errors
+            .first()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        if let (serde_json::Value::Object(out), Ok(serde_json::Value::Object(mk))) =
+            (&mut body, serde_json::to_value(invalid(message).body()))
+        {
+            out.extend(mk);
+        }
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut out = (status, axum::Json(body)).into_response();
+    out.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    out
+}
+
+async fn read_json_body(
+    app: &App,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Body,
+) -> Result<serde_json::Value, ApiError> {
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if content_type != "application/json" {
+        return Err(ApiError::new(
+            415,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            format!("unsupported content type {content_type:?}; send application/json"),
+        ));
+    }
+    let limit = app.config.body_limit;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            413,
+            codes::TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(invalid("the request body is empty"));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(format!("the request body is not JSON: {e}")))
+}
+
+async fn websocket(
+    app: &App,
+    session: Session,
+    parts: &mut axum::http::request::Parts,
+) -> Response {
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(u) => u,
+        Err(e) => {
+            return ApiError::bad_request(format!("bad WebSocket upgrade: {e}")).into_response();
+        }
+    };
+    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
+        Ok(p) => p,
+        Err(_) => {
+            return ApiError::bad_request("unknown WebSocket subprotocol")
+                .remedy("Use graphql-transport-ws or graphql-ws.")
+                .into_response();
+        }
+    };
+    let schema = app.schema.clone();
+    let mut data = async_graphql::Data::default();
+    data.insert(app.clone());
+    data.insert(session);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .with_data(data)
+                .serve()
+        })
+}

@@ -1,0 +1,5 @@
+//! Implementations of the generated REST traits, one module per tag.
+
+mod provider;
+mod system;
+mod user;

@@ -1,0 +1,103 @@
+//! User preferences: stored per user, merged on update, changes broadcast to subscribers.
+
+use tokio::sync::{Mutex, broadcast};
+
+use crate::error::ApiError;
+use crate::models::{UserPrefs, UserPrefsUpdate};
+use crate::store::{Store, StoredDoc};
+
+pub struct Prefs {
+    store: Store,
+    /// Serialises read-merge-write so concurrent updates do not lose fields.
+    write: Mutex<()>,
+    changes: broadcast::Sender<(String, UserPrefs)>,
+}
+
+pub fn defaults() -> UserPrefs {
+    UserPrefs {
+        anonymous_usage_stats: true,
+        anonymous_perf_results: true,
+        users_extension_preferences: Default::default(),
+        dashboard_preferences: Default::default(),
+        updated_at: None,
+    }
+}
+
+impl Prefs {
+    pub fn new(store: Store) -> Self {
+        Prefs {
+            store,
+            write: Mutex::new(()),
+            changes: broadcast::channel(64).0,
+        }
+    }
+
+    pub async fn get(&self, user_id: &str) -> Result<UserPrefs, ApiError> {
+        let stored = self
+            .store
+            .user_prefs(user_id)
+            .await
+            .map_err(|e| ApiError::internal("reading preferences", e))?;
+        match stored {
+            None => Ok(defaults()),
+            Some(StoredDoc { doc, updated_at }) => {
+                let mut prefs: UserPrefs = serde_json::from_str(&doc)
+                    .map_err(|e| ApiError::internal("decoding stored preferences", e))?;
+                prefs.updated_at = chrono::DateTime::parse_from_rfc3339(&updated_at)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc));
+                Ok(prefs)
+            }
+        }
+    }
+
+    /// Merges `update` into the stored preferences and returns the result.
+    pub async fn update(
+        &self,
+        user_id: &str,
+        update: UserPrefsUpdate,
+    ) -> Result<UserPrefs, ApiError> {
+        let _guard = self.write.lock().await;
+        let mut prefs = self.get(user_id).await?;
+        if let Some(v) = update.anonymous_usage_stats {
+            prefs.anonymous_usage_stats = v;
+        }
+        if let Some(v) = update.anonymous_perf_results {
+            prefs.anonymous_perf_results = v;
+        }
+        if let Some(ext) = update.users_extension_preferences {
+            for (key, value) in ext {
+                if value.is_null() {
+                    prefs.users_extension_preferences.remove(&key);
+                } else {
+                    prefs.users_extension_preferences.insert(key, value);
+                }
+            }
+        }
+        if let Some(dashboard) = update.dashboard_preferences {
+            prefs.dashboard_preferences = dashboard;
+        }
+        let now = chrono::Utc::now();
+        prefs.updated_at = Some(now);
+        let doc = serde_json::to_string(&prefs)
+            .map_err(|e| ApiError::internal("encoding preferences", e))?;
+        self.store
+            .put_user_prefs(
+                user_id,
+                &StoredDoc {
+                    doc,
+                    updated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                },
+            )
+            .await
+            .map_err(|e| ApiError::internal("saving preferences", e))?;
+        // No subscriber is not an error.
+        let _ = self.changes.send((user_id.to_string(), prefs.clone()));
+        Ok(prefs)
+    }
+
+    /// Every saved change, of every user; subscribers filter by user.
+    pub fn changes(&self) -> broadcast::Receiver<(String, UserPrefs)> {
+        self.changes.subscribe()
+    }
+}

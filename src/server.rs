@@ -1,0 +1,209 @@
+//! The application: shared state, the generated router's hooks, the non-API routes, and
+//! serving with graceful shutdown.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, Caller, Session};
+use crate::error::ApiError;
+use crate::generated::rest::{self, Hooks, Operation, Rejection};
+use crate::models::{SystemVersion, User};
+use crate::prefs::Prefs;
+use crate::providers::Providers;
+use crate::store::Store;
+use crate::{gql, web};
+
+/// Everything the server is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    pub home: PathBuf,
+    /// `PROVIDER`: enforce one provider.
+    pub provider: Option<String>,
+    pub release_channel: String,
+    /// The newest release the operator knows of; the server makes no network call for it.
+    pub latest_version: Option<String>,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Config {
+    pub fn new(home: PathBuf) -> Self {
+        Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 9081,
+            home,
+            provider: None,
+            release_channel: "stable".into(),
+            latest_version: None,
+            body_limit: 1 << 20,
+        }
+    }
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub providers: Providers,
+    pub prefs: Prefs,
+    pub instance_id: String,
+    pub schema: gql::Schema,
+}
+
+/// The state handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<AppState>);
+
+impl Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// The build this binary is, as `/api/system/version` reports it.
+pub const BUILD: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+impl App {
+    pub async fn new(config: Config) -> Result<App, String> {
+        let providers = Providers::new(config.provider.as_deref(), BUILD)?;
+        let store = Store::open(&config.home).await.map_err(|e| e.to_string())?;
+        let instance_id = store.instance_id().await.map_err(|e| e.to_string())?;
+        Ok(App(Arc::new(AppState {
+            prefs: Prefs::new(store.clone()),
+            schema: gql::schema(),
+            config,
+            store,
+            providers,
+            instance_id,
+        })))
+    }
+
+    pub fn local_user(&self) -> User {
+        auth::local_user(&self.instance_id)
+    }
+
+    pub fn version(&self) -> SystemVersion {
+        let latest = self
+            .config
+            .latest_version
+            .clone()
+            .unwrap_or_else(|| BUILD.to_string());
+        SystemVersion {
+            outdated: newer(&latest, BUILD),
+            build: BUILD.to_string(),
+            latest,
+            commitsha: env!("MESHERY_COMMIT_SHA").to_string(),
+            release_channel: self.config.release_channel.clone(),
+        }
+    }
+}
+
+/// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
+fn newer(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> {
+        v.trim_start_matches('v')
+            .split(['.', '-'])
+            .take(3)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    parse(a) > parse(b)
+}
+
+impl Hooks for App {
+    type Session = Session;
+    type Caller = Caller;
+
+    async fn authenticate(
+        &self,
+        _op: &'static Operation,
+        parts: &mut Parts,
+    ) -> Result<Session, Response> {
+        auth::authenticate(self, parts)
+            .await
+            .map_err(IntoResponse::into_response)
+    }
+
+    async fn identify(
+        &self,
+        _op: &'static Operation,
+        parts: &mut Parts,
+    ) -> Result<Caller, Response> {
+        Ok(auth::identify(self, parts))
+    }
+
+    fn reject(&self, op: Option<&'static Operation>, rejection: Rejection) -> Response {
+        tracing::debug!(op = op.map(|o| o.id), %rejection, "request rejected");
+        ApiError::from_rejection(&rejection).into_response()
+    }
+
+    fn body_limit(&self, _op: &'static Operation) -> usize {
+        self.config.body_limit
+    }
+}
+
+/// Every route: the generated API router plus pages, docs and the fallback.
+pub fn router(app: App) -> Router {
+    rest::router(app.clone())
+        .merge(web::routes(app))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("handling the request", "a handler panicked").into_response()
+            },
+        ))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes open requests, closes the database.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(());
+        let result = self.task.await.unwrap_or(Ok(()));
+        self.app.store.close().await;
+        result
+    }
+}
+
+/// Binds and starts serving in the background.
+pub async fn start(config: Config) -> Result<Running, String> {
+    let addr = SocketAddr::new(config.bind, config.port);
+    let app = App::new(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let service = router(app.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        app,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,131 @@
+//! The embedded SQLite database under the data directory, with migrations run at open.
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Row, SqlSafeStr};
+
+/// Migrations, in order. Append only: an applied migration must never change.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "instance and user preferences",
+    "CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+     CREATE TABLE user_prefs (
+         user_id TEXT PRIMARY KEY NOT NULL,
+         doc TEXT NOT NULL,
+         updated_at TEXT NOT NULL
+     );",
+)];
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("data directory {0}: {1}")]
+    Home(String, std::io::Error),
+    #[error("stored document is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// A user's stored preferences document (JSON) and when it was saved.
+#[derive(Debug, Clone)]
+pub struct StoredDoc {
+    pub doc: String,
+    pub updated_at: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) `<home>/meshery.db` and migrates it.
+    pub async fn open(home: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(home)
+            .map_err(|e| StoreError::Home(home.display().to_string(), e))?;
+        let path = home.join("meshery.db");
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let migrations = MIGRATIONS
+            .iter()
+            .map(|(version, description, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&pool).await?;
+        let store = Store { pool };
+        store.ensure_instance().await?;
+        Ok(store)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_instance(&self) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO instance (id, created_at) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM instance)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(chrono::Utc::now().to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// This installation's id, made at first start (Meshery's `SystemID`).
+    pub async fn instance_id(&self) -> Result<String, StoreError> {
+        let row = sqlx::query("SELECT id FROM instance LIMIT 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    pub async fn user_prefs(&self, user_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        let row = sqlx::query("SELECT doc, updated_at FROM user_prefs WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(StoredDoc {
+                doc: r.try_get("doc")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn put_user_prefs(&self, user_id: &str, doc: &StoredDoc) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO user_prefs (user_id, doc, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT(user_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
+        )
+        .bind(user_id)
+        .bind(&doc.doc)
+        .bind(&doc.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,72 @@
+//! Developer tasks: `cargo xtask docs [--check]`, `cargo xtask test`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("docs") => docs(args.iter().any(|a| a == "--check")),
+        Some("test") => test::run(&root()),
+        _ => Err("usage: cargo xtask docs [--check] | cargo xtask test".to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes the committed reference docs, or with `check` reports the stale ones.
+fn docs(check: bool) -> Result<(), String> {
+    let root = root();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
+    let (spec_path, sdl_path) = ("schema/openapi.yaml", "schema/schema.graphql");
+    let generated =
+        meshery_codegen::generate(spec_path, &read(spec_path)?, sdl_path, &read(sdl_path)?)
+            .map_err(|e| e.to_string())?;
+    let mut stale = Vec::new();
+    for (path, text) in meshery_codegen::committed_docs(&generated) {
+        let full = root.join(path);
+        let current = std::fs::read_to_string(&full).ok();
+        if current.as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        if check {
+            stale.push(path);
+        } else {
+            if let Some(dir) = full.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            std::fs::write(&full, text).map_err(|e| format!("{path}: {e}"))?;
+            println!("wrote {path}");
+        }
+    }
+    if stale.is_empty() {
+        if check {
+            println!("generated docs are current");
+        }
+        Ok(())
+    } else {
+        Err(format!(
+            "stale generated files: {}; run `cargo xtask docs` and commit the result",
+            stale.join(", ")
+        ))
+    }
+}
+
+mod test;
+
+#[allow(dead_code)]
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
