@@ -317,6 +317,10 @@ pub async fn http(app: &App, session: Session, request: Request) -> Response {
         Ok(v) => v,
         Err(e) => return ApiError::internal("encoding the GraphQL response", e).into_response(),
     };
+    if request_error && let serde_json::Value::Object(out) = &mut body {
+        // Nothing ran, so there is no `data` entry at all.
+        out.remove("data");
+    }
     let status = if request_error && media == GRAPHQL_RESPONSE_JSON {
         // Both a GraphQL response and a MeshKit error body.
         let message = response

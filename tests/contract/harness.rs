@@ -1,0 +1,130 @@
+//! A real server on port 0 with a temporary MESHERY_HOME. Every response it sends is
+//! checked against schema/openapi.yaml by a layer in front of the real router.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use meshery::server::{self, App, Config};
+
+use crate::spec::Spec;
+
+fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
+    SPEC.get_or_init(Spec::load)
+}
+
+#[derive(Default)]
+struct Audit {
+    violations: Mutex<Vec<String>>,
+    checked: AtomicUsize,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub app: App,
+    audit: Arc<Audit>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _home: tempfile::TempDir,
+}
+
+async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let streaming = status == 101
+        || response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streaming {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
+    if let Err(e) = spec().check(&method, &path, status, content_type, &bytes) {
+        audit.violations.lock().unwrap().push(e);
+    }
+    if status >= 400 && path.starts_with("/api") && !parts.headers.contains_key("content-type") {
+        audit.violations.lock().unwrap().push(format!("{method} {path} -> {status} without a body"));
+    }
+    audit.checked.fetch_add(1, Ordering::Relaxed);
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+        let home = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::new(home.path().join("meshery"));
+        config.port = 0;
+        configure(&mut config);
+        let app = App::new(config).await.expect("app starts");
+        let audit = Arc::new(Audit::default());
+        let layer_audit = audit.clone();
+        let router = server::router(app.clone()).layer(axum::middleware::from_fn(move |req, next| {
+            audit_layer(layer_audit.clone(), req, next)
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("serve");
+        });
+        TestServer {
+            base: format!("http://{addr}"),
+            addr,
+            app,
+            audit,
+            shutdown: Some(tx),
+            task: Some(task),
+            _home: home,
+        }
+    }
+
+    /// A plain HTTP client that does not follow redirects.
+    pub fn http(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// The generated REST client.
+    pub fn client(&self) -> meshery::client::Client {
+        meshery::client::Client::new_with_client(&self.base, self.http())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and fails if any response broke the spec.
+    pub async fn finish(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let violations = self.audit.violations.lock().unwrap().clone();
+        assert!(violations.is_empty(), "responses that break openapi.yaml:\n{}", violations.join("\n"));
+        assert!(self.audit.checked.load(Ordering::Relaxed) > 0, "no response was checked");
+        self.app.store.close().await;
+    }
+}
