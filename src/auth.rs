@@ -88,10 +88,13 @@ pub fn named_provider(parts: &Parts) -> Option<String> {
 /// The guard for secured operations.
 pub async fn authenticate(app: &App, parts: &Parts) -> Result<Session, ApiError> {
     // Naming an unknown provider leaves the request without valid credentials.
-    let provider = app.providers.select(named_provider(parts).as_deref()).map_err(|mut e| {
-        e.status = 401;
-        e
-    })?;
+    let provider = app
+        .providers
+        .select(named_provider(parts).as_deref())
+        .map_err(|mut e| {
+            e.status = 401;
+            e
+        })?;
     let token = token(&parts.headers);
     match app.providers.get(&provider) {
         Some(Provider::Local) => Ok(Session {

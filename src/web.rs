@@ -31,7 +31,9 @@ pub fn pages() -> Vec<(&'static str, MethodRouter<App>)> {
 pub fn routes(app: App) -> Router {
     pages()
         .into_iter()
-        .fold(Router::new(), |router, (path, page)| router.route(path, page))
+        .fold(Router::new(), |router, (path, page)| {
+            router.route(path, page)
+        })
         .fallback(fallback)
         .with_state(app)
 }

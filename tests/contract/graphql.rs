@@ -16,7 +16,9 @@ fn canonical(sdl: &str) -> BTreeMap<String, String> {
     let doc = async_graphql::parser::parse_schema(sdl).expect("SDL parses");
     let mut out = BTreeMap::new();
     for def in doc.definitions {
-        let TypeSystemDefinition::Type(t) = def else { continue };
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
         let t = t.node;
         let body = match t.kind {
             TypeKind::Object(o) => {
@@ -29,25 +31,42 @@ fn canonical(sdl: &str) -> BTreeMap<String, String> {
                             .arguments
                             .iter()
                             .map(|a| {
-                                let d = a.node.default_value.as_ref().map(|d| format!(" = {}", d.node)).unwrap_or_default();
+                                let d = a
+                                    .node
+                                    .default_value
+                                    .as_ref()
+                                    .map(|d| format!(" = {}", d.node))
+                                    .unwrap_or_default();
                                 format!("{}: {}{d}", a.node.name.node, a.node.ty.node)
                             })
                             .collect();
                         args.sort();
-                        format!("{}({}): {}", f.node.name.node, args.join(", "), f.node.ty.node)
+                        format!(
+                            "{}({}): {}",
+                            f.node.name.node,
+                            args.join(", "),
+                            f.node.ty.node
+                        )
                     })
                     .collect();
                 fields.sort();
                 format!("type {{{}}}", fields.join("; "))
             }
             TypeKind::InputObject(o) => {
-                let mut fields: Vec<String> =
-                    o.fields.iter().map(|f| format!("{}: {}", f.node.name.node, f.node.ty.node)).collect();
+                let mut fields: Vec<String> = o
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.node.name.node, f.node.ty.node))
+                    .collect();
                 fields.sort();
                 format!("input {{{}}}", fields.join("; "))
             }
             TypeKind::Enum(e) => {
-                let mut values: Vec<String> = e.values.iter().map(|v| v.node.value.node.to_string()).collect();
+                let mut values: Vec<String> = e
+                    .values
+                    .iter()
+                    .map(|v| v.node.value.node.to_string())
+                    .collect();
                 values.sort();
                 format!("enum {{{}}}", values.join(" "))
             }
@@ -62,7 +81,10 @@ fn canonical(sdl: &str) -> BTreeMap<String, String> {
 #[test]
 fn printed_sdl_equals_the_schema_file() {
     let printed = meshery::gql::schema().sdl();
-    assert_eq!(canonical(&printed), canonical(include_str!("../../schema/schema.graphql")));
+    assert_eq!(
+        canonical(&printed),
+        canonical(include_str!("../../schema/schema.graphql"))
+    );
 }
 
 #[test]
@@ -80,10 +102,17 @@ fn query_url(server: &TestServer) -> String {
 async fn queries_and_mutations_through_cynic() {
     let server = TestServer::start().await;
     let http = server.http();
-    let overview = http.post(query_url(&server)).run_graphql(Overview::build(())).await.unwrap();
+    let overview = http
+        .post(query_url(&server))
+        .run_graphql(Overview::build(()))
+        .await
+        .unwrap();
     assert!(overview.errors.is_none(), "{:?}", overview.errors);
     let data = overview.data.unwrap();
-    assert_eq!(data.version.build, format!("v{}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        data.version.build,
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(data.user.provider, "Local");
     assert_eq!(data.providers.len(), 1);
     assert_eq!(data.providers[0].kind, ProviderType::Local);
@@ -106,7 +135,10 @@ async fn queries_and_mutations_through_cynic() {
     // The REST view is the same store.
     let rest = server.client().get_user_prefs().await.unwrap().into_inner();
     assert!(!rest.anonymous_perf_results);
-    assert_eq!(Value::Object(rest.dashboard_preferences), json!({"layout": ["a", "b"]}));
+    assert_eq!(
+        Value::Object(rest.dashboard_preferences),
+        json!({"layout": ["a", "b"]})
+    );
 
     // A non-object Map is refused with a GraphQL error, and nothing changes.
     let bad = UserPrefsInput {
@@ -115,10 +147,16 @@ async fn queries_and_mutations_through_cynic() {
     };
     let refused = http
         .post(query_url(&server))
-        .run_graphql(UpdateUserPrefs::build(UpdateUserPrefsVariables { input: bad }))
+        .run_graphql(UpdateUserPrefs::build(UpdateUserPrefsVariables {
+            input: bad,
+        }))
         .await
         .unwrap();
-    assert!(refused.errors.is_some_and(|e| e[0].message.contains("must be a JSON object")));
+    assert!(
+        refused
+            .errors
+            .is_some_and(|e| e[0].message.contains("must be a JSON object"))
+    );
     server.finish().await;
 }
 
@@ -126,22 +164,41 @@ async fn queries_and_mutations_through_cynic() {
 async fn graphql_over_get_through_the_generated_rest_client() {
     let server = TestServer::start().await;
     let client = server.client();
-    let r = client.get_graphql_query(None, Some("{ version { build } }"), None).await.unwrap().into_inner();
-    assert_eq!(r.data.unwrap()["version"]["build"], format!("v{}", env!("CARGO_PKG_VERSION")));
+    let r = client
+        .get_graphql_query(None, Some("{ version { build } }"), None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.data.unwrap()["version"]["build"],
+        format!("v{}", env!("CARGO_PKG_VERSION"))
+    );
     let alias = client
-        .get_graphql_query_alias(Some("V"), Some("query V { version { releaseChannel } }"), Some("{}"))
+        .get_graphql_query_alias(
+            Some("V"),
+            Some("query V { version { releaseChannel } }"),
+            Some("{}"),
+        )
         .await
         .unwrap()
         .into_inner();
     assert_eq!(alias.data.unwrap()["version"]["releaseChannel"], "stable");
 
     // Mutations are refused over GET.
-    let m = "mutation { updateUserPrefs(input: {anonymousUsageStats: false}) { anonymousUsageStats } }";
+    let m =
+        "mutation { updateUserPrefs(input: {anonymousUsageStats: false}) { anonymousUsageStats } }";
     match client.get_graphql_query(None, Some(m), None).await {
         Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 405),
         other => panic!("expected 405, got {other:?}"),
     }
-    assert!(client.get_user_prefs().await.unwrap().into_inner().anonymous_usage_stats);
+    assert!(
+        client
+            .get_user_prefs()
+            .await
+            .unwrap()
+            .into_inner()
+            .anonymous_usage_stats
+    );
 
     // Bad requests: MeshKit 4xx.
     let http = server.http();
@@ -155,9 +212,19 @@ async fn graphql_over_get_through_the_generated_rest_client() {
     assert_eq!(not_json.status(), 400);
     let body: Value = not_json.json().await.unwrap();
     assert_eq!(body["code"], "meshery-server-1001");
-    let wrong_type = http.post(query_url(&server)).json(&json!({"query": 1})).send().await.unwrap();
+    let wrong_type = http
+        .post(query_url(&server))
+        .json(&json!({"query": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_type.status(), 400);
-    let no_ct = http.post(query_url(&server)).body("{}").send().await.unwrap();
+    let no_ct = http
+        .post(query_url(&server))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_ct.status(), 415);
     let not_acceptable = http
         .post(query_url(&server))
@@ -175,27 +242,48 @@ async fn graphql_over_get_through_the_generated_rest_client() {
 async fn subscribe_and_change(server: &TestServer, protocol: &str) -> Vec<bool> {
     let url = format!("ws://{}/api/system/graphql/query", server.addr);
     let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
     let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
     let send = |v: Value| Message::Text(v.to_string().into());
-    ws.send(send(json!({"type": "connection_init", "payload": {}}))).await.unwrap();
+    ws.send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
     let operation = serde_json::to_value(SubscribeUserPrefs::build(())).unwrap();
-    let start = if protocol == "graphql-ws" { "start" } else { "subscribe" };
-    let data = if protocol == "graphql-ws" { "data" } else { "next" };
+    let start = if protocol == "graphql-ws" {
+        "start"
+    } else {
+        "subscribe"
+    };
+    let data = if protocol == "graphql-ws" {
+        "data"
+    } else {
+        "next"
+    };
     let mut seen = Vec::new();
     let mut changed = false;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while seen.len() < 2 {
-        let message = tokio::time::timeout_at(deadline, ws.next()).await.expect("subscription timed out");
-        let Some(Ok(Message::Text(text))) = message else { continue };
+        let message = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("subscription timed out");
+        let Some(Ok(Message::Text(text))) = message else {
+            continue;
+        };
         let msg: Value = serde_json::from_str(&text).unwrap();
         match msg["type"].as_str() {
             Some("connection_ack") => {
-                ws.send(send(json!({"id": "1", "type": start, "payload": operation}))).await.unwrap();
+                ws.send(send(
+                    json!({"id": "1", "type": start, "payload": operation}),
+                ))
+                .await
+                .unwrap();
             }
             Some(t) if t == data => {
-                let prefs: SubscribeUserPrefs = serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
+                let prefs: SubscribeUserPrefs =
+                    serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
                 seen.push(prefs.subscribe_user_prefs.anonymous_usage_stats);
                 if !changed {
                     changed = true;
@@ -218,7 +306,13 @@ async fn subscribe_and_change(server: &TestServer, protocol: &str) -> Vec<bool> 
 async fn subscriptions_deliver_over_both_websocket_subprotocols() {
     let server = TestServer::start().await;
     // Current value first (the default, true), then the change.
-    assert_eq!(subscribe_and_change(&server, "graphql-transport-ws").await, vec![true, false]);
-    assert_eq!(subscribe_and_change(&server, "graphql-ws").await, vec![false, true]);
+    assert_eq!(
+        subscribe_and_change(&server, "graphql-transport-ws").await,
+        vec![true, false]
+    );
+    assert_eq!(
+        subscribe_and_change(&server, "graphql-ws").await,
+        vec![false, true]
+    );
     server.finish().await;
 }

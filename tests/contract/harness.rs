@@ -47,13 +47,22 @@ async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Respons
         return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let content_type = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
     if let Err(e) = spec().check(&method, &path, status, content_type, &bytes) {
         audit.violations.lock().unwrap().push(e);
     }
     if status >= 400 && path.starts_with("/api") && !parts.headers.contains_key("content-type") {
-        audit.violations.lock().unwrap().push(format!("{method} {path} -> {status} without a body"));
+        audit
+            .violations
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path} -> {status} without a body"));
     }
     audit.checked.fetch_add(1, Ordering::Relaxed);
     Response::from_parts(parts, Body::from(bytes))
@@ -72,10 +81,13 @@ impl TestServer {
         let app = App::new(config).await.expect("app starts");
         let audit = Arc::new(Audit::default());
         let layer_audit = audit.clone();
-        let router = server::router(app.clone()).layer(axum::middleware::from_fn(move |req, next| {
-            audit_layer(layer_audit.clone(), req, next)
-        }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let router =
+            server::router(app.clone()).layer(axum::middleware::from_fn(move |req, next| {
+                audit_layer(layer_audit.clone(), req, next)
+            }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -123,8 +135,15 @@ impl TestServer {
             let _ = task.await;
         }
         let violations = self.audit.violations.lock().unwrap().clone();
-        assert!(violations.is_empty(), "responses that break openapi.yaml:\n{}", violations.join("\n"));
-        assert!(self.audit.checked.load(Ordering::Relaxed) > 0, "no response was checked");
+        assert!(
+            violations.is_empty(),
+            "responses that break openapi.yaml:\n{}",
+            violations.join("\n")
+        );
+        assert!(
+            self.audit.checked.load(Ordering::Relaxed) > 0,
+            "no response was checked"
+        );
         self.app.store.close().await;
     }
 }

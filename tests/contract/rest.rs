@@ -5,7 +5,9 @@ use serde_json::json;
 use crate::harness::TestServer;
 
 /// The MeshKit body of a client error, or a panic naming what came instead.
-fn meshkit<T: std::fmt::Debug>(result: Result<T, ClientError<meshery::models::MeshKitError>>) -> (u16, meshery::models::MeshKitError) {
+fn meshkit<T: std::fmt::Debug>(
+    result: Result<T, ClientError<meshery::models::MeshKitError>>,
+) -> (u16, meshery::models::MeshKitError) {
     match result {
         Err(ClientError::ErrorResponse(r)) => (r.status().as_u16(), r.into_inner()),
         other => panic!("expected a MeshKit error response, got {other:?}"),
@@ -19,7 +21,11 @@ async fn every_operation_is_routed_and_answers_only_declared_statuses() {
     for op in meshery::generated::rest::OPERATIONS {
         let path = op.path.replace('{', "x").replace('}', "");
         let method = reqwest::Method::from_bytes(op.method.as_bytes()).unwrap();
-        let response = http.request(method, server.url(&path)).send().await.unwrap();
+        let response = http
+            .request(method, server.url(&path))
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         assert!(
             op.statuses.contains(&status),
@@ -45,10 +51,18 @@ async fn every_operation_is_routed_and_answers_only_declared_statuses() {
 #[tokio::test]
 async fn routes_outside_the_spec_are_not_under_api() {
     for (path, _) in meshery::web::pages() {
-        assert!(!path.starts_with("/api"), "{path} is routed outside openapi.yaml");
+        assert!(
+            !path.starts_with("/api"),
+            "{path} is routed outside openapi.yaml"
+        );
     }
     let server = TestServer::start().await;
-    let response = server.http().get(server.url("/api/no/such/thing")).send().await.unwrap();
+    let response = server
+        .http()
+        .get(server.url("/api/no/such/thing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "meshery-server-1003");
@@ -66,14 +80,25 @@ async fn version_health_and_spec() {
     assert_eq!(v.release_channel, "stable");
     assert!(!v.commitsha.is_empty());
 
-    assert_eq!(client.get_liveness().await.unwrap().into_inner().status, "live");
+    assert_eq!(
+        client.get_liveness().await.unwrap().into_inner().status,
+        "live"
+    );
     let ready = client.get_readiness().await.unwrap().into_inner();
     assert_eq!(ready.status, "ready");
     assert_eq!(ready.checks.get("database").map(String::as_str), Some("ok"));
 
-    let spec = server.http().get(server.url("/api/system/openapi.yaml")).send().await.unwrap();
+    let spec = server
+        .http()
+        .get(server.url("/api/system/openapi.yaml"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(spec.headers()["content-type"], "application/yaml");
-    assert_eq!(spec.text().await.unwrap(), include_str!("../../schema/openapi.yaml"));
+    assert_eq!(
+        spec.text().await.unwrap(),
+        include_str!("../../schema/openapi.yaml")
+    );
     server.finish().await;
 }
 
@@ -84,7 +109,12 @@ async fn an_operator_configured_newer_release_marks_the_build_outdated() {
         c.release_channel = "edge".into();
     })
     .await;
-    let v = server.client().get_system_version().await.unwrap().into_inner();
+    let v = server
+        .client()
+        .get_system_version()
+        .await
+        .unwrap()
+        .into_inner();
     assert!(v.outdated);
     assert_eq!(v.latest, "v99.0.0");
     assert_eq!(v.release_channel, "edge");
@@ -99,11 +129,22 @@ async fn providers_are_listed_in_both_key_spellings() {
     assert_eq!(local.provider_type, ProviderType::Local);
     assert_eq!(local.provider_name, "Local");
     // Older mesheryctl reads snake_case keys.
-    let raw: serde_json::Value = server.http().get(server.url("/api/providers")).send().await.unwrap().json().await.unwrap();
+    let raw: serde_json::Value = server
+        .http()
+        .get(server.url("/api/providers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(raw["Local"]["provider_name"], "Local");
     assert_eq!(raw["Local"]["providerName"], "Local");
     assert_eq!(raw["Local"]["provider_type"], "local");
-    assert_eq!(raw["Local"]["provider_description"], raw["Local"]["providerDescription"]);
+    assert_eq!(
+        raw["Local"]["provider_description"],
+        raw["Local"]["providerDescription"]
+    );
     server.finish().await;
 }
 
@@ -111,14 +152,24 @@ async fn providers_are_listed_in_both_key_spellings() {
 async fn choosing_a_provider_sets_the_cookie_and_redirects() {
     let server = TestServer::start().await;
     for name in ["Local", "none", "NONE"] {
-        let r = server.http().get(server.url(&format!("/api/provider?provider={name}"))).send().await.unwrap();
+        let r = server
+            .http()
+            .get(server.url(&format!("/api/provider?provider={name}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 302, "{name}");
         assert_eq!(r.headers()["location"], "/user/login");
         let cookie = r.headers()["set-cookie"].to_str().unwrap();
         assert!(cookie.starts_with("meshery-provider=Local;"), "{cookie}");
         assert!(cookie.contains("HttpOnly"));
     }
-    let unknown = server.http().get(server.url("/api/provider?provider=Bogus")).send().await.unwrap();
+    let unknown = server
+        .http()
+        .get(server.url("/api/provider?provider=Bogus"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 302);
     assert_eq!(unknown.headers()["location"], "/provider");
     assert!(unknown.headers().get("set-cookie").is_none());
@@ -129,7 +180,12 @@ async fn choosing_a_provider_sets_the_cookie_and_redirects() {
         Ok(r) => panic!("expected the redirect, got {}", r.status()),
         Err(e) => panic!("expected the redirect, got {e}"),
     }
-    let (status, e) = meshkit(server.client().get_provider_capabilities(Some("Bogus")).await);
+    let (status, e) = meshkit(
+        server
+            .client()
+            .get_provider_capabilities(Some("Bogus"))
+            .await,
+    );
     assert_eq!(status, 400);
     assert_eq!(e.code, "meshery-server-1007");
     server.finish().await;
@@ -138,11 +194,21 @@ async fn choosing_a_provider_sets_the_cookie_and_redirects() {
 #[tokio::test]
 async fn capabilities_of_the_local_provider() {
     let server = TestServer::start().await;
-    let caps = server.client().get_provider_capabilities(None).await.unwrap().into_inner();
+    let caps = server
+        .client()
+        .get_provider_capabilities(None)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(caps.provider_type, ProviderType::Local);
     assert_eq!(caps.provider_name, "Local");
     assert!(caps.capabilities.iter().any(|c| c.feature == "sync-prefs"));
-    let named = server.client().get_provider_capabilities(Some("None")).await.unwrap().into_inner();
+    let named = server
+        .client()
+        .get_provider_capabilities(Some("None"))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(named, caps);
     server.finish().await;
 }
@@ -168,7 +234,10 @@ async fn the_local_user_and_token_need_no_credentials() {
         .json::<serde_json::Value>()
         .await
         .unwrap();
-    assert_eq!(bearer, json!({"meshery-provider": "Local", "token": "abc.def.ghi"}));
+    assert_eq!(
+        bearer,
+        json!({"meshery-provider": "Local", "token": "abc.def.ghi"})
+    );
     use base64::Engine;
     let cookie = base64::engine::general_purpose::STANDARD_NO_PAD
         .encode(br#"{"access_token":"jwt-in-cookie","token_type":"bearer","refresh_token":"","expiry":"2030-01-01T00:00:00Z"}"#);
@@ -204,10 +273,20 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
         users_extension_preferences: Some(ext),
         ..Default::default()
     };
-    let after = client.update_user_prefs(&update).await.unwrap().into_inner();
+    let after = client
+        .update_user_prefs(&update)
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!after.anonymous_usage_stats);
-    assert!(after.anonymous_perf_results, "fields left out keep their value");
-    assert_eq!(after.users_extension_preferences["meshmap"], json!({"grid": true}));
+    assert!(
+        after.anonymous_perf_results,
+        "fields left out keep their value"
+    );
+    assert_eq!(
+        after.users_extension_preferences["meshmap"],
+        json!({"grid": true})
+    );
     assert!(after.updated_at.is_some());
 
     // A key set to null is removed; the others stay.
@@ -228,7 +307,10 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
     // Same home, new server: the prefs are still there.
     let server = TestServer::start_with(|c| c.home = home_path.clone()).await;
     let again = server.client().get_user_prefs().await.unwrap().into_inner();
-    assert_eq!(again.users_extension_preferences, removed.users_extension_preferences);
+    assert_eq!(
+        again.users_extension_preferences,
+        removed.users_extension_preferences
+    );
     assert!(!again.anonymous_usage_stats);
     server.finish().await;
 }
@@ -239,26 +321,97 @@ async fn bad_input_gets_a_meshkit_4xx_and_changes_nothing() {
     let http = server.http();
     let prefs_url = server.url("/api/user/prefs");
     let cases: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
-        ("malformed JSON", http.post(&prefs_url).header("content-type", "application/json").body("{not json"), 400),
-        ("wrong type", http.post(&prefs_url).header("content-type", "application/json").body(r#"{"anonymousUsageStats": "yes"}"#), 400),
-        ("unknown field", http.post(&prefs_url).header("content-type", "application/json").body(r#"{"anonymousUsageStatz": true}"#), 400),
-        ("empty body", http.post(&prefs_url).header("content-type", "application/json"), 400),
-        ("wrong content type", http.post(&prefs_url).header("content-type", "application/xml").body("<a/>"), 415),
-        ("oversized body", http.post(&prefs_url).header("content-type", "application/json").body(format!(r#"{{"dashboardPreferences": {{"x": "{}"}}}}"#, "a".repeat(4096))), 413),
-        ("unknown provider", http.get(server.url("/api/user")).header("meshery-provider", "Bogus"), 401),
-        ("unknown provider, public", http.get(server.url("/api/provider/capabilities?provider=Bogus")), 400),
-        ("missing parameter", http.get(server.url("/api/provider")), 400),
-        ("empty parameter", http.get(server.url("/api/provider?provider=")), 400),
+        (
+            "malformed JSON",
+            http.post(&prefs_url)
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+        ),
+        (
+            "wrong type",
+            http.post(&prefs_url)
+                .header("content-type", "application/json")
+                .body(r#"{"anonymousUsageStats": "yes"}"#),
+            400,
+        ),
+        (
+            "unknown field",
+            http.post(&prefs_url)
+                .header("content-type", "application/json")
+                .body(r#"{"anonymousUsageStatz": true}"#),
+            400,
+        ),
+        (
+            "empty body",
+            http.post(&prefs_url)
+                .header("content-type", "application/json"),
+            400,
+        ),
+        (
+            "wrong content type",
+            http.post(&prefs_url)
+                .header("content-type", "application/xml")
+                .body("<a/>"),
+            415,
+        ),
+        (
+            "oversized body",
+            http.post(&prefs_url)
+                .header("content-type", "application/json")
+                .body(format!(
+                    r#"{{"dashboardPreferences": {{"x": "{}"}}}}"#,
+                    "a".repeat(4096)
+                )),
+            413,
+        ),
+        (
+            "unknown provider",
+            http.get(server.url("/api/user"))
+                .header("meshery-provider", "Bogus"),
+            401,
+        ),
+        (
+            "unknown provider, public",
+            http.get(server.url("/api/provider/capabilities?provider=Bogus")),
+            400,
+        ),
+        (
+            "missing parameter",
+            http.get(server.url("/api/provider")),
+            400,
+        ),
+        (
+            "empty parameter",
+            http.get(server.url("/api/provider?provider=")),
+            400,
+        ),
         ("wrong method", http.delete(&prefs_url), 405),
     ];
     for (name, request, expected) in cases {
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), expected, "{name}");
-        let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("{name}: {e}"));
-        for key in ["error", "code", "severity", "probableCause", "suggestedRemediation", "longDescription"] {
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        for key in [
+            "error",
+            "code",
+            "severity",
+            "probableCause",
+            "suggestedRemediation",
+            "longDescription",
+        ] {
             assert!(body.get(key).is_some(), "{name}: no {key} in {body}");
         }
-        assert!(body["code"].as_str().unwrap().starts_with("meshery-server-"), "{name}");
+        assert!(
+            body["code"]
+                .as_str()
+                .unwrap()
+                .starts_with("meshery-server-"),
+            "{name}"
+        );
     }
     // None of it was stored.
     let prefs = server.client().get_user_prefs().await.unwrap().into_inner();

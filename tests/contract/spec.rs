@@ -48,7 +48,9 @@ fn matches(template: &str, path: &str) -> bool {
     let t: Vec<&str> = template.trim_end_matches('/').split('/').collect();
     let p: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     t.len() == p.len()
-        && t.iter().zip(&p).all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| (t.starts_with('{') && t.ends_with('}') && !p.is_empty()) || t == p)
 }
 
 impl Spec {
@@ -76,11 +78,13 @@ impl Spec {
     pub fn operation(&self, method: &str, path: &str) -> Option<(String, &Value)> {
         let paths = self.doc["paths"].as_object()?;
         // Literal templates win over ones with parameters.
-        let mut candidates: Vec<(&String, &Value)> = paths.iter().filter(|(t, _)| matches(t, path)).collect();
+        let mut candidates: Vec<(&String, &Value)> =
+            paths.iter().filter(|(t, _)| matches(t, path)).collect();
         candidates.sort_by_key(|(t, _)| t.matches('{').count());
-        candidates
-            .into_iter()
-            .find_map(|(t, item)| item.get(method.to_ascii_lowercase()).map(|op| (t.clone(), op)))
+        candidates.into_iter().find_map(|(t, item)| {
+            item.get(method.to_ascii_lowercase())
+                .map(|op| (t.clone(), op))
+        })
     }
 
     /// Every (method, path template) the spec declares.
@@ -96,7 +100,11 @@ impl Spec {
         out
     }
 
-    fn validator(&self, key: &str, schema: &Value) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
+    fn validator(
+        &self,
+        key: &str,
+        schema: &Value,
+    ) -> Result<std::sync::Arc<jsonschema::Validator>, String> {
         let mut cache = self.validators.lock().map_err(|e| e.to_string())?;
         if let Some(v) = cache.get(key) {
             return Ok(v.clone());
@@ -107,42 +115,74 @@ impl Spec {
         } else {
             root = json!({"allOf": [root], "components": self.components.clone()});
         }
-        let v = std::sync::Arc::new(jsonschema::validator_for(&root).map_err(|e| format!("schema {key}: {e}"))?);
+        let v = std::sync::Arc::new(
+            jsonschema::validator_for(&root).map_err(|e| format!("schema {key}: {e}"))?,
+        );
         cache.insert(key.to_string(), v.clone());
         Ok(v)
     }
 
     /// Checks one response; `Err` says what is off.
-    pub fn check(&self, method: &str, path: &str, status: u16, content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+    pub fn check(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), String> {
         let here = format!("{method} {path} -> {status}");
         let Some((template, op)) = self.operation(method, path) else {
             if path.starts_with("/api") {
                 // Outside the spec, the API answers only "no such operation".
                 if status != 404 && status != 405 {
-                    return Err(format!("{here}: an /api route that is not in openapi.yaml answered"));
+                    return Err(format!(
+                        "{here}: an /api route that is not in openapi.yaml answered"
+                    ));
                 }
-                return self.check_body(&here, "#/components/schemas/MeshKitError", &json!({"$ref": "#/components/schemas/MeshKitError"}), body);
+                return self.check_body(
+                    &here,
+                    "#/components/schemas/MeshKitError",
+                    &json!({"$ref": "#/components/schemas/MeshKitError"}),
+                    body,
+                );
             }
             return Ok(());
         };
         let Some(response) = op["responses"].get(status.to_string()) else {
-            return Err(format!("{here}: status not declared for {method} {template}"));
+            return Err(format!(
+                "{here}: status not declared for {method} {template}"
+            ));
         };
         let response = self.resolve(response);
-        let essence = content_type.map(|c| c.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let essence = content_type.map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
         match (response.get("content").and_then(Value::as_object), essence) {
             (None, _) if body.is_empty() => Ok(()),
-            (None, _) => Err(format!("{here}: declared without content, but has a {}-byte body", body.len())),
+            (None, _) => Err(format!(
+                "{here}: declared without content, but has a {}-byte body",
+                body.len()
+            )),
             (Some(_), None) => Err(format!("{here}: no content type")),
             (Some(content), Some(ct)) => {
                 let Some(media) = content.get(&ct) else {
-                    return Err(format!("{here}: content type {ct} not declared (declared: {:?})", content.keys().collect::<Vec<_>>()));
+                    return Err(format!(
+                        "{here}: content type {ct} not declared (declared: {:?})",
+                        content.keys().collect::<Vec<_>>()
+                    ));
                 };
                 if ct == "application/json" {
                     let key = format!("{method} {template} {status}");
                     self.check_body(&here, &key, &media["schema"], body)
                 } else if media["schema"]["type"] == "string" {
-                    std::str::from_utf8(body).map(|_| ()).map_err(|_| format!("{here}: body is not UTF-8"))
+                    std::str::from_utf8(body)
+                        .map(|_| ())
+                        .map_err(|_| format!("{here}: body is not UTF-8"))
                 } else {
                     Ok(())
                 }
@@ -151,13 +191,20 @@ impl Spec {
     }
 
     fn check_body(&self, here: &str, key: &str, schema: &Value, body: &[u8]) -> Result<(), String> {
-        let instance: Value = serde_json::from_slice(body).map_err(|e| format!("{here}: body is not JSON: {e}"))?;
+        let instance: Value =
+            serde_json::from_slice(body).map_err(|e| format!("{here}: body is not JSON: {e}"))?;
         let validator = self.validator(key, schema)?;
-        let errors: Vec<String> = validator.iter_errors(&instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
         if errors.is_empty() {
             Ok(())
         } else {
-            Err(format!("{here}: body does not match its schema: {}; body: {instance}", errors.join("; ")))
+            Err(format!(
+                "{here}: body does not match its schema: {}; body: {instance}",
+                errors.join("; ")
+            ))
         }
     }
 }
@@ -174,17 +221,68 @@ fn path_templates_match_concrete_paths() {
 fn the_checker_rejects_what_the_spec_does_not_declare() {
     let spec = Spec::load();
     let ok = br#"{"build":"v1","latest":"v1","outdated":false,"commitsha":"x","releaseChannel":"stable"}"#;
-    assert_eq!(spec.check("GET", "/api/system/version", 200, Some("application/json"), ok), Ok(()));
+    assert_eq!(
+        spec.check(
+            "GET",
+            "/api/system/version",
+            200,
+            Some("application/json"),
+            ok
+        ),
+        Ok(())
+    );
     // A missing required field, an undeclared status, an undeclared content type.
     let missing = br#"{"build":"v1","latest":"v1","outdated":false,"commitsha":"x"}"#;
-    assert!(spec.check("GET", "/api/system/version", 200, Some("application/json"), missing).is_err());
-    assert!(spec.check("GET", "/api/system/version", 404, Some("application/json"), ok).is_err());
-    assert!(spec.check("GET", "/api/system/version", 200, Some("text/html"), ok).is_err());
+    assert!(
+        spec.check(
+            "GET",
+            "/api/system/version",
+            200,
+            Some("application/json"),
+            missing
+        )
+        .is_err()
+    );
+    assert!(
+        spec.check(
+            "GET",
+            "/api/system/version",
+            404,
+            Some("application/json"),
+            ok
+        )
+        .is_err()
+    );
+    assert!(
+        spec.check("GET", "/api/system/version", 200, Some("text/html"), ok)
+            .is_err()
+    );
     // A nullable field may be null; a wrong type may not.
     let prefs = br#"{"anonymousUsageStats":true,"anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{},"updatedAt":null}"#;
-    assert_eq!(spec.check("GET", "/api/user/prefs", 200, Some("application/json"), prefs), Ok(()));
+    assert_eq!(
+        spec.check(
+            "GET",
+            "/api/user/prefs",
+            200,
+            Some("application/json"),
+            prefs
+        ),
+        Ok(())
+    );
     let wrong = br#"{"anonymousUsageStats":"yes","anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{}}"#;
-    assert!(spec.check("GET", "/api/user/prefs", 200, Some("application/json"), wrong).is_err());
+    assert!(
+        spec.check(
+            "GET",
+            "/api/user/prefs",
+            200,
+            Some("application/json"),
+            wrong
+        )
+        .is_err()
+    );
     // Outside the spec under /api only a MeshKit 404 is acceptable.
-    assert!(spec.check("GET", "/api/nope", 200, Some("application/json"), b"{}").is_err());
+    assert!(
+        spec.check("GET", "/api/nope", 200, Some("application/json"), b"{}")
+            .is_err()
+    );
 }

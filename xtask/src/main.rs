@@ -1,7 +1,7 @@
 //! Developer tasks: `cargo xtask docs [--check]`, `cargo xtask test`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
-        Some("test") => test::run(&root()),
+        Some("test") => test::run_all(&root()),
         _ => Err("usage: cargo xtask docs [--check] | cargo xtask test".to_string()),
     };
     match result {
@@ -65,8 +65,3 @@ fn docs(check: bool) -> Result<(), String> {
 }
 
 mod test;
-
-#[allow(dead_code)]
-fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
