@@ -262,21 +262,31 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
     let has_path = op.params.iter().any(|p| p.location == Location::Path);
     if has_path {
         extract.push(quote! {
-            let path_params = rt::path_params(&mut parts).await?;
+            let __path = rt::path_params(&mut parts).await?;
         });
     }
     let has_query = op.params.iter().any(|p| p.location == Location::Query);
     if has_query {
-        extract.push(quote! { let query = rt::query_pairs(&parts)?; });
+        extract.push(quote! { let __query = rt::query_pairs(&parts)?; });
     }
     for p in &op.params {
-        let field = crate::ident(&p.name.to_snake_case());
+        let snake_name = p.name.to_snake_case();
+        if matches!(snake_name.as_str(), "body" | "session" | "caller")
+            || snake_name.starts_with("__")
+        {
+            return Err(Error::new(
+                &spec.file,
+                &place,
+                format!("parameter name {:?} is reserved", p.name),
+            ));
+        }
+        let field = crate::ident(&snake_name);
         let name = &p.name;
         let loc = p.location.as_str();
         let pdoc = p.description.clone();
         let values = match p.location {
-            Location::Path => quote!(rt::values_of_path(&path_params, #name)),
-            Location::Query => quote!(rt::values_of_query(&query, #name)),
+            Location::Path => quote!(rt::values_of_path(&__path, #name)),
+            Location::Query => quote!(rt::values_of_query(&__query, #name)),
             Location::Header => quote!(rt::values_of_header(&parts, #name)?),
         };
         let is_array = matches!(&p.schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::Array(_))));
@@ -361,16 +371,16 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             quote!(::std::string::String)
         };
         let decode = if is_json {
-            quote!(rt::decode_json::<#ty>(&bytes)?)
+            quote!(rt::decode_json::<#ty>(&__bytes)?)
         } else {
-            quote!(rt::decode_text(&bytes)?)
+            quote!(rt::decode_text(&__bytes)?)
         };
         let bdoc = b.description.clone();
         if b.required {
             fields.push(quote! { #[doc = #bdoc] pub body: #ty, });
             extract.push(quote! {
-                let bytes = rt::read_body(&parts, body, limit, #ct).await?;
-                if bytes.is_empty() {
+                let __bytes = rt::read_body(&parts, __stream, __limit, #ct).await?;
+                if __bytes.is_empty() {
                     return Err(Rejection::MissingBody);
                 }
                 let body: #ty = #decode;
@@ -378,13 +388,13 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         } else {
             fields.push(quote! { #[doc = #bdoc] pub body: ::std::option::Option<#ty>, });
             extract.push(quote! {
-                let bytes = rt::read_body(&parts, body, limit, #ct).await?;
-                let body: ::std::option::Option<#ty> = if bytes.is_empty() { None } else { Some(#decode) };
+                let __bytes = rt::read_body(&parts, __stream, __limit, #ct).await?;
+                let body: ::std::option::Option<#ty> = if __bytes.is_empty() { None } else { Some(#decode) };
             });
         }
         inits.push(quote!(body,));
     } else {
-        extract.push(quote! { let _ = (body, limit); });
+        extract.push(quote! { let _ = (__stream, __limit); });
     }
 
     // Response enum.
@@ -551,15 +561,15 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             request: ::axum::extract::Request,
         ) -> ::axum::response::Response {
             let op = &#static_ident;
-            let (mut parts, body) = request.into_parts();
-            let who = match #guard_call {
+            let (mut parts, __stream) = request.into_parts();
+            let __who = match #guard_call {
                 Ok(who) => who,
                 Err(response) => return response,
             };
-            let limit = api.body_limit(op);
+            let __limit = api.body_limit(op);
             let extracted = async {
                 #(#extract)*
-                Ok::<_, Rejection>(#request_ident { #who_field: who, #(#inits)* })
+                Ok::<_, Rejection>(#request_ident { #who_field: __who, #(#inits)* })
             }
             .await;
             let request = match extracted {

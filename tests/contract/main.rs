@@ -1,7 +1,14 @@
 //! Contract tests: a real server on port 0, driven through the generated REST and GraphQL
 //! clients; every response is checked against schema/openapi.yaml (see `harness`).
 
+mod fixture;
 mod graphql;
 mod harness;
 mod rest;
 mod spec;
+
+/// The codegen fixture's models, at the crate root where its generated server names them.
+#[allow(dead_code, clippy::all)]
+mod models {
+    include!("../../codegen/tests/snapshots/models.rs.txt");
+}
