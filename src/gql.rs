@@ -403,7 +403,10 @@ async fn websocket(
     let mut data = async_graphql::Data::default();
     data.insert(app.clone());
     data.insert(session);
+    let limit = app.config.body_limit;
     upgrade
+        .max_message_size(limit)
+        .max_frame_size(limit)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)

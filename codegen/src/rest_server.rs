@@ -413,11 +413,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                 if ct == "application/json" {
                     Some((rust_type(spec, &place, schema)?, ct.clone(), true))
                 } else if ct == "text/event-stream" {
-                    return Err(Error::new(
-                        &spec.file,
-                        &place,
-                        "text/event-stream responses are not supported yet",
-                    ));
+                    Some((quote!(rt::EventStream), ct.clone(), false))
                 } else {
                     let is_string = matches!(schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::String(_))));
                     if !is_string {
@@ -438,6 +434,9 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             (Some((_, _, true)), Some(depth)) => {
                 let depth = depth as usize;
                 quote!(rt::json_with_snake_aliases(#status, &#body, #depth)?)
+            }
+            (Some((_, ct, false)), _) if ct == "text/event-stream" => {
+                quote!(rt::sse(#status, #body))
             }
             (Some((_, ct, false)), _) => quote!(rt::text(#status, #ct, #body)),
         };
@@ -502,6 +501,17 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             error_arms.push(quote!(#status => Self::#variant(error),));
         }
     }
+    // Event streams are not Debug.
+    let streams = op.responses.iter().any(|r| {
+        r.content
+            .as_ref()
+            .is_some_and(|(ct, _)| ct == "text/event-stream")
+    });
+    let derive_debug = if streams {
+        quote!()
+    } else {
+        quote!(#[derive(Debug)])
+    };
     let summary_doc = format!("Response of `{} {}`.", op.method, op.path);
     let request_doc = format!(
         "Inputs of `{} {}`, extracted and validated.",
@@ -522,7 +532,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         }
 
         #[doc = #summary_doc]
-        #[derive(Debug)]
+        #derive_debug
         pub enum #response_ident {
             #(#variants)*
         }
@@ -950,6 +960,22 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     ::axum::http::HeaderValue::from_static(content_type)
                 };
                 response.headers_mut().insert(::axum::http::header::CONTENT_TYPE, value);
+                response
+            }
+
+            /// The events of a `text/event-stream` response; the stream ends the response.
+            pub type EventStream = ::futures_util::stream::BoxStream<'static, ::axum::response::sse::Event>;
+
+            /// Server-sent events, with a comment line every 15 s so proxies keep the
+            /// connection open.
+            pub fn sse(code: u16, events: EventStream) -> Response {
+                use ::axum::response::IntoResponse;
+                use ::futures_util::StreamExt;
+                let stream = events.map(Ok::<_, ::std::convert::Infallible>);
+                let mut response = ::axum::response::sse::Sse::new(stream)
+                    .keep_alive(::axum::response::sse::KeepAlive::new().interval(::std::time::Duration::from_secs(15)))
+                    .into_response();
+                *response.status_mut() = status(code);
                 response
             }
 

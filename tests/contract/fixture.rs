@@ -17,8 +17,14 @@ mod server {
 
 use server::*;
 
-#[derive(Clone, Default)]
-struct Pets(Arc<Mutex<Vec<Pet>>>);
+#[derive(Clone)]
+struct Pets(Arc<Mutex<Vec<Pet>>>, tokio::sync::broadcast::Sender<Pet>);
+
+impl Default for Pets {
+    fn default() -> Self {
+        Pets(Arc::default(), tokio::sync::broadcast::channel(8).0)
+    }
+}
 
 fn error(status: u16, message: String) -> Response {
     let status = axum::http::StatusCode::from_u16(status).unwrap();
@@ -74,10 +80,15 @@ impl PetsApi for Pets {
             tag,
         };
         pets.push(pet.clone());
+        let _ = self.1.send(pet.clone());
         CreatePetResponse::Created {
             location: format!("/pets/{}", pet.id),
             body: pet,
         }
+    }
+
+    async fn watch_pets(&self, _: WatchPetsRequest<()>) -> WatchPetsResponse {
+        WatchPetsResponse::Ok(self.watch().await)
     }
 
     async fn delete_pet(&self, request: DeletePetRequest<()>) -> DeletePetResponse {
@@ -94,6 +105,20 @@ impl PetsApi for Pets {
                 },
             ),
         }
+    }
+}
+
+impl Pets {
+    async fn watch(&self) -> rt::EventStream {
+        use futures_util::StreamExt;
+        let events =
+            tokio_stream::wrappers::BroadcastStream::new(self.1.subscribe()).filter_map(|pet| {
+                std::future::ready(
+                    pet.ok()
+                        .and_then(|p| axum::response::sse::Event::default().json_data(p).ok()),
+                )
+            });
+        events.boxed()
     }
 }
 
@@ -146,6 +171,30 @@ async fn fixture_router_extracts_validates_and_encodes() {
         let pet: Pet = created.json().await.unwrap();
         assert_eq!(location, format!("/pets/{}", pet.id));
     }
+
+    // Server-sent events: a new pet arrives as a `data:` frame.
+    let mut events = authed(http.get(format!("{base}/pets/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    authed(http.post(format!("{base}/pets")))
+        .json(&json!({"name": "sse"}))
+        .send()
+        .await
+        .unwrap();
+    let mut frames = String::new();
+    while !frames.contains("\n\n") {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        frames.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let pet: Pet =
+        serde_json::from_str(frames.trim().strip_prefix("data:").unwrap().trim()).unwrap();
+    assert_eq!(pet.name, "sse");
 
     // Array, integer and header parameters.
     let list = |q: &str| authed(http.get(format!("{base}/pets{q}"))).send();
