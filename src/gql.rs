@@ -9,14 +9,16 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::Session;
+use crate::auth::{self, Session};
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
 use crate::models;
 use crate::server::App;
+use serde_json::Value;
 
 pub type Schema = g::GraphqlSchema<Resolver>;
 
@@ -81,6 +83,7 @@ impl g::QueryResolver for Resolver {
             .data::<App>()?
             .providers
             .list()
+            .await
             .into_values()
             .map(|p| g::Provider {
                 name: p.provider_name,
@@ -151,7 +154,7 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::UserPrefs>>> {
         let app = ctx.data::<App>()?;
-        let user = session(ctx)?.user.id.clone();
+        let user = session(ctx)?.owner();
         // Subscribe before reading, so no change between the two is missed.
         let changes = BroadcastStream::new(app.prefs.changes());
         let current = app.prefs.get(&user).await.map_err(gql_error)?;
@@ -271,10 +274,7 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 
 /// GraphQL over HTTP (GET and POST), or a WebSocket upgrade on GET.
 pub async fn http(app: &App, session: Session, request: Request) -> Response {
-    let (mut parts, body) = request.into_parts();
-    if parts.method == Method::GET && parts.headers.contains_key(header::UPGRADE) {
-        return websocket(app, session, &mut parts).await;
-    }
+    let (parts, body) = request.into_parts();
     let Some(media) = negotiate(&parts.headers) else {
         return ApiError::new(
             406,
@@ -380,11 +380,58 @@ async fn read_json_body(
         .map_err(|e| invalid(format!("the request body is not JSON: {e}")))
 }
 
-async fn websocket(
-    app: &App,
-    session: Session,
-    parts: &mut axum::http::request::Parts,
+/// The paths where GraphQL lives, and where WebSocket upgrades are taken.
+pub const GRAPHQL_PATHS: &[&str] = &["/api/system/graphql/query", "/api/graphql/query"];
+
+/// Takes WebSocket upgrades on the GraphQL paths before the REST router: their
+/// credentials may arrive only in `connection_init`, which the same guard then checks.
+pub async fn upgrade_layer(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: Request,
+    next: axum::middleware::Next,
 ) -> Response {
+    let is_upgrade = request.method() == Method::GET
+        && GRAPHQL_PATHS.contains(&request.uri().path())
+        && request
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !is_upgrade {
+        return next.run(request).await;
+    }
+    let (mut parts, _) = request.into_parts();
+    websocket(&app, &mut parts).await
+}
+
+/// A token from a `connection_init` payload: `{"Authorization": "Bearer ..."}`,
+/// `{"headers": {"Authorization": ...}}` or `{"token": ...}`.
+fn payload_token(payload: &Value) -> Option<String> {
+    let auth = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .or_else(|| {
+            payload
+                .get("headers")
+                .and_then(|h| h.get("Authorization").or_else(|| h.get("authorization")))
+        })
+        .and_then(Value::as_str);
+    if let Some(value) = auth {
+        let value = value.trim();
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => value,
+        };
+        return (!token.is_empty()).then(|| token.to_string());
+    }
+    payload
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+async fn websocket(app: &App, parts: &mut axum::http::request::Parts) -> Response {
     let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(u) => u,
         Err(e) => {
@@ -399,18 +446,50 @@ async fn websocket(
                 .into_response();
         }
     };
+    let named = auth::named_provider(parts);
+    let token = auth::token(&parts.headers);
+    // Credentials on the upgrade request (cookie or header) are checked now; without
+    // them the guard runs on the connection_init payload.
+    let early = match token {
+        Some(_) => Some(auth::verify(app, named.as_deref(), token).await),
+        None => match auth::verify(app, named.as_deref(), None).await {
+            Ok(session) => Some(Ok(session)),
+            Err(_) => None,
+        },
+    };
+    let early = match early {
+        Some(Err(e)) => return e.into_response(),
+        Some(Ok(session)) => Some(session),
+        None => None,
+    };
     let schema = app.schema.clone();
-    let mut data = async_graphql::Data::default();
-    data.insert(app.clone());
-    data.insert(session);
     let limit = app.config.body_limit;
+    let app = app.clone();
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .with_data(data)
-                .serve()
+            let mut data = async_graphql::Data::default();
+            data.insert(app.clone());
+            let ws = GraphQLWebSocket::new(socket, schema, protocol);
+            match early {
+                Some(session) => {
+                    data.insert(session);
+                    ws.with_data(data).serve().boxed()
+                }
+                None => ws
+                    .with_data(data)
+                    .on_connection_init(move |payload: Value| async move {
+                        let session = auth::verify(&app, named.as_deref(), payload_token(&payload))
+                            .await
+                            .map_err(|e| async_graphql::Error::new(e.message))?;
+                        let mut data = async_graphql::Data::default();
+                        data.insert(session);
+                        Ok(data)
+                    })
+                    .serve()
+                    .boxed(),
+            }
         })
 }

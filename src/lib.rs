@@ -43,6 +43,10 @@ pub mod prefs;
 #[cfg(feature = "server")]
 pub mod providers;
 #[cfg(feature = "server")]
+pub mod refprovider;
+#[cfg(feature = "server")]
+pub mod remote;
+#[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;

@@ -1,63 +1,109 @@
-//! The providers this server offers. The Local provider (alias `None`) runs inside the
-//! server: single user, no credentials.
+//! The providers this server offers: Local (alias `None`; single user, no credentials),
+//! and the remote providers of `PROVIDER_BASE_URLS`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::auth::jwt::Policy;
 use crate::error::{ApiError, codes};
 use crate::models::{
     Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType,
 };
+use crate::remote::Remote;
 
 pub const LOCAL: &str = "Local";
 
 /// Features the Local provider implements itself (Meshery's capability names).
 const LOCAL_FEATURES: &[&str] = &["sync-prefs", "users-profile"];
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Provider {
     Local,
+    Remote(Arc<Remote>),
 }
 
-#[derive(Debug, Clone)]
 pub struct Providers {
     /// `PROVIDER`: the one provider every request uses.
     enforced: Option<String>,
     version: String,
+    remotes: Vec<Arc<Remote>>,
 }
 
 impl Providers {
-    /// Fails when `enforced` names no provider this server offers.
-    pub fn new(enforced: Option<&str>, version: &str) -> Result<Self, String> {
-        let providers = Providers {
+    /// Connects to every remote provider (fetching its capabilities) and checks that
+    /// `enforced` names a provider this server offers.
+    pub async fn connect(
+        enforced: Option<&str>,
+        version: &str,
+        base_urls: &[String],
+        system_id: &str,
+        policy: Policy,
+    ) -> Result<Self, String> {
+        let mut remotes: Vec<Arc<Remote>> = Vec::new();
+        for url in base_urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+            let remote = Remote::connect(url, system_id, version, policy.clone()).await?;
+            if remote.name.eq_ignore_ascii_case(LOCAL)
+                || remote.name.eq_ignore_ascii_case("none")
+                || remotes
+                    .iter()
+                    .any(|r| r.name.eq_ignore_ascii_case(&remote.name))
+            {
+                return Err(format!("provider name {:?} of {url} is taken", remote.name));
+            }
+            tracing::info!(provider = %remote.name, url, "remote provider ready");
+            remotes.push(Arc::new(remote));
+        }
+        let mut providers = Providers {
             enforced: None,
             version: version.to_string(),
+            remotes,
         };
-        let enforced = match enforced.filter(|s| !s.trim().is_empty()) {
-            None => None,
-            Some(name) => Some(providers.canonical(name).ok_or_else(|| {
-                format!("PROVIDER={name} names no provider this server offers (known: {LOCAL})")
-            })?),
-        };
-        Ok(Providers {
-            enforced,
-            ..providers
-        })
+        if let Some(name) = enforced.filter(|s| !s.trim().is_empty()) {
+            let known = providers.canonical(name).ok_or_else(|| {
+                format!(
+                    "PROVIDER={name} names no provider this server offers (known: {})",
+                    providers.names().join(", ")
+                )
+            })?;
+            providers.enforced = Some(known);
+        }
+        Ok(providers)
+    }
+
+    fn names(&self) -> Vec<String> {
+        std::iter::once(LOCAL.to_string())
+            .chain(self.remotes.iter().map(|r| r.name.clone()))
+            .collect()
     }
 
     /// The canonical name of a provider, matched case-insensitively (`None` is Local).
     pub fn canonical(&self, name: &str) -> Option<String> {
         let name = name.trim();
-        (name.eq_ignore_ascii_case(LOCAL) || name.eq_ignore_ascii_case("none"))
-            .then(|| LOCAL.to_string())
+        if name.eq_ignore_ascii_case(LOCAL) || name.eq_ignore_ascii_case("none") {
+            return Some(LOCAL.to_string());
+        }
+        self.remotes
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+            .map(|r| r.name.clone())
     }
 
     pub fn get(&self, name: &str) -> Option<Provider> {
-        self.canonical(name).map(|_| Provider::Local)
+        let name = self.canonical(name)?;
+        if name == LOCAL {
+            return Some(Provider::Local);
+        }
+        self.remotes
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
+            .map(Provider::Remote)
     }
 
-    /// Picks the provider of a request from what it names, in Meshery's order (cookie or
-    /// header, then query), falling back to the enforced or the only provider.
-    pub fn select(&self, named: Option<&str>) -> Result<String, ApiError> {
+    /// Picks the provider of a request from what it names (cookie or header, then query),
+    /// falling back to the enforced one; with none named, a request that carries a token
+    /// goes to the only remote provider, any other to Local.
+    pub fn select(&self, named: Option<&str>, has_token: bool) -> Result<String, ApiError> {
         if let Some(enforced) = &self.enforced {
             if let Some(name) = named
                 && self.canonical(name).as_ref() != Some(enforced)
@@ -68,14 +114,32 @@ impl Providers {
         }
         match named {
             Some(name) => self.canonical(name).ok_or_else(|| unknown(name)),
+            None if has_token && self.remotes.len() == 1 => Ok(self.remotes[0].name.clone()),
             None => Ok(LOCAL.to_string()),
         }
     }
 
-    pub fn list(&self) -> BTreeMap<String, ProviderInfo> {
+    fn offered(&self, name: &str) -> bool {
+        self.enforced.as_deref().is_none_or(|e| e == name)
+    }
+
+    pub async fn list(&self) -> BTreeMap<String, ProviderInfo> {
         let mut out = BTreeMap::new();
-        if self.enforced.as_deref().is_none_or(|e| e == LOCAL) {
+        if self.offered(LOCAL) {
             out.insert(LOCAL.to_string(), self.local_info());
+        }
+        for remote in self.remotes.iter().filter(|r| self.offered(&r.name)) {
+            let caps = remote.capabilities.read().await;
+            out.insert(
+                remote.name.clone(),
+                ProviderInfo {
+                    provider_name: remote.name.clone(),
+                    provider_type: ProviderType::Remote,
+                    provider_url: remote.base.as_str().trim_end_matches('/').to_string(),
+                    package_version: Some(caps.package_version.clone()),
+                    provider_description: caps.provider_description.clone(),
+                },
+            );
         }
         out
     }
@@ -94,8 +158,9 @@ impl Providers {
         }
     }
 
-    pub fn capabilities(&self, provider: &Provider) -> ProviderCapabilities {
+    pub async fn capabilities(&self, provider: &Provider) -> ProviderCapabilities {
         match provider {
+            Provider::Remote(remote) => remote.capabilities.read().await.clone(),
             Provider::Local => {
                 let info = self.local_info();
                 ProviderCapabilities {

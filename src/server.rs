@@ -35,6 +35,16 @@ pub struct Config {
     pub latest_version: Option<String>,
     /// Largest request body, in bytes.
     pub body_limit: usize,
+    /// `PROVIDER_BASE_URLS`: the remote providers.
+    pub provider_base_urls: Vec<String>,
+    /// Required `iss` of remote providers' tokens, when set.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of remote providers' tokens, when set.
+    pub jwt_audience: Option<String>,
+    /// The least time between JWKS fetches caused by unknown key ids.
+    pub jwks_refetch_interval: std::time::Duration,
+    /// This server's URL as browsers reach it (login callbacks); else the request's Host.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -47,6 +57,11 @@ impl Config {
             release_channel: "stable".into(),
             latest_version: None,
             body_limit: 1 << 20,
+            provider_base_urls: Vec::new(),
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwks_refetch_interval: std::time::Duration::from_secs(30),
+            public_url: None,
         }
     }
 }
@@ -76,9 +91,22 @@ pub const BUILD: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 impl App {
     pub async fn new(config: Config) -> Result<App, String> {
-        let providers = Providers::new(config.provider.as_deref(), BUILD)?;
         let store = Store::open(&config.home).await.map_err(|e| e.to_string())?;
         let instance_id = store.instance_id().await.map_err(|e| e.to_string())?;
+        let policy = crate::auth::jwt::Policy {
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            refetch_interval: config.jwks_refetch_interval,
+            ..Default::default()
+        };
+        let providers = Providers::connect(
+            config.provider.as_deref(),
+            BUILD,
+            &config.provider_base_urls,
+            &instance_id,
+            policy,
+        )
+        .await?;
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone()),
             schema: gql::schema(),
@@ -156,7 +184,11 @@ impl Hooks for App {
 /// Every route: the generated API router plus pages, docs and the fallback.
 pub fn router(app: App) -> Router {
     rest::router(app.clone())
-        .merge(web::routes(app))
+        .merge(web::routes(app.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            app,
+            gql::upgrade_layer,
+        ))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("handling the request", "a handler panicked").into_response()

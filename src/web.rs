@@ -7,8 +7,13 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{MethodRouter, get};
 
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+
+use crate::auth;
 use crate::error::ApiError;
-use crate::server::App;
+use crate::providers::{LOCAL, Provider};
+use crate::server::{App, BUILD};
 
 /// The offline GraphQL playground.
 pub const PLAYGROUND: &str = include_str!("web/playground.html");
@@ -22,6 +27,7 @@ pub fn pages() -> Vec<(&'static str, MethodRouter<App>)> {
         ("/", get(index)),
         ("/provider", get(chooser)),
         ("/user/login", get(login)),
+        ("/user/logout", get(logout)),
         ("/docs", get(docs_index)),
         ("/docs/rest", get(|| async { Html(REST_HTML) })),
         ("/docs/graphql", get(|| async { Html(GRAPHQL_HTML) })),
@@ -74,6 +80,7 @@ async fn chooser(State(app): State<App>) -> Html<String> {
     let items: String = app
         .providers
         .list()
+        .await
         .values()
         .map(|p| {
             let q: String = form_urlencoded::Serializer::new(String::new())
@@ -90,9 +97,61 @@ async fn chooser(State(app): State<App>) -> Html<String> {
     page("Choose a provider", &format!("<ul>{items}</ul>"))
 }
 
-/// The Local provider needs no sign-in: straight to the start page.
-async fn login() -> Redirect {
-    Redirect::to("/")
+/// Sends the browser to its provider's sign-in page (Local needs none: straight to `/`).
+async fn login(State(app): State<App>, parts: Parts) -> Response {
+    let named = auth::named_provider(&parts);
+    let provider = named.as_deref().and_then(|n| app.providers.get(n));
+    let remote = match provider {
+        Some(Provider::Remote(remote)) => remote,
+        Some(Provider::Local) => return Redirect::to("/").into_response(),
+        None if named.is_none() && app.providers.get(LOCAL).is_some() => {
+            return Redirect::to("/").into_response();
+        }
+        None => return Redirect::to("/provider").into_response(),
+    };
+    let origin = match &app.config.public_url {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost:9081");
+            format!("http://{host}")
+        }
+    };
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("provider", &remote.name)
+        .finish();
+    let callback = format!("{origin}/api/user/token?{query}");
+    let reference = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "ref")
+        .map(|(_, v)| v.into_owned())
+        .filter(|r| r.starts_with('/') && !r.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    match remote.login_url(&callback, &reference, BUILD) {
+        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Ends the session: the provider logs out and revokes the token, the cookies go.
+async fn logout(State(app): State<App>, parts: Parts) -> Response {
+    if let Some(name) = auth::named_provider(&parts)
+        && let Some(Provider::Remote(remote)) = app.providers.get(&name)
+        && let Some(token) = auth::token(&parts.headers)
+    {
+        remote.logout(&token).await;
+    }
+    let mut response = Redirect::to("/provider").into_response();
+    for name in ["token", "session_cookie", "meshery-provider"] {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
+        )) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
 }
 
 async fn docs_index() -> Html<String> {

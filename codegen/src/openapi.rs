@@ -98,6 +98,8 @@ pub struct RespHeader {
     pub name: String,
     pub required: bool,
     pub description: String,
+    /// `type: array`: the header is sent once per value (Set-Cookie).
+    pub multi: bool,
 }
 
 impl Spec {
@@ -440,10 +442,16 @@ fn response(
                 format!("response header {name} must not be a $ref"),
             )
         })?;
+        let multi = matches!(
+            &h.format,
+            openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(s))
+                if matches!(s.schema_kind, SchemaKind::Type(Type::Array(_)))
+        );
         headers.push(RespHeader {
             name: name.clone(),
             required: h.required,
             description: h.description.clone().unwrap_or_default(),
+            multi,
         });
     }
     Ok(Resp {

@@ -473,7 +473,15 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                 let hname = h.name.to_ascii_lowercase();
                 let hdoc = h.description.clone();
                 names.push(quote!(#f));
-                if h.required {
+                if h.multi {
+                    vfields
+                        .push(quote!(#[doc = #hdoc] #f: ::std::vec::Vec<::std::string::String>,));
+                    sets.push(quote! {
+                        for value in &#f {
+                            rt::set_header(&mut response, #hname, value)?;
+                        }
+                    });
+                } else if h.required {
                     vfields.push(quote!(#[doc = #hdoc] #f: ::std::string::String,));
                     sets.push(quote!(rt::set_header(&mut response, #hname, &#f)?;));
                 } else {

@@ -33,6 +33,21 @@ struct Args {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "MESHERY_BODY_LIMIT", default_value_t = 1 << 20)]
     body_limit: usize,
+    /// Remote providers' base URLs, comma-separated.
+    #[arg(long, env = "PROVIDER_BASE_URLS", value_delimiter = ',')]
+    provider_base_urls: Vec<String>,
+    /// Required issuer (`iss`) of remote providers' tokens.
+    #[arg(long, env = "MESHERY_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Required audience (`aud`) of remote providers' tokens.
+    #[arg(long, env = "MESHERY_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    /// Least seconds between JWKS fetches caused by unknown key ids.
+    #[arg(long, env = "MESHERY_JWKS_REFETCH_SECS", default_value_t = 30)]
+    jwks_refetch_secs: u64,
+    /// This server's URL as browsers reach it, for login callbacks (default: the request's Host).
+    #[arg(long, env = "MESHERY_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[tokio::main]
@@ -59,6 +74,11 @@ async fn main() -> ExitCode {
         release_channel: args.release_channel,
         latest_version: args.latest_version,
         body_limit: args.body_limit,
+        provider_base_urls: args.provider_base_urls,
+        jwt_issuer: args.jwt_issuer,
+        jwt_audience: args.jwt_audience,
+        jwks_refetch_interval: std::time::Duration::from_secs(args.jwks_refetch_secs),
+        public_url: args.public_url,
     };
     let running = match server::start(config.clone()).await {
         Ok(r) => r,

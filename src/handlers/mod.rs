@@ -2,4 +2,4 @@
 
 mod provider;
 mod system;
-mod user;
+pub(crate) mod user;

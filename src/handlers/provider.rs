@@ -4,7 +4,7 @@ use crate::server::App;
 
 impl ProviderApi for App {
     async fn list_providers(&self, _: ListProvidersRequest<Caller>) -> ListProvidersResponse {
-        ListProvidersResponse::Ok(self.providers.list())
+        ListProvidersResponse::Ok(self.providers.list().await)
     }
 
     async fn select_provider(
@@ -36,7 +36,7 @@ impl ProviderApi for App {
         };
         match self.providers.get(&name) {
             Some(provider) => {
-                GetProviderCapabilitiesResponse::Ok(self.providers.capabilities(&provider))
+                GetProviderCapabilitiesResponse::Ok(self.providers.capabilities(&provider).await)
             }
             None => crate::error::ApiError::bad_request(format!("unknown provider {name:?}")).to(),
         }

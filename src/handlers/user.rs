@@ -1,6 +1,8 @@
-use crate::auth::Session;
+use crate::auth::{Caller, Session};
+use crate::error::ApiError;
 use crate::generated::rest::*;
 use crate::models::AuthFile;
+use crate::providers::Provider;
 use crate::server::App;
 
 impl UserApi for App {
@@ -9,7 +11,7 @@ impl UserApi for App {
     }
 
     async fn get_user_prefs(&self, request: GetUserPrefsRequest<Session>) -> GetUserPrefsResponse {
-        match self.prefs.get(&request.session.user.id).await {
+        match self.prefs.get(&request.session.owner()).await {
             Ok(prefs) => GetUserPrefsResponse::Ok(prefs),
             Err(e) => e.to(),
         }
@@ -29,10 +31,97 @@ impl UserApi for App {
         }
     }
 
+    async fn complete_login(&self, request: CompleteLoginRequest<Caller>) -> CompleteLoginResponse {
+        self.complete_login_inner(request)
+            .await
+            .unwrap_or_else(|e| e.to())
+    }
+
     async fn get_token(&self, request: GetTokenRequest<Session>) -> GetTokenResponse {
         GetTokenResponse::Ok(AuthFile {
             meshery_provider: request.session.provider,
             token: request.session.token.unwrap_or_default(),
+        })
+    }
+}
+
+/// The `ref` a login returns to: base64url of a local path, nothing else.
+pub fn local_path(reference: Option<&str>) -> String {
+    let decoded = reference
+        .filter(|r| !r.is_empty())
+        .and_then(|r| {
+            base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                r.trim_end_matches('='),
+            )
+            .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok());
+    match decoded {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(|c| c.is_control()) =>
+        {
+            p
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// Meshery's `token` cookie value: base64 of an OAuth2 token document.
+pub fn token_cookie_value(token: &str, expiry: i64) -> String {
+    let expiry = chrono::DateTime::from_timestamp(expiry, 0)
+        .unwrap_or_default()
+        .to_rfc3339();
+    let doc = serde_json::json!({"access_token": token, "token_type": "bearer", "refresh_token": "", "expiry": expiry});
+    base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        doc.to_string(),
+    )
+}
+
+pub fn cookie(name: &str, value: &str) -> String {
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax")
+}
+
+impl App {
+    pub(crate) async fn complete_login_inner(
+        &self,
+        request: CompleteLoginRequest<Caller>,
+    ) -> Result<CompleteLoginResponse, ApiError> {
+        let named = request
+            .provider
+            .clone()
+            .map(Ok)
+            .unwrap_or(request.caller.provider)?;
+        let Some(Provider::Remote(remote)) = self.providers.get(&named) else {
+            return Err(ApiError::bad_request(format!(
+                "{named} is not a remote provider; there is nothing to sign in to"
+            )));
+        };
+        let session = request.session_cookie.unwrap_or_default();
+        if !session
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ApiError::bad_request(
+                "session_cookie has characters a cookie cannot carry",
+            ));
+        }
+        // Verified before any cookie is set.
+        let claims = remote.authenticate(&request.token).await?;
+        let mut cookies = vec![
+            cookie("token", &token_cookie_value(&request.token, claims.exp)),
+            cookie("meshery-provider", &remote.name),
+        ];
+        if !session.is_empty() {
+            cookies.push(cookie("session_cookie", &session));
+        }
+        Ok(CompleteLoginResponse::Found {
+            location: local_path(request.r#ref.as_deref()),
+            set_cookie: cookies,
         })
     }
 }

@@ -2,6 +2,10 @@
 //! into a typed [`Session`] (secured operations) or [`Caller`] (public ones). REST,
 //! GraphQL over HTTP and GraphQL over WebSocket all call it.
 
+pub mod jwt;
+
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
@@ -9,19 +13,44 @@ use base64::Engine;
 use crate::error::ApiError;
 use crate::models::User;
 use crate::providers::{LOCAL, Provider};
+use crate::remote::Remote;
 use crate::server::App;
 
 /// Who calls a secured operation.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     pub provider: String,
     pub user: User,
     /// The credential the request carried, if any (the Local provider needs none).
     pub token: Option<String>,
+    /// The remote provider that vouched for the token.
+    pub remote: Option<Arc<Remote>>,
+}
+
+impl std::fmt::Debug for Session {
+    // The token stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("provider", &self.provider)
+            .field("user", &self.user.id)
+            .finish()
+    }
+}
+
+impl Session {
+    /// The key that owns this user's stored data: provider and user id, so two
+    /// providers' users never share data.
+    pub fn owner(&self) -> String {
+        if self.remote.is_some() {
+            format!("{}:{}", self.provider, self.user.id)
+        } else {
+            self.user.id.clone()
+        }
+    }
 }
 
 /// Who calls a public operation: maybe nobody in particular.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     /// The provider the request named or defaults to; `None` when it named an unknown one.
     pub provider: Result<String, ApiError>,
@@ -87,21 +116,46 @@ pub fn named_provider(parts: &Parts) -> Option<String> {
 
 /// The guard for secured operations.
 pub async fn authenticate(app: &App, parts: &Parts) -> Result<Session, ApiError> {
+    verify(app, named_provider(parts).as_deref(), token(&parts.headers)).await
+}
+
+/// The core of the guard, shared by REST, GraphQL over HTTP and GraphQL over WebSocket
+/// (where the token may come in `connection_init`).
+pub async fn verify(
+    app: &App,
+    named: Option<&str>,
+    token: Option<String>,
+) -> Result<Session, ApiError> {
     // Naming an unknown provider leaves the request without valid credentials.
     let provider = app
         .providers
-        .select(named_provider(parts).as_deref())
+        .select(named, token.is_some())
         .map_err(|mut e| {
             e.status = 401;
             e
         })?;
-    let token = token(&parts.headers);
     match app.providers.get(&provider) {
         Some(Provider::Local) => Ok(Session {
             user: app.local_user(),
             provider,
             token,
+            remote: None,
         }),
+        Some(Provider::Remote(remote)) => {
+            let Some(token) = token else {
+                return Err(
+                    ApiError::unauthorized(format!("provider {provider} needs a token"))
+                        .cause("the request has no Authorization header and no token cookie"),
+                );
+            };
+            let claims = remote.authenticate(&token).await?;
+            Ok(Session {
+                user: remote_user(&provider, &claims),
+                provider,
+                token: Some(token),
+                remote: Some(remote),
+            })
+        }
         None => Err(ApiError::unauthorized(format!(
             "provider {provider} is not available"
         ))),
@@ -111,9 +165,31 @@ pub async fn authenticate(app: &App, parts: &Parts) -> Result<Session, ApiError>
 /// The guard for public operations: never fails; an unknown provider is kept as an error
 /// for the handlers that need a provider.
 pub fn identify(app: &App, parts: &Parts) -> Caller {
+    let token = token(&parts.headers);
     Caller {
-        provider: app.providers.select(named_provider(parts).as_deref()),
-        token: token(&parts.headers),
+        provider: app
+            .providers
+            .select(named_provider(parts).as_deref(), token.is_some()),
+        token,
+    }
+}
+
+/// A remote provider's user, from the token's claims.
+pub fn remote_user(provider: &str, claims: &jwt::Claims) -> User {
+    let login = claims
+        .preferred_username
+        .clone()
+        .unwrap_or_else(|| claims.sub.clone());
+    User {
+        id: claims.sub.clone(),
+        user_id: login.clone(),
+        user_name: login,
+        first_name: claims.given_name.clone().unwrap_or_default(),
+        last_name: claims.family_name.clone().unwrap_or_default(),
+        email: claims.email.clone().unwrap_or_default(),
+        avatar_url: claims.picture.clone().unwrap_or_default(),
+        provider: provider.to_string(),
+        role_names: claims.roles.clone(),
     }
 }
 

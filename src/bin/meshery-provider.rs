@@ -1,0 +1,70 @@
+//! `meshery-provider`: a reference remote provider (identity, JWKS, extensions).
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use clap::Parser;
+use meshery::refprovider::{self, Account, ProviderConfig};
+
+/// A small identity provider that speaks Meshery's remote-provider contract.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    #[arg(long, env = "PORT", default_value_t = 9876)]
+    port: u16,
+    #[arg(long, env = "MESHERY_PROVIDER_BIND", default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// The provider's name, as Meshery lists it.
+    #[arg(long, env = "MESHERY_PROVIDER_NAME", default_value = "Reference")]
+    name: String,
+    /// Users, comma-separated `user:password[:Full Name[:email]]`.
+    #[arg(long, env = "MESHERY_PROVIDER_USERS", value_delimiter = ',')]
+    users: Vec<String>,
+    /// Audience (`aud`) of issued tokens.
+    #[arg(long, env = "MESHERY_PROVIDER_AUDIENCE", default_value = "meshery")]
+    audience: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_ttl: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let args = Args::parse();
+    let accounts: Result<Vec<Account>, String> =
+        args.users.iter().map(|u| Account::parse(u)).collect();
+    let accounts = match accounts {
+        Ok(a) if !a.is_empty() => a,
+        Ok(_) => {
+            eprintln!(
+                "meshery-provider: no users; pass --users alice:secret or MESHERY_PROVIDER_USERS"
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("meshery-provider: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = ProviderConfig {
+        name: args.name,
+        accounts,
+        audience: args.audience,
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        ..Default::default()
+    };
+    let running = match refprovider::start(config, SocketAddr::new(args.bind, args.port)).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("meshery-provider: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!("reference provider at {}", running.url);
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
+    ExitCode::SUCCESS
+}

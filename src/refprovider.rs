@@ -1,0 +1,570 @@
+//! `meshery-provider`: a small, real identity provider speaking Meshery's remote-provider
+//! contract. It signs EdDSA JWTs (kid, exp, nbf, iss, aud, sub), serves its JWKS, rotates
+//! keys on request, introspects, refreshes and revokes tokens, and offers a few extension
+//! endpoints that the server's `/api/extensions/` proxy reaches. Tests run it as a real
+//! server; anyone writing a provider can read it as the contract in code.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use base64::Engine;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// A user who can sign in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub username: String,
+    pub password: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+}
+
+impl Account {
+    /// Parses `user:password[:Given Family[:email]]`.
+    pub fn parse(spec: &str) -> Result<Account, String> {
+        let mut parts = spec.splitn(4, ':');
+        let username = parts.next().unwrap_or("").trim().to_string();
+        let password = parts.next().unwrap_or("").to_string();
+        if username.is_empty() || password.is_empty() {
+            return Err(format!(
+                "{spec:?}: expected user:password[:Full Name[:email]]"
+            ));
+        }
+        let name = parts.next().unwrap_or("").trim().to_string();
+        let (given, family) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+        let email = parts
+            .next()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{username}@example.com"));
+        Ok(Account {
+            given_name: if given.is_empty() {
+                username.clone()
+            } else {
+                given.to_string()
+            },
+            family_name: family.to_string(),
+            username,
+            password,
+            email,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub accounts: Vec<Account>,
+    /// `iss` of issued tokens; defaults to the provider's own URL.
+    pub issuer: Option<String>,
+    pub audience: String,
+    pub token_ttl: std::time::Duration,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        ProviderConfig {
+            name: "Reference".into(),
+            accounts: Vec::new(),
+            issuer: None,
+            audience: "meshery".into(),
+            token_ttl: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+struct SigningKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Jwk,
+}
+
+fn new_key() -> Result<SigningKey, String> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
+    let encoding = EncodingKey::from_ed_der(der.as_bytes());
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA).map_err(|e| e.to_string())?;
+    let kid = uuid::Uuid::new_v4().simple().to_string();
+    jwk.common.key_id = Some(kid.clone());
+    Ok(SigningKey { kid, encoding, jwk })
+}
+
+pub struct ProviderState {
+    config: ProviderConfig,
+    issuer: String,
+    /// The newest key signs; older ones stay published so their tokens still verify.
+    keys: Mutex<Vec<SigningKey>>,
+    revoked: Mutex<HashSet<String>>,
+    sessions: Mutex<HashMap<String, String>>,
+    /// How many times `/keys` was fetched (tests bound JWKS amplification with it).
+    pub key_fetches: AtomicU64,
+    pub introspections: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct RefProvider(Arc<ProviderState>);
+
+impl std::ops::Deref for RefProvider {
+    type Target = ProviderState;
+    fn deref(&self) -> &ProviderState {
+        &self.0
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl RefProvider {
+    pub fn new(config: ProviderConfig, base_url: &str) -> Result<RefProvider, String> {
+        let issuer = config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| base_url.trim_end_matches('/').to_string());
+        Ok(RefProvider(Arc::new(ProviderState {
+            config,
+            issuer,
+            keys: Mutex::new(vec![new_key()?]),
+            revoked: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
+            key_fetches: AtomicU64::new(0),
+            introspections: AtomicU64::new(0),
+        })))
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The kid that signs new tokens.
+    pub fn current_kid(&self) -> String {
+        self.keys
+            .lock()
+            .map(|k| k.last().map(|k| k.kid.clone()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Adds a new signing key; the old ones stay in the JWKS.
+    pub fn rotate(&self) -> Result<String, String> {
+        let key = new_key()?;
+        let kid = key.kid.clone();
+        self.keys.lock().map_err(|e| e.to_string())?.push(key);
+        Ok(kid)
+    }
+
+    pub fn jwks(&self) -> JwkSet {
+        JwkSet {
+            keys: self
+                .keys
+                .lock()
+                .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Signs arbitrary claims with the current key (tests forge bad tokens with it).
+    pub fn sign(&self, claims: &Value) -> Result<String, String> {
+        let keys = self.keys.lock().map_err(|e| e.to_string())?;
+        let key = keys.last().ok_or("no key")?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| e.to_string())
+    }
+
+    /// The standard claims of a token for `account`.
+    pub fn claims_for(&self, account: &Account) -> Value {
+        let now = now();
+        json!({
+            "iss": self.issuer,
+            "aud": self.config.audience,
+            "sub": format!("user-{}", account.username),
+            "preferred_username": account.username,
+            "given_name": account.given_name,
+            "family_name": account.family_name,
+            "email": account.email,
+            "roles": ["user"],
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.config.token_ttl.as_secs() as i64,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    pub fn account(&self, username: &str) -> Option<&Account> {
+        self.config.accounts.iter().find(|a| a.username == username)
+    }
+
+    /// A fresh token for a known user.
+    pub fn issue(&self, username: &str) -> Result<String, String> {
+        let account = self
+            .account(username)
+            .ok_or_else(|| format!("no user {username}"))?;
+        self.sign(&self.claims_for(account))
+    }
+
+    /// The claims of a token this provider signed and did not revoke (expiry checked
+    /// unless `allow_expired`).
+    fn check(&self, token: &str, allow_expired: bool) -> Option<Value> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let kid = header.kid?;
+        let keys = self.keys.lock().ok()?;
+        let key = keys.iter().find(|k| k.kid == kid)?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.jwk).ok()?;
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_exp = !allow_expired;
+        let claims: Value = jsonwebtoken::decode(token, &decoding, &validation)
+            .ok()?
+            .claims;
+        let jti = claims["jti"].as_str().unwrap_or_default().to_string();
+        let revoked = self.revoked.lock().ok()?.contains(&jti);
+        (!revoked).then_some(claims)
+    }
+
+    pub fn revoke(&self, token: &str) -> bool {
+        match self.check(token, true) {
+            Some(claims) => {
+                if let (Ok(mut r), Some(jti)) = (self.revoked.lock(), claims["jti"].as_str()) {
+                    r.insert(jti.to_string());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{version}/capabilities", get(capabilities))
+            .route("/login", get(login_form).post(login_submit))
+            .route("/keys", get(keys))
+            .route("/keys/rotate", post(rotate))
+            .route("/introspect", post(introspect))
+            .route("/refresh", post(refresh))
+            .route("/revoke", post(revoke))
+            .route("/logout", get(logout).post(logout))
+            .route("/api/hello", get(hello))
+            .route("/api/echo/{*rest}", any(echo))
+            .route("/api/echo", any(echo))
+            .with_state(self.clone())
+    }
+}
+
+async fn capabilities(State(p): State<RefProvider>, Path(version): Path<String>) -> Response {
+    // Snake keys on purpose: older providers answer so, and the server accepts both.
+    axum::Json(json!({
+        "provider_type": "remote",
+        "package_version": version,
+        "package_url": "",
+        "provider_name": p.config.name,
+        "provider_description": ["Reference remote provider", "Sign in with a user name and password"],
+        "provider_url": p.issuer,
+        "extensions": {"navigator": [{"title": "Hello", "href": {"uri": "/hello"}, "component": "/api/hello"}]},
+        "capabilities": [
+            {"feature": "sync-prefs", "endpoint": "/api/user/prefs"},
+            {"feature": "users-identity", "endpoint": "/api/identity/users"}
+        ],
+        "restricted_access": {"isMesheryUiRestricted": false},
+        "redirects": {}
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    source: Option<String>,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+async fn login_form(State(p): State<RefProvider>, Query(q): Query<LoginQuery>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in to {name}</title></head>\
+         <body><h1>Sign in to {name}</h1><form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"source\" value=\"{source}\"><input type=\"hidden\" name=\"ref\" value=\"{reference}\">\
+         <p><label>User name <input id=\"username\" name=\"username\" autocomplete=\"username\" required></label></p>\
+         <p><label>Password <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+         <p><button id=\"signin\" type=\"submit\">Sign in</button></p></form></body></html>",
+        name = escape(&p.config.name),
+        source = escape(q.source.as_deref().unwrap_or("")),
+        reference = escape(q.reference.as_deref().unwrap_or("")),
+    ))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    source: String,
+    #[serde(rename = "ref", default)]
+    reference: String,
+}
+
+/// Constant-time enough for a reference provider: compares every byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+async fn login_submit(
+    State(p): State<RefProvider>,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
+    let Some(account) = p
+        .account(&form.username)
+        .filter(|a| same(&a.password, &form.password))
+    else {
+        return (StatusCode::UNAUTHORIZED, Html("<p>Wrong user name or password. <a href=\"javascript:history.back()\">Back</a></p>")).into_response();
+    };
+    let callback = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(form.source.trim_end_matches('='))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| reqwest::Url::parse(&s).ok())
+        .filter(|u| u.scheme() == "http" || u.scheme() == "https");
+    let Some(mut callback) = callback else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "source must be base64url of an http(s) URL",
+        )
+            .into_response();
+    };
+    let token = match p.sign(&p.claims_for(account)) {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    };
+    let session = uuid::Uuid::new_v4().to_string();
+    if let Ok(mut s) = p.sessions.lock() {
+        s.insert(session.clone(), account.username.clone());
+    }
+    {
+        let mut q = callback.query_pairs_mut();
+        q.append_pair("token", &token)
+            .append_pair("session_cookie", &session);
+        if !form.reference.is_empty() {
+            q.append_pair("ref", &form.reference);
+        }
+    }
+    Redirect::to(callback.as_str()).into_response()
+}
+
+async fn keys(State(p): State<RefProvider>) -> axum::Json<JwkSet> {
+    p.key_fetches.fetch_add(1, Ordering::Relaxed);
+    axum::Json(p.jwks())
+}
+
+async fn rotate(State(p): State<RefProvider>) -> Response {
+    match p.rotate() {
+        Ok(kid) => axum::Json(json!({"kid": kid})).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+async fn introspect(
+    State(p): State<RefProvider>,
+    axum::Json(body): axum::Json<TokenBody>,
+) -> axum::Json<Value> {
+    p.introspections.fetch_add(1, Ordering::Relaxed);
+    axum::Json(match p.check(&body.token, false) {
+        Some(claims) => {
+            json!({"active": true, "sub": claims["sub"], "exp": claims["exp"], "username": claims["preferred_username"]})
+        }
+        None => json!({"active": false}),
+    })
+}
+
+async fn refresh(
+    State(p): State<RefProvider>,
+    axum::Json(body): axum::Json<TokenBody>,
+) -> Response {
+    // An expired but otherwise valid, unrevoked token may be refreshed.
+    let Some(claims) = p.check(&body.token, true) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "token cannot be refreshed"})),
+        )
+            .into_response();
+    };
+    let username = claims["preferred_username"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    p.revoke(&body.token);
+    match p.issue(&username) {
+        Ok(token) => axum::Json(json!({"token": token})).into_response(),
+        Err(e) => (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response(),
+    }
+}
+
+async fn revoke(
+    State(p): State<RefProvider>,
+    axum::Json(body): axum::Json<TokenBody>,
+) -> StatusCode {
+    if p.revoke(&body.token) {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+async fn logout(State(p): State<RefProvider>, headers: HeaderMap) -> StatusCode {
+    if let Some(session) = headers
+        .get("cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';')
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| *k == "session_cookie")
+                .map(|(_, v)| v.to_string())
+        })
+        && let Ok(mut s) = p.sessions.lock()
+    {
+        s.remove(&session);
+    }
+    StatusCode::OK
+}
+
+/// The caller's claims from `Authorization: bearer`, or 401.
+fn caller(p: &RefProvider, headers: &HeaderMap) -> Result<Value, Box<Response>> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string());
+    token.and_then(|t| p.check(&t, false)).ok_or_else(|| {
+        Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "invalid token"})),
+            )
+                .into_response(),
+        )
+    })
+}
+
+async fn hello(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
+    match caller(&p, &headers) {
+        Ok(claims) => axum::Json(json!({"message": format!("hello {}", claims["preferred_username"].as_str().unwrap_or(""))})).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// Echoes what arrived, so proxy tests can see the path, query, headers and body.
+async fn echo(
+    State(p): State<RefProvider>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let claims = match caller(&p, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let seen: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                Value::String(v.to_str().unwrap_or("").to_string()),
+            )
+        })
+        .collect();
+    let mut response = axum::Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": query,
+        "headers": seen,
+        "body": String::from_utf8_lossy(&body),
+        "sub": claims["sub"],
+    }))
+    .into_response();
+    // Headers a proxy must not pass through.
+    response.headers_mut().insert(
+        "connection",
+        "x-provider-private"
+            .parse()
+            .unwrap_or(axum::http::HeaderValue::from_static("close")),
+    );
+    response.headers_mut().insert(
+        "x-provider-private",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response.headers_mut().insert(
+        "x-provider-public",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
+}
+
+/// A running reference provider.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub provider: RefProvider,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+    }
+}
+
+pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let url = format!("http://{addr}");
+    let provider = RefProvider::new(config, &url)?;
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let router = provider.router();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        url,
+        provider,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,333 @@
+//! A remote provider: its capabilities, token verification (JWKS first, then the
+//! provider's confirmation), login URLs, and every outbound call to it, each with
+//! timeouts, a size limit and Meshery's headers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use reqwest::Url;
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+use crate::auth::jwt::{Claims, JwtError, KeySource, Policy, Verifier};
+use crate::error::ApiError;
+use crate::models::ProviderCapabilities;
+
+/// Largest body read from a provider's control endpoints (keys, capabilities, tokens).
+const MAX_CONTROL_BODY: usize = 256 * 1024;
+/// How long a verified token is trusted before the provider is asked again (revocation).
+const CONFIRM_TTL: Duration = Duration::from_secs(60);
+/// Bound on cached tokens; the cache is cleared when full.
+const CACHE_CAP: usize = 10_000;
+
+pub struct Remote {
+    pub base: Url,
+    pub name: String,
+    pub capabilities: RwLock<ProviderCapabilities>,
+    http: reqwest::Client,
+    verifier: Verifier<JwksSource>,
+    /// token -> (claims, trusted until).
+    cache: std::sync::Mutex<HashMap<String, (Claims, Instant)>>,
+    system_id: String,
+}
+
+pub struct JwksSource {
+    http: reqwest::Client,
+    url: Url,
+}
+
+impl KeySource for JwksSource {
+    async fn fetch(&self) -> Result<JwkSet, String> {
+        let response = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("{} answered {}", self.url, response.status()));
+        }
+        let body = read_capped(response, MAX_CONTROL_BODY).await?;
+        serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", self.url))
+    }
+}
+
+/// Reads a response body, refusing more than `cap` bytes.
+pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > cap {
+            return Err(format!("response larger than {cap} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The outbound HTTP client: bounded connect and total time.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+fn snake_to_camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Capabilities documents come with camelCase keys (now) or snake_case (older
+/// providers); missing parts take empty defaults.
+pub fn parse_capabilities(doc: Value) -> Result<ProviderCapabilities, String> {
+    let Value::Object(map) = doc else {
+        return Err("the capabilities document is not a JSON object".into());
+    };
+    let mut out = json!({
+        "providerType": "remote", "packageVersion": "", "packageUrl": "", "providerName": "",
+        "providerDescription": [], "providerUrl": "", "extensions": {}, "capabilities": [],
+        "restrictedAccess": {}, "redirects": {}
+    });
+    for (k, v) in map {
+        let key = snake_to_camel(&k);
+        let v = match (key.as_str(), v) {
+            ("extensions", Value::Object(ext)) => Value::Object(
+                ext.into_iter()
+                    .map(|(k, v)| (snake_to_camel(&k), v))
+                    .collect(),
+            ),
+            (_, v) => v,
+        };
+        out[key] = v;
+    }
+    let caps: ProviderCapabilities =
+        serde_json::from_value(out).map_err(|e| format!("capabilities: {e}"))?;
+    if caps.provider_name.trim().is_empty() {
+        return Err("the capabilities document has no providerName".into());
+    }
+    Ok(caps)
+}
+
+impl Remote {
+    /// Fetches the provider's capabilities, retrying with backoff (about 13 s in all).
+    pub async fn connect(
+        base: &str,
+        system_id: &str,
+        version: &str,
+        policy: Policy,
+    ) -> Result<Remote, String> {
+        let mut base =
+            Url::parse(base.trim()).map_err(|e| format!("provider URL {base:?}: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(format!("provider URL {base} must be http(s) with a host"));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = http_client();
+        let mut url = base
+            .join(&format!("{version}/capabilities"))
+            .map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("os", std::env::consts::OS)
+            .append_pair("playground", "false");
+        let mut delay = Duration::from_millis(200);
+        let mut last_error = String::new();
+        for attempt in 1..=7 {
+            match Self::fetch_capabilities(&http, &url, None).await {
+                Ok(caps) => {
+                    let jwks = JwksSource {
+                        http: http.clone(),
+                        url: base.join("keys").map_err(|e| e.to_string())?,
+                    };
+                    return Ok(Remote {
+                        name: caps.provider_name.clone(),
+                        capabilities: RwLock::new(caps),
+                        verifier: Verifier::new(jwks, policy),
+                        cache: std::sync::Mutex::new(HashMap::new()),
+                        system_id: system_id.to_string(),
+                        base,
+                        http,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(%url, attempt, error = %e, "provider capabilities not available yet");
+                    last_error = e;
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+        }
+        Err(format!(
+            "provider {base} did not answer its capabilities: {last_error}"
+        ))
+    }
+
+    async fn fetch_capabilities(
+        http: &reqwest::Client,
+        url: &Url,
+        token: Option<&str>,
+    ) -> Result<ProviderCapabilities, String> {
+        let mut request = http.get(url.clone());
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        let body = read_capped(response, MAX_CONTROL_BODY).await?;
+        let doc: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        parse_capabilities(doc)
+    }
+
+    /// A request to the provider carrying Meshery's headers for `token`.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .header("authorization", format!("bearer {token}"))
+            .header("x-api-key", token)
+            .header("systemid", &self.system_id)
+    }
+
+    pub fn url(&self, path: &str) -> Result<Url, ApiError> {
+        self.base
+            .join(path)
+            .map_err(|e| ApiError::internal("building a provider URL", e))
+    }
+
+    async fn post_token(&self, path: &str, token: &str) -> Result<Value, String> {
+        let url = self.base.join(path).map_err(|e| e.to_string())?;
+        let response = self
+            .request(reqwest::Method::POST, url, token)
+            .json(&json!({"token": token}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = read_capped(response, MAX_CONTROL_BODY).await?;
+        if !status.is_success() {
+            return Err(format!("{path} answered {status}"));
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Verifies a token: the signature and claims locally, then the provider confirms it is
+    /// still active (revocation). The result is cached for a minute at most.
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, ApiError> {
+        if let Ok(cache) = self.cache.lock()
+            && let Some((claims, until)) = cache.get(token)
+            && Instant::now() < *until
+            && claims.exp > chrono::Utc::now().timestamp() - 60
+        {
+            return Ok(claims.clone());
+        }
+        let claims = self.verifier.verify(token).await.map_err(|e| {
+            let err = ApiError::unauthorized(format!(
+                "the token is not valid for provider {}",
+                self.name
+            ));
+            match e {
+                JwtError::Keys(cause) => {
+                    tracing::warn!(provider = %self.name, %cause, "JWKS fetch failed");
+                    err.cause("the provider's keys could not be fetched")
+                }
+                other => err.cause(other.to_string()),
+            }
+        })?;
+        let active = match self.post_token("introspect", token).await {
+            Ok(doc) => doc.get("active").and_then(Value::as_bool).unwrap_or(false),
+            Err(cause) => {
+                tracing::warn!(provider = %self.name, %cause, "introspection failed");
+                return Err(
+                    ApiError::unauthorized("the provider could not confirm the token")
+                        .cause("the provider did not answer its introspection endpoint"),
+                );
+            }
+        };
+        if !active {
+            return Err(ApiError::unauthorized(
+                "the token was revoked or is no longer active",
+            ));
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= CACHE_CAP {
+                cache.clear();
+            }
+            cache.insert(
+                token.to_string(),
+                (claims.clone(), Instant::now() + CONFIRM_TTL),
+            );
+        }
+        Ok(claims)
+    }
+
+    /// Exchanges a token for a new one (`POST /refresh`).
+    pub async fn refresh(&self, token: &str) -> Result<String, String> {
+        let doc = self.post_token("refresh", token).await?;
+        doc.get("token")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| "refresh answered no token".into())
+    }
+
+    /// Logs out at the provider and revokes the token; forgets it here first.
+    pub async fn logout(&self, token: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(token);
+        }
+        if let Ok(url) = self.base.join("logout") {
+            let _ = self.request(reqwest::Method::GET, url, token).send().await;
+        }
+        if let Err(e) = self.post_token("revoke", token).await {
+            tracing::warn!(provider = %self.name, error = %e, "revoke failed");
+        }
+    }
+
+    /// Where the browser signs in: `<remote>/login?source=<b64url(callback)>&ref=...`.
+    pub fn login_url(
+        &self,
+        callback: &str,
+        reference: &str,
+        version: &str,
+    ) -> Result<Url, ApiError> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut url = self.url("login")?;
+        url.query_pairs_mut()
+            .append_pair("source", &b64.encode(callback))
+            .append_pair(
+                "provider_version",
+                &self
+                    .capabilities
+                    .try_read()
+                    .map(|c| c.package_version.clone())
+                    .unwrap_or_default(),
+            )
+            .append_pair("meshery_version", version)
+            .append_pair("ref", &b64.encode(reference));
+        Ok(url)
+    }
+}
