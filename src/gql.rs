@@ -114,11 +114,7 @@ impl g::QueryResolver for Resolver {
 
     async fn user_prefs(&self, ctx: &Context<'_>) -> GqlResult<g::UserPrefs> {
         let app = ctx.data::<App>()?;
-        let prefs = app
-            .prefs
-            .get(&session(ctx)?.user.id)
-            .await
-            .map_err(gql_error)?;
+        let prefs = app.prefs.get(session(ctx)?).await.map_err(gql_error)?;
         Ok(prefs_out(prefs))
     }
 }
@@ -141,7 +137,7 @@ impl g::MutationResolver for Resolver {
         };
         let prefs = app
             .prefs
-            .update(&session(ctx)?.user.id, update)
+            .update(session(ctx)?, update)
             .await
             .map_err(gql_error)?;
         Ok(prefs_out(prefs))
@@ -157,7 +153,7 @@ impl g::SubscriptionResolver for Resolver {
         let user = session(ctx)?.owner();
         // Subscribe before reading, so no change between the two is missed.
         let changes = BroadcastStream::new(app.prefs.changes());
-        let current = app.prefs.get(&user).await.map_err(gql_error)?;
+        let current = app.prefs.get(session(ctx)?).await.map_err(gql_error)?;
         let updates = changes.filter_map(move |change| {
             let out = match change {
                 Ok((owner, prefs)) if owner == user => Some(Ok(prefs_out(prefs))),

@@ -2,6 +2,7 @@
 
 use tokio::sync::{Mutex, broadcast};
 
+use crate::auth::Session;
 use crate::error::ApiError;
 use crate::models::{UserPrefs, UserPrefsUpdate};
 use crate::store::{Store, StoredDoc};
@@ -32,10 +33,15 @@ impl Prefs {
         }
     }
 
-    pub async fn get(&self, user_id: &str) -> Result<UserPrefs, ApiError> {
+    /// The preferences of the session's user (owner: provider and user id).
+    pub async fn get(&self, session: &Session) -> Result<UserPrefs, ApiError> {
+        self.get_owned(&session.owner()).await
+    }
+
+    async fn get_owned(&self, owner: &str) -> Result<UserPrefs, ApiError> {
         let stored = self
             .store
-            .user_prefs(user_id)
+            .user_prefs(owner)
             .await
             .map_err(|e| ApiError::internal("reading preferences", e))?;
         match stored {
@@ -54,11 +60,12 @@ impl Prefs {
     /// Merges `update` into the stored preferences and returns the result.
     pub async fn update(
         &self,
-        user_id: &str,
+        session: &Session,
         update: UserPrefsUpdate,
     ) -> Result<UserPrefs, ApiError> {
+        let owner = session.owner();
         let _guard = self.write.lock().await;
-        let mut prefs = self.get(user_id).await?;
+        let mut prefs = self.get_owned(&owner).await?;
         if let Some(v) = update.anonymous_usage_stats {
             prefs.anonymous_usage_stats = v;
         }
@@ -83,7 +90,7 @@ impl Prefs {
             .map_err(|e| ApiError::internal("encoding preferences", e))?;
         self.store
             .put_user_prefs(
-                user_id,
+                &owner,
                 &StoredDoc {
                     doc,
                     updated_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -92,11 +99,11 @@ impl Prefs {
             .await
             .map_err(|e| ApiError::internal("saving preferences", e))?;
         // No subscriber is not an error.
-        let _ = self.changes.send((user_id.to_string(), prefs.clone()));
+        let _ = self.changes.send((owner, prefs.clone()));
         Ok(prefs)
     }
 
-    /// Every saved change, of every user; subscribers filter by user.
+    /// Every saved change with its owner ([`Session::owner`]); subscribers filter by it.
     pub fn changes(&self) -> broadcast::Receiver<(String, UserPrefs)> {
         self.changes.subscribe()
     }

@@ -15,7 +15,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use base64::Engine;
-use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
@@ -93,9 +92,13 @@ struct SigningKey {
 fn new_key() -> Result<SigningKey, String> {
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let der = key.to_pkcs8_der().map_err(|e| e.to_string())?;
-    let encoding = EncodingKey::from_ed_der(der.as_bytes());
+    // PKCS#8 v1 of an Ed25519 seed: a fixed 16-byte ASN.1 prefix, then the seed.
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&seed);
+    let encoding = EncodingKey::from_ed_der(&der);
     let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA).map_err(|e| e.to_string())?;
     let kid = uuid::Uuid::new_v4().simple().to_string();
     jwk.common.key_id = Some(kid.clone());

@@ -11,7 +11,7 @@ impl UserApi for App {
     }
 
     async fn get_user_prefs(&self, request: GetUserPrefsRequest<Session>) -> GetUserPrefsResponse {
-        match self.prefs.get(&request.session.owner()).await {
+        match self.prefs.get(&request.session).await {
             Ok(prefs) => GetUserPrefsResponse::Ok(prefs),
             Err(e) => e.to(),
         }
@@ -21,11 +21,7 @@ impl UserApi for App {
         &self,
         request: UpdateUserPrefsRequest<Session>,
     ) -> UpdateUserPrefsResponse {
-        match self
-            .prefs
-            .update(&request.session.user.id, request.body)
-            .await
-        {
+        match self.prefs.update(&request.session, request.body).await {
             Ok(prefs) => UpdateUserPrefsResponse::Ok(prefs),
             Err(e) => e.to(),
         }
