@@ -18,6 +18,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "meshery-server-1006";
     pub const UNKNOWN_PROVIDER: &str = "meshery-server-1007";
     pub const NOT_ACCEPTABLE: &str = "meshery-server-1008";
+    pub const BAD_GATEWAY: &str = "meshery-server-1009";
+    pub const GATEWAY_TIMEOUT: &str = "meshery-server-1010";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

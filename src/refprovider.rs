@@ -230,6 +230,8 @@ impl RefProvider {
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_exp = !allow_expired;
+        // The provider is strict about its own tokens; relying parties allow clock skew.
+        validation.leeway = 0;
         let claims: Value = jsonwebtoken::decode(token, &decoding, &validation)
             .ok()?
             .claims;

@@ -36,12 +36,25 @@ pub struct Operation {
     /// `x-snake-aliases: N`: objects at nesting depth N of the JSON success body also
     /// carry each camelCase key in snake_case, for older clients.
     pub snake_aliases: Option<u64>,
+    /// `x-path-rest: true`: the last path parameter takes the rest of the path, slashes too.
+    pub path_rest: bool,
     pub params: Vec<Param>,
     pub body: Option<Body>,
     pub responses: Vec<Resp>,
 }
 
 impl Operation {
+    /// The route as axum writes it: a rest parameter becomes `{*name}`.
+    pub fn route(&self) -> String {
+        if !self.path_rest {
+            return self.path.clone();
+        }
+        match self.path.rfind('{') {
+            Some(i) => format!("{}{{*{}", &self.path[..i], &self.path[i + 1..]),
+            None => self.path.clone(),
+        }
+    }
+
     pub fn place(&self) -> String {
         format!("{} {} ({})", self.method, self.path, self.id)
     }
@@ -163,6 +176,18 @@ impl Spec {
                     .extensions
                     .get("x-snake-aliases")
                     .and_then(|v| v.as_u64());
+                let path_rest = op
+                    .extensions
+                    .get("x-path-rest")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false);
+                if path_rest && !path.trim_end_matches('/').ends_with('}') {
+                    return Err(Error::new(
+                        file,
+                        &place,
+                        "x-path-rest needs a path that ends in a parameter",
+                    ));
+                }
 
                 let mut params = Vec::new();
                 for p in item.parameters.iter().chain(op.parameters.iter()) {
@@ -220,6 +245,7 @@ impl Spec {
                     security,
                     raw,
                     snake_aliases,
+                    path_rest,
                     params,
                     body,
                     responses,

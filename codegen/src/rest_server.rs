@@ -636,12 +636,10 @@ pub fn generate(spec: &Spec) -> Result<String> {
         if let Some((_, methods)) = trait_methods.iter_mut().find(|(t, _)| t == &op.tag) {
             methods.push(code.trait_method);
         }
-        match routes.iter_mut().find(|(p, _)| p == &op.path) {
+        let route = op.route();
+        match routes.iter_mut().find(|(p, _)| p == &route) {
             Some((_, ms)) => ms.push((op.method.clone(), code.handler_ident)),
-            None => routes.push((
-                op.path.clone(),
-                vec![(op.method.clone(), code.handler_ident)],
-            )),
+            None => routes.push((route, vec![(op.method.clone(), code.handler_ident)])),
         }
     }
     let tag_traits = trait_methods.iter().map(|(tag, methods)| {

@@ -1,5 +1,6 @@
 //! Implementations of the generated REST traits, one module per tag.
 
+mod extensions;
 mod provider;
 mod system;
 pub(crate) mod user;

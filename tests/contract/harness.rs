@@ -54,10 +54,15 @@ async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Respons
         .headers
         .get("content-type")
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = spec().check(&method, &path, status, content_type, &bytes) {
+    let via = parts.headers.contains_key("via");
+    if let Err(e) = spec().check(&method, &path, status, content_type, via, &bytes) {
         audit.violations.lock().unwrap().push(e);
     }
-    if status >= 400 && path.starts_with("/api") && !parts.headers.contains_key("content-type") {
+    if status >= 400
+        && path.starts_with("/api")
+        && !via
+        && !parts.headers.contains_key("content-type")
+    {
         audit
             .violations
             .lock()
