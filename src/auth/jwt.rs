@@ -207,3 +207,76 @@ impl<S: KeySource> Verifier<S> {
             .map_err(|e| JwtError::Invalid(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refprovider::{ProviderConfig, RefProvider};
+    use serde_json::json;
+
+    struct Static(JwkSet);
+
+    impl KeySource for Static {
+        async fn fetch(&self) -> Result<JwkSet, String> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn token(p: &RefProvider, changes: serde_json::Value) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let mut claims = json!({"sub": "u", "iss": "http://p", "aud": "meshery", "exp": now + 600, "nbf": now - 1});
+        for (k, v) in changes.as_object().into_iter().flatten() {
+            claims[k] = v.clone();
+        }
+        p.sign(&claims).unwrap()
+    }
+
+    #[tokio::test]
+    async fn leeway_is_bounded_and_applies_to_exp_and_nbf() {
+        let p = RefProvider::new(ProviderConfig::default(), "http://p").unwrap();
+        let policy = Policy {
+            leeway: Duration::from_secs(600),
+            issuer: Some("http://p".into()),
+            audience: Some("meshery".into()),
+            ..Policy::default()
+        };
+        let v = Verifier::new(Static(p.jwks()), policy);
+        let now = chrono::Utc::now().timestamp();
+        assert!(v.verify(&token(&p, json!({}))).await.is_ok());
+        // Asked for 600 s, the verifier allows 60 s.
+        assert!(v.verify(&token(&p, json!({"exp": now - 30}))).await.is_ok());
+        assert!(
+            v.verify(&token(&p, json!({"exp": now - 120})))
+                .await
+                .is_err()
+        );
+        assert!(v.verify(&token(&p, json!({"nbf": now + 30}))).await.is_ok());
+        assert!(
+            v.verify(&token(&p, json!({"nbf": now + 120})))
+                .await
+                .is_err()
+        );
+        assert!(matches!(
+            v.verify(&token(&p, json!({"iss": "http://q"}))).await,
+            Err(JwtError::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn hmac_keys_in_a_jwks_are_never_used() {
+        let secret = jsonwebtoken::EncodingKey::from_secret(b"shared");
+        let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&secret, Algorithm::HS256).unwrap();
+        jwk.common.key_id = Some("k".into());
+        assert_eq!(pinned_algorithm(&jwk), None);
+        let v = Verifier::new(Static(JwkSet { keys: vec![jwk] }), Policy::default());
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.kid = Some("k".into());
+        let t = jsonwebtoken::encode(
+            &header,
+            &json!({"sub": "u", "exp": chrono::Utc::now().timestamp() + 60}),
+            &secret,
+        )
+        .unwrap();
+        assert_eq!(v.verify(&t).await, Err(JwtError::UnknownKid));
+    }
+}
