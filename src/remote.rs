@@ -196,6 +196,26 @@ impl Remote {
         parse_capabilities(doc)
     }
 
+    /// Fetches the capabilities again with a user's token (providers may show signed-in
+    /// users more); keeps the old document when that fails.
+    pub async fn refresh_capabilities(&self, token: &str, version: &str) {
+        let Ok(mut url) = self.base.join(&format!("{version}/capabilities")) else {
+            return;
+        };
+        url.query_pairs_mut()
+            .append_pair("os", std::env::consts::OS)
+            .append_pair("playground", "false");
+        match Self::fetch_capabilities(&self.http, &url, Some(token)).await {
+            Ok(caps) if caps.provider_name == self.name => *self.capabilities.write().await = caps,
+            Ok(_) => {
+                tracing::warn!(provider = %self.name, "capabilities changed the provider's name; kept the old ones")
+            }
+            Err(e) => {
+                tracing::warn!(provider = %self.name, error = %e, "capabilities refresh failed")
+            }
+        }
+    }
+
     /// A request to the provider carrying Meshery's headers for `token`.
     pub fn request(
         &self,

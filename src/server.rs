@@ -194,7 +194,10 @@ pub fn router(app: App) -> Router {
                 ApiError::internal("handling the request", "a handler panicked").into_response()
             },
         ))
-        .layer(TraceLayer::new_for_http())
+        // The span names the path only: queries can carry tokens (the login callback).
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
 }
 
 /// A running server.

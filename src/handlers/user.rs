@@ -108,6 +108,9 @@ impl App {
         }
         // Verified before any cookie is set.
         let claims = remote.authenticate(&request.token).await?;
+        remote
+            .refresh_capabilities(&request.token, crate::server::BUILD)
+            .await;
         let mut cookies = vec![
             cookie("token", &token_cookie_value(&request.token, claims.exp)),
             cookie("meshery-provider", &remote.name),

@@ -15,7 +15,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("test") => test::run_all(&root()),
-        _ => Err("usage: cargo xtask docs [--check] | cargo xtask test".to_string()),
+        Some("bench") => bench(&args[1..]),
+        _ => Err(
+            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask bench".to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -65,3 +68,19 @@ fn docs(check: bool) -> Result<(), String> {
 }
 
 mod test;
+
+/// Benchmarks, release build: ratios measured within one run.
+fn bench(args: &[String]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["run", "--release", "--example", "bench", "--"])
+        .args(args)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("bench failed ({status})"))
+    }
+}
