@@ -149,14 +149,7 @@ async fn forward(app: &App, session: Session, request: Request) -> Result<Respon
     // The raw (still percent-encoded) path, so encoded separators are seen and refused.
     let raw = parts.uri.path().strip_prefix(PREFIX).unwrap_or("");
     let url = join(&remote.base, &safe_segments(raw)?, parts.uri.query())?;
-    let limit = app.config.body_limit;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            413,
-            codes::TOO_LARGE,
-            format!("request body larger than {limit} bytes"),
-        )
-    })?;
+    let bytes = crate::server::read_body(app, body).await?;
     let headers = filtered(&parts.headers, CLIENT_ONLY);
     let method = parts.method.clone();
     let send = |token: String| {

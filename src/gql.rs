@@ -361,14 +361,7 @@ async fn read_json_body(
             format!("unsupported content type {content_type:?}; send application/json"),
         ));
     }
-    let limit = app.config.body_limit;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            413,
-            codes::TOO_LARGE,
-            format!("request body larger than {limit} bytes"),
-        )
-    })?;
+    let bytes = crate::server::read_body(app, body).await?;
     if bytes.is_empty() {
         return Err(invalid("the request body is empty"));
     }

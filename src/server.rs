@@ -137,6 +137,19 @@ impl App {
     }
 }
 
+/// Reads a whole request body up to the configured limit (413 beyond it), for the
+/// handlers that read bodies themselves (GraphQL, the extensions proxy).
+pub async fn read_body(app: &App, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = app.config.body_limit;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            413,
+            crate::error::codes::TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )
+    })
+}
+
 /// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
 fn newer(a: &str, b: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> {
