@@ -20,6 +20,8 @@ pub mod codes {
     pub const NOT_ACCEPTABLE: &str = "meshery-server-1008";
     pub const BAD_GATEWAY: &str = "meshery-server-1009";
     pub const GATEWAY_TIMEOUT: &str = "meshery-server-1010";
+    pub const FORBIDDEN_TARGET: &str = "meshery-server-1011";
+    pub const TOO_MANY_RUNS: &str = "meshery-server-1012";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

@@ -41,6 +41,8 @@ pub mod gql;
 #[cfg(feature = "server")]
 mod handlers;
 #[cfg(feature = "server")]
+pub mod perf;
+#[cfg(feature = "server")]
 pub mod prefs;
 #[cfg(feature = "server")]
 pub mod providers;

@@ -45,6 +45,8 @@ pub struct Config {
     pub jwks_refetch_interval: std::time::Duration,
     /// This server's URL as browsers reach it (login callbacks); else the request's Host.
     pub public_url: Option<String>,
+    /// Limits and target policy of load tests.
+    pub perf: crate::perf::Limits,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             jwt_audience: None,
             jwks_refetch_interval: std::time::Duration::from_secs(30),
             public_url: None,
+            perf: crate::perf::Limits::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct AppState {
     pub store: Store,
     pub providers: Providers,
     pub prefs: Prefs,
+    pub perf: Arc<crate::perf::Perf>,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -109,6 +113,7 @@ impl App {
         .await?;
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone()),
+            perf: Arc::new(crate::perf::Perf::new(store.clone(), config.perf.clone())),
             schema: gql::schema(),
             config,
             store,
@@ -225,6 +230,8 @@ impl Running {
     /// Stops accepting, finishes open requests, closes the database.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
+        // Runs in progress are cancelled and store what they measured.
+        self.app.perf.shutdown().await;
         let result = self.task.await.unwrap_or(Ok(()));
         self.app.store.close().await;
         result

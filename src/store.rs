@@ -9,16 +9,53 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row, SqlSafeStr};
 
 /// Migrations, in order. Append only: an applied migration must never change.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "instance and user preferences",
-    "CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
-     CREATE TABLE user_prefs (
-         user_id TEXT PRIMARY KEY NOT NULL,
-         doc TEXT NOT NULL,
-         updated_at TEXT NOT NULL
-     );",
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "instance and user preferences",
+        "CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+         CREATE TABLE user_prefs (
+             user_id TEXT PRIMARY KEY NOT NULL,
+             doc TEXT NOT NULL,
+             updated_at TEXT NOT NULL
+         );",
+    ),
+    (
+        2,
+        "performance results",
+        "CREATE TABLE perf_results (
+             id TEXT PRIMARY KEY NOT NULL,
+             owner TEXT NOT NULL,
+             profile_id TEXT,
+             name TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );
+         CREATE INDEX perf_results_owner ON perf_results (owner, created_at);",
+    ),
+];
+
+/// A listing request: page from 0, size, name filter, order, creation-time window.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub page: i64,
+    /// `None`: all.
+    pub page_size: Option<i64>,
+    pub search: Option<String>,
+    /// (column, descending)
+    pub order: (&'static str, bool),
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Escapes LIKE wildcards so a search is literal.
+fn like(search: &str) -> String {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -123,6 +160,93 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    pub async fn insert_perf_result(
+        &self,
+        id: &str,
+        owner: &str,
+        profile_id: Option<&str>,
+        name: &str,
+        doc: &str,
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO perf_results (id, owner, profile_id, name, doc, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(owner)
+            .bind(profile_id)
+            .bind(name)
+            .bind(doc)
+            .bind(created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn perf_result(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM perf_results WHERE owner = ? AND id = ?")
+            .bind(owner)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("doc")?),
+            None => None,
+        })
+    }
+
+    /// A page of an owner's results (documents) and the total matching count.
+    pub async fn perf_results(
+        &self,
+        owner: &str,
+        profile_id: Option<&str>,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        // Only fixed column names reach the SQL text; values are bound.
+        let column = match listing.order.0 {
+            "name" => "name",
+            _ => "created_at",
+        };
+        let direction = if listing.order.1 { "DESC" } else { "ASC" };
+        let filter = "owner = ?1 AND (?2 IS NULL OR profile_id = ?2) AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')
+             AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)";
+        let search = listing
+            .search
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(like);
+        let count_sql = format!("SELECT COUNT(*) AS n FROM perf_results WHERE {filter}");
+        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count_sql))
+            .bind(owner)
+            .bind(profile_id)
+            .bind(&search)
+            .bind(&listing.from)
+            .bind(&listing.to)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let (limit, offset) = match listing.page_size {
+            Some(size) => (size, listing.page.saturating_mul(size)),
+            None => (-1, 0),
+        };
+        let sql = format!(
+            "SELECT doc FROM perf_results WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT ?6 OFFSET ?7"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(profile_id)
+            .bind(&search)
+            .bind(&listing.from)
+            .bind(&listing.to)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let docs = rows
+            .iter()
+            .map(|r| r.try_get("doc"))
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok((docs, total))
     }
 
     pub async fn close(&self) {

@@ -64,7 +64,12 @@ fn rust_type(spec: &Spec, place: &str, schema: &ReferenceOr<Schema>) -> Result<T
 
 fn inline_type(spec: &Spec, place: &str, s: &Schema) -> Result<TokenStream> {
     let t = match &s.schema_kind {
-        SchemaKind::Type(Type::String(_)) => quote!(::std::string::String),
+        SchemaKind::Type(Type::String(st)) => match &st.format {
+            openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::DateTime) => {
+                quote!(::chrono::DateTime<::chrono::Utc>)
+            }
+            _ => quote!(::std::string::String),
+        },
         SchemaKind::Type(Type::Integer(i)) => match &i.format {
             openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::IntegerFormat::Int32) => {
                 quote!(i32)
@@ -873,7 +878,10 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     let found = value.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
                     let json_like = expected == "application/json"
                         && (found == "text/plain" || (found.starts_with("application/") && found.ends_with("+json")));
-                    if found != expected && !json_like {
+                    // A text body declared as text/plain carries a document (YAML, JSON).
+                    let text_like = expected == "text/plain"
+                        && (found.starts_with("text/") || found.ends_with("yaml") || found.ends_with("json"));
+                    if found != expected && !json_like && !text_like {
                         return Err(Rejection::UnsupportedMediaType { expected, found });
                     }
                 }

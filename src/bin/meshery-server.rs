@@ -48,6 +48,21 @@ struct Args {
     /// This server's URL as browsers reach it, for login callbacks (default: the request's Host).
     #[arg(long, env = "MESHERY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Longest load test, in seconds.
+    #[arg(long, env = "MESHERY_PERF_MAX_SECS", default_value_t = 600)]
+    perf_max_secs: u64,
+    /// Most connections of one load test.
+    #[arg(long, env = "MESHERY_PERF_MAX_CONNECTIONS", default_value_t = 256)]
+    perf_max_connections: usize,
+    /// Highest requested rate of one load test.
+    #[arg(long, env = "MESHERY_PERF_MAX_QPS", default_value_t = 100_000.0)]
+    perf_max_qps: f64,
+    /// Load tests one user may run at once.
+    #[arg(long, env = "MESHERY_PERF_MAX_RUNS", default_value_t = 2)]
+    perf_max_runs: usize,
+    /// Networks load tests may target although the policy refuses them (CIDR, comma-separated).
+    #[arg(long, env = "MESHERY_PERF_ALLOW", value_delimiter = ',')]
+    perf_allow: Vec<String>,
 }
 
 #[tokio::main]
@@ -79,6 +94,13 @@ async fn main() -> ExitCode {
         jwt_audience: args.jwt_audience,
         jwks_refetch_interval: std::time::Duration::from_secs(args.jwks_refetch_secs),
         public_url: args.public_url,
+        perf: meshery::perf::Limits {
+            max_duration: std::time::Duration::from_secs(args.perf_max_secs),
+            max_connections: args.perf_max_connections,
+            max_qps: args.perf_max_qps,
+            max_runs_per_user: args.perf_max_runs,
+            allow: args.perf_allow,
+        },
     };
     let running = match server::start(config.clone()).await {
         Ok(r) => r,

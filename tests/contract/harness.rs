@@ -44,6 +44,18 @@ async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Respons
             .get("content-type")
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if streaming {
+        // The status and content type are checked; the body is a stream.
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        let via = response.headers().contains_key("via");
+        if status != 101
+            && let Err(e) = spec().check(&method, &path, status, content_type, via, b"")
+        {
+            audit.violations.lock().unwrap().push(e);
+        }
+        audit.checked.fetch_add(1, Ordering::Relaxed);
         return response;
     }
     let (parts, body) = response.into_parts();

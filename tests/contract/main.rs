@@ -6,6 +6,7 @@ mod extensions;
 mod fixture;
 mod graphql;
 mod harness;
+mod perf;
 mod rest;
 mod spec;
 

@@ -1,0 +1,248 @@
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::auth::Session;
+use crate::error::ApiError;
+use crate::generated::rest::*;
+use crate::models::{PerfFrame, PerfResultPage};
+use crate::perf::{self, Perf, Request};
+use crate::server::App;
+
+fn events(frames: futures_util::stream::BoxStream<'static, PerfFrame>) -> rt::EventStream {
+    frames
+        .filter_map(|f| {
+            std::future::ready(axum::response::sse::Event::default().json_data(&f).ok())
+        })
+        .boxed()
+}
+
+/// `{"a": "b"}` as header pairs.
+fn json_pairs(what: &str, text: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!("{what} must be a JSON object of strings: {e}"))
+        })?;
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            other => Ok((k, other.to_string())),
+        })
+        .collect()
+}
+
+/// Cookies as Meshery sends them: a JSON object, or already `a=b; c=d`.
+fn cookie_header(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if t.starts_with('{') => {
+            let pairs = json_pairs("cookies", Some(t))?;
+            Ok(Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ))
+        }
+        Some(t) => Ok(Some(t.to_string())),
+    }
+}
+
+/// The parts of an SMP `PerformanceTestConfig` the generator uses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmpConfig {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    labels: Option<serde_json::Value>,
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    clients: Vec<SmpClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmpClient {
+    #[serde(default)]
+    internal: Option<bool>,
+    #[serde(default)]
+    load_generator: Option<String>,
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    connections: Option<i64>,
+    #[serde(default)]
+    rps: Option<f64>,
+    #[serde(default)]
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    cookies: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    endpoint_urls: Vec<String>,
+}
+
+fn smp_request(text: &str) -> Result<Request, ApiError> {
+    let config: SmpConfig = yaml_serde::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("the SMP document does not parse: {e}")))?;
+    let _ = (&config.id, &config.labels);
+    let [client] = config.clients.as_slice() else {
+        return Err(ApiError::bad_request(format!(
+            "the SMP document must have exactly one client (it has {})",
+            config.clients.len()
+        )));
+    };
+    let _ = client.internal;
+    let [url] = client.endpoint_urls.as_slice() else {
+        return Err(ApiError::bad_request(
+            "the client must have exactly one endpoint_urls entry",
+        ));
+    };
+    let http2 = match client
+        .protocol
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("" | "http" | "http1" | "http/1.1") => false,
+        Some("h2c" | "http2" | "http/2") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "protocol {other:?} is not supported; use http or h2c"
+            )));
+        }
+    };
+    Ok(Request {
+        name: config.name,
+        url: url.clone(),
+        duration: perf::parse_duration(config.duration.as_deref(), None)?,
+        connections: client.connections.unwrap_or(1),
+        qps: client.rps.unwrap_or(0.0),
+        generator: client.load_generator.clone(),
+        method: None,
+        headers: client
+            .headers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cookies: client.cookies.as_ref().map(|c| {
+            c.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }),
+        content_type: client.content_type.clone(),
+        body: client.body.clone(),
+        http2,
+        profile_id: None,
+    })
+}
+
+async fn start(
+    perf: &Arc<Perf>,
+    session: &Session,
+    request: Request,
+) -> Result<rt::EventStream, ApiError> {
+    let plan = perf.plan(request).await?;
+    let (_, frames) = perf.start(session, plan)?;
+    Ok(events(frames))
+}
+
+impl PerfApi for App {
+    async fn run_perf_test(&self, r: RunPerfTestRequest<Session>) -> RunPerfTestResponse {
+        let build = || -> Result<Request, ApiError> {
+            Ok(Request {
+                name: r.name.clone(),
+                url: r.url.clone(),
+                duration: perf::parse_duration(r.t.as_deref(), r.dur.as_deref())?,
+                connections: r.c.map(i64::from).unwrap_or(1),
+                qps: r.qps.unwrap_or(0.0),
+                generator: r.load_generator.clone(),
+                method: r.method.clone(),
+                headers: json_pairs("headers", r.headers.as_deref())?,
+                cookies: cookie_header(r.cookies.as_deref())?,
+                content_type: r.content_type.clone(),
+                body: r.req_body.clone(),
+                http2: r.http2.unwrap_or(false),
+                profile_id: None,
+            })
+        };
+        let request = match build() {
+            Ok(req) => req,
+            Err(e) => return e.to(),
+        };
+        match start(&self.perf, &r.session, request).await {
+            Ok(stream) => RunPerfTestResponse::Ok(stream),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn run_perf_test_smp(&self, r: RunPerfTestSmpRequest<Session>) -> RunPerfTestSmpResponse {
+        let request = match smp_request(&r.body) {
+            Ok(req) => req,
+            Err(e) => return e.to(),
+        };
+        match start(&self.perf, &r.session, request).await {
+            Ok(stream) => RunPerfTestSmpResponse::Ok(stream),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_perf_results(
+        &self,
+        r: ListPerfResultsRequest<Session>,
+    ) -> ListPerfResultsResponse {
+        let listing = match perf::listing(
+            r.page,
+            r.pagesize.as_deref().or(r.page_size.as_deref()),
+            r.search.clone(),
+            r.order.as_deref(),
+            r.from,
+            r.to,
+        ) {
+            Ok(l) => l,
+            Err(e) => return e.to(),
+        };
+        match self.perf.results(&r.session, None, &listing).await {
+            Ok((results, total)) => ListPerfResultsResponse::Ok(PerfResultPage {
+                page: listing.page,
+                page_size: listing.page_size.unwrap_or(total),
+                total_count: total,
+                results,
+            }),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_perf_result(&self, r: GetPerfResultRequest<Session>) -> GetPerfResultResponse {
+        match self.perf.result(&r.session, &r.result_id).await {
+            Ok(result) => GetPerfResultResponse::Ok(result),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_perf_runs(&self, r: ListPerfRunsRequest<Session>) -> ListPerfRunsResponse {
+        ListPerfRunsResponse::Ok(self.perf.runs(&r.session))
+    }
+
+    async fn cancel_perf_run(&self, r: CancelPerfRunRequest<Session>) -> CancelPerfRunResponse {
+        if self.perf.cancel(&r.session, &r.run_id) {
+            CancelPerfRunResponse::NoContent
+        } else {
+            ApiError::not_found(format!("no run {:?} of yours is in progress", r.run_id)).to()
+        }
+    }
+}

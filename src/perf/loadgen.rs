@@ -1,0 +1,381 @@
+//! The built-in HTTP load generator: N connections (HTTP/1.1 or h2c), fixed rate or max
+//! throughput, latencies in an HdrHistogram.
+//!
+//! Fixed rate (`qps > 0`) is an open loop: request k of connection i is *intended* at
+//! `start + (k + i/N) * N/qps`, and its latency is measured from that intended time, not
+//! from when it was sent. A stalled server therefore shows in the percentiles for as long
+//! as it delays the schedule (coordinated omission corrected, as wrk2 and fortio do).
+//! Max throughput (`qps = 0`) is a closed loop. The service time (from the actual send)
+//! is kept too, to show what a naive measure would report.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Latencies are recorded in microseconds, up to an hour, 3 significant digits.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Where to connect (already checked against the target policy).
+    pub addrs: Vec<SocketAddr>,
+    /// Request URI (path and query) and `Host` header value.
+    pub uri: Uri,
+    pub host: String,
+    pub method: Method,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: Bytes,
+    pub duration: Duration,
+    pub connections: usize,
+    /// Requests per second in all; 0 = as fast as possible.
+    pub qps: f64,
+    /// Per request, from send to the end of the answer.
+    pub timeout: Duration,
+    pub http2: bool,
+}
+
+/// Progress of a running test, once a second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Snapshot {
+    pub elapsed: Duration,
+    pub requests: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub start: chrono::DateTime<chrono::Utc>,
+    /// From the start to the last answer.
+    pub elapsed: Duration,
+    /// Latency from the intended send time (µs): what users of the service saw.
+    pub latency: Histogram<u64>,
+    /// Time from the actual send (µs): what a closed-loop tool would report.
+    pub service: Histogram<u64>,
+    pub ret_codes: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub requests: u64,
+    pub sockets: u64,
+    pub cancelled: bool,
+}
+
+impl Outcome {
+    pub fn actual_qps(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.requests as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Constant bounds that HdrHistogram accepts: no request can make this fail.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+struct WorkerResult {
+    latency: Histogram<u64>,
+    service: Histogram<u64>,
+    ret_codes: BTreeMap<u16, u64>,
+    errors: BTreeMap<String, u64>,
+    requests: u64,
+    sockets: u64,
+    last: Instant,
+}
+
+enum Conn {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Conn {
+    async fn ready(&mut self) -> Result<(), hyper::Error> {
+        match self {
+            Conn::H1(s) => s.ready().await,
+            Conn::H2(s) => s.ready().await,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
+        match self {
+            Conn::H1(s) => s.send_request(req).await,
+            Conn::H2(s) => s.send_request(req).await,
+        }
+    }
+}
+
+/// What went wrong, as a stable short name for the error counts.
+fn kind(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused",
+            std::io::ErrorKind::ConnectionReset => "connection reset",
+            std::io::ErrorKind::TimedOut => "timeout",
+            _ => "io error",
+        }
+        .into();
+    }
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+            return "connection closed".into();
+        }
+        if h.is_parse() {
+            return "bad response".into();
+        }
+        if let Some(source) = std::error::Error::source(h) {
+            return kind(source);
+        }
+        return "http error".into();
+    }
+    "error".into()
+}
+
+async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
+    let addr = spec.addrs[worker % spec.addrs.len()];
+    let stream = tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| "connect timeout".to_string())?
+        .map_err(|e| kind(&e))?;
+    let _ = stream.set_nodelay(true);
+    let io = TokioIo::new(stream);
+    if spec.http2 {
+        let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .map_err(|e| kind(&e))?;
+        tokio::spawn(conn);
+        Ok(Conn::H2(send))
+    } else {
+        let (send, conn) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| kind(&e))?;
+        tokio::spawn(conn);
+        Ok(Conn::H1(send))
+    }
+}
+
+fn request(spec: &LoadSpec) -> Result<Request<Full<Bytes>>, String> {
+    let mut builder = Request::builder().method(spec.method.clone());
+    if spec.http2 {
+        // HTTP/2 carries the authority in the URI.
+        let uri = format!(
+            "http://{}{}",
+            spec.host,
+            spec.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        builder = builder.uri(uri);
+    } else {
+        builder = builder
+            .uri(spec.uri.clone())
+            .header(axum::http::header::HOST, &spec.host);
+    }
+    for (k, v) in &spec.headers {
+        builder = builder.header(k, v);
+    }
+    builder
+        .body(Full::new(spec.body.clone()))
+        .map_err(|e| e.to_string())
+}
+
+fn us(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_LATENCY_US)
+}
+
+async fn worker(
+    index: usize,
+    spec: Arc<LoadSpec>,
+    start: Instant,
+    end: Instant,
+    cancel: CancellationToken,
+    counters: Arc<Counters>,
+) -> WorkerResult {
+    let mut out = WorkerResult {
+        latency: histogram(),
+        service: histogram(),
+        ret_codes: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        requests: 0,
+        sockets: 0,
+        last: start,
+    };
+    let n = spec.connections.max(1) as f64;
+    let interval = (spec.qps > 0.0).then(|| n / spec.qps);
+    let mut conn: Option<Conn> = None;
+    let mut k: u64 = 0;
+    loop {
+        let intended = match interval {
+            Some(iv) => start + Duration::from_secs_f64(iv * (k as f64 + index as f64 / n)),
+            None => Instant::now(),
+        };
+        if intended >= end || cancel.is_cancelled() {
+            break;
+        }
+        if intended > Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(intended) => {}
+                _ = cancel.cancelled() => break,
+            }
+        }
+        k += 1;
+        let fail = |out: &mut WorkerResult, what: String| {
+            *out.errors.entry(what).or_default() += 1;
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        };
+        if conn.is_none() {
+            match connect(&spec, index).await {
+                Ok(c) => {
+                    out.sockets += 1;
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    fail(&mut out, e);
+                    counters.requests.fetch_add(1, Ordering::Relaxed);
+                    out.requests += 1;
+                    if interval.is_none() {
+                        // A closed loop against a dead target would spin.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_mut() else { continue };
+        let req = match request(&spec) {
+            Ok(r) => r,
+            Err(e) => {
+                fail(&mut out, e);
+                break;
+            }
+        };
+        let sent = Instant::now();
+        let exchange = async {
+            c.ready().await?;
+            let response = c.send(req).await?;
+            let status = response.status().as_u16();
+            response.into_body().collect().await?;
+            Ok::<u16, hyper::Error>(status)
+        };
+        let result = tokio::select! {
+            r = tokio::time::timeout(spec.timeout, exchange) => Some(r),
+            _ = cancel.cancelled() => None,
+        };
+        let done = Instant::now();
+        match result {
+            None => break,
+            Some(Ok(Ok(status))) => {
+                *out.ret_codes.entry(status).or_default() += 1;
+                let _ = out.latency.record(us(done - intended));
+                let _ = out.service.record(us(done - sent));
+            }
+            Some(Ok(Err(e))) => {
+                fail(&mut out, kind(&e));
+                conn = None;
+            }
+            Some(Err(_)) => {
+                fail(&mut out, "timeout".into());
+                conn = None;
+            }
+        }
+        out.requests += 1;
+        out.last = out.last.max(done);
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    out
+}
+
+/// Runs a test to its end (or cancellation), calling `progress` once a second.
+pub async fn run(
+    spec: LoadSpec,
+    cancel: CancellationToken,
+    progress: impl Fn(Snapshot) + Send + 'static,
+) -> Outcome {
+    let spec = Arc::new(spec);
+    let started_at = chrono::Utc::now();
+    let start = Instant::now() + Duration::from_millis(5);
+    let end = start + spec.duration;
+    let counters = Arc::new(Counters::default());
+    let ticker = {
+        let counters = counters.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = cancel.cancelled() => break,
+                }
+                progress(Snapshot {
+                    elapsed: start.elapsed(),
+                    requests: counters.requests.load(Ordering::Relaxed),
+                    errors: counters.errors.load(Ordering::Relaxed),
+                });
+            }
+        })
+    };
+    let workers: Vec<_> = (0..spec.connections.max(1))
+        .map(|i| {
+            tokio::spawn(worker(
+                i,
+                spec.clone(),
+                start,
+                end,
+                cancel.clone(),
+                counters.clone(),
+            ))
+        })
+        .collect();
+    let mut outcome = Outcome {
+        start: started_at,
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+        service: histogram(),
+        ret_codes: BTreeMap::new(),
+        errors: BTreeMap::new(),
+        requests: 0,
+        sockets: 0,
+        cancelled: false,
+    };
+    let mut last = start;
+    for w in workers {
+        let Ok(r) = w.await else {
+            *outcome.errors.entry("worker failed".into()).or_default() += 1;
+            continue;
+        };
+        let _ = outcome.latency.add(&r.latency);
+        let _ = outcome.service.add(&r.service);
+        for (code, n) in r.ret_codes {
+            *outcome.ret_codes.entry(code).or_default() += n;
+        }
+        for (e, n) in r.errors {
+            *outcome.errors.entry(e).or_default() += n;
+        }
+        outcome.requests += r.requests;
+        outcome.sockets += r.sockets;
+        last = last.max(r.last);
+    }
+    outcome.cancelled = cancel.is_cancelled();
+    // Stop the ticker without marking the run cancelled.
+    ticker.abort();
+    outcome.elapsed = last.saturating_duration_since(start);
+    outcome
+}

@@ -1,0 +1,499 @@
+//! Performance management: load tests on the built-in generator, run as tasks of their
+//! own (a client that disconnects does not stop them), bounded by limits and a target
+//! policy, streamed as frames, stored per user.
+
+pub mod loadgen;
+pub mod policy;
+pub mod report;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method};
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Session;
+use crate::error::{ApiError, codes};
+use crate::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfRun};
+use crate::store::{Listing, Store};
+use loadgen::{LoadSpec, Snapshot};
+
+/// Operator limits on load tests.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_duration: Duration,
+    pub max_connections: usize,
+    pub max_qps: f64,
+    pub max_runs_per_user: usize,
+    /// Networks allowed even where the policy refuses (CIDR, e.g. `169.254.0.0/16`).
+    pub allow: Vec<String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_duration: Duration::from_secs(600),
+            max_connections: 256,
+            max_qps: 100_000.0,
+            max_runs_per_user: 2,
+            allow: Vec::new(),
+        }
+    }
+}
+
+/// Names Meshery's clients send; all run on the built-in generator.
+pub const GENERATORS: &[&str] = &["meshery", "fortio", "wrk2", "nighthawk"];
+
+/// A test to run, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub url: String,
+    pub generator: String,
+    pub spec: LoadSpec,
+    pub profile_id: Option<String>,
+}
+
+/// What a request asks for, before checks.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub name: Option<String>,
+    pub url: String,
+    pub duration: Duration,
+    pub connections: i64,
+    pub qps: f64,
+    pub generator: Option<String>,
+    pub method: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub cookies: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Option<String>,
+    pub http2: bool,
+    pub profile_id: Option<String>,
+}
+
+struct RunEntry {
+    owner: String,
+    info: PerfRun,
+    cancel: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub struct Perf {
+    store: Store,
+    pub limits: Limits,
+    runs: Mutex<HashMap<String, RunEntry>>,
+    /// Every stored result, with its owner (GraphQL subscriptions filter by it).
+    saved: broadcast::Sender<(String, PerfResult)>,
+    /// Ended on shutdown: no new runs.
+    closing: CancellationToken,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message).remedy("See the perf operations in /docs/rest.")
+}
+
+/// Parses `t` (`30`, `30s`, `2m`, `1h`) with the unit `dur` for a bare number.
+pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, ApiError> {
+    let Some(t) = t.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(Duration::from_secs(30));
+    };
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&t[..i], &t[i..]),
+        None => (t, dur.unwrap_or("s")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("duration {t:?} is not a number")))?;
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(bad(format!("duration unit {other:?}: use h, m or s"))),
+    };
+    if !value.is_finite() || value <= 0.0 {
+        return Err(bad(format!("duration {t:?} must be positive")));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+impl Perf {
+    pub fn new(store: Store, limits: Limits) -> Self {
+        Perf {
+            store,
+            limits,
+            runs: Mutex::new(HashMap::new()),
+            saved: broadcast::channel(64).0,
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Checks a request against the limits and the target policy; resolves the target.
+    pub async fn plan(&self, r: Request) -> Result<Plan, ApiError> {
+        let generator = r
+            .generator
+            .clone()
+            .unwrap_or_else(|| "meshery".into())
+            .to_ascii_lowercase();
+        if !GENERATORS.contains(&generator.as_str()) {
+            return Err(bad(format!(
+                "unknown load generator {generator:?}; use one of {}",
+                GENERATORS.join(", ")
+            )));
+        }
+        if r.duration > self.limits.max_duration {
+            return Err(bad(format!(
+                "duration {:?} is over the limit of {:?}",
+                r.duration, self.limits.max_duration
+            )));
+        }
+        if r.connections < 1 || r.connections as usize > self.limits.max_connections {
+            return Err(bad(format!(
+                "connections must be from 1 to {} (got {})",
+                self.limits.max_connections, r.connections
+            )));
+        }
+        if !r.qps.is_finite() || r.qps < 0.0 || r.qps > self.limits.max_qps {
+            return Err(bad(format!(
+                "qps must be from 0 (max) to {} (got {})",
+                self.limits.max_qps, r.qps
+            )));
+        }
+        let target = policy::resolve(&r.url, &self.limits.allow).await?;
+        let method = match &r.method {
+            Some(m) => Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
+                .map_err(|_| bad(format!("method {m:?} is not an HTTP method")))?,
+            None if r.body.as_deref().is_some_and(|b| !b.is_empty()) => Method::POST,
+            None => Method::GET,
+        };
+        let mut headers = Vec::new();
+        for (k, v) in &r.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| bad(format!("header name {k:?} is invalid")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| bad(format!("header {k} has an invalid value")))?;
+            headers.push((name, value));
+        }
+        if let Some(c) = r.cookies.as_deref().filter(|c| !c.is_empty()) {
+            let value =
+                HeaderValue::from_str(c).map_err(|_| bad("cookies have an invalid value"))?;
+            headers.push((axum::http::header::COOKIE, value));
+        }
+        if let Some(ct) = r.content_type.as_deref().filter(|c| !c.is_empty()) {
+            let value = HeaderValue::from_str(ct).map_err(|_| bad("contentType is invalid"))?;
+            headers.push((axum::http::header::CONTENT_TYPE, value));
+        }
+        let name = r
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| format!("{} {}", method, r.url));
+        Ok(Plan {
+            name,
+            url: r.url.clone(),
+            generator,
+            profile_id: r.profile_id.clone(),
+            spec: LoadSpec {
+                addrs: target.addrs,
+                uri: target.uri,
+                host: target.host,
+                method,
+                headers,
+                body: r.body.clone().unwrap_or_default().into(),
+                duration: r.duration,
+                connections: r.connections as usize,
+                qps: r.qps,
+                timeout: Duration::from_secs(30),
+                http2: r.http2,
+            },
+        })
+    }
+
+    /// Starts a run for the session's user; returns its id and its frames, which end
+    /// with the stored result (or an error).
+    pub fn start(
+        self: &Arc<Self>,
+        session: &Session,
+        plan: Plan,
+    ) -> Result<(String, futures_util::stream::BoxStream<'static, PerfFrame>), ApiError> {
+        if self.closing.is_cancelled() {
+            return Err(ApiError::unavailable("the server is shutting down"));
+        }
+        let owner = session.owner();
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let (frames, rx) = broadcast::channel::<PerfFrame>(64);
+        let cancel = self.closing.child_token();
+        {
+            let mut runs = self
+                .runs
+                .lock()
+                .map_err(|_| ApiError::internal("starting a run", "lock poisoned"))?;
+            let mine = runs.values().filter(|r| r.owner == owner).count();
+            if mine >= self.limits.max_runs_per_user {
+                return Err(ApiError::new(
+                    429,
+                    codes::TOO_MANY_RUNS,
+                    format!(
+                        "{mine} of your load tests are running; the limit is {}",
+                        self.limits.max_runs_per_user
+                    ),
+                )
+                .remedy(
+                    "Wait for one to finish, or cancel one with DELETE /api/perf/runs/{runId}.",
+                ));
+            }
+            runs.insert(
+                run_id.clone(),
+                RunEntry {
+                    owner: owner.clone(),
+                    info: PerfRun {
+                        run_id: run_id.clone(),
+                        name: plan.name.clone(),
+                        url: plan.url.clone(),
+                        started_at: chrono::Utc::now(),
+                    },
+                    cancel: cancel.clone(),
+                    task: None,
+                },
+            );
+        }
+        let frame = |status, message: String, result: Option<PerfResult>, run_id: &str| PerfFrame {
+            status,
+            message,
+            result,
+            run_id: Some(run_id.to_string()),
+        };
+        let first = frame(
+            PerfFrameStatus::Info,
+            format!(
+                "starting {} for {:?} with {} connection(s) at {}",
+                plan.url,
+                plan.spec.duration,
+                plan.spec.connections,
+                if plan.spec.qps > 0.0 {
+                    format!("{} qps", plan.spec.qps)
+                } else {
+                    "max qps".into()
+                }
+            ),
+            None,
+            &run_id,
+        );
+        let this = self.clone();
+        let id = run_id.clone();
+        let task = tokio::spawn(async move {
+            let progress_frames = frames.clone();
+            let progress_id = id.clone();
+            let outcome = loadgen::run(plan.spec.clone(), cancel.clone(), move |s: Snapshot| {
+                let _ = progress_frames.send(PerfFrame {
+                    status: PerfFrameStatus::Info,
+                    message: format!(
+                        "{:.0} s: {} requests, {} errors",
+                        s.elapsed.as_secs_f64(),
+                        s.requests,
+                        s.errors
+                    ),
+                    result: None,
+                    run_id: Some(progress_id.clone()),
+                });
+            })
+            .await;
+            let result = report::result(&id, &plan, &outcome);
+            let last = match this.save(&owner, &plan, &result).await {
+                Ok(()) => frame(
+                    PerfFrameStatus::Success,
+                    format!(
+                        "{} {} requests at {:.1} qps",
+                        if outcome.cancelled {
+                            "cancelled after"
+                        } else {
+                            "done:"
+                        },
+                        outcome.requests,
+                        outcome.actual_qps()
+                    ),
+                    Some(result),
+                    &id,
+                ),
+                Err(e) => frame(PerfFrameStatus::Error, e.message, None, &id),
+            };
+            let _ = frames.send(last);
+            if let Ok(mut runs) = this.runs.lock() {
+                runs.remove(&id);
+            }
+        });
+        if let Ok(mut runs) = self.runs.lock()
+            && let Some(entry) = runs.get_mut(&run_id)
+        {
+            entry.task = Some(task);
+        }
+        // The stream ends after the final frame.
+        let rest = tokio_stream::wrappers::BroadcastStream::new(rx)
+            .filter_map(|f| std::future::ready(f.ok()))
+            .scan(false, |ended, f| {
+                if *ended {
+                    return std::future::ready(None);
+                }
+                *ended = f.status != PerfFrameStatus::Info;
+                std::future::ready(Some(f))
+            });
+        Ok((
+            run_id,
+            futures_util::stream::once(std::future::ready(first))
+                .chain(rest)
+                .boxed(),
+        ))
+    }
+
+    async fn save(&self, owner: &str, plan: &Plan, result: &PerfResult) -> Result<(), ApiError> {
+        let doc = serde_json::to_string(result)
+            .map_err(|e| ApiError::internal("encoding a result", e))?;
+        self.store
+            .insert_perf_result(
+                &result.id,
+                owner,
+                plan.profile_id.as_deref(),
+                &result.name,
+                &doc,
+                &report::stamp(result.created_at),
+            )
+            .await
+            .map_err(|e| ApiError::internal("saving a result", e))?;
+        let _ = self.saved.send((owner.to_string(), result.clone()));
+        Ok(())
+    }
+
+    pub fn saved(&self) -> broadcast::Receiver<(String, PerfResult)> {
+        self.saved.subscribe()
+    }
+
+    pub fn runs(&self, session: &Session) -> Vec<PerfRun> {
+        let owner = session.owner();
+        let mut out: Vec<PerfRun> = self
+            .runs
+            .lock()
+            .map(|runs| {
+                runs.values()
+                    .filter(|r| r.owner == owner)
+                    .map(|r| r.info.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.sort_by_key(|r| r.started_at);
+        out
+    }
+
+    /// Cancels one of the session user's runs; false when there is none with that id.
+    pub fn cancel(&self, session: &Session, run_id: &str) -> bool {
+        let owner = session.owner();
+        match self.runs.lock() {
+            Ok(runs) => match runs.get(run_id).filter(|r| r.owner == owner) {
+                Some(r) => {
+                    r.cancel.cancel();
+                    true
+                }
+                None => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Cancels every run and waits until each has stored what it measured.
+    pub async fn shutdown(&self) {
+        self.closing.cancel();
+        let tasks: Vec<_> = self
+            .runs
+            .lock()
+            .map(|mut runs| runs.values_mut().filter_map(|r| r.task.take()).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    pub async fn result(&self, session: &Session, id: &str) -> Result<PerfResult, ApiError> {
+        let doc = self
+            .store
+            .perf_result(&session.owner(), id)
+            .await
+            .map_err(|e| ApiError::internal("reading a result", e))?
+            .ok_or_else(|| ApiError::not_found(format!("no result {id:?}")))?;
+        serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a result", e))
+    }
+
+    pub async fn results(
+        &self,
+        session: &Session,
+        profile_id: Option<&str>,
+        listing: &Listing,
+    ) -> Result<(Vec<PerfResult>, i64), ApiError> {
+        let (docs, total) = self
+            .store
+            .perf_results(&session.owner(), profile_id, listing)
+            .await
+            .map_err(|e| ApiError::internal("listing results", e))?;
+        let results = docs
+            .iter()
+            .map(|d| serde_json::from_str(d))
+            .collect::<Result<Vec<PerfResult>, _>>()
+            .map_err(|e| ApiError::internal("decoding a result", e))?;
+        Ok((results, total))
+    }
+}
+
+/// Reads listing parameters (`page`, `pagesize`/`pageSize`, `search`, `order`, `from`, `to`).
+pub fn listing(
+    page: Option<i64>,
+    page_size: Option<&str>,
+    search: Option<String>,
+    order: Option<&str>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Listing, ApiError> {
+    let page_size = match page_size.map(str::trim) {
+        None | Some("") => Some(10),
+        Some(s) if s.eq_ignore_ascii_case("all") => None,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => Some(n),
+            _ => return Err(bad(format!("pagesize {s:?} must be from 1 to 100, or all"))),
+        },
+    };
+    let order = match order.map(|o| o.trim().to_ascii_lowercase()) {
+        None => ("created_at", true),
+        Some(o) if o.is_empty() => ("created_at", true),
+        Some(o) => {
+            let mut words = o.split_whitespace();
+            let column = match words.next() {
+                Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
+                Some("name") => "name",
+                Some(other) => {
+                    return Err(bad(format!(
+                        "cannot order by {other:?}; use name or created_at"
+                    )));
+                }
+                None => "created_at",
+            };
+            let desc = match words.next() {
+                None | Some("desc") => true,
+                Some("asc") => false,
+                Some(other) => {
+                    return Err(bad(format!("order direction {other:?}: use asc or desc")));
+                }
+            };
+            (column, desc)
+        }
+    };
+    Ok(Listing {
+        page: page.unwrap_or(0),
+        page_size,
+        search,
+        order,
+        from: from.map(report::stamp),
+        to: to.map(report::stamp),
+    })
+}

@@ -1,0 +1,373 @@
+//! Load tests through the generated client against a small target on port 0.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use meshery::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfResultStatus};
+use serde_json::Value;
+
+use crate::harness::TestServer;
+
+/// A target: `/ok` answers at once; `/stall` stalls 200 ms once, on its 50th request.
+async fn target() -> (String, Arc<AtomicU64>) {
+    let hits = Arc::new(AtomicU64::new(0));
+    let stall_hits = hits.clone();
+    let app = axum::Router::new()
+        .route("/ok", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/stall",
+            axum::routing::get(move || {
+                let hits = stall_hits.clone();
+                async move {
+                    if hits.fetch_add(1, Ordering::SeqCst) == 49 {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    "ok"
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, hits)
+}
+
+/// Reads SSE frames until the stream ends; each with the time it arrived.
+async fn frames(
+    stream: impl futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Unpin,
+) -> Vec<(Instant, PerfFrame)> {
+    let mut stream = stream;
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(60), stream.next())
+        .await
+        .expect("frames stalled")
+    {
+        buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data:") {
+                    out.push((Instant::now(), serde_json::from_str(data.trim()).unwrap()));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn percentiles(r: &PerfResult) -> Vec<f64> {
+    r.runner_results
+        .duration_histogram
+        .percentiles
+        .iter()
+        .map(|p| p.value)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
+    let server = TestServer::start().await;
+    let (base, _) = target().await;
+    let client = server.client();
+    let url = format!("{base}/ok").parse().unwrap();
+    let started = Instant::now();
+    let response = client
+        .run_perf_test(
+            Some(4),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("fortio"),
+            None,
+            Some("steady"),
+            Some(200.0),
+            None,
+            Some("2s"),
+            &url,
+        )
+        .await
+        .unwrap();
+    let frames = frames(response.into_inner_stream()).await;
+    let (last_at, last) = frames.last().unwrap().clone();
+    assert_eq!(last.status, PerfFrameStatus::Success, "{:?}", last.message);
+    // Progress arrived while the test ran, not only at the end.
+    let progress: Vec<_> = frames
+        .iter()
+        .filter(|(_, f)| f.message.contains("requests"))
+        .collect();
+    assert!(!progress.is_empty(), "no progress frames: {frames:?}");
+    assert!(
+        progress[0].0 < last_at - Duration::from_millis(500),
+        "progress came only at the end"
+    );
+    assert!(progress[0].0 - started < Duration::from_millis(1900));
+
+    let result = last.result.unwrap();
+    let rr = &result.runner_results;
+    assert_eq!(rr.requested_qps, "200");
+    assert_eq!(rr.num_threads, 4);
+    assert_eq!(rr.load_generator, "fortio");
+    assert!(
+        (rr.actual_qps - 200.0).abs() <= 10.0,
+        "actual qps {}",
+        rr.actual_qps
+    );
+    let ok = rr.ret_codes.get("200").copied().unwrap_or(0);
+    assert!(
+        (380..=420).contains(&ok),
+        "{ok} requests for 2 s at 200 qps"
+    );
+    assert_eq!(rr.duration_histogram.count, ok);
+    assert!(rr.errors_by_kind.is_empty(), "{:?}", rr.errors_by_kind);
+    let p = percentiles(&result);
+    assert_eq!(p.len(), 5);
+    assert!(
+        p.windows(2).all(|w| w[0] <= w[1]),
+        "percentiles not ordered: {p:?}"
+    );
+    assert!(p[0] > 0.0);
+    // SMP latencies are the same numbers in milliseconds.
+    assert!((result.smp.latencies_ms.p50 - p[0] * 1000.0).abs() < 0.01 + p[0] * 10.0);
+    assert!(result.smp.latencies_ms.min <= result.smp.latencies_ms.p50);
+    assert!(result.smp.latencies_ms.p99 <= result.smp.latencies_ms.max);
+
+    // Stored and listed.
+    let stored = client
+        .get_perf_result(&result.id)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(stored.runner_results.ret_codes, rr.ret_codes);
+    assert_eq!(stored.status, PerfResultStatus::Completed);
+    let page = client
+        .list_perf_results(None, None, None, None, None, Some("stead"), None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.results[0].id, result.id);
+    let raw: Value = server
+        .http()
+        .get(server.url("/api/perf/profile/result"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(raw["total_count"], 1, "legacy spelling");
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn a_stall_shows_in_the_fixed_rate_p99() {
+    let server = TestServer::start().await;
+    let (base, hits) = target().await;
+    let url = format!("{base}/stall").parse().unwrap();
+    let response = server
+        .client()
+        .run_perf_test(
+            Some(2),
+            None,
+            None,
+            Some("s".parse().unwrap()),
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(100.0),
+            None,
+            Some("2"),
+            &url,
+        )
+        .await
+        .unwrap();
+    let frames = frames(response.into_inner_stream()).await;
+    let result = frames.last().unwrap().1.result.clone().unwrap();
+    assert!(hits.load(Ordering::SeqCst) >= 50, "the stall was reached");
+    let p99 = result.runner_results.duration_histogram.percentiles[3].value;
+    let service_p99 = result
+        .runner_results
+        .service_time_histogram
+        .as_ref()
+        .unwrap()
+        .percentiles[3]
+        .value;
+    // Measured from the intended send time, the requests queued behind the stall are late.
+    assert!(p99 >= 0.1, "fixed-rate p99 {p99} s hides the 200 ms stall");
+    // Measured from the actual send (a closed-loop view), the stall is one sample in ~200.
+    assert!(service_p99 < 0.05, "service-time p99 {service_p99} s");
+    assert!(result.runner_results.duration_histogram.max >= 0.2);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nothing_is_stored() {
+    let server = TestServer::start().await;
+    let (base, _) = target().await;
+    let http = server.http();
+    let ok = format!("{base}/ok");
+    let cases = [
+        (format!("/api/perf/profile?url={ok}&t=-1"), 400),
+        (format!("/api/perf/profile?url={ok}&t=2&dur=d"), 400),
+        (
+            format!("/api/perf/profile?url={ok}&loadGenerator=jmeter"),
+            400,
+        ),
+        ("/api/perf/profile?url=not%20a%20url".to_string(), 400),
+        (
+            "/api/perf/profile?url=http://169.254.169.254/latest/meta-data".to_string(),
+            403,
+        ),
+        (format!("/api/perf/profile?url={ok}&c=100000"), 400),
+        (format!("/api/perf/profile?url={ok}&c=0"), 400),
+        (format!("/api/perf/profile?url={ok}&qps=-5"), 400),
+        (format!("/api/perf/profile?url={ok}&headers=not-json"), 400),
+        (format!("/api/perf/profile?url={ok}&t=99h"), 400),
+        ("/api/perf/profile/result?pagesize=0".to_string(), 400),
+        (
+            "/api/perf/profile/result?order=password%20asc".to_string(),
+            400,
+        ),
+        ("/api/perf/profile/result?from=yesterday".to_string(), 400),
+    ];
+    for (path, status) in cases {
+        let r = http.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["code"]
+                .as_str()
+                .unwrap()
+                .starts_with("meshery-server-"),
+            "{path}: {body}"
+        );
+    }
+    for smp in [
+        "clients: [",
+        "name: x\nclients: []",
+        "clients:\n  - endpoint_urls: [a, b]",
+        "clients:\n  - bogus_field: 1",
+    ] {
+        match server.client().run_perf_test_smp(smp.to_string()).await {
+            Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 400, "{smp}"),
+            Ok(r) => panic!("{smp}: accepted ({})", r.status()),
+            Err(e) => panic!("{smp}: {e}"),
+        }
+    }
+    let page = server
+        .client()
+        .list_perf_results(None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.total_count, 0);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
+    let server = TestServer::start_with(|c| c.perf.max_runs_per_user = 1).await;
+    let (base, _) = target().await;
+    let smp = format!(
+        "name: smp-run\nduration: 30s\nclients:\n  - connections: 1\n    rps: 20\n    load_generator: wrk2\n    endpoint_urls: [\"{base}/ok\"]\n"
+    );
+    let response = server
+        .client()
+        .run_perf_test_smp(smp.clone())
+        .await
+        .unwrap();
+    let reading = tokio::spawn(frames(response.into_inner_stream()));
+    // One run at a time for this user: the second is refused.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    match server.client().run_perf_test_smp(smp).await {
+        Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 429),
+        other => panic!("expected 429, got {:?}", other.map(|r| r.status())),
+    }
+    let runs = server.client().list_perf_runs().await.unwrap().into_inner();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].name, "smp-run");
+    server
+        .client()
+        .cancel_perf_run(&runs[0].run_id)
+        .await
+        .unwrap();
+    let frames = tokio::time::timeout(Duration::from_secs(10), reading)
+        .await
+        .unwrap()
+        .unwrap();
+    let result = frames.last().unwrap().1.result.clone().unwrap();
+    assert_eq!(result.status, PerfResultStatus::Cancelled);
+    assert_eq!(result.runner_results.load_generator, "wrk2");
+    assert!(
+        result.runner_results.actual_duration < 10_000_000_000,
+        "cancelled well before 30 s"
+    );
+    assert!(
+        server
+            .client()
+            .list_perf_runs()
+            .await
+            .unwrap()
+            .into_inner()
+            .is_empty()
+    );
+    let unknown = server.client().cancel_perf_run("no-such-run").await;
+    assert!(matches!(unknown, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
+    let home = tempfile::tempdir().unwrap();
+    let (base, _) = target().await;
+    let mut config = meshery::server::Config::new(home.path().to_path_buf());
+    config.port = 0;
+    let running = meshery::server::start(config.clone()).await.unwrap();
+    let client = meshery::client::Client::new_with_client(
+        &format!("http://{}", running.addr),
+        reqwest::Client::new(),
+    );
+    let url = format!("{base}/ok").parse().unwrap();
+    let response = client
+        .run_perf_test(
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("interrupted"),
+            Some(50.0),
+            None,
+            Some("60s"),
+            &url,
+        )
+        .await
+        .unwrap();
+    let mut stream = response.into_inner_stream();
+    let _first = stream.next().await;
+    running.stop().await.unwrap();
+    let again = meshery::server::start(config).await.unwrap();
+    let client = meshery::client::Client::new_with_client(
+        &format!("http://{}", again.addr),
+        reqwest::Client::new(),
+    );
+    let page = client
+        .list_perf_results(None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.results[0].name, "interrupted");
+    assert_eq!(page.results[0].status, PerfResultStatus::Cancelled);
+    again.stop().await.unwrap();
+}
