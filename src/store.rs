@@ -33,6 +33,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
          );
          CREATE INDEX perf_results_owner ON perf_results (owner, created_at);",
     ),
+    (
+        3,
+        "performance profiles",
+        "CREATE TABLE perf_profiles (
+             id TEXT PRIMARY KEY NOT NULL,
+             owner TEXT NOT NULL,
+             name TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL
+         );
+         CREATE INDEX perf_profiles_owner ON perf_profiles (owner, created_at);
+         CREATE INDEX perf_results_profile ON perf_results (owner, profile_id);",
+    ),
 ];
 
 /// A listing request: page from 0, size, name filter, order, creation-time window.
@@ -202,23 +216,54 @@ impl Store {
         profile_id: Option<&str>,
         listing: &Listing,
     ) -> Result<(Vec<String>, i64), StoreError> {
-        // Only fixed column names reach the SQL text; values are bound.
+        self.page(
+            "perf_results",
+            "(?2 IS NULL OR profile_id = ?2)",
+            owner,
+            profile_id,
+            listing,
+        )
+        .await
+    }
+
+    /// A page of an owner's profiles (documents) and the total matching count.
+    pub async fn perf_profiles(
+        &self,
+        owner: &str,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        self.page("perf_profiles", "?2 IS NULL", owner, None, listing)
+            .await
+    }
+
+    /// The one listing query: owner, an extra filter on ?2, name search, time window,
+    /// order, page. `table` and `extra` are constants of this module; values are bound.
+    async fn page(
+        &self,
+        table: &'static str,
+        extra: &'static str,
+        owner: &str,
+        extra_value: Option<&str>,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
         let column = match listing.order.0 {
             "name" => "name",
             _ => "created_at",
         };
         let direction = if listing.order.1 { "DESC" } else { "ASC" };
-        let filter = "owner = ?1 AND (?2 IS NULL OR profile_id = ?2) AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')
-             AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)";
+        let filter = format!(
+            "owner = ?1 AND {extra} AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')
+             AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)"
+        );
         let search = listing
             .search
             .as_deref()
             .filter(|s| !s.is_empty())
             .map(like);
-        let count_sql = format!("SELECT COUNT(*) AS n FROM perf_results WHERE {filter}");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
         let total: i64 = sqlx::query(sqlx::AssertSqlSafe(count_sql))
             .bind(owner)
-            .bind(profile_id)
+            .bind(extra_value)
             .bind(&search)
             .bind(&listing.from)
             .bind(&listing.to)
@@ -230,11 +275,11 @@ impl Store {
             None => (-1, 0),
         };
         let sql = format!(
-            "SELECT doc FROM perf_results WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT ?6 OFFSET ?7"
+            "SELECT doc FROM {table} WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT ?6 OFFSET ?7"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
-            .bind(profile_id)
+            .bind(extra_value)
             .bind(&search)
             .bind(&listing.from)
             .bind(&listing.to)
@@ -247,6 +292,67 @@ impl Store {
             .map(|r| r.try_get("doc"))
             .collect::<Result<Vec<String>, _>>()?;
         Ok((docs, total))
+    }
+
+    pub async fn perf_profile(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT doc FROM perf_profiles WHERE owner = ? AND id = ?")
+            .bind(owner)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("doc")?),
+            None => None,
+        })
+    }
+
+    pub async fn put_perf_profile(
+        &self,
+        owner: &str,
+        id: &str,
+        name: &str,
+        doc: &str,
+        created_at: &str,
+        updated_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO perf_profiles (id, owner, name, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc, updated_at = excluded.updated_at
+             WHERE perf_profiles.owner = excluded.owner",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(name)
+        .bind(doc)
+        .bind(created_at)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes an owner's profile; false when there is none.
+    pub async fn delete_perf_profile(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM perf_profiles WHERE owner = ? AND id = ?")
+            .bind(owner)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// How many results a profile has, and when the newest was made.
+    pub async fn perf_profile_stats(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<(i64, Option<String>), StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM perf_results WHERE owner = ? AND profile_id = ?")
+            .bind(owner)
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("n")?, row.try_get("last")?))
     }
 
     pub async fn close(&self) {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::generated::rest::*;
-use crate::models::{PerfFrame, PerfResultPage};
+use crate::models::{PerfFrame, PerfResultPage, PerformanceProfilePage};
 use crate::perf::{self, Perf, Request};
 use crate::server::App;
 
@@ -161,6 +161,42 @@ async fn start(
     Ok(events(frames))
 }
 
+/// The listing parameters every list operation takes.
+macro_rules! listing_of {
+    ($r:expr) => {
+        perf::listing(
+            $r.page,
+            $r.pagesize.as_deref().or($r.page_size.as_deref()),
+            $r.search.clone(),
+            $r.order.as_deref(),
+            $r.from,
+            $r.to,
+        )
+    };
+}
+
+impl App {
+    async fn results_page(
+        &self,
+        session: &Session,
+        profile_id: Option<&str>,
+        listing: Result<crate::store::Listing, ApiError>,
+    ) -> Result<PerfResultPage, ApiError> {
+        let listing = listing?;
+        if let Some(id) = profile_id {
+            // A profile that is not the user's has no results to show.
+            self.perf.profile(session, id).await?;
+        }
+        let (results, total) = self.perf.results(session, profile_id, &listing).await?;
+        Ok(PerfResultPage {
+            page: listing.page,
+            page_size: listing.page_size.unwrap_or(total),
+            total_count: total,
+            results,
+        })
+    }
+}
+
 impl PerfApi for App {
     async fn run_perf_test(&self, r: RunPerfTestRequest<Session>) -> RunPerfTestResponse {
         let build = || -> Result<Request, ApiError> {
@@ -205,24 +241,88 @@ impl PerfApi for App {
         &self,
         r: ListPerfResultsRequest<Session>,
     ) -> ListPerfResultsResponse {
-        let listing = match perf::listing(
-            r.page,
-            r.pagesize.as_deref().or(r.page_size.as_deref()),
-            r.search.clone(),
-            r.order.as_deref(),
-            r.from,
-            r.to,
-        ) {
+        match self.results_page(&r.session, None, listing_of!(r)).await {
+            Ok(page) => ListPerfResultsResponse::Ok(page),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_all_perf_results(
+        &self,
+        r: ListAllPerfResultsRequest<Session>,
+    ) -> ListAllPerfResultsResponse {
+        match self.results_page(&r.session, None, listing_of!(r)).await {
+            Ok(page) => ListAllPerfResultsResponse::Ok(page),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_perf_profile_results(
+        &self,
+        r: ListPerfProfileResultsRequest<Session>,
+    ) -> ListPerfProfileResultsResponse {
+        match self
+            .results_page(&r.session, Some(&r.profile_id), listing_of!(r))
+            .await
+        {
+            Ok(page) => ListPerfProfileResultsResponse::Ok(page),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_perf_profiles(
+        &self,
+        r: ListPerfProfilesRequest<Session>,
+    ) -> ListPerfProfilesResponse {
+        let listing = match listing_of!(r) {
             Ok(l) => l,
             Err(e) => return e.to(),
         };
-        match self.perf.results(&r.session, None, &listing).await {
-            Ok((results, total)) => ListPerfResultsResponse::Ok(PerfResultPage {
+        match self.perf.profiles(&r.session, &listing).await {
+            Ok((profiles, total)) => ListPerfProfilesResponse::Ok(PerformanceProfilePage {
                 page: listing.page,
                 page_size: listing.page_size.unwrap_or(total),
                 total_count: total,
-                results,
+                profiles,
             }),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn save_perf_profile(
+        &self,
+        r: SavePerfProfileRequest<Session>,
+    ) -> SavePerfProfileResponse {
+        match self.perf.save_profile(&r.session, r.body).await {
+            Ok(p) => SavePerfProfileResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_perf_profile(&self, r: GetPerfProfileRequest<Session>) -> GetPerfProfileResponse {
+        match self.perf.profile(&r.session, &r.profile_id).await {
+            Ok(p) => GetPerfProfileResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn delete_perf_profile(
+        &self,
+        r: DeletePerfProfileRequest<Session>,
+    ) -> DeletePerfProfileResponse {
+        match self.perf.delete_profile(&r.session, &r.profile_id).await {
+            Ok(()) => DeletePerfProfileResponse::NoContent,
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn run_perf_profile(&self, r: RunPerfProfileRequest<Session>) -> RunPerfProfileResponse {
+        let run = async {
+            let profile = self.perf.profile(&r.session, &r.profile_id).await?;
+            start(&self.perf, &r.session, Perf::profile_request(&profile)?).await
+        };
+        match run.await {
+            Ok(stream) => RunPerfProfileResponse::Ok(stream),
             Err(e) => e.to(),
         }
     }

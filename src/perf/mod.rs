@@ -497,3 +497,204 @@ pub fn listing(
         to: to.map(report::stamp),
     })
 }
+
+use crate::models::{PerformanceProfile, PerformanceProfileInput};
+
+impl Perf {
+    /// Checks a profile's settings without touching the network.
+    fn check_profile(&self, input: &PerformanceProfileInput) -> Result<(), ApiError> {
+        if input.endpoints.is_empty() {
+            return Err(bad("a profile needs at least one endpoint"));
+        }
+        for url in &input.endpoints {
+            let parsed =
+                reqwest::Url::parse(url).map_err(|e| bad(format!("endpoint {url:?}: {e}")))?;
+            if parsed.scheme() != "http" {
+                return Err(bad(format!(
+                    "endpoint {url:?}: only http targets are supported"
+                )));
+            }
+        }
+        for g in &input.load_generators {
+            if !GENERATORS.contains(&g.to_ascii_lowercase().as_str()) {
+                return Err(bad(format!(
+                    "unknown load generator {g:?}; use one of {}",
+                    GENERATORS.join(", ")
+                )));
+            }
+        }
+        let duration = parse_duration(input.duration.as_deref(), None)?;
+        if duration > self.limits.max_duration {
+            return Err(bad(format!(
+                "duration {duration:?} is over the limit of {:?}",
+                self.limits.max_duration
+            )));
+        }
+        let c = input.concurrent_request.unwrap_or(1);
+        if c < 1 || c as usize > self.limits.max_connections {
+            return Err(bad(format!(
+                "concurrentRequest must be from 1 to {}",
+                self.limits.max_connections
+            )));
+        }
+        let qps = input.qps.unwrap_or(0.0);
+        if !qps.is_finite() || !(0.0..=self.limits.max_qps).contains(&qps) {
+            return Err(bad(format!(
+                "qps must be from 0 (max) to {}",
+                self.limits.max_qps
+            )));
+        }
+        Ok(())
+    }
+
+    async fn with_stats(
+        &self,
+        owner: &str,
+        mut p: PerformanceProfile,
+    ) -> Result<PerformanceProfile, ApiError> {
+        let (n, last) = self
+            .store
+            .perf_profile_stats(owner, &p.id)
+            .await
+            .map_err(|e| ApiError::internal("reading profile statistics", e))?;
+        p.total_results = n;
+        p.last_run = last
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        Ok(p)
+    }
+
+    /// Creates (no id) or updates (the user's id) a profile; nothing is stored if invalid.
+    pub async fn save_profile(
+        &self,
+        session: &Session,
+        input: PerformanceProfileInput,
+    ) -> Result<PerformanceProfile, ApiError> {
+        self.check_profile(&input)?;
+        let owner = session.owner();
+        let now = chrono::Utc::now();
+        let (id, created_at) = match &input.id {
+            Some(id) => (id.clone(), self.profile(session, id).await?.created_at),
+            None => (uuid::Uuid::new_v4().to_string(), now),
+        };
+        let profile = PerformanceProfile {
+            id: id.clone(),
+            name: input.name.to_string(),
+            endpoints: input.endpoints,
+            load_generators: if input.load_generators.is_empty() {
+                vec!["meshery".into()]
+            } else {
+                input
+                    .load_generators
+                    .iter()
+                    .map(|g| g.to_ascii_lowercase())
+                    .collect()
+            },
+            service_mesh: input.service_mesh.unwrap_or_default(),
+            concurrent_request: input.concurrent_request.unwrap_or(1),
+            qps: input.qps.unwrap_or(0.0),
+            duration: input.duration.unwrap_or_else(|| "30s".into()),
+            request_headers: input.request_headers,
+            request_cookies: input.request_cookies.unwrap_or_default(),
+            request_body: input.request_body.unwrap_or_default(),
+            content_type: input.content_type.unwrap_or_default(),
+            metadata: input.metadata,
+            last_run: None,
+            total_results: 0,
+            created_at,
+            updated_at: now,
+        };
+        let doc = serde_json::to_string(&profile)
+            .map_err(|e| ApiError::internal("encoding a profile", e))?;
+        self.store
+            .put_perf_profile(
+                &owner,
+                &id,
+                &profile.name,
+                &doc,
+                &report::stamp(created_at),
+                &report::stamp(now),
+            )
+            .await
+            .map_err(|e| ApiError::internal("saving a profile", e))?;
+        self.with_stats(&owner, profile).await
+    }
+
+    pub async fn profile(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<PerformanceProfile, ApiError> {
+        let owner = session.owner();
+        let doc = self
+            .store
+            .perf_profile(&owner, id)
+            .await
+            .map_err(|e| ApiError::internal("reading a profile", e))?
+            .ok_or_else(|| ApiError::not_found(format!("no profile {id:?}")))?;
+        let profile =
+            serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a profile", e))?;
+        self.with_stats(&owner, profile).await
+    }
+
+    pub async fn profiles(
+        &self,
+        session: &Session,
+        listing: &Listing,
+    ) -> Result<(Vec<PerformanceProfile>, i64), ApiError> {
+        let owner = session.owner();
+        let (docs, total) = self
+            .store
+            .perf_profiles(&owner, listing)
+            .await
+            .map_err(|e| ApiError::internal("listing profiles", e))?;
+        let mut out = Vec::with_capacity(docs.len());
+        for d in docs {
+            let p = serde_json::from_str(&d)
+                .map_err(|e| ApiError::internal("decoding a profile", e))?;
+            out.push(self.with_stats(&owner, p).await?);
+        }
+        Ok((out, total))
+    }
+
+    pub async fn delete_profile(&self, session: &Session, id: &str) -> Result<(), ApiError> {
+        let deleted = self
+            .store
+            .delete_perf_profile(&session.owner(), id)
+            .await
+            .map_err(|e| ApiError::internal("deleting a profile", e))?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!("no profile {id:?}")))
+        }
+    }
+
+    /// What running a profile asks for: its first endpoint and generator.
+    pub fn profile_request(p: &PerformanceProfile) -> Result<Request, ApiError> {
+        let url = p
+            .endpoints
+            .first()
+            .cloned()
+            .ok_or_else(|| bad("the profile has no endpoint"))?;
+        Ok(Request {
+            name: Some(p.name.clone()),
+            url,
+            duration: parse_duration(Some(&p.duration), None)?,
+            connections: p.concurrent_request,
+            qps: p.qps,
+            generator: p.load_generators.first().cloned(),
+            method: None,
+            headers: p
+                .request_headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            cookies: Some(p.request_cookies.clone()).filter(|c| !c.is_empty()),
+            content_type: Some(p.content_type.clone()).filter(|c| !c.is_empty()),
+            body: Some(p.request_body.clone()).filter(|b| !b.is_empty()),
+            http2: false,
+            profile_id: Some(p.id.clone()),
+        })
+    }
+}

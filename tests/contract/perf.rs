@@ -371,3 +371,291 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     assert_eq!(page.results[0].status, PerfResultStatus::Cancelled);
     again.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn profiles_are_saved_run_listed_and_deleted() {
+    let server = TestServer::start().await;
+    let (base, _) = target().await;
+    let client = server.client();
+    let input = |name: &str| meshery::models::PerformanceProfileInput {
+        id: None,
+        name: name.parse().unwrap(),
+        endpoints: vec![format!("{base}/ok")],
+        load_generators: vec!["Fortio".into()],
+        service_mesh: Some("istio".into()),
+        concurrent_request: Some(2),
+        qps: Some(50.0),
+        duration: Some("1s".into()),
+        request_headers: [("x-test".to_string(), "1".to_string())].into(),
+        request_cookies: None,
+        request_body: None,
+        content_type: None,
+        metadata: Default::default(),
+    };
+    let saved = client
+        .save_perf_profile(&input("first"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.load_generators, vec!["fortio"]);
+    assert_eq!(saved.total_results, 0);
+    assert_eq!(saved.last_run, None);
+    let second = client
+        .save_perf_profile(&input("second"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Update in place.
+    let mut update = input("first, renamed");
+    update.id = Some(saved.id.clone());
+    let renamed = client
+        .save_perf_profile(&update)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renamed.id, saved.id);
+    assert_eq!(renamed.created_at, saved.created_at);
+    assert_eq!(renamed.name, "first, renamed");
+
+    // Run it: the result belongs to the profile.
+    let frames = frames(
+        client
+            .run_perf_profile(&saved.id)
+            .await
+            .unwrap()
+            .into_inner_stream(),
+    )
+    .await;
+    let result = frames.last().unwrap().1.result.clone().unwrap();
+    assert_eq!(result.performance_profile, saved.id);
+    assert_eq!(result.runner_results.num_threads, 2);
+    let profile = client
+        .get_perf_profile(&saved.id)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(profile.total_results, 1);
+    assert!(profile.last_run.is_some());
+    let of_profile = client
+        .list_perf_profile_results(&saved.id, None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(of_profile.total_count, 1);
+    let of_second = client
+        .list_perf_profile_results(&second.id, None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(of_second.total_count, 0);
+    let all = client
+        .list_all_perf_results(None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all.total_count, 1);
+
+    // Listing: order, search, paging edges.
+    let by_name = client
+        .list_perf_profiles(None, Some("name asc"), None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        by_name
+            .profiles
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["first, renamed", "second"]
+    );
+    let page1 = client
+        .list_perf_profiles(None, Some("name asc"), Some(1), None, Some("1"), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            page1.total_count,
+            page1.profiles.len(),
+            page1.profiles[0].name.as_str()
+        ),
+        (2, 1, "second")
+    );
+    let beyond = client
+        .list_perf_profiles(None, None, Some(5), None, Some("1"), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(beyond.profiles.is_empty());
+    let all_pages = client
+        .list_perf_profiles(None, None, None, None, Some("all"), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(all_pages.profiles.len(), 2);
+    let searched = client
+        .list_perf_profiles(None, None, None, None, None, Some("renamed"), None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(searched.total_count, 1);
+    let pct = client
+        .list_perf_profiles(None, None, None, None, None, Some("%"), None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pct.total_count, 0, "search is literal, not a LIKE pattern");
+
+    // Bad profiles are refused and nothing changes.
+    for (mutate, why) in [
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| p.endpoints = vec![])
+                as Box<dyn Fn(&mut _)>,
+            "no endpoint",
+        ),
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| {
+                p.endpoints = vec!["ftp://x/".into()]
+            }),
+            "scheme",
+        ),
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| {
+                p.load_generators = vec!["jmeter".into()]
+            }),
+            "generator",
+        ),
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| {
+                p.duration = Some("soon".into())
+            }),
+            "duration",
+        ),
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| {
+                p.concurrent_request = Some(0)
+            }),
+            "connections",
+        ),
+        (
+            Box::new(|p: &mut meshery::models::PerformanceProfileInput| p.id = Some("nope".into())),
+            "unknown id",
+        ),
+    ] {
+        let mut p = input("bad");
+        mutate(&mut p);
+        match client.save_perf_profile(&p).await {
+            Err(meshery::client::Error::ErrorResponse(e)) => {
+                assert!(e.status() == 400 || e.status() == 404, "{why}")
+            }
+            other => panic!("{why}: {:?}", other.map(|r| r.status())),
+        }
+    }
+    let still = client
+        .list_perf_profiles(None, None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.total_count, 2);
+
+    // Delete; the result stays.
+    client.delete_perf_profile(&second.id).await.unwrap();
+    assert!(
+        matches!(client.get_perf_profile(&second.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    assert!(
+        matches!(client.delete_perf_profile(&second.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn another_user_cannot_see_or_touch_a_profile_or_result() {
+    let s = crate::auth::setup().await;
+    let (base, _) = target().await;
+    let as_user = |user: &str| {
+        let token = s.provider.provider.issue(user).unwrap();
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h.insert("meshery-provider", "Reference".parse().unwrap());
+        let http = reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .unwrap();
+        meshery::client::Client::new_with_client(&s.server.base, http)
+    };
+    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let input = meshery::models::PerformanceProfileInput {
+        id: None,
+        name: "alice's".parse().unwrap(),
+        endpoints: vec![format!("{base}/ok")],
+        load_generators: vec![],
+        service_mesh: None,
+        concurrent_request: None,
+        qps: Some(20.0),
+        duration: Some("1s".into()),
+        request_headers: Default::default(),
+        request_cookies: None,
+        request_body: None,
+        content_type: None,
+        metadata: Default::default(),
+    };
+    let profile = alice.save_perf_profile(&input).await.unwrap().into_inner();
+    let result = frames(
+        alice
+            .run_perf_profile(&profile.id)
+            .await
+            .unwrap()
+            .into_inner_stream(),
+    )
+    .await
+    .last()
+    .unwrap()
+    .1
+    .result
+    .clone()
+    .unwrap();
+    let not_found = |r: Result<_, meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
+    assert!(not_found(
+        bob.get_perf_profile(&profile.id).await.map(|_| ())
+    ));
+    assert!(not_found(
+        bob.run_perf_profile(&profile.id).await.map(|_| ())
+    ));
+    assert!(not_found(
+        bob.delete_perf_profile(&profile.id).await.map(|_| ())
+    ));
+    assert!(not_found(bob.get_perf_result(&result.id).await.map(|_| ())));
+    let mut steal = input.clone();
+    steal.id = Some(profile.id.clone());
+    assert!(not_found(bob.save_perf_profile(&steal).await.map(|_| ())));
+    assert_eq!(
+        bob.list_perf_profiles(None, None, None, None, None, None, None)
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        0
+    );
+    assert_eq!(
+        bob.list_perf_results(None, None, None, None, None, None, None)
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        0
+    );
+    assert_eq!(
+        alice
+            .get_perf_profile(&profile.id)
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        "alice's"
+    );
+    s.server.finish().await;
+    s.provider.stop().await;
+}
