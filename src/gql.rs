@@ -17,6 +17,7 @@ use crate::auth::{self, Session};
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
 use crate::models;
+use crate::perf::graphql as pg;
 use crate::server::App;
 use serde_json::Value;
 
@@ -67,6 +68,66 @@ fn prefs_out(p: models::UserPrefs) -> g::UserPrefs {
 }
 
 impl g::QueryResolver for Resolver {
+    async fn get_performance_profiles(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<g::PerfPageProfiles> {
+        let app = ctx.data::<App>()?;
+        let listing = pg::page_filter(&selector).map_err(gql_error)?;
+        pg::profiles_page(&app.perf, session(ctx)?, &listing)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn fetch_results(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+        profile_id: String,
+    ) -> GqlResult<g::PerfPageResult> {
+        let app = ctx.data::<App>()?;
+        let listing = pg::page_filter(&selector).map_err(gql_error)?;
+        pg::results_page(&app.perf, session(ctx)?, Some(&profile_id), &listing)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn fetch_all_results(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<g::PerfPageResult> {
+        let app = ctx.data::<App>()?;
+        let listing = pg::page_filter(&selector).map_err(gql_error)?;
+        pg::results_page(&app.perf, session(ctx)?, None, &listing)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn get_perf_result(
+        &self,
+        ctx: &Context<'_>,
+        id: async_graphql::ID,
+    ) -> GqlResult<Option<g::MesheryResult>> {
+        let app = ctx.data::<App>()?;
+        match app.perf.result(session(ctx)?, &id).await {
+            Ok(r) => pg::result_out(r).map(Some).map_err(gql_error),
+            Err(e) if e.status == 404 => Ok(None),
+            Err(e) => Err(gql_error(e)),
+        }
+    }
+
+    async fn perf_runs(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::PerfRun>> {
+        let app = ctx.data::<App>()?;
+        Ok(app
+            .perf
+            .runs(session(ctx)?)
+            .into_iter()
+            .map(pg::run_out)
+            .collect())
+    }
+
     async fn version(&self, ctx: &Context<'_>) -> GqlResult<g::Version> {
         let v = ctx.data::<App>()?.version();
         Ok(g::Version {
@@ -120,6 +181,52 @@ impl g::QueryResolver for Resolver {
 }
 
 impl g::MutationResolver for Resolver {
+    async fn save_performance_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: g::PerfProfileInput,
+    ) -> GqlResult<g::PerfProfile> {
+        let app = ctx.data::<App>()?;
+        let saved = app
+            .perf
+            .save_profile(session(ctx)?, pg::profile_in(input).map_err(gql_error)?)
+            .await
+            .map_err(gql_error)?;
+        Ok(pg::profile_out(saved))
+    }
+
+    async fn delete_performance_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: g::DeletePerfProfileInput,
+    ) -> GqlResult<String> {
+        let app = ctx.data::<App>()?;
+        app.perf
+            .delete_profile(session(ctx)?, &input.id)
+            .await
+            .map_err(gql_error)?;
+        Ok(input.id)
+    }
+
+    async fn run_performance_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: g::RunPerfProfileInput,
+    ) -> GqlResult<g::PerfRun> {
+        let app = ctx.data::<App>()?;
+        pg::run_profile(&app.perf, session(ctx)?, &input.profile_id)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn cancel_performance_run(
+        &self,
+        ctx: &Context<'_>,
+        input: g::CancelPerfRunInput,
+    ) -> GqlResult<bool> {
+        Ok(ctx.data::<App>()?.perf.cancel(session(ctx)?, &input.run_id))
+    }
+
     async fn update_user_prefs(
         &self,
         ctx: &Context<'_>,
@@ -145,6 +252,72 @@ impl g::MutationResolver for Resolver {
 }
 
 impl g::SubscriptionResolver for Resolver {
+    async fn subscribe_perf_profiles(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageProfiles>>> {
+        let app = ctx.data::<App>()?.clone();
+        let session = session(ctx)?.clone();
+        // Checked now, so a bad selector fails the subscription instead of each page.
+        pg::page_filter(&selector).map_err(gql_error)?;
+        let changes = app.perf.profiles_changed();
+        let pages = pg::live_page(
+            app,
+            session,
+            changes,
+            |owner: &String, me: &str| owner == me,
+            move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
+                let selector = selector.clone();
+                Box::pin(async move {
+                    let listing = pg::page_filter(&selector)?;
+                    pg::profiles_page(&app.perf, &session, &listing).await
+                })
+            },
+        );
+        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
+    }
+
+    async fn subscribe_perf_results(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+        profile_id: String,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageResult>>> {
+        let app = ctx.data::<App>()?.clone();
+        let session = session(ctx)?.clone();
+        pg::page_filter(&selector).map_err(gql_error)?;
+        app.perf
+            .profile(&session, &profile_id)
+            .await
+            .map_err(gql_error)?;
+        let changes = app.perf.saved();
+        let pages = pg::live_page(
+            app,
+            session,
+            changes,
+            |(owner, _): &(String, models::PerfResult), me: &str| owner == me,
+            move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
+                let (selector, profile_id) = (selector.clone(), profile_id.clone());
+                Box::pin(async move {
+                    let listing = pg::page_filter(&selector)?;
+                    pg::results_page(&app.perf, &session, Some(&profile_id), &listing).await
+                })
+            },
+        );
+        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
+    }
+
+    async fn subscribe_perf_run_progress(
+        &self,
+        ctx: &Context<'_>,
+        run_id: String,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfFrame>>> {
+        let app = ctx.data::<App>()?;
+        let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
+        Ok(frames.map(|f| f.map_err(gql_error)).boxed())
+    }
+
     async fn subscribe_user_prefs(
         &self,
         ctx: &Context<'_>,

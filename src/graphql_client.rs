@@ -101,3 +101,185 @@ pub struct UpdateUserPrefs {
 pub struct SubscribeUserPrefs {
     pub subscribe_user_prefs: UserPrefs,
 }
+
+/// Paging of a listing (Meshery's `PageFilter`: strings).
+#[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
+pub struct PageFilter {
+    pub page: String,
+    pub page_size: String,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[cynic(rename = "updated_after", skip_serializing_if = "Option::is_none")]
+    pub updated_after: Option<String>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PerfProfile {
+    pub id: String,
+    pub name: String,
+    pub endpoints: Vec<String>,
+    pub load_generators: Vec<String>,
+    pub concurrent_request: i32,
+    pub qps: f64,
+    pub duration: String,
+    pub total_results: i32,
+    pub last_run: Option<Time>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PerfPageProfiles {
+    pub page: i32,
+    pub page_size: i32,
+    pub total_count: i32,
+    pub profiles: Vec<PerfProfile>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct MesheryResult {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub performance_profile: String,
+    pub runner_results: Map,
+    pub smp: Map,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PerfPageResult {
+    pub page: i32,
+    pub page_size: i32,
+    pub total_count: i32,
+    pub results: Vec<MesheryResult>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PerfRun {
+    pub run_id: String,
+    pub name: String,
+    pub url: String,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PerfFrame {
+    pub status: String,
+    pub message: String,
+    pub run_id: Option<String>,
+    pub result: Option<MesheryResult>,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct SelectorVariables {
+    pub selector: PageFilter,
+}
+
+/// `getPerformanceProfiles(selector)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "SelectorVariables")]
+pub struct GetPerformanceProfiles {
+    #[arguments(selector: $selector)]
+    pub get_performance_profiles: PerfPageProfiles,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct ProfileResultsVariables {
+    pub selector: PageFilter,
+    #[cynic(rename = "profileID")]
+    pub profile_id: String,
+}
+
+/// `fetchResults(selector, profileID)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "ProfileResultsVariables")]
+pub struct FetchResults {
+    #[arguments(selector: $selector, profileID: $profile_id)]
+    pub fetch_results: PerfPageResult,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct IdVariables {
+    pub id: cynic::Id,
+}
+
+/// `getPerfResult(id)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "IdVariables")]
+pub struct GetPerfResult {
+    #[arguments(id: $id)]
+    pub get_perf_result: Option<MesheryResult>,
+}
+
+#[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
+pub struct PerfProfileInput {
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub endpoints: Vec<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub load_generators: Option<Vec<String>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub concurrent_request: Option<i32>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub qps: Option<f64>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct SaveProfileVariables {
+    pub input: PerfProfileInput,
+}
+
+/// `savePerformanceProfile(input)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Mutation", variables = "SaveProfileVariables")]
+pub struct SavePerformanceProfile {
+    #[arguments(input: $input)]
+    pub save_performance_profile: PerfProfile,
+}
+
+#[derive(cynic::InputObject, Debug, Clone, PartialEq)]
+pub struct RunPerfProfileInput {
+    #[cynic(rename = "profileID")]
+    pub profile_id: String,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct RunProfileVariables {
+    pub input: RunPerfProfileInput,
+}
+
+/// `runPerformanceProfile(input)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Mutation", variables = "RunProfileVariables")]
+pub struct RunPerformanceProfile {
+    #[arguments(input: $input)]
+    pub run_performance_profile: PerfRun,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct RunIdVariables {
+    #[cynic(rename = "runID")]
+    pub run_id: String,
+}
+
+/// `subscription { subscribePerfRunProgress(runID) }`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Subscription", variables = "RunIdVariables")]
+pub struct SubscribePerfRunProgress {
+    #[arguments(runID: $run_id)]
+    pub subscribe_perf_run_progress: PerfFrame,
+}
+
+/// `subscription { subscribePerfResults(selector, profileID) }`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Subscription", variables = "ProfileResultsVariables")]
+pub struct SubscribePerfResults {
+    #[arguments(selector: $selector, profileID: $profile_id)]
+    pub subscribe_perf_results: PerfPageResult,
+}

@@ -2,6 +2,7 @@
 //! own (a client that disconnects does not stop them), bounded by limits and a target
 //! policy, streamed as frames, stored per user.
 
+pub mod graphql;
 pub mod loadgen;
 pub mod policy;
 pub mod report;
@@ -78,6 +79,7 @@ pub struct Request {
 struct RunEntry {
     owner: String,
     info: PerfRun,
+    frames: broadcast::Sender<PerfFrame>,
     cancel: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -88,6 +90,8 @@ pub struct Perf {
     runs: Mutex<HashMap<String, RunEntry>>,
     /// Every stored result, with its owner (GraphQL subscriptions filter by it).
     saved: broadcast::Sender<(String, PerfResult)>,
+    /// The owner of every profile saved or deleted.
+    profiles_changed: broadcast::Sender<String>,
     /// Ended on shutdown: no new runs.
     closing: CancellationToken,
 }
@@ -129,6 +133,7 @@ impl Perf {
             limits,
             runs: Mutex::new(HashMap::new()),
             saved: broadcast::channel(64).0,
+            profiles_changed: broadcast::channel(64).0,
             closing: CancellationToken::new(),
         }
     }
@@ -220,7 +225,7 @@ impl Perf {
         self: &Arc<Self>,
         session: &Session,
         plan: Plan,
-    ) -> Result<(String, futures_util::stream::BoxStream<'static, PerfFrame>), ApiError> {
+    ) -> Result<(PerfRun, futures_util::stream::BoxStream<'static, PerfFrame>), ApiError> {
         if self.closing.is_cancelled() {
             return Err(ApiError::unavailable("the server is shutting down"));
         }
@@ -228,6 +233,12 @@ impl Perf {
         let run_id = uuid::Uuid::new_v4().to_string();
         let (frames, rx) = broadcast::channel::<PerfFrame>(64);
         let cancel = self.closing.child_token();
+        let info = PerfRun {
+            run_id: run_id.clone(),
+            name: plan.name.clone(),
+            url: plan.url.clone(),
+            started_at: chrono::Utc::now(),
+        };
         {
             let mut runs = self
                 .runs
@@ -251,12 +262,8 @@ impl Perf {
                 run_id.clone(),
                 RunEntry {
                     owner: owner.clone(),
-                    info: PerfRun {
-                        run_id: run_id.clone(),
-                        name: plan.name.clone(),
-                        url: plan.url.clone(),
-                        started_at: chrono::Utc::now(),
-                    },
+                    info: info.clone(),
+                    frames: frames.clone(),
                     cancel: cancel.clone(),
                     task: None,
                 },
@@ -343,7 +350,7 @@ impl Perf {
                 std::future::ready(Some(f))
             });
         Ok((
-            run_id,
+            info,
             futures_util::stream::once(std::future::ready(first))
                 .chain(rest)
                 .boxed(),
@@ -370,6 +377,23 @@ impl Perf {
 
     pub fn saved(&self) -> broadcast::Receiver<(String, PerfResult)> {
         self.saved.subscribe()
+    }
+
+    pub fn profiles_changed(&self) -> broadcast::Receiver<String> {
+        self.profiles_changed.subscribe()
+    }
+
+    /// The coming frames of one of the session user's running tests.
+    pub fn follow(
+        &self,
+        session: &Session,
+        run_id: &str,
+    ) -> Option<broadcast::Receiver<PerfFrame>> {
+        let owner = session.owner();
+        let runs = self.runs.lock().ok()?;
+        runs.get(run_id)
+            .filter(|r| r.owner == owner)
+            .map(|r| r.frames.subscribe())
     }
 
     pub fn runs(&self, session: &Session) -> Vec<PerfRun> {
@@ -617,6 +641,7 @@ impl Perf {
             )
             .await
             .map_err(|e| ApiError::internal("saving a profile", e))?;
+        let _ = self.profiles_changed.send(owner.clone());
         self.with_stats(&owner, profile).await
     }
 

@@ -659,3 +659,202 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
     s.server.finish().await;
     s.provider.stop().await;
 }
+
+/// A graphql-transport-ws subscription: init, subscribe, then `next` payloads.
+struct Subscription(
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+);
+
+impl Subscription {
+    async fn open(server: &TestServer, operation: Value) -> Subscription {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/api/system/graphql/query", server.addr)
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        ws.send(Message::Text(
+            serde_json::json!({"type": "connection_init"})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        let ack = ws.next().await.unwrap().unwrap();
+        assert!(ack.to_text().unwrap().contains("connection_ack"));
+        ws.send(Message::Text(
+            serde_json::json!({"id": "1", "type": "subscribe", "payload": operation})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+        Subscription(ws)
+    }
+
+    /// The next `data` of the subscription (None when it completes).
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(15), self.0.next())
+                .await
+                .expect("subscription stalled")?;
+            let msg: Value = serde_json::from_str(message.unwrap().to_text().unwrap()).unwrap();
+            match msg["type"].as_str() {
+                Some("next") => {
+                    assert!(msg["payload"]["errors"].is_null(), "{msg}");
+                    return Some(msg["payload"]["data"].clone());
+                }
+                Some("complete") => return None,
+                Some("ping" | "pong") => continue,
+                other => panic!("unexpected {other:?}: {msg}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn graphql_profiles_runs_progress_and_results() {
+    use cynic::http::ReqwestExt;
+    use cynic::{MutationBuilder, QueryBuilder, SubscriptionBuilder};
+    use meshery::graphql_client::*;
+    let server = TestServer::start().await;
+    let (base, _) = target().await;
+    let http = server.http();
+    let gql = server.url("/api/system/graphql/query");
+    let input = PerfProfileInput {
+        name: "via graphql".into(),
+        endpoints: vec![format!("{base}/ok")],
+        qps: Some(40.0),
+        duration: Some("1s".into()),
+        ..Default::default()
+    };
+    let saved = http
+        .post(&gql)
+        .run_graphql(SavePerformanceProfile::build(SaveProfileVariables {
+            input,
+        }))
+        .await
+        .unwrap();
+    let profile = saved.data.unwrap().save_performance_profile;
+    assert_eq!(profile.load_generators, vec!["meshery"]);
+    let selector = PageFilter {
+        page: "0".into(),
+        page_size: "10".into(),
+        ..Default::default()
+    };
+    let listed = http
+        .post(&gql)
+        .run_graphql(GetPerformanceProfiles::build(SelectorVariables {
+            selector: selector.clone(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(listed.data.unwrap().get_performance_profiles.total_count, 1);
+
+    // Results of the profile, live: the empty page first.
+    let vars = ProfileResultsVariables {
+        selector: selector.clone(),
+        profile_id: profile.id.clone(),
+    };
+    let mut results = Subscription::open(
+        &server,
+        serde_json::to_value(SubscribePerfResults::build(vars.clone())).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        results.next().await.unwrap()["subscribePerfResults"]["totalCount"],
+        0
+    );
+
+    // Start a run, follow its progress to the end.
+    let run = http
+        .post(&gql)
+        .run_graphql(RunPerformanceProfile::build(RunProfileVariables {
+            input: RunPerfProfileInput {
+                profile_id: profile.id.clone(),
+            },
+        }))
+        .await
+        .unwrap()
+        .data
+        .unwrap()
+        .run_performance_profile;
+    let progress_op = SubscribePerfRunProgress::build(RunIdVariables {
+        run_id: run.run_id.clone(),
+    });
+    let mut progress =
+        Subscription::open(&server, serde_json::to_value(progress_op).unwrap()).await;
+    let mut last = None;
+    while let Some(data) = progress.next().await {
+        last = Some(data["subscribePerfRunProgress"].clone());
+    }
+    let last = last.expect("frames");
+    assert_eq!(last["status"], "success", "{last}");
+    let result_id = last["result"]["id"].as_str().unwrap().to_string();
+    assert_eq!(last["result"]["runnerResults"]["RequestedQPS"], "40");
+
+    // The results subscription shows the new result.
+    let page = results.next().await.unwrap();
+    assert_eq!(page["subscribePerfResults"]["totalCount"], 1);
+    assert_eq!(
+        page["subscribePerfResults"]["results"][0]["id"],
+        result_id.as_str()
+    );
+
+    let fetched = http
+        .post(&gql)
+        .run_graphql(FetchResults::build(vars))
+        .await
+        .unwrap()
+        .data
+        .unwrap()
+        .fetch_results;
+    assert_eq!(fetched.results[0].performance_profile, profile.id);
+    let one = http
+        .post(&gql)
+        .run_graphql(GetPerfResult::build(IdVariables {
+            id: cynic::Id::new(&result_id),
+        }))
+        .await
+        .unwrap()
+        .data
+        .unwrap()
+        .get_perf_result
+        .unwrap();
+    assert_eq!(
+        one.smp.0["latencies_ms"]["p50"].as_f64().map(|v| v > 0.0),
+        Some(true)
+    );
+    let none = http
+        .post(&gql)
+        .run_graphql(GetPerfResult::build(IdVariables {
+            id: cynic::Id::new("missing"),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(none.data.unwrap().get_perf_result, None);
+
+    // A bad selector is a GraphQL error.
+    let bad = PageFilter {
+        page: "-1".into(),
+        ..selector
+    };
+    let refused = http
+        .post(&gql)
+        .run_graphql(GetPerformanceProfiles::build(SelectorVariables {
+            selector: bad,
+        }))
+        .await
+        .unwrap();
+    assert!(
+        refused
+            .errors
+            .is_some_and(|e| e[0].message.contains("page"))
+    );
+    server.finish().await;
+}
