@@ -3,6 +3,10 @@
 //!
 //! guard: `GET /api/user` with a remote provider's JWT (signature checked once, then the
 //! verified-token cache) against the same call with the Local provider (no credentials).
+//! loadgen: the built-in generator against `wrk` on the same target at equal connections,
+//! at max throughput (ratio of rates), and at a fixed rate (p50/p99 each tool reports; wrk
+//! is paced by a Lua `delay()`, which is still a closed loop, so its percentiles omit the
+//! waiting that ours counts).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,12 +53,180 @@ async fn rate(url: &str, headers: &[(&str, String)], secs: f64) -> f64 {
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A target: `/` answers "ok".
+async fn target() -> std::net::SocketAddr {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn spec(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    qps: f64,
+    secs: f64,
+) -> meshery::perf::loadgen::LoadSpec {
+    meshery::perf::loadgen::LoadSpec {
+        addrs: vec![addr],
+        uri: "/".parse().unwrap(),
+        host: addr.to_string(),
+        method: axum::http::Method::GET,
+        headers: Vec::new(),
+        body: Default::default(),
+        duration: Duration::from_secs_f64(secs),
+        connections,
+        qps,
+        timeout: Duration::from_secs(10),
+        http2: false,
+    }
+}
+
+/// (requests/s, p50 ms, p99 ms) of the built-in generator.
+async fn ours(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    qps: f64,
+    secs: f64,
+) -> (f64, f64, f64) {
+    let o = meshery::perf::loadgen::run(
+        spec(addr, connections, qps, secs),
+        Default::default(),
+        |_| {},
+    )
+    .await;
+    assert!(o.errors.is_empty(), "generator errors: {:?}", o.errors);
+    let ms = |q: f64| o.latency.value_at_quantile(q) as f64 / 1000.0;
+    (o.actual_qps(), ms(0.5), ms(0.99))
+}
+
+/// wrk's reading of a duration such as `123.45us`, `1.2ms`, `2.00s`, in milliseconds.
+fn wrk_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (number, scale) = if let Some(n) = s.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    number.trim().parse::<f64>().ok().map(|v| v * scale)
+}
+
+/// (requests/s, p50 ms, p99 ms) of wrk; `delay_ms` paces each connection.
+async fn wrk(
+    addr: std::net::SocketAddr,
+    connections: usize,
+    delay_ms: Option<f64>,
+    secs: f64,
+) -> Option<(f64, f64, f64)> {
+    let mut cmd = tokio::process::Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{}s", secs.ceil() as u64),
+        "--latency",
+    ]);
+    let script = delay_ms.map(|d| {
+        let path =
+            std::env::temp_dir().join(format!("meshery-bench-pace-{}.lua", std::process::id()));
+        std::fs::write(&path, format!("function delay()\n  return {d}\nend\n")).unwrap();
+        path
+    });
+    if let Some(path) = &script {
+        cmd.arg("-s").arg(path);
+    }
+    let out = cmd.arg(format!("http://{addr}/")).output().await.ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut rps = None;
+    let (mut p50, mut p99) = (None, None);
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => rps = v.parse::<f64>().ok(),
+            ["50%", v] => p50 = wrk_ms(v),
+            ["99%", v] => p99 = wrk_ms(v),
+            _ => {}
+        }
+    }
+    if let Some(path) = script {
+        let _ = std::fs::remove_file(path);
+    }
+    Some((rps?, p50?, p99?))
+}
+
+async fn loadgen_bench(secs: f64) {
+    let addr = target().await;
+    let connections = 16;
+    if tokio::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .await
+        .is_err()
+    {
+        println!("bench loadgen: wrk is not installed (apt-get install wrk); skipped");
+        return;
+    }
+    // Max throughput, alternating.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    ours(addr, connections, 0.0, 0.5).await;
+    for _ in 0..2 {
+        a.push(ours(addr, connections, 0.0, secs).await.0);
+        b.push(
+            wrk(addr, connections, None, secs)
+                .await
+                .map(|w| w.0)
+                .unwrap_or(f64::NAN),
+        );
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (a, b) = (mean(&a), mean(&b));
+    println!(
+        "bench loadgen: max throughput, GET /, {connections} connections, 2 x {secs} s each, alternating"
+    );
+    println!("  wrk                             {b:>10.0} req/s");
+    println!("  built-in generator              {a:>10.0} req/s");
+    println!("  ratio built-in/wrk              {:>10.3}", a / b);
+    // Fixed rate.
+    let qps = 2000.0;
+    let (rate, p50, p99) = ours(addr, connections, qps, secs).await;
+    let paced = wrk(
+        addr,
+        connections,
+        Some(connections as f64 * 1000.0 / qps),
+        secs,
+    )
+    .await;
+    println!("bench loadgen: fixed rate {qps} qps, {connections} connections, {secs} s");
+    println!(
+        "  built-in generator   {rate:>8.0} req/s   p50 {p50:>7.3} ms   p99 {p99:>7.3} ms  (server-caused waits counted)"
+    );
+    match paced {
+        Some((r, p50, p99)) => {
+            println!(
+                "  wrk (Lua delay)      {r:>8.0} req/s   p50 {p50:>7.3} ms   p99 {p99:>7.3} ms  (closed loop)"
+            )
+        }
+        None => println!("  wrk (Lua delay)      no reading"),
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    let only = std::env::args().nth(1);
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
+    if only.as_deref() != Some("guard") {
+        loadgen_bench(secs).await;
+    }
+    if only.as_deref() == Some("loadgen") {
+        return;
+    }
     let provider = refprovider::start(
         ProviderConfig {
             accounts: vec![Account::parse("alice:pw").unwrap()],

@@ -3,6 +3,7 @@
 //! policy, streamed as frames, stored per user.
 
 pub mod graphql;
+pub mod h1;
 pub mod loadgen;
 pub mod policy;
 pub mod report;

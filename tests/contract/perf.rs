@@ -858,3 +858,66 @@ async fn graphql_profiles_runs_progress_and_results() {
     );
     server.finish().await;
 }
+
+#[tokio::test]
+async fn h2c_targets_are_loaded_over_http2() {
+    let h2 = Arc::new(AtomicU64::new(0));
+    let seen = h2.clone();
+    let app = axum::Router::new().route(
+        "/h2",
+        axum::routing::get(move |request: axum::extract::Request| {
+            let seen = seen.clone();
+            async move {
+                if request.version() == axum::http::Version::HTTP_2 {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = TestServer::start().await;
+    let url = format!("http://{addr}/h2").parse().unwrap();
+    let response = server
+        .client()
+        .run_perf_test(
+            Some(2),
+            None,
+            None,
+            None,
+            None,
+            Some(true),
+            None,
+            None,
+            None,
+            Some(50.0),
+            None,
+            Some("1s"),
+            &url,
+        )
+        .await
+        .unwrap();
+    let result = frames(response.into_inner_stream())
+        .await
+        .last()
+        .unwrap()
+        .1
+        .result
+        .clone()
+        .unwrap();
+    let ok = result
+        .runner_results
+        .ret_codes
+        .get("200")
+        .copied()
+        .unwrap_or(0);
+    assert!(ok >= 40, "{:?}", result.runner_results);
+    assert_eq!(
+        h2.load(Ordering::SeqCst) as i64,
+        ok,
+        "every request went over HTTP/2"
+    );
+    server.finish().await;
+}

@@ -71,6 +71,8 @@ mod test;
 
 /// Benchmarks, release build: ratios measured within one run.
 fn bench(args: &[String]) -> Result<(), String> {
+    // The load generator is compared with wrk (Debian's package).
+    test::ensure_apt("wrk", &["wrk"])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(root())

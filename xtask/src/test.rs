@@ -38,7 +38,7 @@ fn is_root() -> bool {
 }
 
 /// Installs Debian packages when missing (CI and fresh machines run as root).
-fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
+pub fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
     if have(program) {
         return Ok(());
     }
