@@ -80,6 +80,7 @@ fn spec(
         qps,
         timeout: Duration::from_secs(10),
         http2: false,
+        tls: None,
     }
 }
 

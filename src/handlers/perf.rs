@@ -147,6 +147,7 @@ fn smp_request(text: &str) -> Result<Request, ApiError> {
         content_type: client.content_type.clone(),
         body: client.body.clone(),
         http2,
+        insecure: false,
         profile_id: None,
     })
 }
@@ -213,6 +214,7 @@ impl PerfApi for App {
                 content_type: r.content_type.clone(),
                 body: r.req_body.clone(),
                 http2: r.http2.unwrap_or(false),
+                insecure: r.insecure.unwrap_or(false),
                 profile_id: None,
             })
         };

@@ -4,7 +4,8 @@
 //! The worker task does the socket I/O itself, with no per-request allocation and no
 //! hand-off to a connection task, so the generator leaves the CPU to the target.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+#[cfg(test)]
 use tokio::net::TcpStream;
 
 use super::loadgen::LoadSpec;
@@ -60,16 +61,16 @@ enum Framing {
     None,
 }
 
-pub struct H1Conn {
-    stream: TcpStream,
+pub struct H1Conn<S> {
+    stream: S,
     buf: Vec<u8>,
     head_only: bool,
     /// The server asked to close, or the body ran to the end of the connection.
     pub closed: bool,
 }
 
-impl H1Conn {
-    pub fn new(stream: TcpStream, spec: &LoadSpec) -> Self {
+impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
+    pub fn new(stream: S, spec: &LoadSpec) -> Self {
         H1Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
@@ -218,6 +219,7 @@ mod tests {
             qps: 0.0,
             timeout: std::time::Duration::from_secs(1),
             http2: false,
+            tls: None,
         };
         let mut conn = H1Conn::new(TcpStream::connect(addr).await.unwrap(), &spec);
         let status = conn.exchange(&render(&spec)).await?;
@@ -286,6 +288,7 @@ mod tests {
             qps: 0.0,
             timeout: Default::default(),
             http2: false,
+            tls: None,
         };
         let text = String::from_utf8(render(&spec)).unwrap();
         assert_eq!(

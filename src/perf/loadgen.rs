@@ -42,6 +42,11 @@ pub struct LoadSpec {
     /// Per request, from send to the end of the answer.
     pub timeout: Duration,
     pub http2: bool,
+    /// For https targets: the TLS settings (ALPN chosen by `http2`) and the server name.
+    pub tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 /// Progress of a running test, once a second.
@@ -100,9 +105,23 @@ struct WorkerResult {
     last: Instant,
 }
 
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
 enum Conn {
-    H1(super::h1::H1Conn),
+    H1(super::h1::H1Conn<tokio::net::TcpStream>),
+    H1Tls(Box<super::h1::H1Conn<TlsStream>>),
     H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Conn {
+    /// The server asked to close it after the last answer.
+    fn closed(&self) -> bool {
+        match self {
+            Conn::H1(h) => h.closed,
+            Conn::H1Tls(h) => h.closed,
+            Conn::H2(_) => false,
+        }
+    }
 }
 
 fn h1_kind(e: super::h1::H1Error) -> String {
@@ -161,22 +180,53 @@ async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| kind(&e))?;
     let _ = stream.set_nodelay(true);
-    if spec.http2 {
-        let (send, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .map_err(|e| kind(&e))?;
-        tokio::spawn(conn);
-        Ok(Conn::H2(send))
-    } else {
-        Ok(Conn::H1(super::h1::H1Conn::new(stream, spec)))
+    match &spec.tls {
+        None if spec.http2 => {
+            let (send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .map_err(|e| kind(&e))?;
+            tokio::spawn(conn);
+            Ok(Conn::H2(send))
+        }
+        None => Ok(Conn::H1(super::h1::H1Conn::new(stream, spec))),
+        Some((config, name)) => {
+            let tls = tokio::time::timeout(
+                spec.timeout,
+                tokio_rustls::TlsConnector::from(config.clone()).connect(name.clone(), stream),
+            )
+            .await
+            .map_err(|_| "tls handshake timeout".to_string())?
+            .map_err(|e| {
+                format!(
+                    "tls: {}",
+                    e.get_ref()
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| e.kind().to_string())
+                )
+            })?;
+            let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            if spec.http2 && alpn_h2 {
+                let (send, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                        .await
+                        .map_err(|e| kind(&e))?;
+                tokio::spawn(conn);
+                Ok(Conn::H2(send))
+            } else if spec.http2 {
+                Err("the server did not agree to HTTP/2 (ALPN)".into())
+            } else {
+                Ok(Conn::H1Tls(Box::new(super::h1::H1Conn::new(tls, spec))))
+            }
+        }
     }
 }
 
 /// An HTTP/2 request (HTTP/2 carries the authority in the URI).
 fn request(spec: &LoadSpec) -> Result<Request<Full<Bytes>>, String> {
+    let scheme = if spec.tls.is_some() { "https" } else { "http" };
     let uri = format!(
-        "http://{}{}",
+        "{scheme}://{}{}",
         spec.host,
         spec.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
     );
@@ -269,6 +319,10 @@ async fn worker(
                 r = tokio::time::timeout(spec.timeout, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
                 _ = &mut cancelled => None,
             },
+            Conn::H1Tls(h1) => tokio::select! {
+                r = tokio::time::timeout(spec.timeout, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
+                _ = &mut cancelled => None,
+            },
             Conn::H2(h2) => {
                 let req = match request(&spec) {
                     Ok(r) => r,
@@ -287,7 +341,7 @@ async fn worker(
         match result {
             None => break,
             Some(Ok(Ok(status))) => {
-                if matches!(&conn, Some(Conn::H1(h)) if h.closed) {
+                if conn.as_ref().is_some_and(Conn::closed) {
                     conn = None;
                 }
                 *out.ret_codes.entry(status).or_default() += 1;

@@ -7,6 +7,7 @@ pub mod h1;
 pub mod loadgen;
 pub mod policy;
 pub mod report;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -74,6 +75,8 @@ pub struct Request {
     pub content_type: Option<String>,
     pub body: Option<String>,
     pub http2: bool,
+    /// https: accept any certificate (self-signed test services).
+    pub insecure: bool,
     pub profile_id: Option<String>,
 }
 
@@ -216,6 +219,16 @@ impl Perf {
                 qps: r.qps,
                 timeout: Duration::from_secs(30),
                 http2: r.http2,
+                tls: match target.tls_name {
+                    None => None,
+                    Some(name) => {
+                        let config = tls::client_config(r.http2, r.insecure)
+                            .map_err(|e| ApiError::internal("configuring TLS", e))?;
+                        let name = rustls::pki_types::ServerName::try_from(name)
+                            .map_err(|e| bad(format!("{} is not a TLS server name: {e}", r.url)))?;
+                        Some((config, name))
+                    }
+                },
             },
         })
     }
@@ -720,6 +733,7 @@ impl Perf {
             content_type: Some(p.content_type.clone()).filter(|c| !c.is_empty()),
             body: Some(p.request_body.clone()).filter(|b| !b.is_empty()),
             http2: false,
+            insecure: false,
             profile_id: Some(p.id.clone()),
         })
     }

@@ -15,6 +15,8 @@ pub struct Target {
     pub addrs: Vec<SocketAddr>,
     pub uri: Uri,
     pub host: String,
+    /// For https: the name the certificate must carry.
+    pub tls_name: Option<String>,
 }
 
 fn refused(url: &str, why: String) -> ApiError {
@@ -99,15 +101,11 @@ pub fn refusal(ip: IpAddr) -> Option<&'static str> {
 pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, ApiError> {
     let bad = |why: String| ApiError::bad_request(format!("url {url:?}: {why}"));
     let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
-    match parsed.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(bad(
-                "https targets are not supported yet; use http or h2c".into()
-            ));
-        }
-        other => return Err(bad(format!("scheme {other:?} is not http"))),
-    }
+    let https = match parsed.scheme() {
+        "http" => false,
+        "https" => true,
+        other => return Err(bad(format!("scheme {other:?} is not http or https"))),
+    };
     let host = parsed
         .host_str()
         .ok_or_else(|| bad("no host".into()))?
@@ -160,6 +158,7 @@ pub async fn resolve(url: &str, allow: &[String]) -> Result<Target, ApiError> {
         addrs,
         uri,
         host: host_header,
+        tls_name: https.then_some(lookup_host),
     })
 }
 

@@ -82,6 +82,7 @@ async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
             None,
             None,
             None,
+            None,
             Some("fortio"),
             None,
             Some("steady"),
@@ -176,6 +177,7 @@ async fn a_stall_shows_in_the_fixed_rate_p99() {
             None,
             None,
             Some("s".parse().unwrap()),
+            None,
             None,
             None,
             None,
@@ -337,6 +339,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let url = format!("{base}/ok").parse().unwrap();
     let response = client
         .run_perf_test(
+            None,
             None,
             None,
             None,
@@ -892,6 +895,7 @@ async fn h2c_targets_are_loaded_over_http2() {
             None,
             None,
             None,
+            None,
             Some(50.0),
             None,
             Some("1s"),
@@ -919,5 +923,113 @@ async fn h2c_targets_are_loaded_over_http2() {
         ok,
         "every request went over HTTP/2"
     );
+    server.finish().await;
+}
+
+/// An https target with a self-signed certificate for 127.0.0.1, speaking HTTP/1.1 and
+/// HTTP/2 (ALPN); counts the HTTP/2 requests.
+async fn tls_target() -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let h2 = Arc::new(AtomicU64::new(0));
+    let seen = h2.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, seen) = (acceptor.clone(), seen.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        if request.version() == hyper::Version::HTTP_2 {
+                            seen.fetch_add(1, Ordering::SeqCst);
+                        }
+                        async {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                                http_body_util::Full::new(bytes::Bytes::from("ok")),
+                            ))
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    (addr, h2)
+}
+
+#[tokio::test]
+async fn https_targets_over_http1_and_http2() {
+    let (addr, h2) = tls_target().await;
+    let server = TestServer::start().await;
+    let url = format!("https://{addr}/");
+    {
+        let server = &server;
+        let url = &url;
+        let run = |http2: bool, insecure: bool| async move {
+            let mut path = format!("/api/perf/profile?url={url}&t=1s&qps=40&c=2");
+            if http2 {
+                path.push_str("&http2=true");
+            }
+            if insecure {
+                path.push_str("&insecure=true");
+            }
+            let response = server.http().get(server.url(&path)).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            frames(response.bytes_stream())
+                .await
+                .last()
+                .unwrap()
+                .1
+                .result
+                .clone()
+                .unwrap()
+        };
+        // HTTP/1.1 over TLS, certificate not checked.
+        let r = run(false, true).await;
+        let ok = r.runner_results.ret_codes.get("200").copied().unwrap_or(0);
+        assert!(ok >= 30, "{:?}", r.runner_results);
+        assert_eq!(h2.load(Ordering::SeqCst), 0);
+        // HTTP/2 by ALPN.
+        let r = run(true, true).await;
+        let ok2 = r.runner_results.ret_codes.get("200").copied().unwrap_or(0);
+        assert!(ok2 >= 30, "{:?}", r.runner_results);
+        assert_eq!(h2.load(Ordering::SeqCst) as i64, ok2);
+        // Checked against the built-in roots, a self-signed certificate fails every request.
+        let r = run(false, false).await;
+        assert!(
+            r.runner_results.ret_codes.is_empty(),
+            "{:?}",
+            r.runner_results.ret_codes
+        );
+        assert!(
+            r.runner_results
+                .errors_by_kind
+                .keys()
+                .any(|k| k.starts_with("tls")),
+            "{:?}",
+            r.runner_results.errors_by_kind
+        );
+    }
     server.finish().await;
 }
