@@ -148,6 +148,7 @@ fn smp_request(text: &str) -> Result<Request, ApiError> {
         body: client.body.clone(),
         http2,
         insecure: false,
+        timeout: None,
         profile_id: None,
     })
 }
@@ -215,6 +216,11 @@ impl PerfApi for App {
                 body: r.req_body.clone(),
                 http2: r.http2.unwrap_or(false),
                 insecure: r.insecure.unwrap_or(false),
+                timeout: r
+                    .timeout
+                    .as_deref()
+                    .map(|t| perf::parse_duration(Some(t), Some("s")))
+                    .transpose()?,
                 profile_id: None,
             })
         };

@@ -77,6 +77,8 @@ pub struct Request {
     pub http2: bool,
     /// https: accept any certificate (self-signed test services).
     pub insecure: bool,
+    /// Per request; default 30 s.
+    pub timeout: Option<Duration>,
     pub profile_id: Option<String>,
 }
 
@@ -217,7 +219,11 @@ impl Perf {
                 duration: r.duration,
                 connections: r.connections as usize,
                 qps: r.qps,
-                timeout: Duration::from_secs(30),
+                timeout: match r.timeout {
+                    None => Duration::from_secs(30),
+                    Some(t) if t <= Duration::from_secs(300) => t,
+                    Some(t) => return Err(bad(format!("timeout {t:?} is over the limit of 5m"))),
+                },
                 http2: r.http2,
                 tls: match target.tls_name {
                     None => None,
@@ -734,6 +740,7 @@ impl Perf {
             body: Some(p.request_body.clone()).filter(|b| !b.is_empty()),
             http2: false,
             insecure: false,
+            timeout: None,
             profile_id: Some(p.id.clone()),
         })
     }

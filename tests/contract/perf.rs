@@ -89,6 +89,7 @@ async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
             Some(200.0),
             None,
             Some("2s"),
+            None,
             &url,
         )
         .await
@@ -186,6 +187,7 @@ async fn a_stall_shows_in_the_fixed_rate_p99() {
             Some(100.0),
             None,
             Some("2"),
+            None,
             &url,
         )
         .await
@@ -352,6 +354,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
             Some(50.0),
             None,
             Some("60s"),
+            None,
             &url,
         )
         .await
@@ -899,6 +902,7 @@ async fn h2c_targets_are_loaded_over_http2() {
             Some(50.0),
             None,
             Some("1s"),
+            None,
             &url,
         )
         .await
@@ -1031,5 +1035,50 @@ async fn https_targets_over_http1_and_http2() {
             r.runner_results.errors_by_kind
         );
     }
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn a_run_survives_its_client_and_honours_the_request_timeout() {
+    let server = TestServer::start().await;
+    let (base, hits) = target().await;
+    // /stall holds its 50th request for 200 ms; a 50 ms timeout turns that into an error.
+    let path = format!(
+        "/api/perf/profile?url={base}/stall&t=1s&qps=100&c=1&timeout=50ms&name=walked-away"
+    );
+    let response = server.http().get(server.url(&path)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    // The client reads nothing and goes away.
+    drop(response);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let page = server
+            .client()
+            .list_perf_results(None, None, None, None, None, None, None)
+            .await
+            .unwrap()
+            .into_inner();
+        if page.total_count == 1 || Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(page.total_count, 1, "the run was lost with its client");
+    let r = &page.results[0].runner_results;
+    assert_eq!(page.results[0].status, PerfResultStatus::Completed);
+    assert!(hits.load(Ordering::SeqCst) >= 50);
+    assert_eq!(
+        r.errors_by_kind.get("timeout"),
+        Some(&1),
+        "{:?}",
+        r.errors_by_kind
+    );
+    let bad = server
+        .http()
+        .get(server.url(&format!("/api/perf/profile?url={base}/ok&timeout=1h")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     server.finish().await;
 }
