@@ -197,8 +197,15 @@ impl Store {
         Ok(())
     }
 
-    pub async fn perf_result(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM perf_results WHERE owner = ? AND id = ?")
+    /// The document of an owner's row in `table` (a constant of this module).
+    async fn doc(
+        &self,
+        table: &'static str,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = format!("SELECT doc FROM {table} WHERE owner = ? AND id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -207,6 +214,10 @@ impl Store {
             Some(r) => Some(r.try_get("doc")?),
             None => None,
         })
+    }
+
+    pub async fn perf_result(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
+        self.doc("perf_results", owner, id).await
     }
 
     /// A page of an owner's results (documents) and the total matching count.
@@ -295,15 +306,7 @@ impl Store {
     }
 
     pub async fn perf_profile(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT doc FROM perf_profiles WHERE owner = ? AND id = ?")
-            .bind(owner)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("doc")?),
-            None => None,
-        })
+        self.doc("perf_profiles", owner, id).await
     }
 
     pub async fn put_perf_profile(

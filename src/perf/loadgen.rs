@@ -173,6 +173,19 @@ fn kind(e: &(dyn std::error::Error + 'static)) -> String {
     "error".into()
 }
 
+/// An HTTP/2 connection over `io`, its driver spawned.
+async fn h2<I>(io: I) -> Result<Conn, String>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|e| kind(&e))?;
+    tokio::spawn(conn);
+    Ok(Conn::H2(send))
+}
+
 async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
     let addr = spec.addrs[worker % spec.addrs.len()];
     let stream = tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr))
@@ -181,14 +194,7 @@ async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
         .map_err(|e| kind(&e))?;
     let _ = stream.set_nodelay(true);
     match &spec.tls {
-        None if spec.http2 => {
-            let (send, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                    .await
-                    .map_err(|e| kind(&e))?;
-            tokio::spawn(conn);
-            Ok(Conn::H2(send))
-        }
+        None if spec.http2 => h2(stream).await,
         None => Ok(Conn::H1(super::h1::H1Conn::new(stream, spec))),
         Some((config, name)) => {
             let tls = tokio::time::timeout(
@@ -207,12 +213,7 @@ async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
             })?;
             let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
             if spec.http2 && alpn_h2 {
-                let (send, conn) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                        .await
-                        .map_err(|e| kind(&e))?;
-                tokio::spawn(conn);
-                Ok(Conn::H2(send))
+                h2(tls).await
             } else if spec.http2 {
                 Err("the server did not agree to HTTP/2 (ALPN)".into())
             } else {
