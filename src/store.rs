@@ -62,6 +62,13 @@ pub struct Listing {
     pub to: Option<String>,
 }
 
+impl Listing {
+    /// The page envelope of this listing's items (`pageSize` is the total with `all`).
+    pub fn page_of<P: crate::generated::rest::Page>(&self, items: Vec<P::Item>, total: i64) -> P {
+        P::from_parts(self.page, self.page_size.unwrap_or(total), total, items)
+    }
+}
+
 /// Escapes LIKE wildcards so a search is literal.
 fn like(search: &str) -> String {
     let escaped = search

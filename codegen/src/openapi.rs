@@ -19,6 +19,16 @@ pub struct Spec {
     pub operations: Vec<Operation>,
     /// The one schema every error response uses (a components/schemas name).
     pub error_schema: String,
+    /// Page envelopes: schemas marked `x-page: <items key>`, as (schema, items key, item
+    /// schema). Their success bodies get snake_case aliases and a generated constructor.
+    pub pages: Vec<PageSchema>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageSchema {
+    pub name: String,
+    pub items: String,
+    pub item: String,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +140,7 @@ impl Spec {
             ));
         }
         let global_security = security_names(api.security.as_deref().unwrap_or(&[]));
+        let pages = page_schemas(file, &api)?;
         let mut operations = Vec::new();
         let mut error_schemas = BTreeSet::new();
         let mut ids = BTreeSet::new();
@@ -172,7 +183,7 @@ impl Spec {
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false);
 
-                let snake_aliases = op
+                let mut snake_aliases = op
                     .extensions
                     .get("x-snake-aliases")
                     .and_then(|v| v.as_u64());
@@ -235,6 +246,45 @@ impl Spec {
                     responses.push(resp);
                 }
                 responses.sort_by_key(|r| r.status);
+                let page = responses.iter().find_map(|r| match &r.content {
+                    Some((_, ReferenceOr::Reference { reference })) if r.status < 300 => {
+                        pages.iter().find(|p| p.name == ref_name(reference))
+                    }
+                    _ => None,
+                });
+                let pages_param = params.iter().any(|p| p.name == "page");
+                match (page, pages_param) {
+                    (Some(_), _) => {
+                        // Every page envelope carries the legacy spellings too.
+                        if snake_aliases.is_some_and(|d| d != 0) {
+                            return Err(Error::new(
+                                file,
+                                &place,
+                                "answers a page envelope, whose snake_case aliases are at depth 0",
+                            ));
+                        }
+                        snake_aliases = Some(0);
+                        for name in ["page", "pagesize", "pageSize"] {
+                            if !params.iter().any(|p| p.name == name) {
+                                return Err(Error::new(
+                                    file,
+                                    &place,
+                                    format!(
+                                        "answers a page envelope but has no `{name}` parameter"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    (None, true) => {
+                        return Err(Error::new(
+                            file,
+                            &place,
+                            "takes `page` but does not answer a page envelope (a schema with x-page)",
+                        ));
+                    }
+                    (None, false) => {}
+                }
                 let operation = Operation {
                     id,
                     method,
@@ -272,6 +322,7 @@ impl Spec {
             api,
             operations,
             error_schema,
+            pages,
         })
     }
 
@@ -281,6 +332,75 @@ impl Spec {
             ReferenceOr::Reference { .. } => None,
         }
     }
+}
+
+/// The schemas marked `x-page: <items key>`: objects with `page`, `pageSize`, `totalCount`
+/// (integers) and the items key (an array of one $ref schema), all required.
+fn page_schemas(file: &str, api: &OpenAPI) -> Result<Vec<PageSchema>> {
+    let mut pages = Vec::new();
+    let Some(components) = &api.components else {
+        return Ok(pages);
+    };
+    for (name, schema) in &components.schemas {
+        let ReferenceOr::Item(schema) = schema else {
+            continue;
+        };
+        let Some(items) = schema.schema_data.extensions.get("x-page") else {
+            continue;
+        };
+        let place = format!("components/schemas/{name}");
+        let items = items
+            .as_str()
+            .ok_or_else(|| Error::new(file, &place, "x-page names the items key (a string)"))?;
+        let SchemaKind::Type(Type::Object(object)) = &schema.schema_kind else {
+            return Err(Error::new(file, &place, "x-page schema must be an object"));
+        };
+        for key in ["page", "pageSize", "totalCount", items] {
+            if !object.required.iter().any(|r| r == key) {
+                return Err(Error::new(
+                    file,
+                    &place,
+                    format!("x-page schema must require `{key}`"),
+                ));
+            }
+        }
+        for key in ["page", "pageSize", "totalCount"] {
+            match object.properties.get(key) {
+                Some(ReferenceOr::Item(s))
+                    if matches!(s.schema_kind, SchemaKind::Type(Type::Integer(_))) => {}
+                _ => {
+                    return Err(Error::new(
+                        file,
+                        &place,
+                        format!("x-page schema: `{key}` must be an integer"),
+                    ));
+                }
+            }
+        }
+        let item = match object.properties.get(items) {
+            Some(ReferenceOr::Item(s)) => match &s.schema_kind {
+                SchemaKind::Type(Type::Array(a)) => match &a.items {
+                    Some(ReferenceOr::Reference { reference }) => ref_name(reference).to_string(),
+                    _ => String::new(),
+                },
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        if item.is_empty() {
+            return Err(Error::new(
+                file,
+                &place,
+                format!("x-page schema: `{items}` must be an array of a $ref schema"),
+            ));
+        }
+        pages.push(PageSchema {
+            name: name.clone(),
+            items: items.to_string(),
+            item,
+        });
+    }
+    Ok(pages)
 }
 
 /// The statuses the generated router itself can answer must be declared, so that no

@@ -674,6 +674,23 @@ pub fn generate(spec: &Spec) -> Result<String> {
             .route(#path, ::axum::routing::MethodRouter::new() #(#ons)* .fallback(method_not_allowed::<A>))
         }
     });
+    let page_impls: Vec<TokenStream> = spec
+        .pages
+        .iter()
+        .map(|p| {
+            let page = model(&p.name);
+            let item = model(&p.item);
+            let items = crate::ident(&p.items.to_snake_case());
+            quote! {
+                impl Page for #page {
+                    type Item = #item;
+                    fn from_parts(page: i64, page_size: i64, total_count: i64, items: ::std::vec::Vec<#item>) -> Self {
+                        Self { page, page_size, total_count, #items: items }
+                    }
+                }
+            }
+        })
+        .collect();
     let error_model = model(&spec.error_schema);
     let tokens = quote! {
         pub use self::rt::Rejection;
@@ -732,6 +749,14 @@ pub fn generate(spec: &Spec) -> Result<String> {
         pub trait FromApiError {
             fn from_error(status: u16, error: #error_model) -> Self;
         }
+
+        /// A page envelope (a schema marked `x-page`), built in one place from a listing.
+        pub trait Page: Sized {
+            type Item;
+            fn from_parts(page: i64, page_size: i64, total_count: i64, items: ::std::vec::Vec<Self::Item>) -> Self;
+        }
+
+        #(#page_impls)*
 
         #(#tag_traits)*
 

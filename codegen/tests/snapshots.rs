@@ -90,6 +90,18 @@ fn spec_errors_name_the_file_and_operation() {
             SPEC.replace("          application/json:\n            schema: { $ref: \"#/components/schemas/NewPet\" }", "          multipart/form-data:\n            schema: { $ref: \"#/components/schemas/NewPet\" }"),
             "multipart bodies are not supported",
         ),
+        (
+            SPEC.replace("      x-page: pets\n", ""),
+            "(pagePets): takes `page` but does not answer a page envelope",
+        ),
+        (
+            SPEC.replace("        - { name: pageSize, in: query, required: false, schema: { type: string }, description: Size. }\n", ""),
+            "(pagePets): answers a page envelope but has no `pageSize` parameter",
+        ),
+        (
+            SPEC.replace("required: [page, pageSize, totalCount, pets]", "required: [page, pageSize, pets]"),
+            "components/schemas/PetPage: x-page schema must require `totalCount`",
+        ),
     ];
     for (spec, expected) in cases {
         let err = generate(&spec, SDL).expect_err(expected).to_string();

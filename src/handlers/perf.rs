@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::auth::Session;
 use crate::error::ApiError;
 use crate::generated::rest::*;
-use crate::models::{PerfFrame, PerfResultPage, PerformanceProfilePage};
+use crate::models::{PerfFrame, PerfResultPage};
 use crate::perf::{self, Perf, Request};
 use crate::server::App;
 
@@ -190,12 +190,7 @@ impl App {
             self.perf.profile(session, id).await?;
         }
         let (results, total) = self.perf.results(session, profile_id, &listing).await?;
-        Ok(PerfResultPage {
-            page: listing.page,
-            page_size: listing.page_size.unwrap_or(total),
-            total_count: total,
-            results,
-        })
+        Ok(listing.page_of(results, total))
     }
 }
 
@@ -287,12 +282,7 @@ impl PerfApi for App {
             Err(e) => return e.to(),
         };
         match self.perf.profiles(&r.session, &listing).await {
-            Ok((profiles, total)) => ListPerfProfilesResponse::Ok(PerformanceProfilePage {
-                page: listing.page,
-                page_size: listing.page_size.unwrap_or(total),
-                total_count: total,
-                profiles,
-            }),
+            Ok((profiles, total)) => ListPerfProfilesResponse::Ok(listing.page_of(profiles, total)),
             Err(e) => e.to(),
         }
     }

@@ -56,6 +56,23 @@ impl Hooks for Pets {
 }
 
 impl PetsApi for Pets {
+    async fn page_pets(&self, request: PagePetsRequest<()>) -> PagePetsResponse {
+        let pets = self.0.lock().unwrap().clone();
+        let size: i64 = request
+            .pagesize
+            .or(request.page_size)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
+        let page = request.page.unwrap_or(0);
+        let total = pets.len() as i64;
+        let items = pets
+            .into_iter()
+            .skip((page * size) as usize)
+            .take(size as usize)
+            .collect();
+        PagePetsResponse::Ok(Page::from_parts(page, size, total, items))
+    }
+
     async fn list_pets(&self, request: ListPetsRequest<()>) -> ListPetsResponse {
         let pets = self.0.lock().unwrap().clone();
         let mut out: Vec<Pet> = pets
@@ -195,6 +212,21 @@ async fn fixture_router_extracts_validates_and_encodes() {
     let pet: Pet =
         serde_json::from_str(frames.trim().strip_prefix("data:").unwrap().trim()).unwrap();
     assert_eq!(pet.name, "sse");
+
+    // A page envelope: generated constructor, camelCase and legacy snake_case keys.
+    let page: serde_json::Value = authed(http.get(format!("{base}/pets/pages?page=1&pagesize=2")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["page"], 1);
+    assert_eq!(page["pageSize"], 2);
+    assert_eq!(page["page_size"], 2);
+    assert_eq!(page["totalCount"], 4);
+    assert_eq!(page["total_count"], 4);
+    assert_eq!(page["pets"].as_array().unwrap().len(), 2);
 
     // Array, integer and header parameters.
     let list = |q: &str| authed(http.get(format!("{base}/pets{q}"))).send();
