@@ -57,6 +57,23 @@ fn object_of(
     }
 }
 
+fn event_out(e: models::Event) -> g::Event {
+    g::Event {
+        id: e.id,
+        user_id: e.user_id,
+        system_id: e.system_id,
+        category: e.category,
+        action: e.action,
+        severity: e.severity.to_string(),
+        description: e.description,
+        metadata: map_of(e.metadata),
+        acted_upon: e.acted_upon,
+        status: e.status.to_string(),
+        created_at: g::Time(e.created_at),
+        updated_at: g::Time(e.updated_at),
+    }
+}
+
 fn prefs_out(p: models::UserPrefs) -> g::UserPrefs {
     g::UserPrefs {
         anonymous_usage_stats: p.anonymous_usage_stats,
@@ -116,6 +133,27 @@ impl g::QueryResolver for Resolver {
             Err(e) if e.status == 404 => Ok(None),
             Err(e) => Err(gql_error(e)),
         }
+    }
+
+    async fn get_events(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<g::EventPage> {
+        let app = ctx.data::<App>()?;
+        let listing = pg::page_filter(&selector).map_err(gql_error)?;
+        let (events, total) = app
+            .events
+            .list(session(ctx)?, &Default::default(), &listing)
+            .await
+            .map_err(gql_error)?;
+        let int = |n: i64| n.clamp(0, i32::MAX as i64) as i32;
+        Ok(g::EventPage {
+            page: int(listing.page),
+            page_size: int(listing.page_size.unwrap_or(total)),
+            total_count: int(total),
+            events: events.into_iter().map(event_out).collect(),
+        })
     }
 
     async fn perf_runs(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::PerfRun>> {
@@ -316,6 +354,18 @@ impl g::SubscriptionResolver for Resolver {
         let app = ctx.data::<App>()?;
         let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
         Ok(frames.map(|f| f.map_err(gql_error)).boxed())
+    }
+
+    async fn subscribe_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::Event>>> {
+        let app = ctx.data::<App>()?;
+        Ok(app
+            .events
+            .subscribe(session(ctx)?)
+            .map(|e| Ok(event_out(e)))
+            .boxed())
     }
 
     async fn subscribe_user_prefs(

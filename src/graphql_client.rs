@@ -283,3 +283,42 @@ pub struct SubscribePerfResults {
     #[arguments(selector: $selector, profileID: $profile_id)]
     pub subscribe_perf_results: PerfPageResult,
 }
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub user_id: String,
+    pub system_id: String,
+    pub category: String,
+    pub action: String,
+    pub severity: String,
+    pub description: String,
+    pub metadata: Map,
+    pub acted_upon: String,
+    pub status: String,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub page: i32,
+    pub page_size: i32,
+    pub total_count: i32,
+    pub events: Vec<Event>,
+}
+
+/// `getEvents(selector)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "SelectorVariables")]
+pub struct GetEvents {
+    #[arguments(selector: $selector)]
+    pub get_events: EventPage,
+}
+
+/// `subscription { subscribeEvents }`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Subscription")]
+pub struct SubscribeEvents {
+    pub subscribe_events: Event,
+}

@@ -35,6 +35,8 @@ pub mod auth;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]
+pub mod events;
+#[cfg(feature = "server")]
 pub mod extensions;
 #[cfg(feature = "server")]
 pub mod gql;

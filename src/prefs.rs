@@ -4,7 +4,8 @@ use tokio::sync::{Mutex, broadcast};
 
 use crate::auth::Session;
 use crate::error::ApiError;
-use crate::models::{UserPrefs, UserPrefsUpdate};
+use crate::events::{Events, NewEvent};
+use crate::models::{EventSeverity, UserPrefs, UserPrefsUpdate};
 use crate::store::{Store, StoredDoc};
 
 pub struct Prefs {
@@ -12,6 +13,7 @@ pub struct Prefs {
     /// Serialises read-merge-write so concurrent updates do not lose fields.
     write: Mutex<()>,
     changes: broadcast::Sender<(String, UserPrefs)>,
+    events: Events,
 }
 
 pub fn defaults() -> UserPrefs {
@@ -25,9 +27,10 @@ pub fn defaults() -> UserPrefs {
 }
 
 impl Prefs {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, events: Events) -> Self {
         Prefs {
             store,
+            events,
             write: Mutex::new(()),
             changes: broadcast::channel(64).0,
         }
@@ -100,6 +103,13 @@ impl Prefs {
             .map_err(|e| ApiError::internal("saving preferences", e))?;
         // No subscriber is not an error.
         let _ = self.changes.send((owner, prefs.clone()));
+        let event = NewEvent::new(
+            "user",
+            "update_preferences",
+            EventSeverity::Informational,
+            "Preferences updated",
+        );
+        self.events.note(session, event).await;
         Ok(prefs)
     }
 

@@ -75,6 +75,7 @@ pub struct AppState {
     pub providers: Providers,
     pub prefs: Prefs,
     pub perf: Arc<crate::perf::Perf>,
+    pub events: crate::events::Events,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -111,15 +112,28 @@ impl App {
             policy,
         )
         .await?;
+        let events = crate::events::Events::new(store.clone(), instance_id.clone());
         Ok(App(Arc::new(AppState {
-            prefs: Prefs::new(store.clone()),
-            perf: Arc::new(crate::perf::Perf::new(store.clone(), config.perf.clone())),
+            prefs: Prefs::new(store.clone(), events.clone()),
+            perf: Arc::new(crate::perf::Perf::new(
+                store.clone(),
+                config.perf.clone(),
+                events.clone(),
+            )),
+            events,
             schema: gql::schema(),
             config,
             store,
             providers,
             instance_id,
         })))
+    }
+
+    /// Ends what would keep graceful shutdown waiting: live event streams end, runs in
+    /// progress are cancelled and store what they measured.
+    pub async fn wind_down(&self) {
+        self.events.close();
+        self.perf.shutdown().await;
     }
 
     pub fn local_user(&self) -> User {
@@ -230,8 +244,7 @@ impl Running {
     /// Stops accepting, finishes open requests, closes the database.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
-        // Runs in progress are cancelled and store what they measured.
-        self.app.perf.shutdown().await;
+        self.app.wind_down().await;
         let result = self.task.await.unwrap_or(Ok(()));
         self.app.store.close().await;
         result

@@ -8,6 +8,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, SqlSafeStr};
 
+use crate::error::ApiError;
+
 /// Migrations, in order. Append only: an applied migration must never change.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -47,7 +49,47 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
          CREATE INDEX perf_profiles_owner ON perf_profiles (owner, created_at);
          CREATE INDEX perf_results_profile ON perf_results (owner, profile_id);",
     ),
+    (
+        4,
+        "events",
+        // `name` holds the description: what search and name order use.
+        "CREATE TABLE events (
+             id TEXT PRIMARY KEY NOT NULL,
+             owner TEXT NOT NULL,
+             name TEXT NOT NULL,
+             category TEXT NOT NULL,
+             action TEXT NOT NULL,
+             severity TEXT NOT NULL,
+             status TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );
+         CREATE INDEX events_owner ON events (owner, created_at);",
+    ),
 ];
+
+/// Filters of an event listing (empty lists and `None` match everything).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct EventFilter {
+    pub category: Vec<String>,
+    pub severity: Vec<String>,
+    pub action: Vec<String>,
+    pub status: Option<String>,
+}
+
+/// One row of the events table, the document being the whole event as JSON.
+#[derive(Debug, Clone)]
+pub struct EventRow<'a> {
+    pub id: &'a str,
+    pub owner: &'a str,
+    pub description: &'a str,
+    pub category: &'a str,
+    pub action: &'a str,
+    pub severity: &'a str,
+    pub status: &'a str,
+    pub doc: &'a str,
+    pub created_at: &'a str,
+}
 
 /// A listing request: page from 0, size, name filter, order, creation-time window.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +109,69 @@ impl Listing {
     pub fn page_of<P: crate::generated::rest::Page>(&self, items: Vec<P::Item>, total: i64) -> P {
         P::from_parts(self.page, self.page_size.unwrap_or(total), total, items)
     }
+}
+
+/// Reads listing parameters (`page`, `pagesize`/`pageSize`, `search`, `order`, `from`, `to`).
+pub fn listing(
+    page: Option<i64>,
+    page_size: Option<&str>,
+    search: Option<String>,
+    order: Option<&str>,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Listing, ApiError> {
+    let page_size = match page_size.map(str::trim) {
+        None | Some("") => Some(10),
+        Some(s) if s.eq_ignore_ascii_case("all") => None,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => Some(n),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "pagesize {s:?} must be from 1 to 100, or all"
+                )));
+            }
+        },
+    };
+    let order = match order.map(|o| o.trim().to_ascii_lowercase()) {
+        None => ("created_at", true),
+        Some(o) if o.is_empty() => ("created_at", true),
+        Some(o) => {
+            let mut words = o.split_whitespace();
+            let column = match words.next() {
+                Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
+                Some("name") => "name",
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "cannot order by {other:?}; use name or created_at"
+                    )));
+                }
+                None => "created_at",
+            };
+            let desc = match words.next() {
+                None | Some("desc") => true,
+                Some("asc") => false,
+                Some(other) => {
+                    return Err(ApiError::bad_request(format!(
+                        "order direction {other:?}: use asc or desc"
+                    )));
+                }
+            };
+            (column, desc)
+        }
+    };
+    Ok(Listing {
+        page: page.unwrap_or(0),
+        page_size,
+        search,
+        order,
+        from: from.map(stamp),
+        to: to.map(stamp),
+    })
+}
+
+/// The stored form of a time: RFC 3339 in UTC with microseconds, so text order is time order.
+pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// Escapes LIKE wildcards so a search is literal.
@@ -363,6 +468,84 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok((row.try_get("n")?, row.try_get("last")?))
+    }
+
+    pub async fn insert_event(&self, row: &EventRow<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (id, owner, name, category, action, severity, status, doc, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.id)
+        .bind(row.owner)
+        .bind(row.description)
+        .bind(row.category)
+        .bind(row.action)
+        .bind(row.severity)
+        .bind(row.status)
+        .bind(row.doc)
+        .bind(row.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A page of an owner's events (documents) and the total matching count.
+    pub async fn events(
+        &self,
+        owner: &str,
+        filter: &EventFilter,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        // The filter travels as one JSON value, unpacked by SQLite's json functions.
+        const FILTER: &str = "(json_array_length(?2, '$.category') = 0 OR category IN (SELECT value FROM json_each(?2, '$.category')))
+             AND (json_array_length(?2, '$.severity') = 0 OR severity IN (SELECT value FROM json_each(?2, '$.severity')))
+             AND (json_array_length(?2, '$.action') = 0 OR action IN (SELECT value FROM json_each(?2, '$.action')))
+             AND (json_extract(?2, '$.status') IS NULL OR status = json_extract(?2, '$.status'))";
+        let filter = serde_json::to_string(filter)
+            .map_err(|e| StoreError::Corrupt(format!("event filter: {e}")))?;
+        self.page("events", FILTER, owner, Some(&filter), listing)
+            .await
+    }
+
+    /// Sets the status of an owner's events among `ids`; the updated documents.
+    pub async fn set_events_status(
+        &self,
+        owner: &str,
+        ids: &[String],
+        status: &str,
+        updated_at: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Corrupt(format!("event ids: {e}")))?;
+        let rows = sqlx::query(
+            "UPDATE events SET status = ?1,
+                 doc = json_set(doc, '$.status', ?1, '$.updatedAt', ?2)
+             WHERE owner = ?3 AND id IN (SELECT value FROM json_each(?4))
+             RETURNING doc",
+        )
+        .bind(status)
+        .bind(updated_at)
+        .bind(owner)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("doc").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Deletes an owner's events among `ids`; how many there were.
+    pub async fn delete_events(&self, owner: &str, ids: &[String]) -> Result<u64, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Corrupt(format!("event ids: {e}")))?;
+        let done = sqlx::query(
+            "DELETE FROM events WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(owner)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn close(&self) {

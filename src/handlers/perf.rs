@@ -163,20 +163,6 @@ async fn start(
     Ok(events(frames))
 }
 
-/// The listing parameters every list operation takes.
-macro_rules! listing_of {
-    ($r:expr) => {
-        perf::listing(
-            $r.page,
-            $r.pagesize.as_deref().or($r.page_size.as_deref()),
-            $r.search.clone(),
-            $r.order.as_deref(),
-            $r.from,
-            $r.to,
-        )
-    };
-}
-
 impl App {
     async fn results_page(
         &self,

@@ -1,7 +1,9 @@
 use crate::auth::{Caller, Session};
 use crate::error::ApiError;
+use crate::events::NewEvent;
 use crate::generated::rest::*;
 use crate::models::AuthFile;
+use crate::models::EventSeverity;
 use crate::providers::Provider;
 use crate::server::App;
 
@@ -111,6 +113,19 @@ impl App {
         remote
             .refresh_capabilities(&request.token, crate::server::BUILD)
             .await;
+        let signed_in = crate::auth::Session {
+            user: crate::auth::remote_user(&remote.name, &claims),
+            provider: remote.name.clone(),
+            token: None,
+            remote: Some(remote.clone()),
+        };
+        let event = NewEvent::new(
+            "authentication",
+            "login",
+            EventSeverity::Informational,
+            format!("Signed in with {}", remote.name),
+        );
+        self.events.note(&signed_in, event).await;
         let mut cookies = vec![
             cookie("token", &token_cookie_value(&request.token, claims.exp)),
             cookie("meshery-provider", &remote.name),

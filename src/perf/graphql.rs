@@ -7,9 +7,10 @@ use crate::auth::Session;
 use crate::error::ApiError;
 use crate::generated::graphql as g;
 use crate::models;
-use crate::perf::{Perf, listing};
+use crate::perf::Perf;
 use crate::server::App;
 use crate::store::Listing;
+use crate::store::listing;
 
 type Result<T> = std::result::Result<T, ApiError>;
 

@@ -100,6 +100,7 @@ pub struct Perf {
     profiles_changed: broadcast::Sender<String>,
     /// Ended on shutdown: no new runs.
     closing: CancellationToken,
+    events: Events,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -133,7 +134,7 @@ pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, Ap
 }
 
 impl Perf {
-    pub fn new(store: Store, limits: Limits) -> Self {
+    pub fn new(store: Store, limits: Limits, events: Events) -> Self {
         Perf {
             store,
             limits,
@@ -141,6 +142,7 @@ impl Perf {
             saved: broadcast::channel(64).0,
             profiles_changed: broadcast::channel(64).0,
             closing: CancellationToken::new(),
+            events,
         }
     }
 
@@ -250,6 +252,7 @@ impl Perf {
             return Err(ApiError::unavailable("the server is shutting down"));
         }
         let owner = session.owner();
+        let user_id = session.user.id.clone();
         let run_id = uuid::Uuid::new_v4().to_string();
         let (frames, rx) = broadcast::channel::<PerfFrame>(64);
         let cancel = self.closing.child_token();
@@ -349,6 +352,21 @@ impl Perf {
                 ),
                 Err(e) => frame(PerfFrameStatus::Error, e.message, None, &id),
             };
+            let (severity, action) = match (&last.status, outcome.cancelled) {
+                (PerfFrameStatus::Success, false) => (EventSeverity::Success, "run"),
+                (PerfFrameStatus::Success, true) => (EventSeverity::Warning, "cancel"),
+                _ => (EventSeverity::Error, "run"),
+            };
+            let event = NewEvent::new(
+                "performance",
+                action,
+                severity,
+                format!("Load test {}: {}", plan.name, last.message),
+            )
+            .acted_upon(id.clone())
+            .meta("url", plan.url.clone())
+            .meta("requests", outcome.requests);
+            this.events.note_for(&owner, &user_id, event).await;
             let _ = frames.send(last);
             if let Ok(mut runs) = this.runs.lock() {
                 runs.remove(&id);
@@ -490,59 +508,8 @@ impl Perf {
     }
 }
 
-/// Reads listing parameters (`page`, `pagesize`/`pageSize`, `search`, `order`, `from`, `to`).
-pub fn listing(
-    page: Option<i64>,
-    page_size: Option<&str>,
-    search: Option<String>,
-    order: Option<&str>,
-    from: Option<chrono::DateTime<chrono::Utc>>,
-    to: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<Listing, ApiError> {
-    let page_size = match page_size.map(str::trim) {
-        None | Some("") => Some(10),
-        Some(s) if s.eq_ignore_ascii_case("all") => None,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => Some(n),
-            _ => return Err(bad(format!("pagesize {s:?} must be from 1 to 100, or all"))),
-        },
-    };
-    let order = match order.map(|o| o.trim().to_ascii_lowercase()) {
-        None => ("created_at", true),
-        Some(o) if o.is_empty() => ("created_at", true),
-        Some(o) => {
-            let mut words = o.split_whitespace();
-            let column = match words.next() {
-                Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
-                Some("name") => "name",
-                Some(other) => {
-                    return Err(bad(format!(
-                        "cannot order by {other:?}; use name or created_at"
-                    )));
-                }
-                None => "created_at",
-            };
-            let desc = match words.next() {
-                None | Some("desc") => true,
-                Some("asc") => false,
-                Some(other) => {
-                    return Err(bad(format!("order direction {other:?}: use asc or desc")));
-                }
-            };
-            (column, desc)
-        }
-    };
-    Ok(Listing {
-        page: page.unwrap_or(0),
-        page_size,
-        search,
-        order,
-        from: from.map(report::stamp),
-        to: to.map(report::stamp),
-    })
-}
-
-use crate::models::{PerformanceProfile, PerformanceProfileInput};
+use crate::events::{Events, NewEvent};
+use crate::models::{EventSeverity, PerformanceProfile, PerformanceProfileInput};
 
 impl Perf {
     /// Checks a profile's settings without touching the network.
@@ -662,6 +629,14 @@ impl Perf {
             .await
             .map_err(|e| ApiError::internal("saving a profile", e))?;
         let _ = self.profiles_changed.send(owner.clone());
+        let event = NewEvent::new(
+            "performance",
+            "save_profile",
+            EventSeverity::Informational,
+            format!("Performance profile {} saved", profile.name),
+        )
+        .acted_upon(profile.id.clone());
+        self.events.note(session, event).await;
         self.with_stats(&owner, profile).await
     }
 
@@ -709,6 +684,15 @@ impl Perf {
             .await
             .map_err(|e| ApiError::internal("deleting a profile", e))?;
         if deleted {
+            let _ = self.profiles_changed.send(session.owner());
+            let event = NewEvent::new(
+                "performance",
+                "delete_profile",
+                EventSeverity::Informational,
+                format!("Performance profile {id} deleted"),
+            )
+            .acted_upon(id);
+            self.events.note(session, event).await;
             Ok(())
         } else {
             Err(ApiError::not_found(format!("no profile {id:?}")))

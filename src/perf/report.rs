@@ -13,9 +13,7 @@ use crate::models::{
 pub const PERCENTILES: &[f64] = &[50.0, 75.0, 90.0, 99.0, 99.9];
 
 /// A sortable, fixed-width RFC 3339 time (stored and compared as text).
-pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
+pub use crate::store::stamp;
 
 fn secs(us: u64) -> f64 {
     us as f64 / 1_000_000.0

@@ -148,8 +148,12 @@ impl TestServer {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        self.app.wind_down().await;
         if let Some(task) = self.task.take() {
-            let _ = task.await;
+            // Open streams (SSE, subscriptions) must not hold shutdown up.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+                .await
+                .expect("graceful shutdown did not finish within 10 s");
         }
         let violations = self.audit.violations.lock().unwrap().clone();
         assert!(

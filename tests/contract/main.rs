@@ -2,6 +2,7 @@
 //! clients; every response is checked against schema/openapi.yaml (see `harness`).
 
 mod auth;
+mod events;
 mod extensions;
 mod fixture;
 mod graphql;

@@ -1,0 +1,255 @@
+//! Events: what happened in the server, recorded per user, listed, marked read and
+//! streamed live (SSE and the GraphQL subscription share one broadcast).
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::auth::Session;
+use crate::error::ApiError;
+use crate::models::{Event, EventInput, EventSeverity, EventStatus};
+use crate::store::{EventFilter, EventRow, Listing, Store, stamp};
+
+/// The largest `metadata` a client may attach to an event, as JSON.
+const MAX_METADATA: usize = 64 * 1024;
+
+/// An event the server records (its own, or a client's after checks).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub category: String,
+    pub action: String,
+    pub severity: EventSeverity,
+    pub description: String,
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    pub acted_upon: String,
+}
+
+impl NewEvent {
+    pub fn new(
+        category: &str,
+        action: &str,
+        severity: EventSeverity,
+        description: impl Into<String>,
+    ) -> Self {
+        NewEvent {
+            category: category.to_string(),
+            action: action.to_string(),
+            severity,
+            description: description.into(),
+            metadata: Default::default(),
+            acted_upon: String::new(),
+        }
+    }
+
+    pub fn acted_upon(mut self, id: impl Into<String>) -> Self {
+        self.acted_upon = id.into();
+        self
+    }
+
+    pub fn meta(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+struct Inner {
+    store: Store,
+    system_id: String,
+    /// Every recorded event with its owner; subscribers keep their owner's.
+    tx: broadcast::Sender<(String, Event)>,
+    /// Ends every live stream at shutdown, so open subscriptions do not hold it up.
+    closing: tokio_util::sync::CancellationToken,
+}
+
+/// The event service; cheap to clone.
+#[derive(Clone)]
+pub struct Events(Arc<Inner>);
+
+fn as_str<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl Events {
+    pub fn new(store: Store, system_id: String) -> Self {
+        Events(Arc::new(Inner {
+            store,
+            system_id,
+            tx: broadcast::channel(256).0,
+            closing: Default::default(),
+        }))
+    }
+
+    /// Records an event for the session's user.
+    pub async fn record(&self, session: &Session, event: NewEvent) -> Result<Event, ApiError> {
+        self.record_for(&session.owner(), &session.user.id, event)
+            .await
+    }
+
+    /// Records a server event; a failure is logged, never passed to the caller, because
+    /// the change the event reports has already happened.
+    pub async fn note(&self, session: &Session, event: NewEvent) {
+        self.note_for(&session.owner(), &session.user.id, event)
+            .await
+    }
+
+    pub async fn note_for(&self, owner: &str, user_id: &str, event: NewEvent) {
+        let what = format!("{}/{}", event.category, event.action);
+        if let Err(e) = self.record_for(owner, user_id, event).await {
+            tracing::warn!(event = %what, error = %e.message, "could not record an event");
+        }
+    }
+
+    pub async fn record_for(
+        &self,
+        owner: &str,
+        user_id: &str,
+        event: NewEvent,
+    ) -> Result<Event, ApiError> {
+        let now = chrono::Utc::now();
+        let event = Event {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_string(),
+            system_id: self.0.system_id.clone(),
+            category: event.category,
+            action: event.action,
+            severity: event.severity,
+            description: event.description,
+            metadata: event.metadata,
+            acted_upon: event.acted_upon,
+            status: EventStatus::Unread,
+            created_at: now,
+            updated_at: now,
+        };
+        let doc = serde_json::to_string(&event)
+            .map_err(|e| ApiError::internal("encoding an event", e))?;
+        let created = stamp(now);
+        self.0
+            .store
+            .insert_event(&EventRow {
+                id: &event.id,
+                owner,
+                description: &event.description,
+                category: &event.category,
+                action: &event.action,
+                severity: &as_str(&event.severity),
+                status: &as_str(&event.status),
+                doc: &doc,
+                created_at: &created,
+            })
+            .await
+            .map_err(|e| ApiError::internal("storing an event", e))?;
+        let _ = self.0.tx.send((owner.to_string(), event.clone()));
+        Ok(event)
+    }
+
+    /// Checks and records an event a client reports.
+    pub async fn ingest(&self, session: &Session, input: EventInput) -> Result<Event, ApiError> {
+        let name = |what: &str, s: &str| -> Result<String, ApiError> {
+            let s = s.trim();
+            if s.is_empty()
+                || !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/ ".contains(c))
+            {
+                return Err(ApiError::bad_request(format!(
+                    "{what} {s:?} must be letters, digits, spaces or - _ . : /"
+                )));
+            }
+            Ok(s.to_string())
+        };
+        let metadata = input.metadata;
+        let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0);
+        if size > MAX_METADATA {
+            return Err(ApiError::bad_request(format!(
+                "metadata is {size} bytes of JSON; at most {MAX_METADATA}"
+            )));
+        }
+        let event = NewEvent {
+            category: name("category", input.category.as_str())?,
+            action: name("action", input.action.as_str())?,
+            severity: input.severity,
+            description: input.description.to_string(),
+            metadata,
+            acted_upon: input.acted_upon.map(|a| a.to_string()).unwrap_or_default(),
+        };
+        self.record(session, event).await
+    }
+
+    pub async fn list(
+        &self,
+        session: &Session,
+        filter: &EventFilter,
+        listing: &Listing,
+    ) -> Result<(Vec<Event>, i64), ApiError> {
+        let (docs, total) = self
+            .0
+            .store
+            .events(&session.owner(), filter, listing)
+            .await
+            .map_err(|e| ApiError::internal("listing events", e))?;
+        Ok((decode(&docs)?, total))
+    }
+
+    /// Sets the status of the user's events among `ids`; the changed events.
+    pub async fn set_status(
+        &self,
+        session: &Session,
+        ids: &[String],
+        status: EventStatus,
+    ) -> Result<Vec<Event>, ApiError> {
+        let docs = self
+            .0
+            .store
+            .set_events_status(
+                &session.owner(),
+                ids,
+                &as_str(&status),
+                &stamp(chrono::Utc::now()),
+            )
+            .await
+            .map_err(|e| ApiError::internal("updating events", e))?;
+        decode(&docs)
+    }
+
+    /// Deletes the user's events among `ids`; how many there were.
+    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, ApiError> {
+        self.0
+            .store
+            .delete_events(&session.owner(), ids)
+            .await
+            .map_err(|e| ApiError::internal("deleting events", e))
+    }
+
+    /// The user's events from now on. A subscriber that falls behind skips what it
+    /// missed rather than stalling the server; the listing still has everything.
+    pub fn subscribe(&self, session: &Session) -> BoxStream<'static, Event> {
+        let owner = session.owner();
+        BroadcastStream::new(self.0.tx.subscribe())
+            .filter_map(move |item| {
+                std::future::ready(match item {
+                    Ok((o, event)) if o == owner => Some(event),
+                    _ => None,
+                })
+            })
+            .take_until(self.0.closing.clone().cancelled_owned())
+            .boxed()
+    }
+
+    /// Ends the live streams (at shutdown).
+    pub fn close(&self) {
+        self.0.closing.cancel();
+    }
+}
+
+fn decode(docs: &[String]) -> Result<Vec<Event>, ApiError> {
+    docs.iter()
+        .map(|d| serde_json::from_str(d))
+        .collect::<Result<Vec<Event>, _>>()
+        .map_err(|e| ApiError::internal("decoding an event", e))
+}

@@ -1,0 +1,575 @@
+//! Events through the generated clients: recorded on changes, listed with filters and
+//! pages, marked read, deleted, streamed (SSE and GraphQL), and kept per user.
+
+use std::time::Duration;
+
+use cynic::{QueryBuilder, SubscriptionBuilder};
+use futures_util::{SinkExt, Stream, StreamExt};
+use meshery::client::Client;
+use meshery::graphql_client::SubscribeEvents;
+use meshery::models::{
+    Event, EventIds, EventInput, EventSeverity, EventStatus, EventStatusUpdate, EventsStatusUpdate,
+};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::harness::TestServer;
+
+type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// The next `data:` frame of an SSE stream, decoded; comments (keepalives) are skipped.
+async fn next_event(stream: &mut ByteStream, buffer: &mut String) -> Event {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) {
+                return serde_json::from_str(data.trim()).unwrap();
+            }
+            continue;
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("no event within 10 s")
+            .expect("stream ended")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+async fn sse(client: &Client) -> ByteStream {
+    Box::pin(client.subscribe_events().await.unwrap().into_inner_stream())
+}
+
+fn input(category: &str, action: &str, severity: EventSeverity, description: &str) -> EventInput {
+    EventInput {
+        category: category.parse().unwrap(),
+        action: action.parse().unwrap(),
+        severity,
+        description: description.parse().unwrap(),
+        metadata: Default::default(),
+        acted_upon: None,
+    }
+}
+
+/// `GET /api/system/events` with the query pairs given (raw, to test legacy spellings).
+async fn list_raw(server: &TestServer, http: &reqwest::Client, query: &str) -> (u16, Value) {
+    let response = http
+        .get(server.url(&format!("/api/system/events?{query}")))
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let http = server.http();
+    let (mut stream, mut buffer) = (sse(&client).await, String::new());
+
+    // A server-side change records an event, delivered live.
+    let update = meshery::models::UserPrefsUpdate {
+        anonymous_usage_stats: Some(false),
+        ..Default::default()
+    };
+    client.update_user_prefs(&update).await.unwrap();
+    let live = next_event(&mut stream, &mut buffer).await;
+    assert_eq!(
+        (live.category.as_str(), live.action.as_str()),
+        ("user", "update_preferences")
+    );
+    assert_eq!(live.status, EventStatus::Unread);
+    assert_eq!(live.user_id, client.get_user().await.unwrap().id);
+
+    // Client events: stored, returned with 201, and streamed too.
+    let severities = [
+        EventSeverity::Error,
+        EventSeverity::Warning,
+        EventSeverity::Informational,
+    ];
+    let mut created = Vec::new();
+    for i in 0..12 {
+        let category = if i % 2 == 0 { "ui" } else { "cli" };
+        let description = format!("event {i:02}{}", if i == 7 { " 100%_done" } else { "" });
+        let event = client
+            .create_event(&input(category, "click", severities[i % 3], &description))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(next_event(&mut stream, &mut buffer).await, event);
+        created.push(event);
+    }
+
+    // Bad input: 400 MeshKit error, nothing stored.
+    let (_, before) = list_raw(&server, &http, "pagesize=all").await;
+    let bad_bodies = [
+        json!({"category": "", "action": "a", "severity": "error", "description": "x"}),
+        json!({"category": "a<b>", "action": "a", "severity": "error", "description": "x"}),
+        json!({"category": "a", "action": "a", "severity": "loud", "description": "x"}),
+        json!({"category": "a", "action": "a", "severity": "error"}),
+        json!({"category": "a", "action": "a", "severity": "error", "description": "x", "metadata": {"blob": "x".repeat(70_000)}}),
+        json!({"category": "a", "action": "a", "severity": "error", "description": "x", "metadata": [1]}),
+    ];
+    for body in bad_bodies {
+        let response = http
+            .post(server.url("/api/system/events"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["code"].is_string(), "{error}");
+    }
+    for query in [
+        "pagesize=0",
+        "pagesize=abc",
+        "page=-1",
+        "order=color",
+        "status=seen",
+        "severity=loud",
+    ] {
+        assert_eq!(list_raw(&server, &http, query).await.0, 400, "{query}");
+    }
+    let (_, after) = list_raw(&server, &http, "pagesize=all").await;
+    assert_eq!(after["totalCount"], before["totalCount"]);
+    assert_eq!(after["totalCount"], 13);
+
+    // Pages: newest first, legacy keys, last page, empty page, all.
+    let page = |page: i64, size: &str| {
+        let client = &client;
+        let size = size.to_string();
+        async move {
+            client
+                .list_events(
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(page),
+                    None,
+                    Some(&size),
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let first = page(0, "5").await;
+    assert_eq!((first.page, first.page_size, first.total_count), (0, 5, 13));
+    assert_eq!(first.events[0].id, created[11].id);
+    let last = page(2, "5").await;
+    assert_eq!(last.events.len(), 3);
+    assert_eq!(last.events[2].id, live.id);
+    assert!(page(3, "5").await.events.is_empty());
+    let all = page(0, "all").await;
+    assert_eq!((all.events.len(), all.page_size), (13, 13));
+    let (_, legacy) = list_raw(&server, &http, "page=1&pageSize=4").await;
+    assert_eq!(
+        (legacy["page_size"].clone(), legacy["total_count"].clone()),
+        (json!(4), json!(13))
+    );
+    assert_eq!(ids(&legacy).len(), 4);
+
+    // Filters and search (literal: % and _ are not wildcards), order by description.
+    let (_, ui) = list_raw(&server, &http, "category=ui&pagesize=all").await;
+    assert_eq!(ui["totalCount"], 6);
+    let (_, two) = list_raw(&server, &http, "category=ui&category=user&pagesize=all").await;
+    assert_eq!(two["totalCount"], 7);
+    let (_, errors) = list_raw(&server, &http, "severity=error&pagesize=all").await;
+    assert_eq!(errors["totalCount"], 4);
+    let (_, warn_ui) = list_raw(&server, &http, "severity=warning&category=ui&pagesize=all").await;
+    assert_eq!(warn_ui["totalCount"], 2);
+    let (_, literal) = list_raw(&server, &http, "search=100%25_&pagesize=all").await;
+    assert_eq!(ids(&literal), vec![created[7].id.clone()]);
+    let (_, none) = list_raw(&server, &http, "search=_&pagesize=all").await;
+    assert_eq!(ids(&none), vec![created[7].id.clone()]);
+    let (_, by_name) = list_raw(&server, &http, "order=name%20asc&pagesize=3").await;
+    let names: Vec<_> = by_name["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["description"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted: Vec<_> = all.events.iter().map(|e| e.description.clone()).collect();
+    sorted.sort();
+    assert_eq!(names, sorted[..3]);
+
+    // Read and unread, one and in bulk.
+    let read = client
+        .update_event_status(
+            &created[0].id,
+            &EventStatusUpdate {
+                status: EventStatus::Read,
+            },
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.status, EventStatus::Read);
+    assert!(read.updated_at >= created[0].updated_at);
+    let bulk = client
+        .update_events_status(&EventsStatusUpdate {
+            ids: vec![
+                created[1].id.clone(),
+                created[2].id.clone(),
+                "no-such-id".into(),
+            ],
+            status: EventStatus::Read,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bulk.changed, 2);
+    let (_, unread) = list_raw(&server, &http, "status=unread&pagesize=all").await;
+    assert_eq!(unread["totalCount"], 10);
+    let (_, read) = list_raw(&server, &http, "status=read&pagesize=all").await;
+    assert_eq!(read["totalCount"], 3);
+    let missing = client
+        .update_event_status(
+            "no-such-id",
+            &EventStatusUpdate {
+                status: EventStatus::Read,
+            },
+        )
+        .await;
+    assert!(matches!(missing, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+
+    // Delete one, then in bulk.
+    client.delete_event(&created[3].id).await.unwrap();
+    let again = client.delete_event(&created[3].id).await;
+    assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    let deleted = client
+        .delete_events(&EventIds {
+            ids: vec![
+                created[4].id.clone(),
+                created[5].id.clone(),
+                created[3].id.clone(),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.changed, 2);
+    assert_eq!(page(0, "all").await.total_count, 10);
+    server.finish().await;
+}
+
+/// A client of the reference provider's user.
+fn as_user(s: &crate::auth::Setup, user: &str) -> (Client, String) {
+    let token = s.provider.provider.issue(user).unwrap();
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    h.insert("meshery-provider", "Reference".parse().unwrap());
+    let http = reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap();
+    (Client::new_with_client(&s.server.base, http), token)
+}
+
+#[tokio::test]
+async fn each_user_sees_and_touches_only_their_own_events() {
+    let s = crate::auth::setup().await;
+    let (alice, alice_token) = as_user(&s, "alice");
+    let (bob, _) = as_user(&s, "bob");
+    let mut bob_stream = sse(&bob).await;
+    let mut bob_buffer = String::new();
+
+    // Signing in records an event for the user who signed in.
+    let callback = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/api/user/token?provider=Reference&token={alice_token}",
+            s.server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(callback.status(), 302);
+
+    let secret = alice
+        .create_event(&input(
+            "ui",
+            "note",
+            EventSeverity::Informational,
+            "alice only",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = alice
+        .list_events(
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        listed
+            .events
+            .iter()
+            .any(|e| e.category == "authentication" && e.action == "login")
+    );
+    assert!(listed.events.iter().any(|e| e.id == secret.id));
+
+    let bobs = bob
+        .list_events(
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(bobs.total_count, 0);
+    let not_found = bob
+        .update_event_status(
+            &secret.id,
+            &EventStatusUpdate {
+                status: EventStatus::Read,
+            },
+        )
+        .await;
+    assert!(
+        matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    let not_found = bob.delete_event(&secret.id).await;
+    assert!(
+        matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    let none = bob
+        .delete_events(&EventIds {
+            ids: vec![secret.id.clone()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.changed, 0);
+    let none = bob
+        .update_events_status(&EventsStatusUpdate {
+            ids: vec![secret.id.clone()],
+            status: EventStatus::Read,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.changed, 0);
+
+    // Bob's stream carries his event and none of Alice's (hers were recorded first).
+    let his = bob
+        .create_event(&input("ui", "note", EventSeverity::Debug, "bob's"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        next_event(&mut bob_stream, &mut bob_buffer).await.id,
+        his.id
+    );
+    let still = alice
+        .list_events(
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.total_count, listed.total_count);
+    assert!(still.events.iter().all(|e| e.status == EventStatus::Unread));
+    s.server.finish().await;
+}
+
+#[tokio::test]
+async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let url = format!("ws://{}/api/system/graphql/query", server.addr);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
+    let operation = serde_json::to_value(SubscribeEvents::build(())).unwrap();
+
+    // The subscription has no first item, so the test keeps making events until one
+    // arrives: it asserts delivery, and that what arrives is one of ours.
+    let mut made = Vec::new();
+    let delivered = loop {
+        assert!(made.len() < 50, "no event arrived over the subscription");
+        let message = tokio::time::timeout(Duration::from_millis(200), ws.next()).await;
+        match message {
+            Err(_) => {
+                if !made.is_empty() {
+                    let e = client
+                        .create_event(&input("ui", "ping", EventSeverity::Debug, "ping"))
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    made.push(e.id);
+                }
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let msg: Value = serde_json::from_str(&text).unwrap();
+                match msg["type"].as_str() {
+                    Some("connection_ack") => {
+                        ws.send(send(
+                            json!({"id": "1", "type": "subscribe", "payload": operation}),
+                        ))
+                        .await
+                        .unwrap();
+                        let e = client
+                            .create_event(&input("ui", "ping", EventSeverity::Debug, "ping"))
+                            .await
+                            .unwrap()
+                            .into_inner();
+                        made.push(e.id);
+                    }
+                    Some("next") => {
+                        let data: SubscribeEvents =
+                            serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
+                        break data.subscribe_events;
+                    }
+                    Some("ping") | Some("pong") => {}
+                    other => panic!("unexpected {other:?}: {msg}"),
+                }
+            }
+            Ok(other) => panic!("socket: {other:?}"),
+        }
+    };
+    assert!(made.contains(&delivered.id));
+    assert_eq!(delivered.category, "ui");
+    assert_eq!(delivered.status, "unread");
+
+    // A finished load test records a performance event; it arrives on the subscription.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_url = format!("http://{}/", target.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(
+            target,
+            axum::Router::new().route("/", axum::routing::get(|| async { "ok" })),
+        )
+        .await
+        .unwrap()
+    });
+    let run = client
+        .run_perf_test(
+            Some(1),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some("gql-events"),
+            Some(20.0),
+            None,
+            Some("1s"),
+            None,
+            &target_url.parse().unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner_stream();
+    run.for_each(|_| async {}).await;
+    let perf = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no perf event within 10 s");
+        let Some(Ok(Message::Text(text))) = message else {
+            continue;
+        };
+        let msg: Value = serde_json::from_str(&text).unwrap();
+        if msg["type"] == "next" {
+            let data: SubscribeEvents =
+                serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
+            if data.subscribe_events.category == "performance" {
+                break data.subscribe_events;
+            }
+        }
+    };
+    assert_eq!(
+        (perf.action.as_str(), perf.severity.as_str()),
+        ("run", "success")
+    );
+    assert!(
+        perf.description.contains("gql-events"),
+        "{}",
+        perf.description
+    );
+
+    // The same events through the query.
+    let query =
+        meshery::graphql_client::GetEvents::build(meshery::graphql_client::SelectorVariables {
+            selector: meshery::graphql_client::PageFilter {
+                page: "0".into(),
+                page_size: "all".into(),
+                ..Default::default()
+            },
+        });
+    let answer: Value = server
+        .http()
+        .post(server.url("/api/system/graphql/query"))
+        .json(&query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let page: meshery::graphql_client::GetEvents =
+        serde_json::from_value(answer["data"].clone()).unwrap();
+    assert_eq!(page.get_events.total_count as usize, made.len() + 1);
+    assert_eq!(page.get_events.events[0].id, perf.id);
+    server.finish().await;
+}
