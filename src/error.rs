@@ -22,6 +22,7 @@ pub mod codes {
     pub const GATEWAY_TIMEOUT: &str = "meshery-server-1010";
     pub const FORBIDDEN_TARGET: &str = "meshery-server-1011";
     pub const TOO_MANY_RUNS: &str = "meshery-server-1012";
+    pub const CONFLICT: &str = "meshery-server-1013";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

@@ -51,6 +51,8 @@ pub mod providers;
 #[cfg(feature = "server")]
 pub mod refprovider;
 #[cfg(feature = "server")]
+pub mod registry;
+#[cfg(feature = "server")]
 pub mod remote;
 #[cfg(feature = "server")]
 pub mod server;

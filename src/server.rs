@@ -76,6 +76,7 @@ pub struct AppState {
     pub prefs: Prefs,
     pub perf: Arc<crate::perf::Perf>,
     pub events: crate::events::Events,
+    pub registry: Arc<crate::registry::Registry>,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -113,6 +114,7 @@ impl App {
         )
         .await?;
         let events = crate::events::Events::new(store.clone(), instance_id.clone());
+        let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone(), events.clone()),
             perf: Arc::new(crate::perf::Perf::new(
@@ -121,6 +123,7 @@ impl App {
                 events.clone(),
             )),
             events,
+            registry,
             schema: gql::schema(),
             config,
             store,

@@ -66,6 +66,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
          );
          CREATE INDEX events_owner ON events (owner, created_at);",
     ),
+    (
+        5,
+        "registered models",
+        "CREATE TABLE registry_models (
+             id TEXT PRIMARY KEY NOT NULL,
+             name TEXT NOT NULL,
+             version TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );",
+    ),
 ];
 
 /// Filters of an event listing (empty lists and `None` match everything).
@@ -546,6 +557,37 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    /// The definitions of registered models, oldest first.
+    pub async fn registered_models(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT doc FROM registry_models ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("doc").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Stores a registered model; false when one with that id exists.
+    pub async fn insert_registered_model(
+        &self,
+        id: &str,
+        name: &str,
+        version: &str,
+        doc: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT OR IGNORE INTO registry_models (id, name, version, doc, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(version)
+        .bind(doc)
+        .bind(stamp(chrono::Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     pub async fn close(&self) {

@@ -136,6 +136,10 @@ pub fn rest_markdown(spec: &Spec) -> String {
                 let _ = writeln!(md, "**{}** · operation `{}`\n", op.summary.trim(), op.id);
             }
             let _ = writeln!(md, "{}\n", op.description.trim());
+            if !op.aliases.is_empty() {
+                let also: Vec<String> = op.aliases.iter().map(|a| format!("`{a}`")).collect();
+                let _ = writeln!(md, "Also served at {}.\n", also.join(", "));
+            }
             let security = if op.is_public() {
                 "*public*".to_string()
             } else {

@@ -48,6 +48,8 @@ pub struct Operation {
     pub snake_aliases: Option<u64>,
     /// `x-path-rest: true`: the last path parameter takes the rest of the path, slashes too.
     pub path_rest: bool,
+    /// `x-aliases` on the path: other paths served by the same operation (legacy prefixes).
+    pub aliases: Vec<String>,
     pub params: Vec<Param>,
     pub body: Option<Body>,
     pub responses: Vec<Resp>,
@@ -200,6 +202,14 @@ impl Spec {
                     ));
                 }
 
+                let aliases = aliases_of(file, &place, path, item)?;
+                if path_rest && !aliases.is_empty() {
+                    return Err(Error::new(
+                        file,
+                        &place,
+                        "x-path-rest and x-aliases do not combine",
+                    ));
+                }
                 let mut params = Vec::new();
                 for p in item.parameters.iter().chain(op.parameters.iter()) {
                     params.push(param(file, &place, &api, p)?);
@@ -296,6 +306,7 @@ impl Spec {
                     raw,
                     snake_aliases,
                     path_rest,
+                    aliases,
                     params,
                     body,
                     responses,
@@ -332,6 +343,46 @@ impl Spec {
             ReferenceOr::Reference { .. } => None,
         }
     }
+}
+
+/// `x-aliases: [paths]` on a path item: each alias must have the same path parameters.
+fn aliases_of(
+    file: &str,
+    place: &str,
+    path: &str,
+    item: &openapiv3::PathItem,
+) -> Result<Vec<String>> {
+    let Some(value) = item.extensions.get("x-aliases") else {
+        return Ok(Vec::new());
+    };
+    let params = |p: &str| -> Vec<String> {
+        let mut names: Vec<String> = p
+            .split('/')
+            .filter(|s| s.starts_with('{') && s.ends_with('}'))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        names
+    };
+    let aliases = value
+        .as_array()
+        .ok_or_else(|| Error::new(file, place, "x-aliases must be a list of paths"))?;
+    let mut out = Vec::new();
+    for alias in aliases {
+        let alias = alias
+            .as_str()
+            .filter(|a| a.starts_with('/'))
+            .ok_or_else(|| Error::new(file, place, "x-aliases entries must be paths"))?;
+        if params(alias) != params(path) {
+            return Err(Error::new(
+                file,
+                place,
+                format!("alias {alias} must have the same path parameters as {path}"),
+            ));
+        }
+        out.push(alias.to_string());
+    }
+    Ok(out)
 }
 
 /// The schemas marked `x-page: <items key>`: objects with `page`, `pageSize`, `totalCount`

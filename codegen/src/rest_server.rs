@@ -204,6 +204,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
     let (id, method, path, tag) = (&op.id, &op.method, &op.path, &op.tag);
     let security = &op.security;
     let statuses: Vec<u16> = op.responses.iter().map(|r| r.status).collect();
+    let aliases = op.aliases.iter();
     let statics = quote! {
         #[doc = concat!("`", #method, " ", #path, "`")]
         pub static #static_ident: Operation = Operation {
@@ -213,6 +214,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             tag: #tag,
             security: &[#(#security),*],
             statuses: &[#(#statuses),*],
+            aliases: &[#(#aliases),*],
         };
     };
     let doc = format!("{}\n\n{}", op.summary, op.description.trim());
@@ -641,10 +643,12 @@ pub fn generate(spec: &Spec) -> Result<String> {
         if let Some((_, methods)) = trait_methods.iter_mut().find(|(t, _)| t == &op.tag) {
             methods.push(code.trait_method);
         }
-        let route = op.route();
-        match routes.iter_mut().find(|(p, _)| p == &route) {
-            Some((_, ms)) => ms.push((op.method.clone(), code.handler_ident)),
-            None => routes.push((route, vec![(op.method.clone(), code.handler_ident)])),
+        for route in std::iter::once(op.route()).chain(op.aliases.iter().cloned()) {
+            let handler = code.handler_ident.clone();
+            match routes.iter_mut().find(|(p, _)| p == &route) {
+                Some((_, ms)) => ms.push((op.method.clone(), handler)),
+                None => routes.push((route, vec![(op.method.clone(), handler)])),
+            }
         }
     }
     let tag_traits = trait_methods.iter().map(|(tag, methods)| {
@@ -706,6 +710,8 @@ pub fn generate(spec: &Spec) -> Result<String> {
             pub security: &'static [&'static str],
             /// Every status the spec declares for it.
             pub statuses: &'static [u16],
+            /// Other paths it is served at (`x-aliases`).
+            pub aliases: &'static [&'static str],
         }
 
         impl Operation {

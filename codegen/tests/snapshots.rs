@@ -102,6 +102,10 @@ fn spec_errors_name_the_file_and_operation() {
             SPEC.replace("required: [page, pageSize, totalCount, pets]", "required: [page, pageSize, pets]"),
             "components/schemas/PetPage: x-page schema must require `totalCount`",
         ),
+        (
+            SPEC.replace("/animals/{petId}", "/animals/{id}"),
+            "(deletePet): alias /animals/{id} must have the same path parameters as /pets/{petId}",
+        ),
     ];
     for (spec, expected) in cases {
         let err = generate(&spec, SDL).expect_err(expected).to_string();

@@ -18,5 +18,6 @@ mod events;
 mod extensions;
 mod perf;
 mod provider;
+mod registry;
 mod system;
 pub(crate) mod user;

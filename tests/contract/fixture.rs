@@ -298,6 +298,23 @@ async fn fixture_router_extracts_validates_and_encodes() {
             .status(),
         404
     );
+    // An alias path (`x-aliases`) reaches the same operation.
+    assert_eq!(
+        authed(http.delete(format!("{base}/animals/p1")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        authed(http.delete(format!("{base}/animals/p1")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     // An undeclared method on a known path.
     assert_eq!(
         authed(http.put(format!("{base}/pets")))

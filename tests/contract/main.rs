@@ -8,6 +8,7 @@ mod fixture;
 mod graphql;
 mod harness;
 mod perf;
+mod registry;
 mod rest;
 mod spec;
 

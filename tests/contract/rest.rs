@@ -41,7 +41,11 @@ async fn every_operation_is_routed_and_answers_only_declared_statuses() {
     declared.sort();
     let mut generated: Vec<(String, String)> = meshery::generated::rest::OPERATIONS
         .iter()
-        .map(|o| (o.method.to_string(), o.path.to_string()))
+        .flat_map(|o| {
+            std::iter::once(o.path)
+                .chain(o.aliases.iter().copied())
+                .map(|p| (o.method.to_string(), p.to_string()))
+        })
         .collect();
     generated.sort();
     assert_eq!(declared, generated);

@@ -55,7 +55,17 @@ fn matches(template: &str, path: &str) -> bool {
 
 impl Spec {
     pub fn load() -> Spec {
-        let doc: Value = yaml_serde::from_str(SPEC).expect("schema/openapi.yaml parses");
+        let mut doc: Value = yaml_serde::from_str(SPEC).expect("schema/openapi.yaml parses");
+        // `x-aliases`: the same operations under other paths.
+        let mut aliased = Vec::new();
+        for (_, item) in doc["paths"].as_object().into_iter().flatten() {
+            for alias in item["x-aliases"].as_array().into_iter().flatten() {
+                aliased.push((alias.as_str().unwrap().to_string(), item.clone()));
+            }
+        }
+        for (alias, item) in aliased {
+            doc["paths"][alias] = item;
+        }
         let components = to_json_schema(&doc["components"]);
         Spec {
             doc,

@@ -1,0 +1,283 @@
+use crate::auth::Session;
+use crate::error::ApiError;
+use crate::generated::rest::*;
+use crate::models::{
+    RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant, RegistryRelationship,
+};
+use crate::server::App;
+
+/// What the registry's listings need to know of an item: its text for `search` and the
+/// value of each field `sort` may name.
+trait Listed {
+    fn text(&self) -> String;
+    fn field(&self, field: &str) -> Option<String>;
+}
+
+impl Listed for RegistryModel {
+    fn text(&self) -> String {
+        format!("{} {}", self.name, self.display_name)
+    }
+    fn field(&self, field: &str) -> Option<String> {
+        Some(match field {
+            "name" => self.name.clone(),
+            "displayname" | "display_name" => self.display_name.clone(),
+            "version" => self.version.clone(),
+            "category" => self.category.clone(),
+            "registrant" => self.registrant.clone(),
+            _ => return None,
+        })
+    }
+}
+
+impl Listed for RegistryComponent {
+    fn text(&self) -> String {
+        format!("{} {}", self.kind, self.display_name)
+    }
+    fn field(&self, field: &str) -> Option<String> {
+        Some(match field {
+            "name" | "kind" => self.kind.clone(),
+            "displayname" | "display_name" => self.display_name.clone(),
+            "version" | "apiversion" => self.api_version.clone(),
+            "model" => self.model.clone(),
+            _ => return None,
+        })
+    }
+}
+
+impl Listed for RegistryRelationship {
+    fn text(&self) -> String {
+        format!(
+            "{} {} {}",
+            self.from.join(" "),
+            self.to.join(" "),
+            self.sub_type
+        )
+    }
+    fn field(&self, field: &str) -> Option<String> {
+        Some(match field {
+            "name" | "id" => self.id.clone(),
+            "kind" => self.kind.to_string(),
+            "type" => self.type_.clone(),
+            "subtype" => self.sub_type.clone(),
+            "model" => self.model.clone(),
+            _ => return None,
+        })
+    }
+}
+
+impl Listed for RegistryCategory {
+    fn text(&self) -> String {
+        self.name.clone()
+    }
+    fn field(&self, field: &str) -> Option<String> {
+        match field {
+            "name" => Some(self.name.clone()),
+            "count" => Some(format!("{:020}", self.models_count)),
+            _ => None,
+        }
+    }
+}
+
+impl Listed for RegistryRegistrant {
+    fn text(&self) -> String {
+        self.name.clone()
+    }
+    fn field(&self, field: &str) -> Option<String> {
+        match field {
+            "name" => Some(self.name.clone()),
+            "count" => Some(format!("{:020}", self.models_count)),
+            _ => None,
+        }
+    }
+}
+
+/// The shared listing parameters of the registry (search ignores case; `sort` + `order`).
+struct Params<'a> {
+    page: Option<i64>,
+    page_size: Option<&'a str>,
+    search: Option<&'a str>,
+    sort: Option<&'a str>,
+    descending: bool,
+}
+
+macro_rules! params_of {
+    ($r:expr) => {
+        Params {
+            page: $r.page,
+            page_size: $r.pagesize.as_deref().or($r.page_size.as_deref()),
+            search: $r.search.as_deref(),
+            sort: $r.sort.as_deref(),
+            descending: $r.order.as_deref() == Some("desc"),
+        }
+    };
+}
+
+fn page<T: Listed, P: Page<Item = T>>(mut items: Vec<T>, p: Params<'_>) -> Result<P, ApiError> {
+    let listing = crate::store::listing(p.page, p.page_size, None, None, None, None)?;
+    if let Some(search) = p.search.map(str::trim).filter(|s| !s.is_empty()) {
+        let needle = search.to_lowercase();
+        items.retain(|i| i.text().to_lowercase().contains(&needle));
+    }
+    let field = p.sort.map(|s| s.trim().to_ascii_lowercase());
+    let field = field.as_deref().filter(|f| !f.is_empty()).unwrap_or("name");
+    if items.first().is_some_and(|i| i.field(field).is_none()) {
+        return Err(ApiError::bad_request(format!("cannot sort by {field:?}")));
+    }
+    // Stable: items equal in the field keep the registry's order (name, then version).
+    items.sort_by_cached_key(|i| i.field(field).unwrap_or_default());
+    if p.descending {
+        items.reverse();
+    }
+    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let items = match listing.page_size {
+        Some(size) => {
+            let skip = usize::try_from(listing.page.saturating_mul(size)).unwrap_or(usize::MAX);
+            items
+                .into_iter()
+                .skip(skip)
+                .take(usize::try_from(size).unwrap_or(0))
+                .collect()
+        }
+        None => items,
+    };
+    Ok(listing.page_of(items, total))
+}
+
+fn trim(components: &mut [RegistryComponent], trim: Option<bool>) {
+    if trim.unwrap_or(false) {
+        for c in components {
+            c.schema.clear();
+        }
+    }
+}
+
+impl RegistryApi for App {
+    async fn list_models(&self, r: ListModelsRequest<Session>) -> ListModelsResponse {
+        let mut models = self.registry.models(
+            r.version.as_deref(),
+            r.category.as_deref(),
+            r.registrant.as_deref(),
+        );
+        for m in &mut models {
+            trim(&mut m.components, r.trim);
+        }
+        match page(models, params_of!(r)) {
+            Ok(p) => ListModelsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_model(&self, r: GetModelRequest<Session>) -> GetModelResponse {
+        match self.registry.model(&r.model, r.version.as_deref()) {
+            Ok(mut m) => {
+                trim(&mut m.components, r.trim);
+                GetModelResponse::Ok(m)
+            }
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_model_components(
+        &self,
+        r: ListModelComponentsRequest<Session>,
+    ) -> ListModelComponentsResponse {
+        let result = self
+            .registry
+            .model(&r.model, r.version.as_deref())
+            .and_then(|mut m| {
+                trim(&mut m.components, r.trim);
+                page(m.components, params_of!(r))
+            });
+        match result {
+            Ok(p) => ListModelComponentsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_model_relationships(
+        &self,
+        r: ListModelRelationshipsRequest<Session>,
+    ) -> ListModelRelationshipsResponse {
+        let result = self
+            .registry
+            .model(&r.model, r.version.as_deref())
+            .and_then(|m| page(m.relationships, params_of!(r)));
+        match result {
+            Ok(p) => ListModelRelationshipsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_categories(&self, r: ListCategoriesRequest<Session>) -> ListCategoriesResponse {
+        match page(self.registry.categories(), params_of!(r)) {
+            Ok(p) => ListCategoriesResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_components(&self, r: ListComponentsRequest<Session>) -> ListComponentsResponse {
+        let mut components = self.registry.components();
+        if let Some(v) = r.api_version.as_deref() {
+            components.retain(|c| c.api_version == v);
+        }
+        trim(&mut components, r.trim);
+        match page(components, params_of!(r)) {
+            Ok(p) => ListComponentsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_components_by_kind(
+        &self,
+        r: ListComponentsByKindRequest<Session>,
+    ) -> ListComponentsByKindResponse {
+        let mut components = self.registry.components();
+        components.retain(|c| {
+            c.kind.eq_ignore_ascii_case(&r.name)
+                && r.api_version.as_deref().is_none_or(|v| c.api_version == v)
+        });
+        trim(&mut components, r.trim);
+        match page(components, params_of!(r)) {
+            Ok(p) => ListComponentsByKindResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_relationships(
+        &self,
+        r: ListRelationshipsRequest<Session>,
+    ) -> ListRelationshipsResponse {
+        match page(self.registry.relationships(), params_of!(r)) {
+            Ok(p) => ListRelationshipsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn list_registrants(
+        &self,
+        r: ListRegistrantsRequest<Session>,
+    ) -> ListRegistrantsResponse {
+        match page(self.registry.registrants(), params_of!(r)) {
+            Ok(p) => ListRegistrantsResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn register_model(&self, r: RegisterModelRequest<Session>) -> RegisterModelResponse {
+        let registrant = r.session.user.user_name.clone();
+        match self.registry.register(r.body, &registrant).await {
+            Ok(model) => {
+                let event = crate::events::NewEvent::new(
+                    "registry",
+                    "register",
+                    crate::models::EventSeverity::Success,
+                    format!("Model {} registered", model.id),
+                )
+                .acted_upon(model.id.clone());
+                self.events.note(&r.session, event).await;
+                RegisterModelResponse::Created(model)
+            }
+            Err(e) => e.to(),
+        }
+    }
+}

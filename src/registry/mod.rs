@@ -1,0 +1,384 @@
+//! The registry: models (component kinds with JSON schemas, and relationships), the
+//! built-in catalogue loaded at start plus the models users register (stored). Shared by
+//! every user; design validation looks kinds up here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::models::{
+    ModelDefinition, RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant,
+    RegistryRelationship, RegistryRelationshipKind,
+};
+use crate::store::Store;
+
+const CATALOGUE: &str = include_str!("catalogue.yaml");
+
+/// A registered model with its compiled component validators.
+struct Entry {
+    model: RegistryModel,
+    /// (apiVersion, kind) -> validator of the component's schema.
+    validators: HashMap<(String, String), Arc<jsonschema::Validator>>,
+}
+
+pub struct Registry {
+    store: Store,
+    /// Sorted by name, then version (newest last).
+    entries: RwLock<Vec<Arc<Entry>>>,
+    /// Shared schema pieces of the built-in catalogue, put into each builtin schema.
+    defs: Value,
+}
+
+/// One problem a component has against the registry.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Where in the resource (a JSON pointer), or empty for the kind itself.
+    pub path: String,
+    pub message: String,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message).remedy("See the registry operations in /docs/rest.")
+}
+
+/// Orders versions numerically where they are numbers (`v1.10` after `v1.9`).
+fn version_key(v: &str) -> Vec<(u64, String)> {
+    v.trim_start_matches('v')
+        .split(['.', '-', '+'])
+        .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
+        .collect()
+}
+
+fn int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Registry {
+    /// Loads the built-in catalogue and the stored registrations.
+    pub async fn load(store: Store) -> Result<Registry, String> {
+        let catalogue: Value =
+            yaml_serde::from_str(CATALOGUE).map_err(|e| format!("built-in catalogue: {e}"))?;
+        let defs = catalogue["defs"].clone();
+        let registry = Registry {
+            store,
+            entries: RwLock::new(Vec::new()),
+            defs,
+        };
+        let builtin: Vec<ModelDefinition> = catalogue["models"]
+            .as_array()
+            .ok_or("built-in catalogue: no models")?
+            .iter()
+            .map(|m| serde_json::from_value(m.clone()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("built-in catalogue: {e}"))?;
+        let mut entries = Vec::new();
+        for definition in builtin {
+            let entry = registry
+                .build(definition, true, &entries)
+                .map_err(|e| format!("built-in catalogue: {}", e.message))?;
+            entries.push(Arc::new(entry));
+        }
+        let stored = registry
+            .store
+            .registered_models()
+            .await
+            .map_err(|e| e.to_string())?;
+        for doc in stored {
+            let definition: ModelDefinition =
+                serde_json::from_str(&doc).map_err(|e| format!("stored model: {e}"))?;
+            let entry = registry
+                .build(definition, false, &entries)
+                .map_err(|e| format!("stored model: {}", e.message))?;
+            entries.push(Arc::new(entry));
+        }
+        sort(&mut entries);
+        *registry.entries.write().map_err(|e| e.to_string())? = entries;
+        Ok(registry)
+    }
+
+    /// Checks a definition and compiles its schemas. `known` are the models already
+    /// registered (relationships may name their kinds).
+    fn build(
+        &self,
+        d: ModelDefinition,
+        built_in: bool,
+        known: &[Arc<Entry>],
+    ) -> Result<Entry, ApiError> {
+        let name = d.name.to_string();
+        let version = d.version.to_string();
+        let id = format!("{name}@{version}");
+        let mut validators = HashMap::new();
+        let mut components = Vec::new();
+        for c in &d.components {
+            let (kind, api_version) = (c.kind.to_string(), c.api_version.to_string());
+            if validators.contains_key(&(api_version.clone(), kind.clone())) {
+                return Err(bad(format!(
+                    "{id}: component {api_version}/{kind} is listed twice"
+                )));
+            }
+            let mut schema = if c.schema.is_empty() {
+                json!({"type": "object"})
+            } else {
+                Value::Object(c.schema.clone())
+            };
+            if built_in && let Value::Object(m) = &mut schema {
+                m.insert("$defs".into(), self.defs.clone());
+            }
+            let validator = jsonschema::validator_for(&schema).map_err(|e| {
+                bad(format!(
+                    "{id}: the schema of {api_version}/{kind} is not a valid JSON Schema: {e}"
+                ))
+            })?;
+            validators.insert((api_version.clone(), kind.clone()), Arc::new(validator));
+            let Value::Object(schema) = schema else {
+                return Err(bad(format!("{id}: the schema of {kind} must be an object")));
+            };
+            components.push(RegistryComponent {
+                id: format!("{id}/{api_version}/{kind}"),
+                display_name: c
+                    .display_name
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| kind.clone()),
+                kind,
+                api_version,
+                model: name.clone(),
+                model_version: version.clone(),
+                namespaced: c.namespaced.unwrap_or(true),
+                schema,
+            });
+        }
+        let has_kind = |k: &str| {
+            components.iter().any(|c| c.kind == k)
+                || known
+                    .iter()
+                    .any(|e| e.model.components.iter().any(|c| c.kind == k))
+        };
+        let mut relationships = Vec::new();
+        for (i, r) in d.relationships.iter().enumerate() {
+            for k in r.from.iter().chain(&r.to) {
+                if !has_kind(k) {
+                    return Err(bad(format!(
+                        "{id}: relationship {i} names kind {k:?}, which neither this model nor the registry has"
+                    )));
+                }
+            }
+            relationships.push(RegistryRelationship {
+                id: format!("{id}/relationships/{i}"),
+                kind: match r.kind {
+                    crate::models::RelationshipDefinitionKind::Edge => {
+                        RegistryRelationshipKind::Edge
+                    }
+                    crate::models::RelationshipDefinitionKind::Hierarchical => {
+                        RegistryRelationshipKind::Hierarchical
+                    }
+                },
+                type_: r.type_.to_string(),
+                sub_type: r
+                    .sub_type
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+                model: name.clone(),
+                from: r.from.clone(),
+                to: r.to.clone(),
+                description: r
+                    .description
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(Entry {
+            model: RegistryModel {
+                id,
+                display_name: d
+                    .display_name
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| name.clone()),
+                name,
+                version,
+                category: d
+                    .category
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "Uncategorized".into()),
+                registrant: d
+                    .registrant
+                    .as_ref()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "meshery".into()),
+                built_in,
+                components_count: int(components.len()),
+                relationships_count: int(relationships.len()),
+                components,
+                relationships,
+            },
+            validators,
+        })
+    }
+
+    fn snapshot(&self) -> Vec<Arc<Entry>> {
+        match self.entries.read() {
+            Ok(e) => e.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Registers a model; it is stored and survives restarts.
+    pub async fn register(
+        &self,
+        mut definition: ModelDefinition,
+        registrant: &str,
+    ) -> Result<RegistryModel, ApiError> {
+        if definition.registrant.is_none() {
+            definition.registrant = registrant.parse().ok();
+        }
+        let known = self.snapshot();
+        let entry = self.build(definition.clone(), false, &known)?;
+        let model = entry.model.clone();
+        if known.iter().any(|e| e.model.id == model.id) {
+            return Err(ApiError::new(
+                409,
+                crate::error::codes::CONFLICT,
+                format!("model {} is already registered", model.id),
+            )
+            .remedy("Register it with a new version."));
+        }
+        let doc = serde_json::to_string(&definition)
+            .map_err(|e| ApiError::internal("encoding a model", e))?;
+        let stored = self
+            .store
+            .insert_registered_model(&model.id, &model.name, &model.version, &doc)
+            .await
+            .map_err(|e| ApiError::internal("storing a model", e))?;
+        if !stored {
+            return Err(ApiError::new(
+                409,
+                crate::error::codes::CONFLICT,
+                format!("model {} is already registered", model.id),
+            ));
+        }
+        let mut entries = match self.entries.write() {
+            Ok(e) => e,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        entries.push(Arc::new(entry));
+        sort(&mut entries);
+        Ok(model)
+    }
+
+    /// Models matching the filters (newest version last within a name).
+    pub fn models(
+        &self,
+        version: Option<&str>,
+        category: Option<&str>,
+        registrant: Option<&str>,
+    ) -> Vec<RegistryModel> {
+        self.snapshot()
+            .iter()
+            .map(|e| &e.model)
+            .filter(|m| version.is_none_or(|v| m.version == v))
+            .filter(|m| category.is_none_or(|c| m.category.eq_ignore_ascii_case(c)))
+            .filter(|m| registrant.is_none_or(|r| m.registrant.eq_ignore_ascii_case(r)))
+            .cloned()
+            .collect()
+    }
+
+    /// One model by name: the given version, or the newest.
+    pub fn model(&self, name: &str, version: Option<&str>) -> Result<RegistryModel, ApiError> {
+        self.snapshot()
+            .iter()
+            .rev()
+            .map(|e| &e.model)
+            .find(|m| m.name == name && version.is_none_or(|v| m.version == v))
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::not_found(match version {
+                    Some(v) => format!("no model {name:?} at version {v:?}"),
+                    None => format!("no model {name:?}"),
+                })
+            })
+    }
+
+    pub fn components(&self) -> Vec<RegistryComponent> {
+        self.snapshot()
+            .iter()
+            .flat_map(|e| e.model.components.clone())
+            .collect()
+    }
+
+    pub fn relationships(&self) -> Vec<RegistryRelationship> {
+        self.snapshot()
+            .iter()
+            .flat_map(|e| e.model.relationships.clone())
+            .collect()
+    }
+
+    pub fn categories(&self) -> Vec<RegistryCategory> {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for e in self.snapshot() {
+            *counts.entry(e.model.category.clone()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(name, models_count)| RegistryCategory { name, models_count })
+            .collect()
+    }
+
+    pub fn registrants(&self) -> Vec<RegistryRegistrant> {
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for e in self.snapshot() {
+            *counts.entry(e.model.registrant.clone()).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(name, models_count)| RegistryRegistrant { name, models_count })
+            .collect()
+    }
+
+    /// Checks a resource of `api_version`/`kind` against the newest registered schema of
+    /// that kind; `Err` when the kind is not registered.
+    pub fn check(
+        &self,
+        api_version: &str,
+        kind: &str,
+        resource: &Value,
+    ) -> Result<Vec<Finding>, String> {
+        let key = (api_version.to_string(), kind.to_string());
+        let entries = self.snapshot();
+        let Some(validator) = entries.iter().rev().find_map(|e| e.validators.get(&key)) else {
+            let other: Vec<String> = entries
+                .iter()
+                .flat_map(|e| e.model.components.iter())
+                .filter(|c| c.kind == kind)
+                .map(|c| c.api_version.clone())
+                .collect();
+            return Err(if other.is_empty() {
+                format!("kind {kind} is not registered")
+            } else {
+                format!(
+                    "kind {kind} is not registered for apiVersion {api_version} (registered: {})",
+                    other.join(", ")
+                )
+            });
+        };
+        Ok(validator
+            .iter_errors(resource)
+            .map(|e| Finding {
+                path: e.instance_path().to_string(),
+                message: e.to_string(),
+            })
+            .collect())
+    }
+}
+
+fn sort(entries: &mut [Arc<Entry>]) {
+    entries.sort_by(|a, b| {
+        (a.model.name.as_str(), version_key(&a.model.version))
+            .cmp(&(b.model.name.as_str(), version_key(&b.model.version)))
+    });
+}

@@ -1,0 +1,407 @@
+//! The registry through the generated client: the built-in catalogue, listings with
+//! search, sort and pages, the `/api/meshmodels` aliases, and registration that persists.
+
+use meshery::client::types::{ListModelComponentsOrder, ListModelsOrder};
+use meshery::models::ModelDefinition;
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+async fn raw(server: &TestServer, path: &str) -> (u16, Value) {
+    let response = server.http().get(server.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn definition(value: Value) -> ModelDefinition {
+    serde_json::from_value(value).unwrap()
+}
+
+#[tokio::test]
+async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
+    let server = TestServer::start().await;
+    let client = server.client();
+
+    let models = client
+        .list_models(
+            None,
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = models.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["cert-manager", "istio-base", "kubernetes", "linkerd"]
+    );
+    assert!(
+        models
+            .models
+            .iter()
+            .all(|m| m.built_in && m.registrant == "meshery")
+    );
+    assert!(
+        models
+            .models
+            .iter()
+            .flat_map(|m| &m.components)
+            .all(|c| c.schema.is_empty()),
+        "trim"
+    );
+
+    // Kubernetes core: the workload, networking, config and storage kinds with schemas.
+    let k8s = client
+        .get_model("kubernetes", None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    for (api, kind) in [
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("batch/v1", "Job"),
+        ("v1", "Service"),
+        ("networking.k8s.io/v1", "Ingress"),
+        ("v1", "ConfigMap"),
+        ("v1", "Secret"),
+        ("v1", "PersistentVolumeClaim"),
+        ("storage.k8s.io/v1", "StorageClass"),
+    ] {
+        let c = k8s
+            .components
+            .iter()
+            .find(|c| c.kind == kind && c.api_version == api)
+            .unwrap_or_else(|| panic!("no {api} {kind}"));
+        assert!(!c.schema.is_empty(), "{kind} has a schema");
+    }
+    let deployment = k8s
+        .components
+        .iter()
+        .find(|c| c.kind == "Deployment")
+        .unwrap();
+    // Self-contained: the shared pieces come with it, and it compiles.
+    let schema = Value::Object(deployment.schema.clone());
+    assert!(schema["$defs"]["podSpec"].is_object());
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(
+        &json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "nginx"}]}}}})
+    ));
+    assert!(
+        !validator
+            .is_valid(&json!({"spec": {"replicas": -1, "template": {"spec": {"containers": []}}}}))
+    );
+    assert_eq!(k8s.components_count as usize, k8s.components.len());
+    assert!(
+        k8s.relationships
+            .iter()
+            .any(|r| r.from.contains(&"Service".to_string()))
+    );
+
+    // A model's components: search ignores case, sort and order, pages.
+    let sets = client
+        .list_model_components(
+            "kubernetes",
+            None,
+            None,
+            None,
+            Some("all"),
+            Some("SET"),
+            None,
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<&str> = sets.components.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["DaemonSet", "ReplicaSet", "StatefulSet"]);
+    let desc = client
+        .list_model_components(
+            "kubernetes",
+            Some(ListModelComponentsOrder::Desc),
+            Some(0),
+            None,
+            Some("2"),
+            Some("set"),
+            Some("kind"),
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((desc.total_count, desc.page_size), (3, 2));
+    assert_eq!(
+        desc.components
+            .iter()
+            .map(|c| c.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["StatefulSet", "ReplicaSet"]
+    );
+    let last = client
+        .list_model_components(
+            "kubernetes",
+            Some(ListModelComponentsOrder::Desc),
+            Some(1),
+            None,
+            Some("2"),
+            Some("set"),
+            Some("kind"),
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        last.components
+            .iter()
+            .map(|c| c.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["DaemonSet"]
+    );
+    let empty = client
+        .list_model_components(
+            "kubernetes",
+            None,
+            Some(5),
+            None,
+            Some("2"),
+            Some("set"),
+            None,
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(empty.components.is_empty());
+    assert_eq!(empty.total_count, 3);
+
+    // Models sorted by category, descending.
+    let by_category = client
+        .list_models(
+            None,
+            Some(ListModelsOrder::Desc),
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            Some("category"),
+            Some(true),
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let cats: Vec<&str> = by_category
+        .models
+        .iter()
+        .map(|m| m.category.as_str())
+        .collect();
+    let mut sorted = cats.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(cats, sorted);
+
+    // Categories, registrants, components by kind, relationships.
+    let (status, categories) = raw(&server, "/api/registry/categories?pagesize=all").await;
+    assert_eq!(status, 200);
+    let network = categories["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Cloud Native Network")
+        .unwrap();
+    assert_eq!(network["modelsCount"], 2);
+    assert_eq!(categories["total_count"], categories["totalCount"]);
+    let (_, registrants) = raw(&server, "/api/registry/registrants").await;
+    assert_eq!(
+        registrants["registrants"],
+        json!([{"name": "meshery", "modelsCount": 4}])
+    );
+    let (_, policies) = raw(
+        &server,
+        "/api/registry/components/authorizationpolicy?trim=true",
+    )
+    .await;
+    let apis: Vec<&str> = policies["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["apiVersion"].as_str().unwrap())
+        .collect();
+    assert_eq!(apis.len(), 2, "Istio's and Linkerd's");
+    assert!(apis.contains(&"security.istio.io/v1") && apis.contains(&"policy.linkerd.io/v1alpha1"));
+    let (_, none) = raw(&server, "/api/registry/components/NoSuchKind").await;
+    assert_eq!(none["totalCount"], 0);
+    let (_, apps) = raw(
+        &server,
+        "/api/registry/components?apiVersion=apps/v1&pagesize=all&trim=true",
+    )
+    .await;
+    assert_eq!(apps["totalCount"], 4);
+    let (_, rels) = raw(
+        &server,
+        "/api/registry/relationships?search=ingress&pagesize=all",
+    )
+    .await;
+    assert_eq!(rels["totalCount"], 1);
+
+    // The legacy prefix answers the same.
+    for path in [
+        "/models?pagesize=all&trim=true",
+        "/models/kubernetes",
+        "/categories",
+        "/components/Deployment",
+        "/relationships",
+        "/registrants",
+        "/models/kubernetes/components?search=pod",
+    ] {
+        let a = raw(&server, &format!("/api/registry{path}")).await;
+        let b = raw(&server, &format!("/api/meshmodels{path}")).await;
+        assert_eq!(a.0, 200, "{path}");
+        assert_eq!(a, b, "{path}");
+    }
+
+    // Bad input.
+    for path in [
+        "/api/registry/models?sort=colour",
+        "/api/registry/models?order=up",
+        "/api/registry/models?pagesize=0",
+        "/api/registry/models?trim=maybe",
+    ] {
+        let (status, error) = raw(&server, path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(error["code"].is_string());
+    }
+    for path in [
+        "/api/registry/models/nope",
+        "/api/registry/models/kubernetes?version=v0.0.1",
+        "/api/meshmodels/models/nope/components",
+    ] {
+        assert_eq!(raw(&server, path).await.0, 404, "{path}");
+    }
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn registered_models_are_checked_stored_and_survive_a_restart() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().to_path_buf();
+    let server = TestServer::start_with(|c| c.home = path.clone()).await;
+    let client = server.client();
+    let good = json!({
+        "name": "acme-mesh",
+        "displayName": "Acme Mesh",
+        "version": "v0.3.0",
+        "category": "Cloud Native Network",
+        "components": [
+            {"kind": "TrafficSplit", "apiVersion": "acme.io/v1alpha1",
+             "schema": {"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object", "required": ["service"]}}}},
+            {"kind": "Mesh", "apiVersion": "acme.io/v1alpha1", "namespaced": false}
+        ],
+        "relationships": [{"kind": "edge", "type": "non-binding", "subType": "network", "from": ["TrafficSplit"], "to": ["Service"]}]
+    });
+
+    // Bad definitions are refused and nothing is stored.
+    let bad = [
+        (
+            "a schema that is not JSON Schema",
+            json!({"name": "x-mesh", "version": "v1", "components": [{"kind": "A", "apiVersion": "x.io/v1", "schema": {"type": 12}}]}),
+        ),
+        (
+            "a relationship to an unknown kind",
+            json!({"name": "x-mesh", "version": "v1", "components": [{"kind": "A", "apiVersion": "x.io/v1"}], "relationships": [{"kind": "edge", "type": "t", "from": ["A"], "to": ["Nope"]}]}),
+        ),
+        (
+            "a kind twice",
+            json!({"name": "x-mesh", "version": "v1", "components": [{"kind": "A", "apiVersion": "x.io/v1"}, {"kind": "A", "apiVersion": "x.io/v1"}]}),
+        ),
+        (
+            "a bad name",
+            json!({"name": "X Mesh", "version": "v1", "components": []}),
+        ),
+        (
+            "a bad version",
+            json!({"name": "x-mesh", "version": "latest", "components": []}),
+        ),
+        (
+            "a bad kind",
+            json!({"name": "x-mesh", "version": "v1", "components": [{"kind": "lower", "apiVersion": "x.io/v1"}]}),
+        ),
+        (
+            "an unknown field",
+            json!({"name": "x-mesh", "version": "v1", "components": [], "owner": "me"}),
+        ),
+    ];
+    for (what, body) in bad {
+        let response = server
+            .http()
+            .post(server.url("/api/registry/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{what}");
+        let error: Value = response.json().await.unwrap();
+        assert!(error["code"].is_string(), "{what}");
+    }
+    assert_eq!(raw(&server, "/api/registry/models/x-mesh").await.0, 404);
+
+    let model = client
+        .register_model(&definition(good.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(model.id, "acme-mesh@v0.3.0");
+    assert!(!model.built_in);
+    assert_eq!(model.registrant, client.get_user().await.unwrap().user_name);
+    assert_eq!(model.components.len(), 2);
+    let again = client.register_model(&definition(good.clone())).await;
+    assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 409));
+    let mut newer = good.clone();
+    newer["version"] = json!("v0.10.0");
+    newer["registrant"] = json!("acme-corp");
+    client.register_model(&definition(newer)).await.unwrap();
+    // The newest version is the default; both are listed.
+    assert_eq!(
+        client
+            .get_model("acme-mesh", None, None)
+            .await
+            .unwrap()
+            .into_inner()
+            .version,
+        "v0.10.0"
+    );
+    let (_, listed) = raw(&server, "/api/meshmodels/models?search=acme&pagesize=all").await;
+    assert_eq!(listed["totalCount"], 2);
+    server.finish().await;
+
+    // After a restart the registrations are still there, in the same shape.
+    let server = TestServer::start_with(|c| c.home = path.clone()).await;
+    let (status, back) = raw(&server, "/api/registry/models/acme-mesh?version=v0.3.0").await;
+    assert_eq!(status, 200);
+    assert_eq!(back, serde_json::to_value(&model).unwrap());
+    let (_, registrants) = raw(&server, "/api/registry/registrants").await;
+    let mut names: Vec<&str> = registrants["registrants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    let mut expected = vec!["acme-corp", "meshery", model.registrant.as_str()];
+    expected.sort();
+    expected.dedup();
+    assert_eq!(names, expected);
+    server.finish().await;
+}
