@@ -57,6 +57,36 @@ fn object_of(
     }
 }
 
+async fn patterns_page(
+    app: &App,
+    session: &Session,
+    selector: &g::PageFilter,
+) -> Result<g::PatternPage, ApiError> {
+    let listing = pg::page_filter(selector)?;
+    let (patterns, total) = app.designs.list(session, &[], &listing).await?;
+    let int = |n: i64| n.clamp(0, i32::MAX as i64) as i32;
+    Ok(g::PatternPage {
+        page: int(listing.page),
+        page_size: int(listing.page_size.unwrap_or(total)),
+        total_count: int(total),
+        patterns: patterns.into_iter().map(pattern_out).collect(),
+    })
+}
+
+fn pattern_out(p: models::Pattern) -> g::Pattern {
+    g::Pattern {
+        id: p.id,
+        name: p.name,
+        pattern_file: p.pattern_file,
+        user_id: p.user_id,
+        visibility: p.visibility.to_string(),
+        catalog_data: map_of(p.catalog_data),
+        components_count: p.components_count.clamp(0, i32::MAX as i64) as i32,
+        created_at: g::Time(p.created_at),
+        updated_at: g::Time(p.updated_at),
+    }
+}
+
 fn event_out(e: models::Event) -> g::Event {
     g::Event {
         id: e.id,
@@ -133,6 +163,17 @@ impl g::QueryResolver for Resolver {
             Err(e) if e.status == 404 => Ok(None),
             Err(e) => Err(gql_error(e)),
         }
+    }
+
+    async fn fetch_patterns(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<g::PatternPage> {
+        let app = ctx.data::<App>()?;
+        patterns_page(app, session(ctx)?, &selector)
+            .await
+            .map_err(gql_error)
     }
 
     async fn get_events(
@@ -265,6 +306,63 @@ impl g::MutationResolver for Resolver {
         Ok(ctx.data::<App>()?.perf.cancel(session(ctx)?, &input.run_id))
     }
 
+    async fn save_pattern(
+        &self,
+        ctx: &Context<'_>,
+        input: g::PatternInput,
+    ) -> GqlResult<g::Pattern> {
+        let app = ctx.data::<App>()?;
+        let visibility = input
+            .visibility
+            .as_deref()
+            .map(|v| {
+                v.parse::<models::PatternVisibility>().map_err(|_| {
+                    async_graphql::Error::new(format!(
+                        "visibility {v:?}: use private, public or published"
+                    ))
+                })
+            })
+            .transpose()?;
+        let catalog = object_of("catalogData", input.catalog_data)?;
+        let checked =
+            crate::designs::check(&input.pattern_file, &app.registry).map_err(gql_error)?;
+        let (pattern, _) = app
+            .designs
+            .save(
+                session(ctx)?,
+                input.id.as_deref(),
+                input.name.as_deref(),
+                input.pattern_file,
+                &checked,
+                visibility,
+                catalog,
+                "save",
+            )
+            .await
+            .map_err(gql_error)?;
+        Ok(pattern_out(pattern))
+    }
+
+    async fn delete_pattern(
+        &self,
+        ctx: &Context<'_>,
+        input: g::DeletePatternInput,
+    ) -> GqlResult<String> {
+        let app = ctx.data::<App>()?;
+        let n = app
+            .designs
+            .delete(session(ctx)?, std::slice::from_ref(&input.id))
+            .await
+            .map_err(gql_error)?;
+        if n == 0 {
+            return Err(gql_error(ApiError::not_found(format!(
+                "no design {:?} of yours",
+                input.id
+            ))));
+        }
+        Ok(input.id)
+    }
+
     async fn update_user_prefs(
         &self,
         ctx: &Context<'_>,
@@ -354,6 +452,31 @@ impl g::SubscriptionResolver for Resolver {
         let app = ctx.data::<App>()?;
         let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
         Ok(frames.map(|f| f.map_err(gql_error)).boxed())
+    }
+
+    async fn subscribe_configuration(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<BoxStream<'static, GqlResult<g::ConfigurationPage>>> {
+        let app = ctx.data::<App>()?.clone();
+        let session = session(ctx)?.clone();
+        pg::page_filter(&selector).map_err(gql_error)?;
+        let changes = app.designs.changes();
+        let pages = pg::live_page(
+            app,
+            session,
+            changes,
+            |owner: &String, me: &str| owner == me,
+            move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
+                let selector = selector.clone();
+                Box::pin(async move {
+                    let patterns = patterns_page(&app, &session, &selector).await?;
+                    Ok(g::ConfigurationPage { patterns })
+                })
+            },
+        );
+        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
     }
 
     async fn subscribe_events(

@@ -322,3 +322,71 @@ pub struct GetEvents {
 pub struct SubscribeEvents {
     pub subscribe_events: Event,
 }
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct Pattern {
+    pub id: String,
+    pub name: String,
+    pub pattern_file: String,
+    pub user_id: String,
+    pub visibility: String,
+    pub catalog_data: Map,
+    pub components_count: i32,
+    pub created_at: Time,
+    pub updated_at: Time,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PatternPage {
+    pub page: i32,
+    pub page_size: i32,
+    pub total_count: i32,
+    pub patterns: Vec<Pattern>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct ConfigurationPage {
+    pub patterns: PatternPage,
+}
+
+/// `fetchPatterns(selector)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "SelectorVariables")]
+pub struct FetchPatterns {
+    #[arguments(selector: $selector)]
+    pub fetch_patterns: PatternPage,
+}
+
+#[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
+pub struct PatternInput {
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub pattern_file: String,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub catalog_data: Option<Map>,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct SavePatternVariables {
+    pub input: PatternInput,
+}
+
+/// `savePattern(input)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Mutation", variables = "SavePatternVariables")]
+pub struct SavePattern {
+    #[arguments(input: $input)]
+    pub save_pattern: Pattern,
+}
+
+/// `subscription { subscribeConfiguration(selector) }`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Subscription", variables = "SelectorVariables")]
+pub struct SubscribeConfiguration {
+    #[arguments(selector: $selector)]
+    pub subscribe_configuration: ConfigurationPage,
+}

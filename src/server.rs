@@ -77,6 +77,7 @@ pub struct AppState {
     pub perf: Arc<crate::perf::Perf>,
     pub events: crate::events::Events,
     pub registry: Arc<crate::registry::Registry>,
+    pub designs: Arc<crate::designs::Designs>,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -122,6 +123,7 @@ impl App {
                 config.perf.clone(),
                 events.clone(),
             )),
+            designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),
             events,
             registry,
             schema: gql::schema(),

@@ -77,6 +77,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
              created_at TEXT NOT NULL
          );",
     ),
+    (
+        6,
+        "designs",
+        "CREATE TABLE patterns (
+             id TEXT PRIMARY KEY NOT NULL,
+             owner TEXT NOT NULL,
+             name TEXT NOT NULL,
+             visibility TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL,
+             updated_at TEXT NOT NULL
+         );
+         CREATE INDEX patterns_owner ON patterns (owner, created_at);",
+    ),
 ];
 
 /// Filters of an event listing (empty lists and `None` match everything).
@@ -551,6 +565,90 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("event ids: {e}")))?;
         let done = sqlx::query(
             "DELETE FROM events WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(owner)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Creates or replaces a design; an existing id of another owner is left alone.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_pattern(
+        &self,
+        owner: &str,
+        id: &str,
+        name: &str,
+        visibility: &str,
+        doc: &str,
+        created_at: &str,
+        updated_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO patterns (id, owner, name, visibility, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, visibility = excluded.visibility,
+                 doc = excluded.doc, updated_at = excluded.updated_at
+             WHERE patterns.owner = excluded.owner",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(name)
+        .bind(visibility)
+        .bind(doc)
+        .bind(created_at)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A design by id: the owner's when `owner` is given, anyone's otherwise.
+    pub async fn pattern(
+        &self,
+        owner: Option<&str>,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match owner {
+            Some(owner) => self.doc("patterns", owner, id).await,
+            None => {
+                let row = sqlx::query("SELECT doc FROM patterns WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(match row {
+                    Some(r) => Some(r.try_get("doc")?),
+                    None => None,
+                })
+            }
+        }
+    }
+
+    /// A page of an owner's designs with one of `visibility` (all when empty).
+    pub async fn patterns(
+        &self,
+        owner: &str,
+        visibility: &[String],
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        let filter = serde_json::to_string(visibility)
+            .map_err(|e| StoreError::Corrupt(format!("visibility filter: {e}")))?;
+        self.page(
+            "patterns",
+            "(json_array_length(?2) = 0 OR visibility IN (SELECT value FROM json_each(?2)))",
+            owner,
+            Some(&filter),
+            listing,
+        )
+        .await
+    }
+
+    /// Deletes an owner's designs among `ids`; how many there were.
+    pub async fn delete_patterns(&self, owner: &str, ids: &[String]) -> Result<u64, StoreError> {
+        let ids = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Corrupt(format!("design ids: {e}")))?;
+        let done = sqlx::query(
+            "DELETE FROM patterns WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
         )
         .bind(owner)
         .bind(ids)

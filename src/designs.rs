@@ -1,0 +1,460 @@
+//! Designs (Meshery's patterns): the design file format, its checks against the registry,
+//! import from Kubernetes manifests, export back to manifests, and the per-user service.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
+
+use crate::auth::Session;
+use crate::error::ApiError;
+use crate::events::{Events, NewEvent};
+use crate::models::{EventSeverity, Pattern, PatternVisibility};
+use crate::registry::Registry;
+use crate::store::{Listing, Store, stamp};
+
+/// The most components a design may hold.
+const MAX_COMPONENTS: usize = 1000;
+/// How many problems one error lists before "and N more".
+const MAX_REPORTED: usize = 20;
+/// The design file format's version, written into imported designs.
+pub const SCHEMA_VERSION: &str = "designs.meshery.io/v1beta1";
+
+/// A design file that passed the checks.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub name: String,
+    pub components: Vec<Map<String, Value>>,
+}
+
+fn invalid(problems: Vec<String>) -> ApiError {
+    let total = problems.len();
+    let mut shown: Vec<String> = problems.into_iter().take(MAX_REPORTED).collect();
+    if total > MAX_REPORTED {
+        shown.push(format!("and {} more", total - MAX_REPORTED));
+    }
+    ApiError::bad_request(format!(
+        "the design has {total} problem{}: {}",
+        if total == 1 { "" } else { "s" },
+        shown.join("; ")
+    ))
+    .remedy("Fix the named fields; kinds and their schemas are listed at /api/registry/components.")
+}
+
+/// Parses YAML, naming the line and column of a syntax error.
+fn yaml(what: &str, text: &str) -> Result<Value, ApiError> {
+    yaml_serde::from_str::<Value>(text).map_err(|e| match e.location() {
+        Some(l) => ApiError::bad_request(format!(
+            "{what}: line {}, column {}: {e}",
+            l.line(),
+            l.column()
+        )),
+        None => ApiError::bad_request(format!("{what}: {e}")),
+    })
+}
+
+/// Parses and checks a design file: structure, unique component names, and each
+/// component against its kind's schema in the registry.
+pub fn check(text: &str, registry: &Registry) -> Result<Checked, ApiError> {
+    let doc = yaml("patternFile", text)?;
+    let Value::Object(doc) = doc else {
+        return Err(invalid(vec![
+            "patternFile must be a mapping with `name` and `components`".into(),
+        ]));
+    };
+    let mut problems = Vec::new();
+    let name = match doc.get("name") {
+        Some(Value::String(n)) if !n.trim().is_empty() => n.trim().to_string(),
+        _ => {
+            problems.push("`name` must be a non-empty string".into());
+            String::new()
+        }
+    };
+    let components = match doc.get("components") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(c)) => c.clone(),
+        Some(_) => {
+            problems.push("`components` must be a list".into());
+            Vec::new()
+        }
+    };
+    if components.len() > MAX_COMPONENTS {
+        return Err(invalid(vec![format!(
+            "{} components; at most {MAX_COMPONENTS}",
+            components.len()
+        )]));
+    }
+    let mut names = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, component) in components.into_iter().enumerate() {
+        let Value::Object(c) = component else {
+            problems.push(format!("components[{i}] must be a mapping"));
+            continue;
+        };
+        let text = |key: &str| match c.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            _ => None,
+        };
+        let cname = text("name");
+        let place = match &cname {
+            Some(n) => format!("components[{i}] ({n})"),
+            None => format!("components[{i}]"),
+        };
+        match &cname {
+            None => problems.push(format!("{place}: `name` must be a non-empty string")),
+            Some(n) => {
+                if let Some(first) = names.insert(n.clone(), i) {
+                    problems.push(format!(
+                        "{place}: the name {n:?} is already used by components[{first}]"
+                    ));
+                }
+            }
+        }
+        let kind = text("kind");
+        let api_version = text("apiVersion");
+        if kind.is_none() {
+            problems.push(format!("{place}: `kind` must be a non-empty string"));
+        }
+        if api_version.is_none() {
+            problems.push(format!("{place}: `apiVersion` must be a non-empty string"));
+        }
+        match c.get("metadata") {
+            Some(Value::Object(m)) => {
+                if !matches!(m.get("name"), Some(Value::String(s)) if !s.trim().is_empty()) {
+                    problems.push(format!(
+                        "{place}: `metadata.name` must be a non-empty string"
+                    ));
+                }
+            }
+            _ => problems.push(format!("{place}: `metadata` must be a mapping with `name`")),
+        }
+        if let (Some(kind), Some(api_version)) = (&kind, &api_version) {
+            match registry.check(api_version, kind, &resource(&c)) {
+                Err(why) => problems.push(format!("{place}: {why}")),
+                Ok(findings) => {
+                    for f in findings {
+                        let at = if f.path.is_empty() {
+                            "/".into()
+                        } else {
+                            f.path
+                        };
+                        problems.push(format!("{place} at {at}: {}", f.message));
+                    }
+                }
+            }
+        }
+        out.push(c);
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    Ok(Checked {
+        name,
+        components: out,
+    })
+}
+
+/// The resource a component describes: the component without its design-only keys.
+fn resource(component: &Map<String, Value>) -> Value {
+    let mut r = component.clone();
+    r.remove("name");
+    r.remove("model");
+    Value::Object(r)
+}
+
+/// The documents of a YAML (or JSON) file; `List` kinds are unpacked, empty ones skipped.
+fn documents(text: &str) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for (i, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
+        let doc = Value::deserialize(de).map_err(|e| match e.location() {
+            Some(l) => ApiError::bad_request(format!(
+                "document {}: line {}, column {}: {e}",
+                i + 1,
+                l.line(),
+                l.column()
+            )),
+            None => ApiError::bad_request(format!("document {}: {e}", i + 1)),
+        })?;
+        match doc {
+            Value::Null => {}
+            Value::Object(ref m) if m.get("kind") == Some(&json!("List")) => {
+                if let Some(Value::Array(items)) = m.get("items") {
+                    out.extend(items.iter().cloned());
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+/// A design file from an imported file: a design as it is, or Kubernetes manifests turned
+/// into one component per resource. `name` names the design when the file does not.
+pub fn from_import(text: &str, name: &str) -> Result<String, ApiError> {
+    let docs = documents(text)?;
+    if let [Value::Object(d)] = docs.as_slice()
+        && d.contains_key("components")
+        && !d.contains_key("kind")
+    {
+        return Ok(text.to_string());
+    }
+    if docs.is_empty() {
+        return Err(ApiError::bad_request("the file has no resources"));
+    }
+    let mut components = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let Value::Object(mut r) = doc else {
+            return Err(ApiError::bad_request(format!(
+                "document {}: a Kubernetes resource must be a mapping",
+                i + 1
+            )));
+        };
+        let base = r
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("document {}: metadata.name is missing", i + 1))
+            })?;
+        let kind = r
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("resource")
+            .to_ascii_lowercase();
+        // Kubernetes lets a Service and a Deployment share a name; components may not.
+        let mut cname = base.clone();
+        if taken.contains(&cname) {
+            cname = format!("{base}-{kind}");
+        }
+        let mut n = 2;
+        while taken.contains(&cname) {
+            cname = format!("{base}-{kind}-{n}");
+            n += 1;
+        }
+        taken.insert(cname.clone());
+        r.insert("name".into(), Value::String(cname));
+        components.push(Value::Object(r));
+    }
+    let design = json!({
+        "name": name,
+        "schemaVersion": SCHEMA_VERSION,
+        "components": components,
+    });
+    yaml_serde::to_string(&design).map_err(|e| ApiError::internal("writing a design", e))
+}
+
+/// The components of a checked design as Kubernetes manifests, one document each.
+pub fn to_manifests(checked: &Checked) -> Result<String, ApiError> {
+    let mut out = String::new();
+    for c in &checked.components {
+        let text = yaml_serde::to_string(&resource(c))
+            .map_err(|e| ApiError::internal("writing a manifest", e))?;
+        out.push_str("---\n");
+        out.push_str(&text);
+    }
+    Ok(out)
+}
+
+/// Designs per user.
+pub struct Designs {
+    store: Store,
+    events: Events,
+    /// The owner of every design saved or deleted (for live listings).
+    changed: broadcast::Sender<String>,
+}
+
+fn parse_stored(doc: &str) -> Result<Pattern, ApiError> {
+    serde_json::from_str(doc).map_err(|e| ApiError::internal("decoding a design", e))
+}
+
+impl Designs {
+    pub fn new(store: Store, events: Events) -> Self {
+        Designs {
+            store,
+            events,
+            changed: broadcast::channel(64).0,
+        }
+    }
+
+    pub fn changes(&self) -> broadcast::Receiver<String> {
+        self.changed.subscribe()
+    }
+
+    /// Saves a checked design: a new one (`id` none), or the user's design `id`.
+    /// Returns the design and whether it is new.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save(
+        &self,
+        session: &Session,
+        id: Option<&str>,
+        name: Option<&str>,
+        pattern_file: String,
+        checked: &Checked,
+        visibility: Option<PatternVisibility>,
+        catalog_data: Option<Map<String, Value>>,
+        action: &str,
+    ) -> Result<(Pattern, bool), ApiError> {
+        let owner = session.owner();
+        let now = chrono::Utc::now();
+        let existing = match id {
+            Some(id) => Some(self.own(session, id).await?),
+            None => None,
+        };
+        let name = name
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| checked.name.clone());
+        let pattern = Pattern {
+            id: existing
+                .as_ref()
+                .map(|p| p.id.clone())
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            name,
+            pattern_file,
+            user_id: session.user.id.clone(),
+            visibility: visibility
+                .or(existing.as_ref().map(|p| p.visibility))
+                .unwrap_or(PatternVisibility::Private),
+            catalog_data: catalog_data
+                .or(existing.as_ref().map(|p| p.catalog_data.clone()))
+                .unwrap_or_default(),
+            components_count: i64::try_from(checked.components.len()).unwrap_or(i64::MAX),
+            created_at: existing.as_ref().map(|p| p.created_at).unwrap_or(now),
+            updated_at: now,
+        };
+        let doc = serde_json::to_string(&pattern)
+            .map_err(|e| ApiError::internal("encoding a design", e))?;
+        self.store
+            .put_pattern(
+                &owner,
+                &pattern.id,
+                &pattern.name,
+                &pattern.visibility.to_string(),
+                &doc,
+                &stamp(pattern.created_at),
+                &stamp(pattern.updated_at),
+            )
+            .await
+            .map_err(|e| ApiError::internal("saving a design", e))?;
+        let _ = self.changed.send(owner);
+        let event = NewEvent::new(
+            "pattern",
+            action,
+            EventSeverity::Success,
+            format!(
+                "Design {} {}",
+                pattern.name,
+                match action {
+                    "import" => "imported",
+                    "clone" => "cloned",
+                    _ if existing.is_some() => "updated",
+                    _ => "saved",
+                }
+            ),
+        )
+        .acted_upon(pattern.id.clone())
+        .meta("components", pattern.components_count);
+        self.events.note(session, event).await;
+        Ok((pattern, existing.is_none()))
+    }
+
+    /// The user's own design.
+    pub async fn own(&self, session: &Session, id: &str) -> Result<Pattern, ApiError> {
+        match self
+            .store
+            .pattern(Some(&session.owner()), id)
+            .await
+            .map_err(|e| ApiError::internal("reading a design", e))?
+        {
+            Some(doc) => parse_stored(&doc),
+            None => Err(ApiError::not_found(format!("no design {id:?} of yours"))),
+        }
+    }
+
+    /// A design the user may read: theirs, or another user's public or published one.
+    pub async fn readable(&self, session: &Session, id: &str) -> Result<Pattern, ApiError> {
+        if let Ok(p) = self.own(session, id).await {
+            return Ok(p);
+        }
+        let doc = self
+            .store
+            .pattern(None, id)
+            .await
+            .map_err(|e| ApiError::internal("reading a design", e))?;
+        match doc.map(|d| parse_stored(&d)).transpose()? {
+            Some(p) if p.visibility != PatternVisibility::Private => Ok(p),
+            _ => Err(ApiError::not_found(format!(
+                "no design {id:?} you can read"
+            ))),
+        }
+    }
+
+    pub async fn list(
+        &self,
+        session: &Session,
+        visibility: &[String],
+        listing: &Listing,
+    ) -> Result<(Vec<Pattern>, i64), ApiError> {
+        let (docs, total) = self
+            .store
+            .patterns(&session.owner(), visibility, listing)
+            .await
+            .map_err(|e| ApiError::internal("listing designs", e))?;
+        let patterns = docs
+            .iter()
+            .map(|d| parse_stored(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((patterns, total))
+    }
+
+    /// Deletes the user's designs among `ids`; how many there were.
+    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, ApiError> {
+        let n = self
+            .store
+            .delete_patterns(&session.owner(), ids)
+            .await
+            .map_err(|e| ApiError::internal("deleting designs", e))?;
+        if n > 0 {
+            let _ = self.changed.send(session.owner());
+            let event = NewEvent::new(
+                "pattern",
+                "delete",
+                EventSeverity::Informational,
+                format!("{n} design{} deleted", if n == 1 { "" } else { "s" }),
+            )
+            .meta("ids", ids.to_vec());
+            self.events.note(session, event).await;
+        }
+        Ok(n)
+    }
+}
+
+/// Reads the `visibility` filter: repeated values, or Meshery's JSON list in one value.
+pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    for v in values {
+        let v = v.trim();
+        let items: Vec<String> = if v.starts_with('[') {
+            serde_json::from_str(v).map_err(|_| {
+                ApiError::bad_request(format!("visibility {v:?} is not a JSON list of strings"))
+            })?
+        } else {
+            v.split(',').map(str::to_string).collect()
+        };
+        for item in items {
+            let item = item.trim().to_ascii_lowercase();
+            if item.is_empty() {
+                continue;
+            }
+            if item.parse::<PatternVisibility>().is_err() {
+                return Err(ApiError::bad_request(format!(
+                    "visibility {item:?}: use private, public or published"
+                )));
+            }
+            out.push(item);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,238 @@
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::StreamExt;
+
+use crate::auth::Session;
+use crate::designs::{self, Checked};
+use crate::error::{ApiError, codes};
+use crate::generated::rest::*;
+use crate::models::EventsChanged;
+use crate::server::App;
+
+/// The largest file an import fetches from a URL.
+const MAX_IMPORT: usize = 4 << 20;
+
+impl App {
+    /// Fetches an import URL under the same policy as load-test targets: resolved once,
+    /// link-local and metadata addresses refused, the checked address used.
+    async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
+        let target = crate::perf::policy::resolve(url, &self.config.perf.allow).await?;
+        if target.tls_name.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "url {url:?}: https imports are not supported yet"
+            ))
+            .remedy("Download the file and import it with `file` (base64)."));
+        }
+        let gateway =
+            |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none());
+        for addr in &target.addrs {
+            builder = builder.resolve(&target.host, *addr);
+        }
+        let client = builder
+            .build()
+            .map_err(|e| ApiError::internal("building an HTTP client", e))?;
+        let response = client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| gateway(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(gateway(format!("answered {}", response.status())));
+        }
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| gateway(e.without_url().to_string()))?;
+            if body.len() + chunk.len() > MAX_IMPORT {
+                return Err(ApiError::bad_request(format!(
+                    "{url} is larger than {MAX_IMPORT} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body)
+            .map_err(|_| ApiError::bad_request(format!("{url} is not UTF-8 text")))
+    }
+
+    async fn import(
+        &self,
+        session: &Session,
+        input: crate::models::PatternImport,
+    ) -> Result<crate::models::Pattern, ApiError> {
+        let (text, fallback) = match (&input.file, &input.url) {
+            (Some(file), None) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(file.trim())
+                    .map_err(|e| ApiError::bad_request(format!("file is not base64: {e}")))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::bad_request("file is not UTF-8 text"))?;
+                let stem = input
+                    .file_name
+                    .as_deref()
+                    .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f))
+                    .map(|f| f.split('.').next().unwrap_or(f).to_string());
+                (text, stem)
+            }
+            (None, Some(url)) => {
+                let text = self.fetch_import(url).await?;
+                let stem = url
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .map(|f| f.split(['.', '?']).next().unwrap_or(f).to_string());
+                (text, stem)
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of `file` (base64) and `url`",
+                ));
+            }
+        };
+        let given = input.name.as_ref().map(|n| n.to_string());
+        let name = given
+            .clone()
+            .or(fallback)
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "imported design".into());
+        let file = designs::from_import(&text, &name)?;
+        let checked = designs::check(&file, &self.registry)?;
+        let (pattern, _) = self
+            .designs
+            .save(
+                session,
+                None,
+                given.as_deref(),
+                file,
+                &checked,
+                None,
+                None,
+                "import",
+            )
+            .await?;
+        Ok(pattern)
+    }
+}
+
+impl PatternApi for App {
+    async fn list_patterns(&self, r: ListPatternsRequest<Session>) -> ListPatternsResponse {
+        let result = async {
+            let listing = listing_of!(r)?;
+            let visibility = designs::visibility_filter(&r.visibility)?;
+            let (patterns, total) = self.designs.list(&r.session, &visibility, &listing).await?;
+            Ok::<_, ApiError>(listing.page_of(patterns, total))
+        };
+        match result.await {
+            Ok(page) => ListPatternsResponse::Ok(page),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn save_pattern(&self, r: SavePatternRequest<Session>) -> SavePatternResponse {
+        let body = r.body;
+        let result = async {
+            let checked: Checked = designs::check(&body.pattern_file, &self.registry)?;
+            self.designs
+                .save(
+                    &r.session,
+                    body.id.as_deref(),
+                    body.name.as_ref().map(|n| n.as_str()),
+                    body.pattern_file.to_string(),
+                    &checked,
+                    body.visibility,
+                    Some(body.catalog_data.clone()).filter(|c| !c.is_empty()),
+                    "save",
+                )
+                .await
+        };
+        match result.await {
+            Ok((pattern, true)) => SavePatternResponse::Created(pattern),
+            Ok((pattern, false)) => SavePatternResponse::Ok(pattern),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn import_pattern(&self, r: ImportPatternRequest<Session>) -> ImportPatternResponse {
+        match self.import(&r.session, r.body).await {
+            Ok(pattern) => ImportPatternResponse::Created(pattern),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn download_pattern(
+        &self,
+        r: DownloadPatternRequest<Session>,
+    ) -> DownloadPatternResponse {
+        let result = async {
+            let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
+            match r.format.as_deref() {
+                Some("manifest") => {
+                    let checked = designs::check(&pattern.pattern_file, &self.registry)?;
+                    designs::to_manifests(&checked)
+                }
+                _ => Ok(pattern.pattern_file),
+            }
+        };
+        match result.await {
+            Ok(text) => DownloadPatternResponse::Ok(text),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn clone_pattern(&self, r: ClonePatternRequest<Session>) -> ClonePatternResponse {
+        let result = async {
+            let source = self.designs.readable(&r.session, &r.pattern_id).await?;
+            let checked = designs::check(&source.pattern_file, &self.registry)?;
+            let name = format!("{} (copy)", source.name);
+            self.designs
+                .save(
+                    &r.session,
+                    None,
+                    Some(&name),
+                    source.pattern_file,
+                    &checked,
+                    None,
+                    Some(source.catalog_data),
+                    "clone",
+                )
+                .await
+        };
+        match result.await {
+            Ok((pattern, _)) => ClonePatternResponse::Created(pattern),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_pattern(&self, r: GetPatternRequest<Session>) -> GetPatternResponse {
+        match self.designs.readable(&r.session, &r.pattern_id).await {
+            Ok(p) => GetPatternResponse::Ok(p),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn delete_pattern(&self, r: DeletePatternRequest<Session>) -> DeletePatternResponse {
+        match self
+            .designs
+            .delete(&r.session, std::slice::from_ref(&r.pattern_id))
+            .await
+        {
+            Ok(0) => ApiError::not_found(format!("no design {:?} of yours", r.pattern_id)).to(),
+            Ok(_) => DeletePatternResponse::NoContent,
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn delete_patterns(&self, r: DeletePatternsRequest<Session>) -> DeletePatternsResponse {
+        let ids: Vec<String> = r.body.patterns.iter().map(|p| p.id.clone()).collect();
+        match self.designs.delete(&r.session, &ids).await {
+            Ok(n) => DeletePatternsResponse::Ok(EventsChanged {
+                changed: i64::try_from(n).unwrap_or(i64::MAX),
+            }),
+            Err(e) => e.to(),
+        }
+    }
+}

@@ -1,0 +1,695 @@
+//! Designs through the generated clients: import of real manifests, checks on save,
+//! download back, listings, clone and delete, isolation, URL import policy, GraphQL.
+
+use base64::Engine;
+use cynic::{MutationBuilder, QueryBuilder};
+use futures_util::StreamExt;
+use meshery::client::Client;
+use meshery::client::types::DownloadPatternFormat;
+use meshery::models::{Pattern, PatternImport, PatternInput, PatternVisibility, PatternsDelete};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+/// A real multi-document manifest: a Deployment and a Service sharing a name, a ConfigMap.
+const MANIFEST: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports:
+            - containerPort: 80
+          envFrom:
+            - configMapRef: {name: web-config}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector: {app: web}
+  ports:
+    - name: http
+      port: 80
+      targetPort: 80
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  GREETING: hello
+  MODE: production
+"#;
+
+fn docs(text: &str) -> Vec<Value> {
+    yaml_serde::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn design(name: &str, components: Value) -> String {
+    yaml_serde::to_string(&json!({"name": name, "components": components})).unwrap()
+}
+
+fn input(value: Value) -> PatternInput {
+    serde_json::from_value(value).unwrap()
+}
+
+fn config_map(name: &str) -> Value {
+    json!({"name": name, "kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": name}, "data": {"a": "b"}})
+}
+
+async fn text(response: meshery::client::ResponseValue<meshery::client::ByteStream>) -> String {
+    let mut stream = response.into_inner_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn status_of(server: &TestServer, body: Value) -> (u16, Value) {
+    let response = server
+        .http()
+        .post(server.url("/api/pattern"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn list(server: &TestServer, query: &str) -> Value {
+    let response = server
+        .http()
+        .get(server.url(&format!("/api/pattern?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{query}");
+    response.json().await.unwrap()
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["patterns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_manifest_imports_validates_and_downloads_back() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let import = PatternImport {
+        file: Some(b64(MANIFEST)),
+        file_name: Some("shop.yaml".parse().unwrap()),
+        url: None,
+        name: None,
+    };
+    let pattern = client.import_pattern(&import).await.unwrap().into_inner();
+    assert_eq!(pattern.name, "shop");
+    assert_eq!(pattern.components_count, 3);
+    assert_eq!(pattern.visibility, PatternVisibility::Private);
+
+    // One component per resource, unique names, each a registered kind.
+    let file: Value = yaml_serde::from_str(&pattern.pattern_file).unwrap();
+    let components = file["components"].as_array().unwrap();
+    let component_names: Vec<&str> = components
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(component_names, ["web", "web-service", "web-config"]);
+    let registry = client
+        .list_components(None, None, None, None, Some("all"), None, None, Some(true))
+        .await
+        .unwrap()
+        .into_inner();
+    for c in components {
+        assert!(
+            registry
+                .components
+                .iter()
+                .any(|r| r.kind == c["kind"] && r.api_version == c["apiVersion"])
+        );
+    }
+
+    // The manifest form is the original, document for document.
+    let manifest = text(
+        client
+            .download_pattern(&pattern.id, Some(DownloadPatternFormat::Manifest))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(docs(&manifest), docs(MANIFEST));
+    // The design form is the stored file, and saving it again passes the same checks.
+    let file_again = text(client.download_pattern(&pattern.id, None).await.unwrap()).await;
+    assert_eq!(file_again, pattern.pattern_file);
+    let resaved = client
+        .save_pattern(&input(
+            json!({"id": pattern.id, "patternFile": file_again, "visibility": "public"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resaved.status(), 200);
+    let resaved = resaved.into_inner();
+    assert_eq!(
+        (resaved.id.as_str(), resaved.visibility),
+        (pattern.id.as_str(), PatternVisibility::Public)
+    );
+    assert_eq!(resaved.created_at, pattern.created_at);
+
+    // A JSON List imports the same way; an import that is not YAML names the line.
+    let list = json!({"kind": "List", "apiVersion": "v1", "items": docs(MANIFEST)});
+    let from_json = client
+        .import_pattern(&PatternImport {
+            file: Some(b64(&list.to_string())),
+            file_name: None,
+            url: None,
+            name: Some("from-json".parse().unwrap()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (from_json.name.as_str(), from_json.components_count),
+        ("from-json", 3)
+    );
+    let broken = client
+        .import_pattern(&PatternImport {
+            file: Some(b64("kind: Pod\nmetadata: [\n")),
+            file_name: None,
+            url: None,
+            name: None,
+        })
+        .await;
+    match broken {
+        Err(meshery::client::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 400);
+            assert!(e.error.contains("line"), "{}", e.error);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Saving and importing record events.
+    let events = client
+        .list_events(
+            None,
+            Some(&vec!["pattern".to_string()]),
+            None,
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<&str> = events.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["import", "save", "import"]);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn invalid_designs_are_refused_with_the_place_and_nothing_is_stored() {
+    let server = TestServer::start().await;
+    let deployment = json!({"name": "api", "kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": "api"},
+        "spec": {"replicas": -1, "template": {"spec": {"containers": [{"name": "api"}]}}}});
+    let cases = [
+        ("name: x\ncomponents: [\n".to_string(), "line 3"),
+        (
+            design("dupes", json!([config_map("a"), config_map("a")])),
+            "components[1] (a): the name \"a\" is already used by components[0]",
+        ),
+        (
+            design(
+                "unknown",
+                json!([{"name": "f", "kind": "Frobnicator", "apiVersion": "v1", "metadata": {"name": "f"}}]),
+            ),
+            "components[0] (f): kind Frobnicator is not registered",
+        ),
+        (
+            design(
+                "wrong-api",
+                json!([{"name": "d", "kind": "Deployment", "apiVersion": "v1", "metadata": {"name": "d"}}]),
+            ),
+            "not registered for apiVersion v1 (registered: apps/v1)",
+        ),
+        (
+            design("schema", json!([deployment])),
+            "components[0] (api) at /spec/replicas",
+        ),
+        (
+            design("schema", json!([deployment])),
+            "components[0] (api) at /spec/template/spec/containers/0",
+        ),
+        (
+            design(
+                "no-meta",
+                json!([{"name": "c", "kind": "ConfigMap", "apiVersion": "v1"}]),
+            ),
+            "components[0] (c): `metadata` must be a mapping with `name`",
+        ),
+        (
+            "components: []\n".to_string(),
+            "`name` must be a non-empty string",
+        ),
+        ("- a\n- b\n".to_string(), "must be a mapping"),
+    ];
+    for (file, expected) in cases {
+        let (status, error) = status_of(&server, json!({"patternFile": file})).await;
+        assert_eq!(status, 400, "{expected}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "{message:?} does not mention {expected:?}"
+        );
+    }
+    for body in [
+        json!({}),
+        json!({"patternFile": ""}),
+        json!({"patternFile": design("v", json!([])), "visibility": "secret"}),
+    ] {
+        assert_eq!(status_of(&server, body).await.0, 400);
+    }
+    let (status, _) = status_of(
+        &server,
+        json!({"id": "no-such", "patternFile": design("x", json!([]))}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(list(&server, "pagesize=all").await["totalCount"], 0);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn designs_are_listed_paged_searched_cloned_and_deleted() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let mut made: Vec<Pattern> = Vec::new();
+    for (i, name) in ["alpha", "bravo", "charlie", "delta", "echo_1", "echo%2"]
+        .iter()
+        .enumerate()
+    {
+        let visibility = if i % 2 == 0 { "private" } else { "public" };
+        let saved = client
+            .save_pattern(&input(json!({"patternFile": design(name, json!([config_map("cm")])), "visibility": visibility})))
+            .await
+            .unwrap();
+        assert_eq!(saved.status(), 201);
+        made.push(saved.into_inner());
+    }
+    let first = list(&server, "page=0&pagesize=4").await;
+    assert_eq!(
+        (
+            first["totalCount"].clone(),
+            first["total_count"].clone(),
+            first["page_size"].clone()
+        ),
+        (json!(6), json!(6), json!(4))
+    );
+    assert_eq!(names(&first), ["echo%2", "echo_1", "delta", "charlie"]);
+    assert_eq!(
+        names(&list(&server, "page=1&pageSize=4").await),
+        ["bravo", "alpha"]
+    );
+    assert!(names(&list(&server, "page=2&pagesize=4").await).is_empty());
+    assert_eq!(
+        names(&list(&server, "pagesize=all&order=name%20asc").await),
+        ["alpha", "bravo", "charlie", "delta", "echo%2", "echo_1"]
+    );
+    assert_eq!(
+        names(&list(&server, "search=o_&pagesize=all").await),
+        ["echo_1"]
+    );
+    assert_eq!(
+        names(&list(&server, "search=O%25&pagesize=all").await),
+        ["echo%2"]
+    );
+    let public = list(&server, "visibility=%5B%22public%22%5D&pagesize=all").await;
+    assert_eq!(names(&public), ["echo%2", "delta", "bravo"]);
+    assert_eq!(public["totalCount"], 3);
+    let both = list(&server, "visibility=public&visibility=private&pagesize=all").await;
+    assert_eq!(both["totalCount"], 6);
+    for query in ["visibility=secret", "pagesize=0", "order=size"] {
+        let response = server
+            .http()
+            .get(server.url(&format!("/api/pattern?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+    }
+
+    // Clone, get, delete one and several.
+    let copy = client
+        .clone_pattern(&made[1].id)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(copy.name, "bravo (copy)");
+    assert_ne!(copy.id, made[1].id);
+    assert_eq!(copy.pattern_file, made[1].pattern_file);
+    assert_eq!(copy.visibility, PatternVisibility::Private);
+    assert_eq!(
+        client.get_pattern(&copy.id).await.unwrap().into_inner(),
+        copy
+    );
+    client.delete_pattern(&copy.id).await.unwrap();
+    let gone = client.get_pattern(&copy.id).await;
+    assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    let gone = client.delete_pattern(&copy.id).await;
+    assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    let deleted = client
+        .delete_patterns(&serde_json::from_value::<PatternsDelete>(json!({"patterns": [{"id": made[0].id, "name": "alpha"}, {"id": made[2].id}, {"id": "nope"}]})).unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.changed, 2);
+    assert_eq!(list(&server, "pagesize=all").await["totalCount"], 4);
+    server.finish().await;
+}
+
+fn as_user(s: &crate::auth::Setup, user: &str) -> Client {
+    let token = s.provider.provider.issue(user).unwrap();
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    h.insert("meshery-provider", "Reference".parse().unwrap());
+    let http = reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap();
+    Client::new_with_client(&s.server.base, http)
+}
+
+#[tokio::test]
+async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
+    let s = crate::auth::setup().await;
+    let (alice, bob) = (as_user(&s, "alice"), as_user(&s, "bob"));
+    let secret = alice
+        .save_pattern(&input(
+            json!({"patternFile": design("secret", json!([config_map("cm")]))}),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let shared = alice
+        .save_pattern(&input(json!({"patternFile": design("shared", json!([config_map("cm")])), "visibility": "published"})))
+        .await
+        .unwrap()
+        .into_inner();
+    let not_found = |r: Result<(), meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
+    assert!(not_found(bob.get_pattern(&secret.id).await.map(|_| ())));
+    assert!(not_found(
+        bob.download_pattern(&secret.id, None).await.map(|_| ())
+    ));
+    assert!(not_found(bob.clone_pattern(&secret.id).await.map(|_| ())));
+    assert!(not_found(bob.delete_pattern(&secret.id).await.map(|_| ())));
+    assert!(not_found(bob.delete_pattern(&shared.id).await.map(|_| ())));
+    let steal = input(json!({"id": shared.id, "patternFile": design("mine now", json!([]))}));
+    assert!(not_found(bob.save_pattern(&steal).await.map(|_| ())));
+    let none = bob
+        .delete_patterns(
+            &serde_json::from_value::<PatternsDelete>(
+                json!({"patterns": [{"id": secret.id}, {"id": shared.id}]}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.changed, 0);
+
+    // A published design can be read and cloned; the copy is Bob's and private.
+    assert_eq!(
+        bob.get_pattern(&shared.id).await.unwrap().into_inner().name,
+        "shared"
+    );
+    let copy = bob.clone_pattern(&shared.id).await.unwrap().into_inner();
+    assert_eq!(copy.visibility, PatternVisibility::Private);
+    assert_ne!(copy.user_id, shared.user_id);
+    let bobs = bob
+        .list_patterns(None, None, None, None, Some("all"), None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        bobs.patterns
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        [copy.id.as_str()]
+    );
+    let alices = alice
+        .list_patterns(None, None, None, None, Some("all"), None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(alices.total_count, 2);
+    assert_eq!(
+        alice
+            .get_pattern(&shared.id)
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        "shared"
+    );
+    s.server.finish().await;
+}
+
+#[tokio::test]
+async fn url_imports_fetch_under_the_target_policy() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let files = axum::Router::new()
+        .route("/shop.yaml", axum::routing::get(|| async { MANIFEST }))
+        .route(
+            "/missing.yaml",
+            axum::routing::get(|| async { (axum::http::StatusCode::NOT_FOUND, "no") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, files).await.unwrap() });
+    let by_url = |url: String| PatternImport {
+        file: None,
+        file_name: None,
+        url: Some(url.parse().unwrap()),
+        name: None,
+    };
+
+    let pattern = client
+        .import_pattern(&by_url(format!("{base}/shop.yaml")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (pattern.name.as_str(), pattern.components_count),
+        ("shop", 3)
+    );
+    let status = |r: Result<
+        meshery::client::ResponseValue<Pattern>,
+        meshery::client::Error<meshery::models::MeshKitError>,
+    >| match r {
+        Err(meshery::client::Error::ErrorResponse(e)) => e.status().as_u16(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        status(
+            client
+                .import_pattern(&by_url(format!("{base}/missing.yaml")))
+                .await
+        ),
+        502
+    );
+    assert_eq!(
+        status(
+            client
+                .import_pattern(&by_url("http://169.254.169.254/latest/meta-data".into()))
+                .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            client
+                .import_pattern(&by_url("file:///etc/passwd".into()))
+                .await
+        ),
+        400
+    );
+    let both = PatternImport {
+        file: Some(b64(MANIFEST)),
+        file_name: None,
+        url: Some(format!("{base}/shop.yaml").parse().unwrap()),
+        name: None,
+    };
+    assert_eq!(status(client.import_pattern(&both).await), 400);
+    let neither = PatternImport {
+        file: None,
+        file_name: None,
+        url: None,
+        name: None,
+    };
+    assert_eq!(status(client.import_pattern(&neither).await), 400);
+    assert_eq!(list(&server, "pagesize=all").await["totalCount"], 1);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn graphql_saves_fetches_and_streams_designs() {
+    use cynic::SubscriptionBuilder;
+    use futures_util::SinkExt;
+    use meshery::graphql_client as gc;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let server = TestServer::start().await;
+    let post = |body: Value| {
+        let http = server.http();
+        let url = server.url("/api/system/graphql/query");
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let selector = gc::SelectorVariables {
+        selector: gc::PageFilter {
+            page: "0".into(),
+            page_size: "10".into(),
+            ..Default::default()
+        },
+    };
+
+    // Live page first: it starts with the empty page, then follows a save.
+    let mut request = format!("ws://{}/api/system/graphql/query", server.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
+    let operation =
+        serde_json::to_value(gc::SubscribeConfiguration::build(selector.clone())).unwrap();
+    let mut pages = Vec::new();
+    let mut saved = None;
+    while pages.len() < 2 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
+            .await
+            .expect("subscription stalled");
+        let Some(Ok(Message::Text(text))) = message else {
+            continue;
+        };
+        let msg: Value = serde_json::from_str(&text).unwrap();
+        match msg["type"].as_str() {
+            Some("connection_ack") => ws
+                .send(send(
+                    json!({"id": "1", "type": "subscribe", "payload": operation}),
+                ))
+                .await
+                .unwrap(),
+            Some("next") => {
+                let data: gc::SubscribeConfiguration =
+                    serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
+                pages.push(data.subscribe_configuration.patterns);
+                if saved.is_none() {
+                    let mutation = gc::SavePattern::build(gc::SavePatternVariables {
+                        input: gc::PatternInput {
+                            pattern_file: design("via-graphql", json!([config_map("cm")])),
+                            visibility: Some("public".into()),
+                            ..Default::default()
+                        },
+                    });
+                    let answer = post(serde_json::to_value(mutation).unwrap()).await;
+                    let data: gc::SavePattern =
+                        serde_json::from_value(answer["data"].clone()).unwrap();
+                    saved = Some(data.save_pattern);
+                }
+            }
+            Some("ping") | Some("pong") => {}
+            other => panic!("unexpected {other:?}: {msg}"),
+        }
+    }
+    let saved = saved.unwrap();
+    assert_eq!(
+        (
+            saved.name.as_str(),
+            saved.visibility.as_str(),
+            saved.components_count
+        ),
+        ("via-graphql", "public", 1)
+    );
+    assert_eq!(pages[0].total_count, 0);
+    assert_eq!(
+        pages[1]
+            .patterns
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect::<Vec<_>>(),
+        [saved.id.as_str()]
+    );
+
+    let fetched = post(serde_json::to_value(gc::FetchPatterns::build(selector)).unwrap()).await;
+    let fetched: gc::FetchPatterns = serde_json::from_value(fetched["data"].clone()).unwrap();
+    assert_eq!(fetched.fetch_patterns.patterns, pages[1].patterns);
+
+    // The same checks as REST: an invalid design is an error, not a save.
+    let bad = gc::SavePattern::build(gc::SavePatternVariables {
+        input: gc::PatternInput {
+            pattern_file: design("bad", json!([config_map("x"), config_map("x")])),
+            ..Default::default()
+        },
+    });
+    let answer = post(serde_json::to_value(bad).unwrap()).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"],
+        "meshery-server-1001"
+    );
+    server.finish().await;
+}
