@@ -45,6 +45,8 @@ pub mod gql;
 #[cfg(feature = "server")]
 mod handlers;
 #[cfg(feature = "server")]
+pub mod kubernetes;
+#[cfg(feature = "server")]
 pub mod perf;
 #[cfg(feature = "server")]
 pub mod prefs;

@@ -78,6 +78,7 @@ pub struct AppState {
     pub events: crate::events::Events,
     pub registry: Arc<crate::registry::Registry>,
     pub designs: Arc<crate::designs::Designs>,
+    pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -116,6 +117,10 @@ impl App {
         .await?;
         let events = crate::events::Events::new(store.clone(), instance_id.clone());
         let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
+        let kubernetes = Arc::new(crate::kubernetes::Kubernetes::open(
+            store.clone(),
+            &config.home,
+        )?);
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone(), events.clone()),
             perf: Arc::new(crate::perf::Perf::new(
@@ -126,6 +131,7 @@ impl App {
             designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),
             events,
             registry,
+            kubernetes,
             schema: gql::schema(),
             config,
             store,

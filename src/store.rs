@@ -91,6 +91,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
          );
          CREATE INDEX patterns_owner ON patterns (owner, created_at);",
     ),
+    (
+        7,
+        "kubernetes contexts",
+        // `secret` holds the credentials sealed with the installation's key.
+        "CREATE TABLE k8s_contexts (
+             id TEXT NOT NULL,
+             owner TEXT NOT NULL,
+             name TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             secret BLOB NOT NULL,
+             created_at TEXT NOT NULL,
+             PRIMARY KEY (owner, id)
+         );",
+    ),
 ];
 
 /// Filters of an event listing (empty lists and `None` match everything).
@@ -655,6 +669,65 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    pub async fn put_k8s_context(
+        &self,
+        owner: &str,
+        id: &str,
+        name: &str,
+        doc: &str,
+        secret: &[u8],
+        created_at: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO k8s_contexts (id, owner, name, doc, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(owner, id) DO UPDATE SET name = excluded.name, doc = excluded.doc, secret = excluded.secret",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(name)
+        .bind(doc)
+        .bind(secret)
+        .bind(created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An owner's context: its document and sealed credentials.
+    pub async fn k8s_context(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT doc, secret FROM k8s_contexts WHERE owner = ? AND id = ?")
+            .bind(owner)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("doc")?, r.try_get("secret")?)),
+            None => None,
+        })
+    }
+
+    pub async fn k8s_contexts(
+        &self,
+        owner: &str,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        self.page("k8s_contexts", "?2 IS NULL", owner, None, listing)
+            .await
+    }
+
+    pub async fn delete_k8s_context(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM k8s_contexts WHERE owner = ? AND id = ?")
+            .bind(owner)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The definitions of registered models, oldest first.

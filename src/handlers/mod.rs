@@ -16,6 +16,7 @@ macro_rules! listing_of {
 
 mod events;
 mod extensions;
+mod kubernetes;
 mod pattern;
 mod perf;
 mod provider;

@@ -57,6 +57,13 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A verifier that accepts any certificate (`insecure`, `insecure-skip-tls-verify`).
+pub fn any_certificate(
+    provider: Arc<CryptoProvider>,
+) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    Arc::new(AnyCertificate(provider))
+}
+
 /// A client configuration offering `h2` or `http/1.1` by ALPN.
 pub fn client_config(http2: bool, insecure: bool) -> Result<Arc<ClientConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

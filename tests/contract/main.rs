@@ -7,6 +7,7 @@ mod extensions;
 mod fixture;
 mod graphql;
 mod harness;
+mod kubernetes;
 mod patterns;
 mod perf;
 mod registry;

@@ -1,0 +1,178 @@
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Session;
+use crate::error::{ApiError, codes};
+use crate::events::NewEvent;
+use crate::generated::rest::*;
+use crate::models::{EventSeverity, K8sPing, SystemSync};
+use crate::server::{App, read_body};
+
+impl App {
+    /// The kubeconfig of an upload: the body itself, or the `k8sfile` field of a form.
+    async fn kubeconfig(&self, request: Request) -> Result<String, ApiError> {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let bytes = match essence.as_str() {
+            "multipart/form-data" => {
+                let limit = self.config.body_limit;
+                let (parts, body) = request.into_parts();
+                let limited = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+                let mut form = Multipart::from_request(Request::from_parts(parts, limited), &())
+                    .await
+                    .map_err(|e| ApiError::bad_request(format!("form: {e}")))?;
+                let mut found = None;
+                while let Some(field) = form
+                    .next_field()
+                    .await
+                    .map_err(|e| ApiError::bad_request(format!("form: {e}")))?
+                {
+                    if field.name() == Some("k8sfile") {
+                        found = Some(field.bytes().await.map_err(|e| {
+                            ApiError::bad_request(format!("form field k8sfile: {e}"))
+                        })?);
+                        break;
+                    }
+                }
+                found.ok_or_else(|| ApiError::bad_request("the form has no field `k8sfile`"))?
+            }
+            "" | "text/plain" | "application/yaml" | "application/x-yaml" | "text/yaml"
+            | "application/json" => read_body(self, request.into_body()).await?,
+            other => {
+                return Err(ApiError::new(
+                    415,
+                    codes::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "content type {other:?}: send the kubeconfig as text/plain, application/yaml or a multipart form"
+                    ),
+                ));
+            }
+        };
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request("the kubeconfig is not UTF-8 text"))
+    }
+}
+
+fn json(status: u16, body: &impl serde::Serialize) -> Response {
+    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    (status, axum::Json(body)).into_response()
+}
+
+impl KubernetesApi for App {
+    async fn upload_kubeconfig(&self, session: Session, request: Request) -> Response {
+        let result = async {
+            let text = self.kubeconfig(request).await?;
+            let contexts = self.kubernetes.upload(&session, &text).await?;
+            let names: Vec<&str> = contexts.iter().map(|c| c.name.as_str()).collect();
+            let event = NewEvent::new(
+                "kubernetes",
+                "upload_kubeconfig",
+                EventSeverity::Success,
+                format!(
+                    "Kubeconfig uploaded with {} context(s): {}",
+                    contexts.len(),
+                    names.join(", ")
+                ),
+            )
+            .meta("contexts", names);
+            self.events.note(&session, event).await;
+            Ok::<_, ApiError>(contexts)
+        };
+        match result.await {
+            Ok(contexts) => json(201, &contexts),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn parse_kubeconfig(&self, session: Session, request: Request) -> Response {
+        let result = async {
+            let text = self.kubeconfig(request).await?;
+            let parsed = crate::kubernetes::parse(&session.owner(), &text)?;
+            Ok::<_, ApiError>(parsed.into_iter().map(|p| p.context).collect::<Vec<_>>())
+        };
+        match result.await {
+            Ok(contexts) => json(200, &contexts),
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn list_k8s_contexts(
+        &self,
+        r: ListK8sContextsRequest<Session>,
+    ) -> ListK8sContextsResponse {
+        let result = async {
+            let listing = listing_of!(r)?;
+            let (contexts, total) = self.kubernetes.list(&r.session, &listing).await?;
+            Ok::<_, ApiError>(listing.page_of(contexts, total))
+        };
+        match result.await {
+            Ok(page) => ListK8sContextsResponse::Ok(page),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_k8s_context(&self, r: GetK8sContextRequest<Session>) -> GetK8sContextResponse {
+        match self.kubernetes.get(&r.session, &r.context_id).await {
+            Ok(c) => GetK8sContextResponse::Ok(c),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn delete_k8s_context(
+        &self,
+        r: DeleteK8sContextRequest<Session>,
+    ) -> DeleteK8sContextResponse {
+        match self.kubernetes.delete(&r.session, &r.context_id).await {
+            Ok(()) => {
+                let event = NewEvent::new(
+                    "kubernetes",
+                    "delete_context",
+                    EventSeverity::Informational,
+                    format!("Kubernetes context {} deleted", r.context_id),
+                )
+                .acted_upon(r.context_id.clone());
+                self.events.note(&r.session, event).await;
+                DeleteK8sContextResponse::NoContent
+            }
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn ping_k8s_context(&self, r: PingK8sContextRequest<Session>) -> PingK8sContextResponse {
+        match self
+            .kubernetes
+            .ping(&r.session, &r.context_id, &self.config.perf.allow)
+            .await
+        {
+            Ok((context, version)) => PingK8sContextResponse::Ok(K8sPing {
+                context_id: context.id,
+                name: context.name,
+                server_version: version,
+            }),
+            Err(e) => e.to(),
+        }
+    }
+
+    async fn get_system_sync(&self, r: GetSystemSyncRequest<Session>) -> GetSystemSyncResponse {
+        let listing = crate::store::Listing {
+            order: ("name", false),
+            ..Default::default()
+        };
+        match self.kubernetes.list(&r.session, &listing).await {
+            Ok((contexts, _)) => GetSystemSyncResponse::Ok(SystemSync {
+                k8s_config: contexts,
+            }),
+            Err(e) => e.to(),
+        }
+    }
+}

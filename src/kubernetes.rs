@@ -1,0 +1,546 @@
+//! Kubernetes contexts: kubeconfig parsing, per-user storage with credentials encrypted
+//! at rest (AES-256-GCM, key in the data directory), and `ping` (GET /version with the
+//! context's credentials).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Session;
+use crate::error::{ApiError, codes};
+use crate::models::{K8sContext, K8sContextAuth, K8sServerVersion};
+use crate::store::{Listing, Store, stamp};
+
+/// The credentials of a context: never listed, stored only encrypted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Credentials {
+    pub ca: Option<Vec<u8>>,
+    pub insecure: bool,
+    pub token: Option<String>,
+    pub client_cert: Option<Vec<u8>>,
+    pub client_key: Option<Vec<u8>>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// A parsed context: what may be shown, and its credentials.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub context: K8sContext,
+    pub credentials: Credentials,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+        .remedy("Upload a kubeconfig as `kubectl config view --raw` prints it.")
+}
+
+/// `*-data` fields are base64; a file path cannot be read on the server.
+fn data(place: &str, m: &Value, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    use base64::Engine;
+    if m.get(key.trim_end_matches("-data"))
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(bad(format!(
+            "{place}: `{}` names a file on your machine; use `{key}` (kubectl config view --raw --flatten)",
+            key.trim_end_matches("-data")
+        )));
+    }
+    match m.get(key).and_then(Value::as_str) {
+        None => Ok(None),
+        Some(s) => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map(Some)
+            .map_err(|e| bad(format!("{place}: {key} is not base64: {e}"))),
+    }
+}
+
+fn named<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
+    list.as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+}
+
+/// A short, stable id for the same context of the same user on the same server.
+fn context_id(owner: &str, name: &str, server: &str, user: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{owner}\n{name}\n{server}\n{user}").as_bytes(),
+    );
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses every context of a kubeconfig.
+pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, ApiError> {
+    let doc: Value = yaml_serde::from_str(text).map_err(|e| match e.location() {
+        Some(l) => bad(format!(
+            "kubeconfig: line {}, column {}: {e}",
+            l.line(),
+            l.column()
+        )),
+        None => bad(format!("kubeconfig: {e}")),
+    })?;
+    if doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k != "Config")
+    {
+        return Err(bad("kubeconfig: `kind` must be Config"));
+    }
+    let current = doc
+        .get("current-context")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let contexts = doc
+        .get("contexts")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| bad("kubeconfig: no contexts"))?;
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for (i, c) in contexts.iter().enumerate() {
+        let name = c
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("contexts[{i}]: no name")))?;
+        let place = format!("context {name:?}");
+        let ctx = c.get("context").cloned().unwrap_or(Value::Null);
+        let cluster_name = ctx.get("cluster").and_then(Value::as_str).unwrap_or("");
+        let user_name = ctx.get("user").and_then(Value::as_str).unwrap_or("");
+        let cluster = named(&doc["clusters"], cluster_name)
+            .and_then(|c| c.get("cluster"))
+            .ok_or_else(|| {
+                bad(format!(
+                    "{place}: no cluster {cluster_name:?} in `clusters`"
+                ))
+            })?;
+        let server = cluster
+            .get("server")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("{place}: cluster {cluster_name:?} has no server")))?;
+        let parsed = reqwest::Url::parse(server)
+            .map_err(|e| bad(format!("{place}: server {server:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad(format!(
+                "{place}: server {server:?} is not http or https"
+            )));
+        }
+        let user = if user_name.is_empty() {
+            Value::Null
+        } else {
+            named(&doc["users"], user_name)
+                .and_then(|u| u.get("user"))
+                .cloned()
+                .ok_or_else(|| bad(format!("{place}: no user {user_name:?} in `users`")))?
+        };
+        let credentials = Credentials {
+            ca: data(&place, cluster, "certificate-authority-data")?,
+            insecure: cluster
+                .get("insecure-skip-tls-verify")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            token: user
+                .get("token")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            client_cert: data(&place, &user, "client-certificate-data")?,
+            client_key: data(&place, &user, "client-key-data")?,
+            username: user
+                .get("username")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            password: user
+                .get("password")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
+        if user.get("exec").is_some() || user.get("auth-provider").is_some() {
+            return Err(bad(format!(
+                "{place}: user {user_name:?} signs in with a command (exec/auth-provider), which the server cannot run; use a token or client certificate"
+            )));
+        }
+        let auth = if credentials.client_cert.is_some() {
+            K8sContextAuth::ClientCertificate
+        } else if credentials.token.is_some() {
+            K8sContextAuth::Token
+        } else if credentials.username.is_some() {
+            K8sContextAuth::Basic
+        } else {
+            K8sContextAuth::None
+        };
+        out.push(Parsed {
+            context: K8sContext {
+                id: context_id(owner, name, server, user_name),
+                name: name.to_string(),
+                server: server.to_string(),
+                cluster: cluster_name.to_string(),
+                user: user_name.to_string(),
+                namespace: ctx
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    .to_string(),
+                is_current: name == current,
+                auth,
+                certificate_authority: credentials.ca.is_some(),
+                insecure_skip_tls_verify: credentials.insecure,
+                created_at: now,
+                updated_at: now,
+            },
+            credentials,
+        });
+    }
+    Ok(out)
+}
+
+/// Seals and opens credentials with the installation's key.
+struct Sealer {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl Sealer {
+    /// Reads `<home>/secret.key`, making it (mode 0600) at first start.
+    fn open(home: &Path) -> Result<Sealer, String> {
+        let path = home.join("secret.key");
+        let rng = SystemRandom::new();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                rng.fill(&mut key)
+                    .map_err(|_| "no randomness for the secret key")?;
+                write_private(&path, &key)
+                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                key.to_vec()
+            }
+            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+        };
+        let key = UnboundKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| format!("{} is not a 32-byte key", path.display()))?;
+        Ok(Sealer {
+            key: LessSafeKey::new(key),
+            rng,
+        })
+    }
+
+    /// nonce || ciphertext+tag, bound to the context id (moving a blob to another row fails).
+    fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng
+            .fill(&mut nonce)
+            .map_err(|_| ApiError::internal("sealing credentials", "no randomness"))?;
+        let mut buffer = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| ApiError::internal("sealing credentials", "encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend(buffer);
+        Ok(out)
+    }
+
+    fn open_blob(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(ApiError::internal("opening credentials", "too short"));
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| ApiError::internal("opening credentials", "bad nonce"))?;
+        let mut buffer = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer)
+            .map_err(|_| ApiError::internal("opening credentials", "the key does not open them"))?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+pub struct Kubernetes {
+    store: Store,
+    sealer: Sealer,
+}
+
+impl Kubernetes {
+    pub fn open(store: Store, home: &Path) -> Result<Kubernetes, String> {
+        Ok(Kubernetes {
+            store,
+            sealer: Sealer::open(home)?,
+        })
+    }
+
+    /// Stores every context of a kubeconfig (the same context uploaded again is updated).
+    pub async fn upload(&self, session: &Session, text: &str) -> Result<Vec<K8sContext>, ApiError> {
+        let owner = session.owner();
+        let parsed = parse(&owner, text)?;
+        let mut out = Vec::new();
+        for p in parsed {
+            let mut context = p.context;
+            if let Some(old) = self.get_opt(&owner, &context.id).await? {
+                context.created_at = old.created_at;
+            }
+            let secret = serde_json::to_vec(&p.credentials)
+                .map_err(|e| ApiError::internal("encoding credentials", e))?;
+            let sealed = self.sealer.seal(&context.id, &secret)?;
+            let doc = serde_json::to_string(&context)
+                .map_err(|e| ApiError::internal("encoding a context", e))?;
+            self.store
+                .put_k8s_context(
+                    &owner,
+                    &context.id,
+                    &context.name,
+                    &doc,
+                    &sealed,
+                    &stamp(context.created_at),
+                )
+                .await
+                .map_err(|e| ApiError::internal("storing a context", e))?;
+            out.push(context);
+        }
+        Ok(out)
+    }
+
+    async fn get_opt(&self, owner: &str, id: &str) -> Result<Option<K8sContext>, ApiError> {
+        let doc = self
+            .store
+            .k8s_context(owner, id)
+            .await
+            .map_err(|e| ApiError::internal("reading a context", e))?;
+        doc.map(|(d, _)| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| ApiError::internal("decoding a context", e))
+    }
+
+    pub async fn get(&self, session: &Session, id: &str) -> Result<K8sContext, ApiError> {
+        self.get_opt(&session.owner(), id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no Kubernetes context {id:?} of yours")))
+    }
+
+    pub async fn list(
+        &self,
+        session: &Session,
+        listing: &Listing,
+    ) -> Result<(Vec<K8sContext>, i64), ApiError> {
+        let (docs, total) = self
+            .store
+            .k8s_contexts(&session.owner(), listing)
+            .await
+            .map_err(|e| ApiError::internal("listing contexts", e))?;
+        let contexts = docs
+            .iter()
+            .map(|d| serde_json::from_str(d))
+            .collect::<Result<Vec<K8sContext>, _>>()
+            .map_err(|e| ApiError::internal("decoding a context", e))?;
+        Ok((contexts, total))
+    }
+
+    pub async fn delete(&self, session: &Session, id: &str) -> Result<(), ApiError> {
+        let deleted = self
+            .store
+            .delete_k8s_context(&session.owner(), id)
+            .await
+            .map_err(|e| ApiError::internal("deleting a context", e))?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
+                "no Kubernetes context {id:?} of yours"
+            )))
+        }
+    }
+
+    /// Asks the context's API server for its version with the context's credentials.
+    pub async fn ping(
+        &self,
+        session: &Session,
+        id: &str,
+        allow: &[String],
+    ) -> Result<(K8sContext, K8sServerVersion), ApiError> {
+        let owner = session.owner();
+        let (doc, sealed) = self
+            .store
+            .k8s_context(&owner, id)
+            .await
+            .map_err(|e| ApiError::internal("reading a context", e))?
+            .ok_or_else(|| ApiError::not_found(format!("no Kubernetes context {id:?} of yours")))?;
+        let context: K8sContext =
+            serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a context", e))?;
+        let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
+            .map_err(|e| ApiError::internal("decoding credentials", e))?;
+        let url = format!("{}/version", context.server.trim_end_matches('/'));
+        let target = crate::perf::policy::resolve(&url, allow).await?;
+        let unreachable = |why: String| {
+            ApiError::new(
+                502,
+                codes::BAD_GATEWAY,
+                format!(
+                    "cluster of context {:?} is unreachable: {why}",
+                    context.name
+                ),
+            )
+            .remedy("Check that the API server is running and reachable from the Meshery server.")
+        };
+        let version =
+            tokio::time::timeout(Duration::from_secs(10), get_version(&target, &credentials))
+                .await
+                .map_err(|_| unreachable("no answer within 10 s".into()))?
+                .map_err(unreachable)?;
+        Ok((context, version))
+    }
+}
+
+/// GET /version over HTTP/1.1 (TLS when https), to the first checked address that connects.
+async fn get_version(
+    target: &crate::perf::policy::Target,
+    credentials: &Credentials,
+) -> Result<K8sServerVersion, String> {
+    let mut last = String::from("no address");
+    let mut stream = None;
+    for addr in &target.addrs {
+        match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
+            .await
+        {
+            Ok(Ok(s)) => {
+                stream = Some(s);
+                break;
+            }
+            Ok(Err(e)) => last = format!("connecting to {addr}: {e}"),
+            Err(_) => last = format!("connecting to {addr}: timed out"),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    let mut request = hyper::Request::get(
+        target
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/version"),
+    )
+    .header(
+        hyper::header::HOST,
+        target
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .unwrap_or(&target.host),
+    )
+    .header(hyper::header::ACCEPT, "application/json");
+    if let Some(token) = &credentials.token {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+    } else if let (Some(u), Some(p)) = (&credentials.username, &credentials.password) {
+        use base64::Engine;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        request = request.header(hyper::header::AUTHORIZATION, format!("Basic {basic}"));
+    }
+    let request = request
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = match &target.tls_name {
+        None => send(hyper_util::rt::TokioIo::new(stream), request).await?,
+        Some(name) => {
+            let config = tls_config(credentials)?;
+            let server_name = ServerName::try_from(name.clone()).map_err(|e| e.to_string())?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(server_name, stream)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            send(hyper_util::rt::TokioIo::new(tls), request).await?
+        }
+    };
+    let status = response.status();
+    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!("GET /version answered {status}"));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| format!("GET /version answered something that is not a version: {e}"))
+}
+
+async fn send<I>(
+    io: I,
+    request: hyper::Request<http_body_util::Empty<hyper::body::Bytes>>,
+) -> Result<hyper::Response<hyper::body::Incoming>, String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))?;
+    tokio::spawn(connection);
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("HTTP: {e}"))
+}
+
+/// TLS as the kubeconfig says: its CA (else the built-in roots) or no verification, and
+/// its client certificate.
+fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = if c.insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(crate::perf::tls::any_certificate(provider))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        match &c.ca {
+            Some(pem) => {
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| format!("certificate-authority-data: {e}"))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("certificate-authority-data: {e}"))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        builder.with_root_certificates(roots)
+    };
+    match (&c.client_cert, &c.client_key) {
+        (Some(cert), Some(key)) => {
+            let certs = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client-certificate-data: {e}"))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("client-key-data: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| e.to_string())
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}

@@ -1,0 +1,404 @@
+//! Kubernetes contexts through the generated client: upload (raw and multipart), parse
+//! only, list without credentials, ping a fake API server and a closed port, delete.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+const TOKEN: &str = "s3cr3t-token-that-must-not-leak";
+
+fn kubeconfig(alive: &str, dead: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Config
+current-context: alive
+clusters:
+  - name: alive-cluster
+    cluster:
+      server: {alive}
+  - name: dead-cluster
+    cluster:
+      server: {dead}
+      insecure-skip-tls-verify: true
+users:
+  - name: admin
+    user:
+      token: {TOKEN}
+  - name: basic
+    user:
+      username: kube
+      password: hunter2-password
+contexts:
+  - name: alive
+    context: {{cluster: alive-cluster, user: admin, namespace: shop}}
+  - name: dead
+    context: {{cluster: dead-cluster, user: basic}}
+"#
+    )
+}
+
+/// A fake API server: `/version` answers a version and remembers the Authorization header.
+async fn fake_api_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/version",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                record.lock().unwrap().push(auth);
+                axum::Json(json!({"major": "1", "minor": "31", "gitVersion": "v1.31.2", "platform": "linux/amd64"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+/// A port nothing listens on.
+async fn closed_port() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+#[tokio::test]
+async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().to_path_buf();
+    let server = TestServer::start_with(|c| c.home = path.clone()).await;
+    let client = server.client();
+    let (alive, seen) = fake_api_server().await;
+    let config = kubeconfig(&alive, &closed_port().await);
+
+    // Parse only: nothing stored.
+    let parsed = client
+        .parse_kubeconfig(config.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(parsed.len(), 2);
+    assert_eq!(
+        client
+            .get_system_sync()
+            .await
+            .unwrap()
+            .into_inner()
+            .k8s_config
+            .len(),
+        0
+    );
+
+    let stored = client
+        .upload_kubeconfig(config.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = stored.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["alive", "dead"]);
+    let (live, dead) = (&stored[0], &stored[1]);
+    assert!(live.is_current && !dead.is_current);
+    assert_eq!(
+        (live.namespace.as_str(), dead.namespace.as_str()),
+        ("shop", "default")
+    );
+    assert_eq!(live.auth.to_string(), "token");
+    assert_eq!(dead.auth.to_string(), "basic");
+    assert!(dead.insecure_skip_tls_verify);
+    assert_eq!(
+        parsed.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        stored.iter().map(|c| &c.id).collect::<Vec<_>>()
+    );
+
+    // Uploading again updates, does not duplicate; a multipart form (Meshery's clients) works.
+    let boundary = "XyZboundary";
+    let form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"k8sfile\"; filename=\"config\"\r\nContent-Type: application/octet-stream\r\n\r\n{config}\r\n--{boundary}--\r\n"
+    );
+    let response = server
+        .http()
+        .post(server.url("/api/system/kubernetes"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let again: Vec<Value> = response.json().await.unwrap();
+    assert_eq!(again.len(), 2);
+
+    // Listed and synced without any credential; not even the database holds them in clear.
+    let listing = server
+        .http()
+        .get(server.url("/api/system/kubernetes/contexts?pagesize=all"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_str(&listing).unwrap();
+    assert_eq!(
+        (page["totalCount"].clone(), page["total_count"].clone()),
+        (json!(2), json!(2))
+    );
+    let sync = server
+        .http()
+        .get(server.url("/api/system/sync"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let one = server
+        .http()
+        .get(server.url(&format!("/api/system/kubernetes/contexts/{}", live.id)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [&listing, &sync, &one] {
+        assert!(!text.contains(TOKEN) && !text.contains("hunter2"), "{text}");
+    }
+    let mut database = Vec::new();
+    for entry in std::fs::read_dir(&path).unwrap() {
+        let entry = entry.unwrap();
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with("meshery.db")
+        {
+            database.extend(std::fs::read(entry.path()).unwrap());
+        }
+    }
+    assert!(!database.is_empty(), "found the database files");
+    let needle = TOKEN.as_bytes();
+    assert!(
+        !database.windows(needle.len()).any(|w| w == needle),
+        "the token is stored in clear"
+    );
+
+    // Ping: the live context reaches the fake server with its token; the other is unreachable.
+    let ping = client
+        .ping_k8s_context(&live.id.parse().unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ping.server_version.git_version, "v1.31.2");
+    assert_eq!(ping.name, "alive");
+    assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {TOKEN}")]);
+    match client.ping_k8s_context(&dead.id.parse().unwrap()).await {
+        Err(meshery::client::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 502);
+            assert!(
+                e.error.contains("unreachable") && e.error.contains("connect"),
+                "{}",
+                e.error
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match client.ping_k8s_context(&"nope".parse().unwrap()).await {
+        Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 404),
+        other => panic!("{other:?}"),
+    }
+
+    // The upload is an event.
+    let events = server
+        .http()
+        .get(server.url("/api/system/events?category=kubernetes"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(events["totalCount"], 2);
+
+    // Delete one; it is gone from the listing and cannot be pinged.
+    client.delete_k8s_context(&dead.id).await.unwrap();
+    assert!(
+        matches!(client.get_k8s_context(&dead.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    assert!(
+        matches!(client.delete_k8s_context(&dead.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+    );
+    let sync = client.get_system_sync().await.unwrap().into_inner();
+    assert_eq!(
+        sync.k8s_config
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alive"]
+    );
+    server.finish().await;
+
+    // After a restart the key still opens the stored credentials.
+    let server = TestServer::start_with(|c| c.home = path.clone()).await;
+    let ping = server
+        .client()
+        .ping_k8s_context(&live.id.parse().unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ping.server_version.minor, "31");
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn bad_kubeconfigs_are_refused_and_nothing_is_stored() {
+    let server = TestServer::start().await;
+    let post = |body: String, content_type: &str| {
+        let request = server
+            .http()
+            .post(server.url("/api/system/kubernetes"))
+            .header("content-type", content_type.to_string())
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let good = kubeconfig("http://127.0.0.1:1", "https://127.0.0.1:2");
+    let cases = [
+        ("clusters: [\n".to_string(), "line"),
+        (
+            "apiVersion: v1\nkind: Config\ncontexts: []\n".to_string(),
+            "no contexts",
+        ),
+        (
+            good.replace("cluster: alive-cluster", "cluster: missing"),
+            "no cluster \"missing\"",
+        ),
+        (
+            good.replace("user: admin,", "user: ghost,"),
+            "no user \"ghost\"",
+        ),
+        (
+            good.replace(
+                "token: s3cr3t-token-that-must-not-leak",
+                "client-key: /home/me/.kube/key.pem",
+            ),
+            "names a file",
+        ),
+        (
+            good.replace(
+                "token: s3cr3t-token-that-must-not-leak",
+                "exec: {command: aws}",
+            ),
+            "signs in with a command",
+        ),
+        (
+            good.replace("server: http://127.0.0.1:1", "server: ftp://x"),
+            "not http or https",
+        ),
+        (good.replace("kind: Config", "kind: Pod"), "must be Config"),
+    ];
+    for (body, expected) in cases {
+        let (status, error) = post(body, "application/yaml").await;
+        assert_eq!(status, 400, "{expected}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains(expected),
+            "{message:?} does not mention {expected:?}"
+        );
+    }
+    assert_eq!(post(good.clone(), "image/png").await.0, 415);
+    let form =
+        "--b\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--b--\r\n".to_string();
+    let (status, error) = post(form, "multipart/form-data; boundary=b").await;
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().contains("k8sfile"));
+    let sync: Value = server
+        .http()
+        .get(server.url("/api/system/sync"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sync["k8sConfig"], json!([]));
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn another_user_cannot_see_ping_or_delete_a_context() {
+    let s = crate::auth::setup().await;
+    let as_user = |user: &str| {
+        let token = s.provider.provider.issue(user).unwrap();
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h.insert("meshery-provider", "Reference".parse().unwrap());
+        meshery::client::Client::new_with_client(
+            &s.server.base,
+            reqwest::Client::builder()
+                .default_headers(h)
+                .build()
+                .unwrap(),
+        )
+    };
+    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let (alive, _) = fake_api_server().await;
+    let stored = alice
+        .upload_kubeconfig(kubeconfig(&alive, &alive))
+        .await
+        .unwrap()
+        .into_inner();
+    let id = &stored[0].id;
+    let status = |r: Result<(), meshery::client::Error<meshery::models::MeshKitError>>| match r {
+        Err(meshery::client::Error::ErrorResponse(e)) => e.status().as_u16(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status(bob.get_k8s_context(id).await.map(|_| ())), 404);
+    assert_eq!(
+        status(bob.ping_k8s_context(&id.parse().unwrap()).await.map(|_| ())),
+        404
+    );
+    assert_eq!(status(bob.delete_k8s_context(id).await.map(|_| ())), 404);
+    assert!(
+        bob.get_system_sync()
+            .await
+            .unwrap()
+            .into_inner()
+            .k8s_config
+            .is_empty()
+    );
+    // The same kubeconfig uploaded by Bob is Bob's own contexts, with other ids.
+    let bobs = bob
+        .upload_kubeconfig(kubeconfig(&alive, &alive))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(&bobs[0].id, id);
+    assert_eq!(
+        alice
+            .get_system_sync()
+            .await
+            .unwrap()
+            .into_inner()
+            .k8s_config
+            .len(),
+        2
+    );
+    s.server.finish().await;
+}
