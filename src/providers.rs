@@ -38,10 +38,11 @@ impl Providers {
         base_urls: &[String],
         system_id: &str,
         policy: Policy,
+        tls: &Arc<rustls::ClientConfig>,
     ) -> Result<Self, String> {
         let mut remotes: Vec<Arc<Remote>> = Vec::new();
         for url in base_urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            let remote = Remote::connect(url, system_id, version, policy.clone()).await?;
+            let remote = Remote::connect(url, system_id, version, policy.clone(), tls).await?;
             if remote.name.eq_ignore_ascii_case(LOCAL)
                 || remote.name.eq_ignore_ascii_case("none")
                 || remotes

@@ -66,14 +66,14 @@ pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<
     Ok(out)
 }
 
-/// The outbound HTTP client: bounded connect and total time.
-pub fn http_client() -> reqwest::Client {
+/// The outbound HTTP client: bounded connect and total time, no redirects, https with
+/// the server's roots (built-in plus the operator's extra CAs).
+pub fn http_client_builder(tls: &std::sync::Arc<rustls::ClientConfig>) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+        .tls_backend_preconfigured(rustls::ClientConfig::clone(tls))
 }
 
 fn snake_to_camel(key: &str) -> String {
@@ -130,6 +130,7 @@ impl Remote {
         system_id: &str,
         version: &str,
         policy: Policy,
+        tls: &std::sync::Arc<rustls::ClientConfig>,
     ) -> Result<Remote, String> {
         let mut base =
             Url::parse(base.trim()).map_err(|e| format!("provider URL {base:?}: {e}"))?;
@@ -139,7 +140,9 @@ impl Remote {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let http = http_client();
+        let http = http_client_builder(tls)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
         let mut url = base
             .join(&format!("{version}/capabilities"))
             .map_err(|e| e.to_string())?;

@@ -47,6 +47,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Limits and target policy of load tests.
     pub perf: crate::perf::Limits,
+    /// Extra CA certificates (PEM) outbound https calls trust besides the built-in roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             jwks_refetch_interval: std::time::Duration::from_secs(30),
             public_url: None,
             perf: crate::perf::Limits::default(),
+            extra_ca_pem: None,
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     pub designs: Arc<crate::designs::Designs>,
     pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
+    /// TLS of outbound https calls (providers, imports).
+    pub outbound_tls: Arc<rustls::ClientConfig>,
     pub instance_id: String,
     pub schema: gql::Schema,
 }
@@ -99,6 +104,10 @@ pub const BUILD: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 impl App {
     pub async fn new(config: Config) -> Result<App, String> {
+        crate::perf::tls::install_crypto();
+        let outbound_tls = Arc::new(crate::perf::tls::outbound_config(
+            config.extra_ca_pem.as_deref(),
+        )?);
         let store = Store::open(&config.home).await.map_err(|e| e.to_string())?;
         let instance_id = store.instance_id().await.map_err(|e| e.to_string())?;
         let policy = crate::auth::jwt::Policy {
@@ -113,6 +122,7 @@ impl App {
             &config.provider_base_urls,
             &instance_id,
             policy,
+            &outbound_tls,
         )
         .await?;
         let events = crate::events::Events::new(store.clone(), instance_id.clone());
@@ -132,6 +142,7 @@ impl App {
             events,
             registry,
             kubernetes,
+            outbound_tls,
             schema: gql::schema(),
             config,
             store,

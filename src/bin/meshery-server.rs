@@ -63,6 +63,9 @@ struct Args {
     /// Networks load tests may target although the policy refuses them (CIDR, comma-separated).
     #[arg(long, env = "MESHERY_PERF_ALLOW", value_delimiter = ',')]
     perf_allow: Vec<String>,
+    /// Extra CA certificates (PEM file) trusted for outbound https (providers, design imports).
+    #[arg(long, env = "MESHERY_CA_FILE")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -80,6 +83,16 @@ async fn main() -> ExitCode {
     else {
         eprintln!("meshery-server: no home directory; pass --home or set MESHERY_HOME");
         return ExitCode::FAILURE;
+    };
+    let extra_ca_pem = match &args.ca_file {
+        None => None,
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                eprintln!("meshery-server: --ca-file {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let config = Config {
         bind: args.bind,
@@ -101,6 +114,7 @@ async fn main() -> ExitCode {
             max_runs_per_user: args.perf_max_runs,
             allow: args.perf_allow,
         },
+        extra_ca_pem,
     };
     let running = match server::start(config.clone()).await {
         Ok(r) => r,

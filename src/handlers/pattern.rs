@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use base64::Engine;
 use futures_util::StreamExt;
 
@@ -13,23 +11,26 @@ use crate::server::App;
 /// The largest file an import fetches from a URL.
 const MAX_IMPORT: usize = 4 << 20;
 
+/// An error with its causes (a TLS failure is a cause of reqwest's connect error).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 impl App {
     /// Fetches an import URL under the same policy as load-test targets: resolved once,
     /// link-local and metadata addresses refused, the checked address used.
     async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
         let target = crate::perf::policy::resolve(url, &self.config.perf.allow).await?;
-        if target.tls_name.is_some() {
-            return Err(ApiError::bad_request(format!(
-                "url {url:?}: https imports are not supported yet"
-            ))
-            .remedy("Download the file and import it with `file` (base64)."));
-        }
         let gateway =
             |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::remote::http_client_builder(&self.outbound_tls);
         for addr in &target.addrs {
             builder = builder.resolve(&target.host, *addr);
         }
@@ -40,7 +41,7 @@ impl App {
             .get(url)
             .send()
             .await
-            .map_err(|e| gateway(e.without_url().to_string()))?;
+            .map_err(|e| gateway(error_chain(&e.without_url())))?;
         if !response.status().is_success() {
             return Err(gateway(format!("answered {}", response.status())));
         }

@@ -57,6 +57,39 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// Makes ring the process's rustls provider, so HTTP clients built anywhere in the server
+/// (reqwest is built without a provider of its own) find one. Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The roots outbound https calls trust: the built-in Mozilla roots plus the operator's
+/// extra CA certificates (PEM, `--ca-file`), e.g. a company CA in front of a provider.
+pub fn roots(extra_pem: Option<&[u8]>) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = extra_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("extra CA file: {e}"))?;
+            roots.add(cert).map_err(|e| format!("extra CA file: {e}"))?;
+        }
+    }
+    Ok(roots)
+}
+
+/// The TLS configuration of the server's outbound HTTP clients (providers, imports).
+pub fn outbound_config(extra_pem: Option<&[u8]>) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots(extra_pem)?)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// A verifier that accepts any certificate (`insecure`, `insecure-skip-tls-verify`).
 pub fn any_certificate(
     provider: Arc<CryptoProvider>,

@@ -276,7 +276,7 @@ fn as_user(s: &crate::auth::Setup, user: &str) -> (Client, String) {
     let mut h = reqwest::header::HeaderMap::new();
     h.insert("authorization", format!("Bearer {token}").parse().unwrap());
     h.insert("meshery-provider", "Reference".parse().unwrap());
-    let http = reqwest::Client::builder()
+    let http = crate::harness::client_builder()
         .default_headers(h)
         .build()
         .unwrap();
@@ -292,7 +292,7 @@ async fn each_user_sees_and_touches_only_their_own_events() {
     let mut bob_buffer = String::new();
 
     // Signing in records an event for the user who signed in.
-    let callback = reqwest::Client::builder()
+    let callback = crate::harness::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -154,7 +154,7 @@ async fn fixture_router_extracts_validates_and_encodes() {
             .await
             .unwrap()
     });
-    let http = reqwest::Client::new();
+    let http = crate::harness::client_builder().build().unwrap();
     let authed = |r: reqwest::RequestBuilder| r.header("authorization", "Bearer good");
 
     // Public operation, text body.

@@ -85,6 +85,17 @@ async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Respons
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Every reqwest client of the tests: reqwest is built without a rustls provider of its
+/// own (the server installs ring), so the tests install it before building one.
+/// They all share one TLS configuration (built-in roots), so building a client does not
+/// load the system's certificates each time.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    meshery::perf::tls::install_crypto();
+    let tls = TLS.get_or_init(|| meshery::perf::tls::outbound_config(None).expect("TLS config"));
+    reqwest::Client::builder().tls_backend_preconfigured(tls.clone())
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
@@ -128,7 +139,7 @@ impl TestServer {
 
     /// A plain HTTP client that does not follow redirects.
     pub fn http(&self) -> reqwest::Client {
-        reqwest::Client::builder()
+        client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client")

@@ -351,7 +351,7 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
         h.insert("meshery-provider", "Reference".parse().unwrap());
         meshery::client::Client::new_with_client(
             &s.server.base,
-            reqwest::Client::builder()
+            crate::harness::client_builder()
                 .default_headers(h)
                 .build()
                 .unwrap(),

@@ -403,7 +403,7 @@ fn as_user(s: &crate::auth::Setup, user: &str) -> Client {
     let mut h = reqwest::header::HeaderMap::new();
     h.insert("authorization", format!("Bearer {token}").parse().unwrap());
     h.insert("meshery-provider", "Reference".parse().unwrap());
-    let http = reqwest::Client::builder()
+    let http = crate::harness::client_builder()
         .default_headers(h)
         .build()
         .unwrap();
@@ -690,6 +690,101 @@ async fn graphql_saves_fetches_and_streams_designs() {
     assert_eq!(
         answer["errors"][0]["extensions"]["code"],
         "meshery-server-1001"
+    );
+    server.finish().await;
+}
+
+/// An https server (self-signed certificate for 127.0.0.1) serving the manifest; its
+/// certificate as PEM.
+async fn https_manifest_server() -> (String, String) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(certified.cert.der());
+    let lines: Vec<&str> = der
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/shop.yaml", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(|_: hyper::Request<hyper::body::Incoming>| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from(MANIFEST)),
+                        ))
+                    });
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+    (url, pem)
+}
+
+#[tokio::test]
+async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
+    let (url, pem) = https_manifest_server().await;
+    let import = PatternImport {
+        file: None,
+        file_name: None,
+        url: Some(url.parse().unwrap()),
+        name: None,
+    };
+
+    // Not in the built-in roots: refused, and the answer says it is the certificate.
+    let server = TestServer::start().await;
+    match server.client().import_pattern(&import).await {
+        Err(meshery::client::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 502);
+            assert!(
+                e.error.to_lowercase().contains("certificate"),
+                "{}",
+                e.error
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(list(&server, "pagesize=all").await["totalCount"], 0);
+    server.finish().await;
+
+    // With the operator's extra CA (`--ca-file`), the same import works.
+    let server = TestServer::start_with(|c| c.extra_ca_pem = Some(pem.into_bytes())).await;
+    let pattern = server
+        .client()
+        .import_pattern(&import)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (pattern.name.as_str(), pattern.components_count),
+        ("shop", 3)
     );
     server.finish().await;
 }

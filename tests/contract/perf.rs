@@ -336,7 +336,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let running = meshery::server::start(config.clone()).await.unwrap();
     let client = meshery::client::Client::new_with_client(
         &format!("http://{}", running.addr),
-        reqwest::Client::new(),
+        crate::harness::client_builder().build().unwrap(),
     );
     let url = format!("{base}/ok").parse().unwrap();
     let response = client
@@ -365,7 +365,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let again = meshery::server::start(config).await.unwrap();
     let client = meshery::client::Client::new_with_client(
         &format!("http://{}", again.addr),
-        reqwest::Client::new(),
+        crate::harness::client_builder().build().unwrap(),
     );
     let page = client
         .list_perf_results(None, None, None, None, None, None, None)
@@ -586,7 +586,7 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
         h.insert("meshery-provider", "Reference".parse().unwrap());
-        let http = reqwest::Client::builder()
+        let http = crate::harness::client_builder()
             .default_headers(h)
             .build()
             .unwrap();
