@@ -402,3 +402,58 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
     );
     s.server.finish().await;
 }
+
+#[tokio::test]
+async fn contexts_are_paged_searched_and_ordered() {
+    let server = TestServer::start().await;
+    let client = server.client();
+    let mut config = String::from(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"http://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts:\n",
+    );
+    for name in ["prod-eu", "prod-us", "staging", "dev"] {
+        config.push_str(&format!(
+            "  - {{name: {name}, context: {{cluster: c, user: u}}}}\n"
+        ));
+    }
+    client.upload_kubeconfig(config).await.unwrap();
+    let page = |page: i64,
+                size: &'static str,
+                search: Option<&'static str>,
+                order: Option<&'static str>| {
+        let client = &client;
+        async move {
+            client
+                .list_k8s_contexts(None, order, Some(page), None, Some(size), search, None)
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let names = |p: &meshery::models::K8sContextPage| {
+        p.contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+    };
+    let by_name = page(0, "3", None, Some("name asc")).await;
+    assert_eq!((by_name.total_count, by_name.page_size), (4, 3));
+    assert_eq!(names(&by_name), ["dev", "prod-eu", "prod-us"]);
+    assert_eq!(
+        names(&page(1, "3", None, Some("name asc")).await),
+        ["staging"]
+    );
+    assert!(page(2, "3", None, None).await.contexts.is_empty());
+    assert_eq!(page(0, "all", None, None).await.contexts.len(), 4);
+    assert_eq!(
+        names(&page(0, "all", Some("prod"), Some("name desc")).await),
+        ["prod-us", "prod-eu"]
+    );
+    let bad = server
+        .http()
+        .get(server.url("/api/system/kubernetes/contexts?order=server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    server.finish().await;
+}

@@ -256,6 +256,77 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
     .await;
     assert_eq!(rels["totalCount"], 1);
 
+    // The same listings through the generated client.
+    let categories = client
+        .list_categories(None, None, None, Some("all"), None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(categories.total_count, categories.categories.len() as i64);
+    assert!(
+        categories
+            .categories
+            .iter()
+            .any(|c| c.name == "Orchestration & Management" && c.models_count == 1)
+    );
+    let registrants = client
+        .list_registrants(None, None, None, None, None, None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(registrants.registrants.len(), 1);
+    let by_kind = client
+        .list_components_by_kind(
+            "Service",
+            Some("v1"),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(true),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        by_kind
+            .components
+            .iter()
+            .map(|c| c.model.as_str())
+            .collect::<Vec<_>>(),
+        ["kubernetes"]
+    );
+    let relationships = client
+        .list_relationships(None, None, None, Some("all"), Some("certificate"), None)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        relationships
+            .relationships
+            .iter()
+            .map(|r| r.model.as_str())
+            .collect::<Vec<_>>(),
+        ["cert-manager"]
+    );
+    let k8s_relationships = client
+        .list_model_relationships(
+            "kubernetes",
+            None,
+            None,
+            None,
+            Some("all"),
+            None,
+            None,
+            None,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(k8s_relationships.total_count, k8s.relationships_count);
+
     // The legacy prefix answers the same.
     for path in [
         "/models?pagesize=all&trim=true",
