@@ -69,6 +69,68 @@ pub struct ProviderConfig {
     pub issuer: Option<String>,
     pub audience: String,
     pub token_ttl: std::time::Duration,
+    /// Serve https with this identity instead of plain http.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, both PEM.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    pub cert_chain_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl TlsIdentity {
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("TLS certificate: {e}"))?;
+        let key =
+            PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| format!("TLS key: {e}"))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("TLS identity: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
+}
+
+/// A TLS listener for `axum::serve`; a handshake that fails or stalls drops only that
+/// connection.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            let handshake = self.acceptor.accept(tcp);
+            if let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(5), handshake).await
+            {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }
 
 impl Default for ProviderConfig {
@@ -79,6 +141,7 @@ impl Default for ProviderConfig {
             issuer: None,
             audience: "meshery".into(),
             token_ttl: std::time::Duration::from_secs(3600),
+            tls: None,
         }
     }
 }
@@ -554,17 +617,30 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let url = format!("http://{addr}");
+    let tls = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
+    let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     let provider = RefProvider::new(config, &url)?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let router = provider.router();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            })
-            .await;
-    });
+    let stopped = async move {
+        let _ = signal.await;
+    };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        }),
+        Some(acceptor) => tokio::spawn(async move {
+            let listener = TlsListener {
+                tcp: listener,
+                acceptor,
+            };
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await;
+        }),
+    };
     Ok(Running {
         addr,
         url,

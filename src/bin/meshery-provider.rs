@@ -26,6 +26,12 @@ struct Args {
     /// Token lifetime in seconds.
     #[arg(long, default_value_t = 3600)]
     token_ttl: u64,
+    /// Serve https with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "MESHERY_PROVIDER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "MESHERY_PROVIDER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -49,7 +55,21 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match (std::fs::read(cert), std::fs::read(key)) {
+            (Ok(cert_chain_pem), Ok(key_pem)) => Some(refprovider::TlsIdentity {
+                cert_chain_pem,
+                key_pem,
+            }),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("meshery-provider: reading the TLS files: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let config = ProviderConfig {
+        tls,
         name: args.name,
         accounts,
         audience: args.audience,

@@ -598,3 +598,76 @@ async fn each_user_sees_only_their_own_prefs() {
     assert!(local["usersExtensionPreferences"].get("secret").is_none());
     s.finish().await;
 }
+
+/// PEM of DER bytes under `label`.
+fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_remote_provider_over_https_with_the_operators_ca() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_pem = pem("CERTIFICATE", certified.cert.der());
+    let config = ProviderConfig {
+        accounts: vec![Account::parse("alice:alice-pw:Alice Liddell").unwrap()],
+        tls: Some(refprovider::TlsIdentity {
+            cert_chain_pem: cert_pem.clone(),
+            key_pem: pem("PRIVATE KEY", &certified.signing_key.serialize_der()),
+        }),
+        ..Default::default()
+    };
+    let provider = refprovider::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(provider.url.starts_with("https://"), "{}", provider.url);
+    let url = provider.url.clone();
+    // Capabilities, JWKS and introspection all go over https, trusting the given CA.
+    let server = TestServer::start_with(move |c| {
+        c.provider_base_urls = vec![url.clone()];
+        c.jwt_issuer = Some(url);
+        c.extra_ca_pem = Some(cert_pem);
+    })
+    .await;
+    let providers: Value = server
+        .http()
+        .get(server.url("/api/providers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(providers["Reference"]["providerUrl"], provider.url.as_str());
+    let token = provider.provider.issue("alice").unwrap();
+    let user: Value = server
+        .http()
+        .get(server.url("/api/user"))
+        .bearer_auth(&token)
+        .header("meshery-provider", "Reference")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["userName"], "alice", "{user}");
+    assert!(
+        provider
+            .provider
+            .key_fetches
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    server.finish().await;
+    provider.stop().await;
+}
