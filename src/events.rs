@@ -196,6 +196,20 @@ impl Events {
         Ok((decode(&docs)?, total))
     }
 
+    /// How many of the user's events are unread, by severity.
+    pub async fn unread_by_severity(
+        &self,
+        session: &Session,
+    ) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
+        let counts = self
+            .0
+            .store
+            .unread_by_severity(&session.owner())
+            .await
+            .map_err(|e| ApiError::internal("counting events", e))?;
+        Ok(counts.into_iter().collect())
+    }
+
     /// Sets the status of the user's events among `ids`; the changed events.
     pub async fn set_status(
         &self,

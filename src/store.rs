@@ -546,6 +546,19 @@ impl Store {
             .await
     }
 
+    /// How many of an owner's events are unread, by severity.
+    pub async fn unread_by_severity(&self, owner: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT severity, COUNT(*) AS n FROM events WHERE owner = ? AND status = 'unread' GROUP BY severity ORDER BY severity",
+        )
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("severity")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Sets the status of an owner's events among `ids`; the updated documents.
     pub async fn set_events_status(
         &self,

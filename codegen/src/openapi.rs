@@ -29,6 +29,8 @@ pub struct PageSchema {
     pub name: String,
     pub items: String,
     pub item: String,
+    /// Other (optional) properties: the constructor leaves them at their default.
+    pub extras: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -445,10 +447,27 @@ fn page_schemas(file: &str, api: &OpenAPI) -> Result<Vec<PageSchema>> {
                 format!("x-page schema: `{items}` must be an array of a $ref schema"),
             ));
         }
+        let mut extras = Vec::new();
+        for key in object.properties.keys() {
+            if ["page", "pageSize", "totalCount", items].contains(&key.as_str()) {
+                continue;
+            }
+            if object.required.iter().any(|r| r == key) {
+                return Err(Error::new(
+                    file,
+                    &place,
+                    format!(
+                        "x-page schema: `{key}` must be optional (the constructor cannot fill it)"
+                    ),
+                ));
+            }
+            extras.push(key.clone());
+        }
         pages.push(PageSchema {
             name: name.clone(),
             items: items.to_string(),
             item,
+            extras,
         });
     }
     Ok(pages)

@@ -685,11 +685,12 @@ pub fn generate(spec: &Spec) -> Result<String> {
             let page = model(&p.name);
             let item = model(&p.item);
             let items = crate::ident(&p.items.to_snake_case());
+            let extras = p.extras.iter().map(|e| crate::ident(&e.to_snake_case()));
             quote! {
                 impl Page for #page {
                     type Item = #item;
                     fn from_parts(page: i64, page_size: i64, total_count: i64, items: ::std::vec::Vec<#item>) -> Self {
-                        Self { page, page_size, total_count, #items: items }
+                        Self { page, page_size, total_count, #items: items, #(#extras: ::std::default::Default::default(),)* }
                     }
                 }
             }

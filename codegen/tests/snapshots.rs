@@ -103,6 +103,10 @@ fn spec_errors_name_the_file_and_operation() {
             "components/schemas/PetPage: x-page schema must require `totalCount`",
         ),
         (
+            SPEC.replace("required: [page, pageSize, totalCount, pets]", "required: [page, pageSize, totalCount, pets, note]"),
+            "components/schemas/PetPage: x-page schema: `note` must be optional",
+        ),
+        (
             SPEC.replace("/animals/{petId}", "/animals/{id}"),
             "(deletePet): alias /animals/{id} must have the same path parameters as /pets/{petId}",
         ),

@@ -21,8 +21,14 @@ impl EventsApi for App {
             action: r.action.clone(),
             status: r.status.map(|s| s.to_string()),
         };
-        match self.events.list(&r.session, &filter, &listing).await {
-            Ok((events, total)) => ListEventsResponse::Ok(listing.page_of(events, total)),
+        let result = async {
+            let (events, total) = self.events.list(&r.session, &filter, &listing).await?;
+            let mut page: crate::models::EventPage = listing.page_of(events, total);
+            page.count_by_severity_level = self.events.unread_by_severity(&r.session).await?;
+            Ok::<_, ApiError>(page)
+        };
+        match result.await {
+            Ok(page) => ListEventsResponse::Ok(page),
             Err(e) => e.to(),
         }
     }

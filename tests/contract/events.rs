@@ -240,6 +240,11 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
     assert_eq!(unread["totalCount"], 10);
     let (_, read) = list_raw(&server, &http, "status=read&pagesize=all").await;
     assert_eq!(read["totalCount"], 3);
+    // Unread by severity, over all events (not the page): the notification badge.
+    let (_, one) = list_raw(&server, &http, "pagesize=1&category=cli").await;
+    let counts = json!({"error": 3, "informational": 4, "warning": 3});
+    assert_eq!(one["countBySeverityLevel"], counts);
+    assert_eq!(one["count_by_severity_level"], counts);
     let missing = client
         .update_event_status(
             "no-such-id",
