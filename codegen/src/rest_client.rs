@@ -13,7 +13,7 @@ pub const MODELS_PATH: &str = "crate::models";
 fn settings() -> GenerationSettings {
     let mut settings = GenerationSettings::default();
     settings
-        .with_interface(InterfaceStyle::Positional)
+        .with_interface(InterfaceStyle::Builder)
         .with_derive("PartialEq")
         // Sorted maps keep JSON output stable, which docs and snapshots rely on.
         .with_map_type("::std::collections::BTreeMap");

@@ -83,6 +83,7 @@ async fn remote_provider_is_listed_with_its_capabilities() {
         .server
         .client()
         .list_providers()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -94,7 +95,9 @@ async fn remote_provider_is_listed_with_its_capabilities() {
     let caps = s
         .server
         .client()
-        .get_provider_capabilities(Some("reference"))
+        .get_provider_capabilities()
+        .provider("reference")
+        .send()
         .await
         .unwrap()
         .into_inner();

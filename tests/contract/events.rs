@@ -38,7 +38,14 @@ async fn next_event(stream: &mut ByteStream, buffer: &mut String) -> Event {
 }
 
 async fn sse(client: &Client) -> ByteStream {
-    Box::pin(client.subscribe_events().await.unwrap().into_inner_stream())
+    Box::pin(
+        client
+            .subscribe_events()
+            .send()
+            .await
+            .unwrap()
+            .into_inner_stream(),
+    )
 }
 
 fn input(category: &str, action: &str, severity: EventSeverity, description: &str) -> EventInput {
@@ -83,14 +90,19 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         anonymous_usage_stats: Some(false),
         ..Default::default()
     };
-    client.update_user_prefs(&update).await.unwrap();
+    client
+        .update_user_prefs()
+        .body(update.clone())
+        .send()
+        .await
+        .unwrap();
     let live = next_event(&mut stream, &mut buffer).await;
     assert_eq!(
         (live.category.as_str(), live.action.as_str()),
         ("user", "update_preferences")
     );
     assert_eq!(live.status, EventStatus::Unread);
-    assert_eq!(live.user_id, client.get_user().await.unwrap().id);
+    assert_eq!(live.user_id, client.get_user().send().await.unwrap().id);
 
     // Client events: stored, returned with 201, and streamed too.
     let severities = [
@@ -103,7 +115,9 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         let category = if i % 2 == 0 { "ui" } else { "cli" };
         let description = format!("event {i:02}{}", if i == 7 { " 100%_done" } else { "" });
         let event = client
-            .create_event(&input(category, "click", severities[i % 3], &description))
+            .create_event()
+            .body(input(category, "click", severities[i % 3], &description))
+            .send()
             .await
             .unwrap()
             .into_inner();
@@ -152,19 +166,10 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         let size = size.to_string();
         async move {
             client
-                .list_events(
-                    None,
-                    None,
-                    None,
-                    None,
-                    Some(page),
-                    None,
-                    Some(&size),
-                    None,
-                    None,
-                    None,
-                    None,
-                )
+                .list_events()
+                .page(page)
+                .pagesize(size.clone())
+                .send()
                 .await
                 .unwrap()
                 .into_inner()
@@ -212,19 +217,20 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
 
     // Read and unread, one and in bulk.
     let read = client
-        .update_event_status(
-            &created[0].id,
-            &EventStatusUpdate {
-                status: EventStatus::Read,
-            },
-        )
+        .update_event_status()
+        .event_id(created[0].id.clone())
+        .body(EventStatusUpdate {
+            status: EventStatus::Read,
+        })
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(read.status, EventStatus::Read);
     assert!(read.updated_at >= created[0].updated_at);
     let bulk = client
-        .update_events_status(&EventsStatusUpdate {
+        .update_events_status()
+        .body(EventsStatusUpdate {
             ids: vec![
                 created[1].id.clone(),
                 created[2].id.clone(),
@@ -232,6 +238,7 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
             ],
             status: EventStatus::Read,
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -246,27 +253,38 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
     assert_eq!(one["countBySeverityLevel"], counts);
     assert_eq!(one["count_by_severity_level"], counts);
     let missing = client
-        .update_event_status(
-            "no-such-id",
-            &EventStatusUpdate {
-                status: EventStatus::Read,
-            },
-        )
+        .update_event_status()
+        .event_id("no-such-id")
+        .body(EventStatusUpdate {
+            status: EventStatus::Read,
+        })
+        .send()
         .await;
     assert!(matches!(missing, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
 
     // Delete one, then in bulk.
-    client.delete_event(&created[3].id).await.unwrap();
-    let again = client.delete_event(&created[3].id).await;
+    client
+        .delete_event()
+        .event_id(created[3].id.clone())
+        .send()
+        .await
+        .unwrap();
+    let again = client
+        .delete_event()
+        .event_id(created[3].id.clone())
+        .send()
+        .await;
     assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
     let deleted = client
-        .delete_events(&EventIds {
+        .delete_events()
+        .body(EventIds {
             ids: vec![
                 created[4].id.clone(),
                 created[5].id.clone(),
                 created[3].id.clone(),
             ],
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -311,29 +329,21 @@ async fn each_user_sees_and_touches_only_their_own_events() {
     assert_eq!(callback.status(), 302);
 
     let secret = alice
-        .create_event(&input(
+        .create_event()
+        .body(input(
             "ui",
             "note",
             EventSeverity::Informational,
             "alice only",
         ))
+        .send()
         .await
         .unwrap()
         .into_inner();
     let listed = alice
-        .list_events(
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-            None,
-        )
+        .list_events()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -346,51 +356,45 @@ async fn each_user_sees_and_touches_only_their_own_events() {
     assert!(listed.events.iter().any(|e| e.id == secret.id));
 
     let bobs = bob
-        .list_events(
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-            None,
-        )
+        .list_events()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(bobs.total_count, 0);
     let not_found = bob
-        .update_event_status(
-            &secret.id,
-            &EventStatusUpdate {
-                status: EventStatus::Read,
-            },
-        )
+        .update_event_status()
+        .event_id(secret.id.clone())
+        .body(EventStatusUpdate {
+            status: EventStatus::Read,
+        })
+        .send()
         .await;
     assert!(
         matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
-    let not_found = bob.delete_event(&secret.id).await;
+    let not_found = bob.delete_event().event_id(secret.id.clone()).send().await;
     assert!(
         matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
     let none = bob
-        .delete_events(&EventIds {
+        .delete_events()
+        .body(EventIds {
             ids: vec![secret.id.clone()],
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(none.changed, 0);
     let none = bob
-        .update_events_status(&EventsStatusUpdate {
+        .update_events_status()
+        .body(EventsStatusUpdate {
             ids: vec![secret.id.clone()],
             status: EventStatus::Read,
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -398,7 +402,9 @@ async fn each_user_sees_and_touches_only_their_own_events() {
 
     // Bob's stream carries his event and none of Alice's (hers were recorded first).
     let his = bob
-        .create_event(&input("ui", "note", EventSeverity::Debug, "bob's"))
+        .create_event()
+        .body(input("ui", "note", EventSeverity::Debug, "bob's"))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -407,19 +413,9 @@ async fn each_user_sees_and_touches_only_their_own_events() {
         his.id
     );
     let still = alice
-        .list_events(
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-            None,
-        )
+        .list_events()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -455,7 +451,9 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
             Err(_) => {
                 if !made.is_empty() {
                     let e = client
-                        .create_event(&input("ui", "ping", EventSeverity::Debug, "ping"))
+                        .create_event()
+                        .body(input("ui", "ping", EventSeverity::Debug, "ping"))
+                        .send()
                         .await
                         .unwrap()
                         .into_inner();
@@ -472,7 +470,9 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
                         .await
                         .unwrap();
                         let e = client
-                            .create_event(&input("ui", "ping", EventSeverity::Debug, "ping"))
+                            .create_event()
+                            .body(input("ui", "ping", EventSeverity::Debug, "ping"))
+                            .send()
                             .await
                             .unwrap()
                             .into_inner();
@@ -506,23 +506,13 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
         .unwrap()
     });
     let run = client
-        .run_perf_test(
-            Some(1),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("gql-events"),
-            Some(20.0),
-            None,
-            Some("1s"),
-            None,
-            &target_url.parse().unwrap(),
-        )
+        .run_perf_test()
+        .c(1)
+        .name("gql-events")
+        .qps(20.0)
+        .t("1s")
+        .url(target_url.as_str())
+        .send()
         .await
         .unwrap()
         .into_inner_stream();

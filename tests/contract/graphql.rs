@@ -133,7 +133,13 @@ async fn queries_and_mutations_through_cynic() {
     assert_eq!(prefs.dashboard_preferences.0, json!({"layout": ["a", "b"]}));
     assert!(prefs.updated_at.is_some());
     // The REST view is the same store.
-    let rest = server.client().get_user_prefs().await.unwrap().into_inner();
+    let rest = server
+        .client()
+        .get_user_prefs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert!(!rest.anonymous_perf_results);
     assert_eq!(
         Value::Object(rest.dashboard_preferences),
@@ -165,7 +171,9 @@ async fn graphql_over_get_through_the_generated_rest_client() {
     let server = TestServer::start().await;
     let client = server.client();
     let r = client
-        .get_graphql_query(None, Some("{ version { build } }"), None)
+        .get_graphql_query()
+        .query("{ version { build } }")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -174,11 +182,11 @@ async fn graphql_over_get_through_the_generated_rest_client() {
         format!("v{}", env!("CARGO_PKG_VERSION"))
     );
     let alias = client
-        .get_graphql_query_alias(
-            Some("V"),
-            Some("query V { version { releaseChannel } }"),
-            Some("{}"),
-        )
+        .get_graphql_query_alias()
+        .operation_name("V")
+        .query("query V { version { releaseChannel } }")
+        .variables("{}")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -187,13 +195,14 @@ async fn graphql_over_get_through_the_generated_rest_client() {
     // Mutations are refused over GET.
     let m =
         "mutation { updateUserPrefs(input: {anonymousUsageStats: false}) { anonymousUsageStats } }";
-    match client.get_graphql_query(None, Some(m), None).await {
+    match client.get_graphql_query().query(m).send().await {
         Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 405),
         other => panic!("expected 405, got {other:?}"),
     }
     assert!(
         client
             .get_user_prefs()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -291,7 +300,13 @@ async fn subscribe_and_change(server: &TestServer, protocol: &str) -> Vec<bool> 
                         anonymous_usage_stats: Some(!seen[0]),
                         ..Default::default()
                     };
-                    server.client().update_user_prefs(&update).await.unwrap();
+                    server
+                        .client()
+                        .update_user_prefs()
+                        .body(update.clone())
+                        .send()
+                        .await
+                        .unwrap();
                 }
             }
             Some("ka") | Some("ping") | Some("pong") => {}

@@ -83,7 +83,9 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
 
     // Parse only: nothing stored.
     let parsed = client
-        .parse_kubeconfig(config.clone())
+        .parse_kubeconfig()
+        .body(config.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -91,6 +93,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
     assert_eq!(
         client
             .get_system_sync()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -100,7 +103,9 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
     );
 
     let stored = client
-        .upload_kubeconfig(config.clone())
+        .upload_kubeconfig()
+        .body(config.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -196,14 +201,21 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
 
     // Ping: the live context reaches the fake server with its token; the other is unreachable.
     let ping = client
-        .ping_k8s_context(&live.id.parse().unwrap())
+        .ping_k8s_context()
+        .context_id(live.id.as_str())
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(ping.server_version.git_version, "v1.31.2");
     assert_eq!(ping.name, "alive");
     assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {TOKEN}")]);
-    match client.ping_k8s_context(&dead.id.parse().unwrap()).await {
+    match client
+        .ping_k8s_context()
+        .context_id(dead.id.as_str())
+        .send()
+        .await
+    {
         Err(meshery::client::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 502);
             assert!(
@@ -214,7 +226,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         }
         other => panic!("{other:?}"),
     }
-    match client.ping_k8s_context(&"nope".parse().unwrap()).await {
+    match client.ping_k8s_context().context_id("nope").send().await {
         Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 404),
         other => panic!("{other:?}"),
     }
@@ -232,14 +244,19 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
     assert_eq!(events["totalCount"], 2);
 
     // Delete one; it is gone from the listing and cannot be pinged.
-    client.delete_k8s_context(&dead.id).await.unwrap();
+    client
+        .delete_k8s_context()
+        .context_id(dead.id.clone())
+        .send()
+        .await
+        .unwrap();
     assert!(
-        matches!(client.get_k8s_context(&dead.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.get_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
     assert!(
-        matches!(client.delete_k8s_context(&dead.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.delete_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
-    let sync = client.get_system_sync().await.unwrap().into_inner();
+    let sync = client.get_system_sync().send().await.unwrap().into_inner();
     assert_eq!(
         sync.k8s_config
             .iter()
@@ -253,7 +270,9 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
     let server = TestServer::start_with(|c| c.home = path.clone()).await;
     let ping = server
         .client()
-        .ping_k8s_context(&live.id.parse().unwrap())
+        .ping_k8s_context()
+        .context_id(live.id.as_str())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -360,7 +379,9 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
     let (alice, bob) = (as_user("alice"), as_user("bob"));
     let (alive, _) = fake_api_server().await;
     let stored = alice
-        .upload_kubeconfig(kubeconfig(&alive, &alive))
+        .upload_kubeconfig()
+        .body(kubeconfig(&alive, &alive))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -369,14 +390,39 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
         Err(meshery::client::Error::ErrorResponse(e)) => e.status().as_u16(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(status(bob.get_k8s_context(id).await.map(|_| ())), 404);
     assert_eq!(
-        status(bob.ping_k8s_context(&id.parse().unwrap()).await.map(|_| ())),
+        status(
+            bob.get_k8s_context()
+                .context_id(id)
+                .send()
+                .await
+                .map(|_| ())
+        ),
         404
     );
-    assert_eq!(status(bob.delete_k8s_context(id).await.map(|_| ())), 404);
+    assert_eq!(
+        status(
+            bob.ping_k8s_context()
+                .context_id(id.as_str())
+                .send()
+                .await
+                .map(|_| ())
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            bob.delete_k8s_context()
+                .context_id(id)
+                .send()
+                .await
+                .map(|_| ())
+        ),
+        404
+    );
     assert!(
         bob.get_system_sync()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -385,7 +431,9 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
     );
     // The same kubeconfig uploaded by Bob is Bob's own contexts, with other ids.
     let bobs = bob
-        .upload_kubeconfig(kubeconfig(&alive, &alive))
+        .upload_kubeconfig()
+        .body(kubeconfig(&alive, &alive))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -393,6 +441,7 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
     assert_eq!(
         alice
             .get_system_sync()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -415,18 +464,26 @@ async fn contexts_are_paged_searched_and_ordered() {
             "  - {{name: {name}, context: {{cluster: c, user: u}}}}\n"
         ));
     }
-    client.upload_kubeconfig(config).await.unwrap();
+    client
+        .upload_kubeconfig()
+        .body(config)
+        .send()
+        .await
+        .unwrap();
     let page = |page: i64,
                 size: &'static str,
                 search: Option<&'static str>,
                 order: Option<&'static str>| {
         let client = &client;
         async move {
-            client
-                .list_k8s_contexts(None, order, Some(page), None, Some(size), search, None)
-                .await
-                .unwrap()
-                .into_inner()
+            let mut request = client.list_k8s_contexts().page(page).pagesize(size);
+            if let Some(order) = order {
+                request = request.order(order);
+            }
+            if let Some(search) = search {
+                request = request.search(search);
+            }
+            request.send().await.unwrap().into_inner()
         }
     };
     let names = |p: &meshery::models::K8sContextPage| {

@@ -130,7 +130,13 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         url: None,
         name: None,
     };
-    let pattern = client.import_pattern(&import).await.unwrap().into_inner();
+    let pattern = client
+        .import_pattern()
+        .body(import.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(pattern.name, "shop");
     assert_eq!(pattern.components_count, 3);
     assert_eq!(pattern.visibility, PatternVisibility::Private);
@@ -144,7 +150,10 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         .collect();
     assert_eq!(component_names, ["web", "web-service", "web-config"]);
     let registry = client
-        .list_components(None, None, None, None, Some("all"), None, None, Some(true))
+        .list_components()
+        .pagesize("all")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -160,19 +169,32 @@ async fn a_manifest_imports_validates_and_downloads_back() {
     // The manifest form is the original, document for document.
     let manifest = text(
         client
-            .download_pattern(&pattern.id, Some(DownloadPatternFormat::Manifest))
+            .download_pattern()
+            .pattern_id(pattern.id.clone())
+            .format(DownloadPatternFormat::Manifest)
+            .send()
             .await
             .unwrap(),
     )
     .await;
     assert_eq!(docs(&manifest), docs(MANIFEST));
     // The design form is the stored file, and saving it again passes the same checks.
-    let file_again = text(client.download_pattern(&pattern.id, None).await.unwrap()).await;
+    let file_again = text(
+        client
+            .download_pattern()
+            .pattern_id(pattern.id.clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(file_again, pattern.pattern_file);
     let resaved = client
-        .save_pattern(&input(
+        .save_pattern()
+        .body(input(
             json!({"id": pattern.id, "patternFile": file_again, "visibility": "public"}),
         ))
+        .send()
         .await
         .unwrap();
     assert_eq!(resaved.status(), 200);
@@ -186,12 +208,14 @@ async fn a_manifest_imports_validates_and_downloads_back() {
     // A JSON List imports the same way; an import that is not YAML names the line.
     let list = json!({"kind": "List", "apiVersion": "v1", "items": docs(MANIFEST)});
     let from_json = client
-        .import_pattern(&PatternImport {
+        .import_pattern()
+        .body(PatternImport {
             file: Some(b64(&list.to_string())),
             file_name: None,
             url: None,
             name: Some("from-json".parse().unwrap()),
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -200,12 +224,14 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         ("from-json", 3)
     );
     let broken = client
-        .import_pattern(&PatternImport {
+        .import_pattern()
+        .body(PatternImport {
             file: Some(b64("kind: Pod\nmetadata: [\n")),
             file_name: None,
             url: None,
             name: None,
         })
+        .send()
         .await;
     match broken {
         Err(meshery::client::Error::ErrorResponse(e)) => {
@@ -217,19 +243,10 @@ async fn a_manifest_imports_validates_and_downloads_back() {
 
     // Saving and importing record events.
     let events = client
-        .list_events(
-            None,
-            Some(&vec!["pattern".to_string()]),
-            None,
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-            None,
-        )
+        .list_events()
+        .category(vec!["pattern".to_string()])
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -321,7 +338,7 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
     {
         let visibility = if i % 2 == 0 { "private" } else { "public" };
         let saved = client
-            .save_pattern(&input(json!({"patternFile": design(name, json!([config_map("cm")])), "visibility": visibility})))
+            .save_pattern().body(input(json!({"patternFile": design(name, json!([config_map("cm")])), "visibility": visibility}))).send()
             .await
             .unwrap();
         assert_eq!(saved.status(), 201);
@@ -371,7 +388,9 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
 
     // Clone, get, delete one and several.
     let copy = client
-        .clone_pattern(&made[1].id)
+        .clone_pattern()
+        .pattern_id(made[1].id.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -380,16 +399,35 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
     assert_eq!(copy.pattern_file, made[1].pattern_file);
     assert_eq!(copy.visibility, PatternVisibility::Private);
     assert_eq!(
-        client.get_pattern(&copy.id).await.unwrap().into_inner(),
+        client
+            .get_pattern()
+            .pattern_id(copy.id.clone())
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
         copy
     );
-    client.delete_pattern(&copy.id).await.unwrap();
-    let gone = client.get_pattern(&copy.id).await;
+    client
+        .delete_pattern()
+        .pattern_id(copy.id.clone())
+        .send()
+        .await
+        .unwrap();
+    let gone = client
+        .get_pattern()
+        .pattern_id(copy.id.clone())
+        .send()
+        .await;
     assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
-    let gone = client.delete_pattern(&copy.id).await;
+    let gone = client
+        .delete_pattern()
+        .pattern_id(copy.id.clone())
+        .send()
+        .await;
     assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
     let deleted = client
-        .delete_patterns(&serde_json::from_value::<PatternsDelete>(json!({"patterns": [{"id": made[0].id, "name": "alpha"}, {"id": made[2].id}, {"id": "nope"}]})).unwrap())
+        .delete_patterns().body(serde_json::from_value::<PatternsDelete>(json!({"patterns": [{"id": made[0].id, "name": "alpha"}, {"id": made[2].id}, {"id": "nope"}]})).unwrap()).send()
         .await
         .unwrap()
         .into_inner();
@@ -415,34 +453,72 @@ async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
     let s = crate::auth::setup().await;
     let (alice, bob) = (as_user(&s, "alice"), as_user(&s, "bob"));
     let secret = alice
-        .save_pattern(&input(
+        .save_pattern()
+        .body(input(
             json!({"patternFile": design("secret", json!([config_map("cm")]))}),
         ))
+        .send()
         .await
         .unwrap()
         .into_inner();
     let shared = alice
-        .save_pattern(&input(json!({"patternFile": design("shared", json!([config_map("cm")])), "visibility": "published"})))
+        .save_pattern().body(input(json!({"patternFile": design("shared", json!([config_map("cm")])), "visibility": "published"}))).send()
         .await
         .unwrap()
         .into_inner();
     let not_found = |r: Result<(), meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
-    assert!(not_found(bob.get_pattern(&secret.id).await.map(|_| ())));
     assert!(not_found(
-        bob.download_pattern(&secret.id, None).await.map(|_| ())
+        bob.get_pattern()
+            .pattern_id(secret.id.clone())
+            .send()
+            .await
+            .map(|_| ())
     ));
-    assert!(not_found(bob.clone_pattern(&secret.id).await.map(|_| ())));
-    assert!(not_found(bob.delete_pattern(&secret.id).await.map(|_| ())));
-    assert!(not_found(bob.delete_pattern(&shared.id).await.map(|_| ())));
+    assert!(not_found(
+        bob.download_pattern()
+            .pattern_id(secret.id.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
+    assert!(not_found(
+        bob.clone_pattern()
+            .pattern_id(secret.id.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
+    assert!(not_found(
+        bob.delete_pattern()
+            .pattern_id(secret.id.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
+    assert!(not_found(
+        bob.delete_pattern()
+            .pattern_id(shared.id.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
     let steal = input(json!({"id": shared.id, "patternFile": design("mine now", json!([]))}));
-    assert!(not_found(bob.save_pattern(&steal).await.map(|_| ())));
+    assert!(not_found(
+        bob.save_pattern()
+            .body(steal.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
     let none = bob
-        .delete_patterns(
-            &serde_json::from_value::<PatternsDelete>(
+        .delete_patterns()
+        .body(
+            serde_json::from_value::<PatternsDelete>(
                 json!({"patterns": [{"id": secret.id}, {"id": shared.id}]}),
             )
             .unwrap(),
         )
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -450,14 +526,28 @@ async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
 
     // A published design can be read and cloned; the copy is Bob's and private.
     assert_eq!(
-        bob.get_pattern(&shared.id).await.unwrap().into_inner().name,
+        bob.get_pattern()
+            .pattern_id(shared.id.clone())
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
         "shared"
     );
-    let copy = bob.clone_pattern(&shared.id).await.unwrap().into_inner();
+    let copy = bob
+        .clone_pattern()
+        .pattern_id(shared.id.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(copy.visibility, PatternVisibility::Private);
     assert_ne!(copy.user_id, shared.user_id);
     let bobs = bob
-        .list_patterns(None, None, None, None, Some("all"), None, None, None)
+        .list_patterns()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -469,14 +559,18 @@ async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
         [copy.id.as_str()]
     );
     let alices = alice
-        .list_patterns(None, None, None, None, Some("all"), None, None, None)
+        .list_patterns()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(alices.total_count, 2);
     assert_eq!(
         alice
-            .get_pattern(&shared.id)
+            .get_pattern()
+            .pattern_id(shared.id.clone())
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -507,7 +601,9 @@ async fn url_imports_fetch_under_the_target_policy() {
     };
 
     let pattern = client
-        .import_pattern(&by_url(format!("{base}/shop.yaml")))
+        .import_pattern()
+        .body(by_url(format!("{base}/shop.yaml")))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -525,7 +621,9 @@ async fn url_imports_fetch_under_the_target_policy() {
     assert_eq!(
         status(
             client
-                .import_pattern(&by_url(format!("{base}/missing.yaml")))
+                .import_pattern()
+                .body(by_url(format!("{base}/missing.yaml")))
+                .send()
                 .await
         ),
         502
@@ -533,7 +631,9 @@ async fn url_imports_fetch_under_the_target_policy() {
     assert_eq!(
         status(
             client
-                .import_pattern(&by_url("http://169.254.169.254/latest/meta-data".into()))
+                .import_pattern()
+                .body(by_url("http://169.254.169.254/latest/meta-data".into()))
+                .send()
                 .await
         ),
         403
@@ -541,7 +641,9 @@ async fn url_imports_fetch_under_the_target_policy() {
     assert_eq!(
         status(
             client
-                .import_pattern(&by_url("file:///etc/passwd".into()))
+                .import_pattern()
+                .body(by_url("file:///etc/passwd".into()))
+                .send()
                 .await
         ),
         400
@@ -552,14 +654,20 @@ async fn url_imports_fetch_under_the_target_policy() {
         url: Some(format!("{base}/shop.yaml").parse().unwrap()),
         name: None,
     };
-    assert_eq!(status(client.import_pattern(&both).await), 400);
+    assert_eq!(
+        status(client.import_pattern().body(both.clone()).send().await),
+        400
+    );
     let neither = PatternImport {
         file: None,
         file_name: None,
         url: None,
         name: None,
     };
-    assert_eq!(status(client.import_pattern(&neither).await), 400);
+    assert_eq!(
+        status(client.import_pattern().body(neither.clone()).send().await),
+        400
+    );
     assert_eq!(list(&server, "pagesize=all").await["totalCount"], 1);
     server.finish().await;
 }
@@ -760,7 +868,13 @@ async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
 
     // Not in the built-in roots: refused, and the answer says it is the certificate.
     let server = TestServer::start().await;
-    match server.client().import_pattern(&import).await {
+    match server
+        .client()
+        .import_pattern()
+        .body(import.clone())
+        .send()
+        .await
+    {
         Err(meshery::client::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 502);
             assert!(
@@ -778,7 +892,9 @@ async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
     let server = TestServer::start_with(|c| c.extra_ca_pem = Some(pem.into_bytes())).await;
     let pattern = server
         .client()
-        .import_pattern(&import)
+        .import_pattern()
+        .body(import.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();

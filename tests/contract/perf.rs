@@ -72,26 +72,17 @@ async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
     let server = TestServer::start().await;
     let (base, _) = target().await;
     let client = server.client();
-    let url = format!("{base}/ok").parse().unwrap();
+    let url = format!("{base}/ok");
     let started = Instant::now();
     let response = client
-        .run_perf_test(
-            Some(4),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("fortio"),
-            None,
-            Some("steady"),
-            Some(200.0),
-            None,
-            Some("2s"),
-            None,
-            &url,
-        )
+        .run_perf_test()
+        .c(4)
+        .load_generator("fortio")
+        .name("steady")
+        .qps(200.0)
+        .t("2s")
+        .url(url.clone())
+        .send()
         .await
         .unwrap();
     let frames = frames(response.into_inner_stream()).await;
@@ -140,14 +131,18 @@ async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
 
     // Stored and listed.
     let stored = client
-        .get_perf_result(&result.id)
+        .get_perf_result()
+        .result_id(result.id.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(stored.runner_results.ret_codes, rr.ret_codes);
     assert_eq!(stored.status, PerfResultStatus::Completed);
     let page = client
-        .list_perf_results(None, None, None, None, None, Some("stead"), None)
+        .list_perf_results()
+        .search("stead")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -170,26 +165,16 @@ async fn a_fixed_rate_test_keeps_its_rate_streams_progress_and_is_stored() {
 async fn a_stall_shows_in_the_fixed_rate_p99() {
     let server = TestServer::start().await;
     let (base, hits) = target().await;
-    let url = format!("{base}/stall").parse().unwrap();
+    let url = format!("{base}/stall");
     let response = server
         .client()
-        .run_perf_test(
-            Some(2),
-            None,
-            None,
-            Some("s".parse().unwrap()),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(100.0),
-            None,
-            Some("2"),
-            None,
-            &url,
-        )
+        .run_perf_test()
+        .c(2)
+        .dur("s")
+        .qps(100.0)
+        .t("2")
+        .url(url.clone())
+        .send()
         .await
         .unwrap();
     let frames = frames(response.into_inner_stream()).await;
@@ -259,7 +244,13 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
         "clients:\n  - endpoint_urls: [a, b]",
         "clients:\n  - bogus_field: 1",
     ] {
-        match server.client().run_perf_test_smp(smp.to_string()).await {
+        match server
+            .client()
+            .run_perf_test_smp()
+            .body(smp.to_string())
+            .send()
+            .await
+        {
             Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 400, "{smp}"),
             Ok(r) => panic!("{smp}: accepted ({})", r.status()),
             Err(e) => panic!("{smp}: {e}"),
@@ -267,7 +258,8 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
     }
     let page = server
         .client()
-        .list_perf_results(None, None, None, None, None, None, None)
+        .list_perf_results()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -284,22 +276,32 @@ async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
     );
     let response = server
         .client()
-        .run_perf_test_smp(smp.clone())
+        .run_perf_test_smp()
+        .body(smp.clone())
+        .send()
         .await
         .unwrap();
     let reading = tokio::spawn(frames(response.into_inner_stream()));
     // One run at a time for this user: the second is refused.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    match server.client().run_perf_test_smp(smp).await {
+    match server.client().run_perf_test_smp().body(smp).send().await {
         Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 429),
         other => panic!("expected 429, got {:?}", other.map(|r| r.status())),
     }
-    let runs = server.client().list_perf_runs().await.unwrap().into_inner();
+    let runs = server
+        .client()
+        .list_perf_runs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].name, "smp-run");
     server
         .client()
-        .cancel_perf_run(&runs[0].run_id)
+        .cancel_perf_run()
+        .run_id(runs[0].run_id.clone())
+        .send()
         .await
         .unwrap();
     let frames = tokio::time::timeout(Duration::from_secs(10), reading)
@@ -317,12 +319,18 @@ async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
         server
             .client()
             .list_perf_runs()
+            .send()
             .await
             .unwrap()
             .into_inner()
             .is_empty()
     );
-    let unknown = server.client().cancel_perf_run("no-such-run").await;
+    let unknown = server
+        .client()
+        .cancel_perf_run()
+        .run_id("no-such-run")
+        .send()
+        .await;
     assert!(matches!(unknown, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
     server.finish().await;
 }
@@ -338,25 +346,14 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
         &format!("http://{}", running.addr),
         crate::harness::client_builder().build().unwrap(),
     );
-    let url = format!("{base}/ok").parse().unwrap();
+    let url = format!("{base}/ok");
     let response = client
-        .run_perf_test(
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some("interrupted"),
-            Some(50.0),
-            None,
-            Some("60s"),
-            None,
-            &url,
-        )
+        .run_perf_test()
+        .name("interrupted")
+        .qps(50.0)
+        .t("60s")
+        .url(url.clone())
+        .send()
         .await
         .unwrap();
     let mut stream = response.into_inner_stream();
@@ -368,7 +365,8 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
         crate::harness::client_builder().build().unwrap(),
     );
     let page = client
-        .list_perf_results(None, None, None, None, None, None, None)
+        .list_perf_results()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -399,7 +397,9 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         metadata: Default::default(),
     };
     let saved = client
-        .save_perf_profile(&input("first"))
+        .save_perf_profile()
+        .body(input("first"))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -407,7 +407,9 @@ async fn profiles_are_saved_run_listed_and_deleted() {
     assert_eq!(saved.total_results, 0);
     assert_eq!(saved.last_run, None);
     let second = client
-        .save_perf_profile(&input("second"))
+        .save_perf_profile()
+        .body(input("second"))
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -416,7 +418,9 @@ async fn profiles_are_saved_run_listed_and_deleted() {
     let mut update = input("first, renamed");
     update.id = Some(saved.id.clone());
     let renamed = client
-        .save_perf_profile(&update)
+        .save_perf_profile()
+        .body(update.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -427,7 +431,9 @@ async fn profiles_are_saved_run_listed_and_deleted() {
     // Run it: the result belongs to the profile.
     let frames = frames(
         client
-            .run_perf_profile(&saved.id)
+            .run_perf_profile()
+            .profile_id(saved.id.clone())
+            .send()
             .await
             .unwrap()
             .into_inner_stream(),
@@ -437,26 +443,33 @@ async fn profiles_are_saved_run_listed_and_deleted() {
     assert_eq!(result.performance_profile, saved.id);
     assert_eq!(result.runner_results.num_threads, 2);
     let profile = client
-        .get_perf_profile(&saved.id)
+        .get_perf_profile()
+        .profile_id(saved.id.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(profile.total_results, 1);
     assert!(profile.last_run.is_some());
     let of_profile = client
-        .list_perf_profile_results(&saved.id, None, None, None, None, None, None, None)
+        .list_perf_profile_results()
+        .profile_id(saved.id.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(of_profile.total_count, 1);
     let of_second = client
-        .list_perf_profile_results(&second.id, None, None, None, None, None, None, None)
+        .list_perf_profile_results()
+        .profile_id(second.id.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(of_second.total_count, 0);
     let all = client
-        .list_all_perf_results(None, None, None, None, None, None, None)
+        .list_all_perf_results()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -464,7 +477,9 @@ async fn profiles_are_saved_run_listed_and_deleted() {
 
     // Listing: order, search, paging edges.
     let by_name = client
-        .list_perf_profiles(None, Some("name asc"), None, None, None, None, None)
+        .list_perf_profiles()
+        .order("name asc")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -477,7 +492,11 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         ["first, renamed", "second"]
     );
     let page1 = client
-        .list_perf_profiles(None, Some("name asc"), Some(1), None, Some("1"), None, None)
+        .list_perf_profiles()
+        .order("name asc")
+        .page(1)
+        .pagesize("1")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -490,25 +509,34 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         (2, 1, "second")
     );
     let beyond = client
-        .list_perf_profiles(None, None, Some(5), None, Some("1"), None, None)
+        .list_perf_profiles()
+        .page(5)
+        .pagesize("1")
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert!(beyond.profiles.is_empty());
     let all_pages = client
-        .list_perf_profiles(None, None, None, None, Some("all"), None, None)
+        .list_perf_profiles()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(all_pages.profiles.len(), 2);
     let searched = client
-        .list_perf_profiles(None, None, None, None, None, Some("renamed"), None)
+        .list_perf_profiles()
+        .search("renamed")
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(searched.total_count, 1);
     let pct = client
-        .list_perf_profiles(None, None, None, None, None, Some("%"), None)
+        .list_perf_profiles()
+        .search("%")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -552,7 +580,7 @@ async fn profiles_are_saved_run_listed_and_deleted() {
     ] {
         let mut p = input("bad");
         mutate(&mut p);
-        match client.save_perf_profile(&p).await {
+        match client.save_perf_profile().body(p.clone()).send().await {
             Err(meshery::client::Error::ErrorResponse(e)) => {
                 assert!(e.status() == 400 || e.status() == 404, "{why}")
             }
@@ -560,19 +588,25 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         }
     }
     let still = client
-        .list_perf_profiles(None, None, None, None, None, None, None)
+        .list_perf_profiles()
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(still.total_count, 2);
 
     // Delete; the result stays.
-    client.delete_perf_profile(&second.id).await.unwrap();
+    client
+        .delete_perf_profile()
+        .profile_id(second.id.clone())
+        .send()
+        .await
+        .unwrap();
     assert!(
-        matches!(client.get_perf_profile(&second.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.get_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
     assert!(
-        matches!(client.delete_perf_profile(&second.id).await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.delete_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
     );
     server.finish().await;
 }
@@ -608,10 +642,18 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
         content_type: None,
         metadata: Default::default(),
     };
-    let profile = alice.save_perf_profile(&input).await.unwrap().into_inner();
+    let profile = alice
+        .save_perf_profile()
+        .body(input.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     let result = frames(
         alice
-            .run_perf_profile(&profile.id)
+            .run_perf_profile()
+            .profile_id(profile.id.clone())
+            .send()
             .await
             .unwrap()
             .into_inner_stream(),
@@ -625,20 +667,45 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
     .unwrap();
     let not_found = |r: Result<_, meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
     assert!(not_found(
-        bob.get_perf_profile(&profile.id).await.map(|_| ())
+        bob.get_perf_profile()
+            .profile_id(profile.id.clone())
+            .send()
+            .await
+            .map(|_| ())
     ));
     assert!(not_found(
-        bob.run_perf_profile(&profile.id).await.map(|_| ())
+        bob.run_perf_profile()
+            .profile_id(profile.id.clone())
+            .send()
+            .await
+            .map(|_| ())
     ));
     assert!(not_found(
-        bob.delete_perf_profile(&profile.id).await.map(|_| ())
+        bob.delete_perf_profile()
+            .profile_id(profile.id.clone())
+            .send()
+            .await
+            .map(|_| ())
     ));
-    assert!(not_found(bob.get_perf_result(&result.id).await.map(|_| ())));
+    assert!(not_found(
+        bob.get_perf_result()
+            .result_id(result.id.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
     let mut steal = input.clone();
     steal.id = Some(profile.id.clone());
-    assert!(not_found(bob.save_perf_profile(&steal).await.map(|_| ())));
+    assert!(not_found(
+        bob.save_perf_profile()
+            .body(steal.clone())
+            .send()
+            .await
+            .map(|_| ())
+    ));
     assert_eq!(
-        bob.list_perf_profiles(None, None, None, None, None, None, None)
+        bob.list_perf_profiles()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -646,7 +713,8 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
         0
     );
     assert_eq!(
-        bob.list_perf_results(None, None, None, None, None, None, None)
+        bob.list_perf_results()
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -655,7 +723,9 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
     );
     assert_eq!(
         alice
-            .get_perf_profile(&profile.id)
+            .get_perf_profile()
+            .profile_id(profile.id.clone())
+            .send()
             .await
             .unwrap()
             .into_inner()
@@ -885,26 +955,16 @@ async fn h2c_targets_are_loaded_over_http2() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let server = TestServer::start().await;
-    let url = format!("http://{addr}/h2").parse().unwrap();
+    let url = format!("http://{addr}/h2");
     let response = server
         .client()
-        .run_perf_test(
-            Some(2),
-            None,
-            None,
-            None,
-            None,
-            Some(true),
-            None,
-            None,
-            None,
-            None,
-            Some(50.0),
-            None,
-            Some("1s"),
-            None,
-            &url,
-        )
+        .run_perf_test()
+        .c(2)
+        .http2(true)
+        .qps(50.0)
+        .t("1s")
+        .url(url.clone())
+        .send()
         .await
         .unwrap();
     let result = frames(response.into_inner_stream())
@@ -1054,7 +1114,8 @@ async fn a_run_survives_its_client_and_honours_the_request_timeout() {
     let page = loop {
         let page = server
             .client()
-            .list_perf_results(None, None, None, None, None, None, None)
+            .list_perf_results()
+            .send()
             .await
             .unwrap()
             .into_inner();

@@ -22,18 +22,10 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
     let client = server.client();
 
     let models = client
-        .list_models(
-            None,
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-            Some(true),
-            None,
-        )
+        .list_models()
+        .pagesize("all")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -59,7 +51,9 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
 
     // Kubernetes core: the workload, networking, config and storage kinds with schemas.
     let k8s = client
-        .get_model("kubernetes", None, None)
+        .get_model()
+        .model("kubernetes")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -106,34 +100,27 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
 
     // A model's components: search ignores case, sort and order, pages.
     let sets = client
-        .list_model_components(
-            "kubernetes",
-            None,
-            None,
-            None,
-            Some("all"),
-            Some("SET"),
-            None,
-            Some(true),
-            None,
-        )
+        .list_model_components()
+        .model("kubernetes")
+        .pagesize("all")
+        .search("SET")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
     let kinds: Vec<&str> = sets.components.iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, ["DaemonSet", "ReplicaSet", "StatefulSet"]);
     let desc = client
-        .list_model_components(
-            "kubernetes",
-            Some(ListModelComponentsOrder::Desc),
-            Some(0),
-            None,
-            Some("2"),
-            Some("set"),
-            Some("kind"),
-            Some(true),
-            None,
-        )
+        .list_model_components()
+        .model("kubernetes")
+        .order(ListModelComponentsOrder::Desc)
+        .page(0)
+        .pagesize("2")
+        .search("set")
+        .sort("kind")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -146,17 +133,15 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         ["StatefulSet", "ReplicaSet"]
     );
     let last = client
-        .list_model_components(
-            "kubernetes",
-            Some(ListModelComponentsOrder::Desc),
-            Some(1),
-            None,
-            Some("2"),
-            Some("set"),
-            Some("kind"),
-            Some(true),
-            None,
-        )
+        .list_model_components()
+        .model("kubernetes")
+        .order(ListModelComponentsOrder::Desc)
+        .page(1)
+        .pagesize("2")
+        .search("set")
+        .sort("kind")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -168,17 +153,13 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         ["DaemonSet"]
     );
     let empty = client
-        .list_model_components(
-            "kubernetes",
-            None,
-            Some(5),
-            None,
-            Some("2"),
-            Some("set"),
-            None,
-            Some(true),
-            None,
-        )
+        .list_model_components()
+        .model("kubernetes")
+        .page(5)
+        .pagesize("2")
+        .search("set")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -187,18 +168,12 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
 
     // Models sorted by category, descending.
     let by_category = client
-        .list_models(
-            None,
-            Some(ListModelsOrder::Desc),
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            Some("category"),
-            Some(true),
-            None,
-        )
+        .list_models()
+        .order(ListModelsOrder::Desc)
+        .pagesize("all")
+        .sort("category")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -258,7 +233,9 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
 
     // The same listings through the generated client.
     let categories = client
-        .list_categories(None, None, None, Some("all"), None, None)
+        .list_categories()
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -269,24 +246,14 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
             .iter()
             .any(|c| c.name == "Orchestration & Management" && c.models_count == 1)
     );
-    let registrants = client
-        .list_registrants(None, None, None, None, None, None)
-        .await
-        .unwrap()
-        .into_inner();
+    let registrants = client.list_registrants().send().await.unwrap().into_inner();
     assert_eq!(registrants.registrants.len(), 1);
     let by_kind = client
-        .list_components_by_kind(
-            "Service",
-            Some("v1"),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            Some(true),
-        )
+        .list_components_by_kind()
+        .name("Service")
+        .api_version("v1")
+        .trim(true)
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -299,7 +266,10 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         ["kubernetes"]
     );
     let relationships = client
-        .list_relationships(None, None, None, Some("all"), Some("certificate"), None)
+        .list_relationships()
+        .pagesize("all")
+        .search("certificate")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -312,16 +282,10 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         ["cert-manager"]
     );
     let k8s_relationships = client
-        .list_model_relationships(
-            "kubernetes",
-            None,
-            None,
-            None,
-            Some("all"),
-            None,
-            None,
-            None,
-        )
+        .list_model_relationships()
+        .model("kubernetes")
+        .pagesize("all")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -429,24 +393,40 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
     assert_eq!(raw(&server, "/api/registry/models/x-mesh").await.0, 404);
 
     let model = client
-        .register_model(&definition(good.clone()))
+        .register_model()
+        .body(definition(good.clone()))
+        .send()
         .await
         .unwrap()
         .into_inner();
     assert_eq!(model.id, "acme-mesh@v0.3.0");
     assert!(!model.built_in);
-    assert_eq!(model.registrant, client.get_user().await.unwrap().user_name);
+    assert_eq!(
+        model.registrant,
+        client.get_user().send().await.unwrap().user_name
+    );
     assert_eq!(model.components.len(), 2);
-    let again = client.register_model(&definition(good.clone())).await;
+    let again = client
+        .register_model()
+        .body(definition(good.clone()))
+        .send()
+        .await;
     assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 409));
     let mut newer = good.clone();
     newer["version"] = json!("v0.10.0");
     newer["registrant"] = json!("acme-corp");
-    client.register_model(&definition(newer)).await.unwrap();
+    client
+        .register_model()
+        .body(definition(newer))
+        .send()
+        .await
+        .unwrap();
     // The newest version is the default; both are listed.
     assert_eq!(
         client
-            .get_model("acme-mesh", None, None)
+            .get_model()
+            .model("acme-mesh")
+            .send()
             .await
             .unwrap()
             .into_inner()

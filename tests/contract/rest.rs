@@ -77,7 +77,12 @@ async fn routes_outside_the_spec_are_not_under_api() {
 async fn version_health_and_spec() {
     let server = TestServer::start().await;
     let client = server.client();
-    let v = client.get_system_version().await.unwrap().into_inner();
+    let v = client
+        .get_system_version()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(v.build, format!("v{}", env!("CARGO_PKG_VERSION")));
     assert_eq!(v.latest, v.build);
     assert!(!v.outdated);
@@ -85,10 +90,16 @@ async fn version_health_and_spec() {
     assert!(!v.commitsha.is_empty());
 
     assert_eq!(
-        client.get_liveness().await.unwrap().into_inner().status,
+        client
+            .get_liveness()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .status,
         "live"
     );
-    let ready = client.get_readiness().await.unwrap().into_inner();
+    let ready = client.get_readiness().send().await.unwrap().into_inner();
     assert_eq!(ready.status, "ready");
     assert_eq!(ready.checks.get("database").map(String::as_str), Some("ok"));
 
@@ -116,6 +127,7 @@ async fn an_operator_configured_newer_release_marks_the_build_outdated() {
     let v = server
         .client()
         .get_system_version()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -128,7 +140,13 @@ async fn an_operator_configured_newer_release_marks_the_build_outdated() {
 #[tokio::test]
 async fn providers_are_listed_in_both_key_spellings() {
     let server = TestServer::start().await;
-    let providers = server.client().list_providers().await.unwrap().into_inner();
+    let providers = server
+        .client()
+        .list_providers()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     let local = providers.get("Local").expect("Local is listed");
     assert_eq!(local.provider_type, ProviderType::Local);
     assert_eq!(local.provider_name, "Local");
@@ -178,8 +196,8 @@ async fn choosing_a_provider_sets_the_cookie_and_redirects() {
     assert_eq!(unknown.headers()["location"], "/provider");
     assert!(unknown.headers().get("set-cookie").is_none());
     // Through the generated client: a 302 is outside its success range.
-    let p = "Local".parse().unwrap();
-    match server.client().select_provider(&p).await {
+    let p = "Local";
+    match server.client().select_provider().provider(p).send().await {
         Err(ClientError::UnexpectedResponse(r)) => assert_eq!(r.status(), 302),
         Ok(r) => panic!("expected the redirect, got {}", r.status()),
         Err(e) => panic!("expected the redirect, got {e}"),
@@ -187,7 +205,9 @@ async fn choosing_a_provider_sets_the_cookie_and_redirects() {
     let (status, e) = meshkit(
         server
             .client()
-            .get_provider_capabilities(Some("Bogus"))
+            .get_provider_capabilities()
+            .provider("Bogus")
+            .send()
             .await,
     );
     assert_eq!(status, 400);
@@ -200,7 +220,8 @@ async fn capabilities_of_the_local_provider() {
     let server = TestServer::start().await;
     let caps = server
         .client()
-        .get_provider_capabilities(None)
+        .get_provider_capabilities()
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -209,7 +230,9 @@ async fn capabilities_of_the_local_provider() {
     assert!(caps.capabilities.iter().any(|c| c.feature == "sync-prefs"));
     let named = server
         .client()
-        .get_provider_capabilities(Some("None"))
+        .get_provider_capabilities()
+        .provider("None")
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -221,10 +244,10 @@ async fn capabilities_of_the_local_provider() {
 async fn the_local_user_and_token_need_no_credentials() {
     let server = TestServer::start().await;
     let client = server.client();
-    let user = client.get_user().await.unwrap().into_inner();
+    let user = client.get_user().send().await.unwrap().into_inner();
     assert_eq!(user.provider, "Local");
     assert_eq!(user.id, server.app.instance_id);
-    let auth = client.get_token().await.unwrap().into_inner();
+    let auth = client.get_token().send().await.unwrap().into_inner();
     assert_eq!(auth.meshery_provider, "Local");
     assert_eq!(auth.token, "");
     // A token the client carries (bearer or Meshery's base64 OAuth cookie) is handed back.
@@ -265,7 +288,7 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
     let home_path = home.path().to_path_buf();
     let server = TestServer::start_with(|c| c.home = home_path.clone()).await;
     let client = server.client();
-    let before = client.get_user_prefs().await.unwrap().into_inner();
+    let before = client.get_user_prefs().send().await.unwrap().into_inner();
     assert!(before.anonymous_usage_stats);
     assert_eq!(before.updated_at, None);
 
@@ -278,7 +301,9 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
         ..Default::default()
     };
     let after = client
-        .update_user_prefs(&update)
+        .update_user_prefs()
+        .body(update.clone())
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -297,10 +322,12 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
     let mut ext = serde_json::Map::new();
     ext.insert("other".into(), serde_json::Value::Null);
     let removed = client
-        .update_user_prefs(&UserPrefsUpdate {
+        .update_user_prefs()
+        .body(UserPrefsUpdate {
             users_extension_preferences: Some(ext),
             ..Default::default()
         })
+        .send()
         .await
         .unwrap()
         .into_inner();
@@ -310,7 +337,13 @@ async fn prefs_are_merged_persisted_and_survive_a_restart() {
 
     // Same home, new server: the prefs are still there.
     let server = TestServer::start_with(|c| c.home = home_path.clone()).await;
-    let again = server.client().get_user_prefs().await.unwrap().into_inner();
+    let again = server
+        .client()
+        .get_user_prefs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         again.users_extension_preferences,
         removed.users_extension_preferences
@@ -418,7 +451,13 @@ async fn bad_input_gets_a_meshkit_4xx_and_changes_nothing() {
         );
     }
     // None of it was stored.
-    let prefs = server.client().get_user_prefs().await.unwrap().into_inner();
+    let prefs = server
+        .client()
+        .get_user_prefs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(prefs.updated_at, None);
     server.finish().await;
 }
