@@ -1,0 +1,130 @@
+//! `~/.meshery/config.yaml` in mesheryctl's format: contexts by name, the current one,
+//! and the token files. Keys this version does not know are kept as they were.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_ENDPOINT: &str = "http://localhost:9081";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Context {
+    pub endpoint: String,
+    #[serde(default = "default_token")]
+    pub token: String,
+    #[serde(default = "default_platform")]
+    pub platform: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, yaml_serde::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Token {
+    pub name: String,
+    pub location: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Config {
+    #[serde(default)]
+    pub contexts: BTreeMap<String, Context>,
+    #[serde(rename = "current-context", default)]
+    pub current_context: String,
+    #[serde(default)]
+    pub tokens: Vec<Token>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, yaml_serde::Value>,
+}
+
+fn default_token() -> String {
+    "default".into()
+}
+
+fn default_platform() -> String {
+    "docker".into()
+}
+
+impl Context {
+    pub fn new(endpoint: &str, provider: Option<String>, platform: &str) -> Context {
+        Context {
+            endpoint: endpoint.to_string(),
+            token: default_token(),
+            platform: platform.to_string(),
+            provider,
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    /// What mesheryctl starts with: one `local` context at the default endpoint.
+    fn default() -> Self {
+        let mut contexts = BTreeMap::new();
+        contexts.insert(
+            "local".to_string(),
+            Context::new(DEFAULT_ENDPOINT, None, "docker"),
+        );
+        Config {
+            contexts,
+            current_context: "local".into(),
+            tokens: vec![Token {
+                name: "default".into(),
+                location: "auth.json".into(),
+            }],
+            other: BTreeMap::new(),
+        }
+    }
+}
+
+/// Where the config lives: `--config`, else `~/.meshery/config.yaml`.
+pub fn path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+    match explicit {
+        Some(p) => Ok(p),
+        None => std::env::home_dir()
+            .map(|h| h.join(".meshery").join("config.yaml"))
+            .ok_or_else(|| "no home directory; pass --config".to_string()),
+    }
+}
+
+/// Reads the config; a missing file is the default config (written on the first change).
+pub fn load(path: &Path) -> Result<Config, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => yaml_serde::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes the config atomically (a temporary file renamed over it), readable by the user only.
+pub fn save(path: &Path, config: &Config) -> Result<(), String> {
+    let text = yaml_serde::to_string(config).map_err(|e| e.to_string())?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("config.yaml");
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    write_private(&temp, text.as_bytes()).map_err(|e| format!("{}: {e}", temp.display()))?;
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        format!("{}: {e}", path.display())
+    })
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
