@@ -588,15 +588,26 @@ impl Store {
 
     /// Deletes an owner's events among `ids`; how many there were.
     pub async fn delete_events(&self, owner: &str, ids: &[String]) -> Result<u64, StoreError> {
-        let ids = serde_json::to_string(ids)
-            .map_err(|e| StoreError::Corrupt(format!("event ids: {e}")))?;
-        let done = sqlx::query(
-            "DELETE FROM events WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(owner)
-        .bind(ids)
-        .execute(&self.pool)
-        .await?;
+        self.delete_owned("events", owner, ids).await
+    }
+
+    /// Deletes an owner's rows of `table` (a constant of this module) among `ids`.
+    async fn delete_owned(
+        &self,
+        table: &'static str,
+        owner: &str,
+        ids: &[String],
+    ) -> Result<u64, StoreError> {
+        let ids =
+            serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids: {e}")))?;
+        let sql = format!(
+            "DELETE FROM {table} WHERE owner = ? AND id IN (SELECT value FROM json_each(?))"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(ids)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -672,16 +683,7 @@ impl Store {
 
     /// Deletes an owner's designs among `ids`; how many there were.
     pub async fn delete_patterns(&self, owner: &str, ids: &[String]) -> Result<u64, StoreError> {
-        let ids = serde_json::to_string(ids)
-            .map_err(|e| StoreError::Corrupt(format!("design ids: {e}")))?;
-        let done = sqlx::query(
-            "DELETE FROM patterns WHERE owner = ? AND id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(owner)
-        .bind(ids)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.delete_owned("patterns", owner, ids).await
     }
 
     pub async fn put_k8s_context(

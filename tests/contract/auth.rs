@@ -43,12 +43,26 @@ pub async fn setup() -> Setup {
 }
 
 impl Setup {
+    /// The generated client as a user of the reference provider (bearer token and
+    /// provider header on every request).
+    pub fn client_as(&self, user: &str) -> meshery::client::Client {
+        let token = self.token(user);
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        h.insert("meshery-provider", "Reference".parse().unwrap());
+        let http = crate::harness::client_builder()
+            .default_headers(h)
+            .build()
+            .unwrap();
+        meshery::client::Client::new_with_client(&self.server.base, http)
+    }
+
     async fn finish(self) {
         self.server.finish().await;
         self.provider.stop().await;
     }
 
-    fn token(&self, user: &str) -> String {
+    pub fn token(&self, user: &str) -> String {
         self.provider.provider.issue(user).unwrap()
     }
 
@@ -602,30 +616,15 @@ async fn each_user_sees_only_their_own_prefs() {
     s.finish().await;
 }
 
-/// PEM of DER bytes under `label`.
-fn pem(label: &str, der: &[u8]) -> Vec<u8> {
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-    .into_bytes()
-}
-
 #[tokio::test]
 async fn a_remote_provider_over_https_with_the_operators_ca() {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let cert_pem = pem("CERTIFICATE", certified.cert.der());
+    let cert_pem = crate::harness::pem("CERTIFICATE", certified.cert.der());
     let config = ProviderConfig {
         accounts: vec![Account::parse("alice:alice-pw:Alice Liddell").unwrap()],
         tls: Some(refprovider::TlsIdentity {
             cert_chain_pem: cert_pem.clone(),
-            key_pem: pem("PRIVATE KEY", &certified.signing_key.serialize_der()),
+            key_pem: crate::harness::pem("PRIVATE KEY", &certified.signing_key.serialize_der()),
         }),
         ..Default::default()
     };

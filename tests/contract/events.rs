@@ -293,24 +293,11 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
     server.finish().await;
 }
 
-/// A client of the reference provider's user.
-fn as_user(s: &crate::auth::Setup, user: &str) -> (Client, String) {
-    let token = s.provider.provider.issue(user).unwrap();
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    h.insert("meshery-provider", "Reference".parse().unwrap());
-    let http = crate::harness::client_builder()
-        .default_headers(h)
-        .build()
-        .unwrap();
-    (Client::new_with_client(&s.server.base, http), token)
-}
-
 #[tokio::test]
 async fn each_user_sees_and_touches_only_their_own_events() {
     let s = crate::auth::setup().await;
-    let (alice, alice_token) = as_user(&s, "alice");
-    let (bob, _) = as_user(&s, "bob");
+    let (alice, alice_token) = (s.client_as("alice"), s.token("alice"));
+    let bob = s.client_as("bob");
     let mut bob_stream = sse(&bob).await;
     let mut bob_buffer = String::new();
 

@@ -179,3 +179,18 @@ impl TestServer {
         self.app.store.close().await;
     }
 }
+
+/// PEM of DER bytes under `label`.
+pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
+    let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+    .into_bytes()
+}

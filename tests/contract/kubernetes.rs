@@ -363,20 +363,7 @@ async fn bad_kubeconfigs_are_refused_and_nothing_is_stored() {
 #[tokio::test]
 async fn another_user_cannot_see_ping_or_delete_a_context() {
     let s = crate::auth::setup().await;
-    let as_user = |user: &str| {
-        let token = s.provider.provider.issue(user).unwrap();
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        h.insert("meshery-provider", "Reference".parse().unwrap());
-        meshery::client::Client::new_with_client(
-            &s.server.base,
-            crate::harness::client_builder()
-                .default_headers(h)
-                .build()
-                .unwrap(),
-        )
-    };
-    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let (alice, bob) = (s.client_as("alice"), s.client_as("bob"));
     let (alive, _) = fake_api_server().await;
     let stored = alice
         .upload_kubeconfig()

@@ -4,7 +4,6 @@
 use base64::Engine;
 use cynic::{MutationBuilder, QueryBuilder};
 use futures_util::StreamExt;
-use meshery::client::Client;
 use meshery::client::types::DownloadPatternFormat;
 use meshery::models::{Pattern, PatternImport, PatternInput, PatternVisibility, PatternsDelete};
 use serde::Deserialize;
@@ -436,22 +435,10 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
     server.finish().await;
 }
 
-fn as_user(s: &crate::auth::Setup, user: &str) -> Client {
-    let token = s.provider.provider.issue(user).unwrap();
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    h.insert("meshery-provider", "Reference".parse().unwrap());
-    let http = crate::harness::client_builder()
-        .default_headers(h)
-        .build()
-        .unwrap();
-    Client::new_with_client(&s.server.base, http)
-}
-
 #[tokio::test]
 async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
     let s = crate::auth::setup().await;
-    let (alice, bob) = (as_user(&s, "alice"), as_user(&s, "bob"));
+    let (alice, bob) = (s.client_as("alice"), s.client_as("bob"));
     let secret = alice
         .save_pattern()
         .body(input(
@@ -808,16 +795,7 @@ async fn https_manifest_server() -> (String, String) {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use std::sync::Arc;
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let der = base64::engine::general_purpose::STANDARD.encode(certified.cert.der());
-    let lines: Vec<&str> = der
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    let pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    );
+    let pem = String::from_utf8(crate::harness::pem("CERTIFICATE", certified.cert.der())).unwrap();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
     ));

@@ -615,18 +615,7 @@ async fn profiles_are_saved_run_listed_and_deleted() {
 async fn another_user_cannot_see_or_touch_a_profile_or_result() {
     let s = crate::auth::setup().await;
     let (base, _) = target().await;
-    let as_user = |user: &str| {
-        let token = s.provider.provider.issue(user).unwrap();
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-        h.insert("meshery-provider", "Reference".parse().unwrap());
-        let http = crate::harness::client_builder()
-            .default_headers(h)
-            .build()
-            .unwrap();
-        meshery::client::Client::new_with_client(&s.server.base, http)
-    };
-    let (alice, bob) = (as_user("alice"), as_user("bob"));
+    let (alice, bob) = (s.client_as("alice"), s.client_as("bob"));
     let input = meshery::models::PerformanceProfileInput {
         id: None,
         name: "alice's".parse().unwrap(),
