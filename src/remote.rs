@@ -54,12 +54,43 @@ impl KeySource for JwksSource {
     }
 }
 
+/// Why a body could not be read whole.
+#[derive(Debug)]
+pub enum ReadError {
+    /// More than the cap (the caller's fault or the upstream's, depending on the caller).
+    TooLarge(usize),
+    /// The connection failed while reading.
+    Io(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::TooLarge(cap) => write!(f, "response larger than {cap} bytes"),
+            ReadError::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        e.to_string()
+    }
+}
+
 /// Reads a response body, refusing more than `cap` bytes.
-pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, ReadError> {
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ReadError::Io(e.without_url().to_string()))?
+    {
         if out.len() + chunk.len() > cap {
-            return Err(format!("response larger than {cap} bytes"));
+            return Err(ReadError::TooLarge(cap));
         }
         out.extend_from_slice(&chunk);
     }

@@ -1,11 +1,11 @@
 use base64::Engine;
-use futures_util::StreamExt;
 
 use crate::auth::Session;
 use crate::designs::{self, Checked};
 use crate::error::{ApiError, codes};
 use crate::generated::rest::*;
 use crate::models::EventsChanged;
+use crate::remote::ReadError;
 use crate::server::App;
 
 /// The largest file an import fetches from a URL.
@@ -30,11 +30,8 @@ impl App {
         let target = crate::perf::policy::resolve(url, &self.config.perf.allow).await?;
         let gateway =
             |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
-        let mut builder = crate::remote::http_client_builder(&self.outbound_tls);
-        for addr in &target.addrs {
-            builder = builder.resolve(&target.host, *addr);
-        }
-        let client = builder
+        let client = crate::remote::http_client_builder(&self.outbound_tls)
+            .resolve_to_addrs(&target.host, &target.addrs)
             .build()
             .map_err(|e| ApiError::internal("building an HTTP client", e))?;
         let response = client
@@ -45,17 +42,14 @@ impl App {
         if !response.status().is_success() {
             return Err(gateway(format!("answered {}", response.status())));
         }
-        let mut body = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| gateway(e.without_url().to_string()))?;
-            if body.len() + chunk.len() > MAX_IMPORT {
-                return Err(ApiError::bad_request(format!(
-                    "{url} is larger than {MAX_IMPORT} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = crate::remote::read_capped(response, MAX_IMPORT)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge(cap) => {
+                    ApiError::bad_request(format!("{url} is larger than {cap} bytes"))
+                }
+                ReadError::Io(why) => gateway(why),
+            })?;
         String::from_utf8(body)
             .map_err(|_| ApiError::bad_request(format!("{url} is not UTF-8 text")))
     }
