@@ -217,7 +217,7 @@ async fn loadgen_bench(secs: f64) {
 
 #[tokio::main]
 async fn main() {
-    meshery::perf::tls::install_crypto();
+    meshery::tls::install_crypto();
     let only = std::env::args().nth(1);
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()

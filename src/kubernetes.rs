@@ -395,7 +395,7 @@ impl Kubernetes {
         let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
             .map_err(|e| ApiError::internal("decoding credentials", e))?;
         let url = format!("{}/version", context.server.trim_end_matches('/'));
-        let target = crate::perf::policy::resolve(&url, allow).await?;
+        let target = crate::policy::resolve(&url, allow).await?;
         let unreachable = |why: String| {
             ApiError::new(
                 502,
@@ -418,7 +418,7 @@ impl Kubernetes {
 
 /// GET /version over HTTP/1.1 (TLS when https), to the first checked address that connects.
 async fn get_version(
-    target: &crate::perf::policy::Target,
+    target: &crate::policy::Target,
     credentials: &Credentials,
 ) -> Result<K8sServerVersion, String> {
     let mut last = String::from("no address");
@@ -514,7 +514,7 @@ fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, String> {
     let builder = if c.insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(crate::perf::tls::any_certificate(provider))
+            .with_custom_certificate_verifier(crate::tls::any_certificate(provider))
     } else {
         let mut roots = rustls::RootCertStore::empty();
         match &c.ca {

@@ -49,6 +49,8 @@ pub mod kubernetes;
 #[cfg(feature = "server")]
 pub mod perf;
 #[cfg(feature = "server")]
+pub mod policy;
+#[cfg(feature = "server")]
 pub mod prefs;
 #[cfg(feature = "server")]
 pub mod providers;
@@ -62,5 +64,7 @@ pub mod remote;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod tls;
 #[cfg(feature = "server")]
 pub mod web;

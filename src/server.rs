@@ -104,10 +104,8 @@ pub const BUILD: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 
 impl App {
     pub async fn new(config: Config) -> Result<App, String> {
-        crate::perf::tls::install_crypto();
-        let outbound_tls = Arc::new(crate::perf::tls::outbound_config(
-            config.extra_ca_pem.as_deref(),
-        )?);
+        crate::tls::install_crypto();
+        let outbound_tls = Arc::new(crate::tls::outbound_config(config.extra_ca_pem.as_deref())?);
         let store = Store::open(&config.home).await.map_err(|e| e.to_string())?;
         let instance_id = store.instance_id().await.map_err(|e| e.to_string())?;
         let policy = crate::auth::jwt::Policy {

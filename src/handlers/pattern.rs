@@ -27,7 +27,7 @@ impl App {
     /// Fetches an import URL under the same policy as load-test targets: resolved once,
     /// link-local and metadata addresses refused, the checked address used.
     async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
-        let target = crate::perf::policy::resolve(url, &self.config.perf.allow).await?;
+        let target = crate::policy::resolve(url, &self.config.perf.allow).await?;
         let gateway =
             |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
         let client = crate::remote::http_client_builder(&self.outbound_tls)

@@ -5,9 +5,7 @@
 pub mod graphql;
 pub mod h1;
 pub mod loadgen;
-pub mod policy;
 pub mod report;
-pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +13,8 @@ use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method};
 use futures_util::StreamExt;
+
+use crate::{policy, tls};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 

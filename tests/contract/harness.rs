@@ -91,8 +91,8 @@ async fn audit_layer(audit: Arc<Audit>, request: Request, next: Next) -> Respons
 /// load the system's certificates each time.
 pub fn client_builder() -> reqwest::ClientBuilder {
     static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
-    meshery::perf::tls::install_crypto();
-    let tls = TLS.get_or_init(|| meshery::perf::tls::outbound_config(None).expect("TLS config"));
+    meshery::tls::install_crypto();
+    let tls = TLS.get_or_init(|| meshery::tls::outbound_config(None).expect("TLS config"));
     reqwest::Client::builder().tls_backend_preconfigured(tls.clone())
 }
 

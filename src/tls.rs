@@ -1,6 +1,7 @@
-//! TLS for https targets: rustls with the ring provider and the Mozilla roots built in
-//! (no system store, works offline); `insecure` skips certificate checks, for services
-//! with self-signed certificates (signatures are still checked).
+//! Outbound TLS: rustls with the ring provider and the Mozilla roots built in (no system
+//! store, works offline), plus the operator's extra CAs for the server's own calls;
+//! `insecure` skips certificate checks for load-test targets with self-signed
+//! certificates (signatures are still checked).
 
 use std::sync::Arc;
 

@@ -1,8 +1,9 @@
-//! Which targets a load test may hit. A load-test target is a server-side request forgery
-//! primitive, so link-local addresses (cloud metadata lives there), unspecified, multicast
-//! and broadcast addresses are refused unless the operator allows their network.
-//! Names are resolved once here and the test connects to the checked addresses, so a
-//! name cannot be re-pointed (DNS rebinding) after the check.
+//! Which addresses a user may make the server reach (load-test targets, design imports by
+//! URL, Kubernetes pings). Each is a server-side request forgery primitive, so link-local
+//! addresses (cloud metadata lives there), unspecified, multicast and broadcast addresses
+//! are refused unless the operator allows their network. Names are resolved once here and
+//! the caller connects to the checked addresses, so a name cannot be re-pointed (DNS
+//! rebinding) after the check.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
