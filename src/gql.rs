@@ -64,11 +64,11 @@ async fn patterns_page(
 ) -> Result<g::PatternPage, ApiError> {
     let listing = pg::page_filter(selector)?;
     let (patterns, total) = app.designs.list(session, &[], &listing).await?;
-    let int = |n: i64| n.clamp(0, i32::MAX as i64) as i32;
+    let (page, page_size, total_count) = pg::page_numbers(&listing, total);
     Ok(g::PatternPage {
-        page: int(listing.page),
-        page_size: int(listing.page_size.unwrap_or(total)),
-        total_count: int(total),
+        page,
+        page_size,
+        total_count,
         patterns: patterns.into_iter().map(pattern_out).collect(),
     })
 }
@@ -81,7 +81,7 @@ fn pattern_out(p: models::Pattern) -> g::Pattern {
         user_id: p.user_id,
         visibility: p.visibility.to_string(),
         catalog_data: map_of(p.catalog_data),
-        components_count: p.components_count.clamp(0, i32::MAX as i64) as i32,
+        components_count: pg::int(p.components_count),
         created_at: g::Time(p.created_at),
         updated_at: g::Time(p.updated_at),
     }
@@ -188,11 +188,11 @@ impl g::QueryResolver for Resolver {
             .list(session(ctx)?, &Default::default(), &listing)
             .await
             .map_err(gql_error)?;
-        let int = |n: i64| n.clamp(0, i32::MAX as i64) as i32;
+        let (page, page_size, total_count) = pg::page_numbers(&listing, total);
         Ok(g::EventPage {
-            page: int(listing.page),
-            page_size: int(listing.page_size.unwrap_or(total)),
-            total_count: int(total),
+            page,
+            page_size,
+            total_count,
             events: events.into_iter().map(event_out).collect(),
         })
     }

@@ -35,6 +35,20 @@ fn rfc3339(what: &str, s: Option<&str>) -> Result<Option<chrono::DateTime<chrono
     }
 }
 
+/// A GraphQL `Int` (i32) of a count, saturating.
+pub fn int(n: i64) -> i32 {
+    n.clamp(0, i64::from(i32::MAX)) as i32
+}
+
+/// `page`, `pageSize` (the total with `all`) and `totalCount` of a GraphQL page.
+pub fn page_numbers(listing: &Listing, total: i64) -> (i32, i32, i32) {
+    (
+        int(listing.page),
+        int(listing.page_size.unwrap_or(total)),
+        int(total),
+    )
+}
+
 /// Meshery's `PageFilter` (strings) as a listing.
 pub fn page_filter(f: &g::PageFilter) -> Result<Listing> {
     let page = match f.page.trim() {
@@ -66,7 +80,7 @@ pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {
         endpoints: p.endpoints,
         load_generators: p.load_generators,
         service_mesh: p.service_mesh,
-        concurrent_request: p.concurrent_request.clamp(0, i32::MAX as i64) as i32,
+        concurrent_request: int(p.concurrent_request),
         qps: p.qps,
         duration: p.duration,
         request_headers: g::Map(serde_json::json!(p.request_headers)),
@@ -75,7 +89,7 @@ pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {
         content_type: p.content_type,
         metadata: json_map(p.metadata),
         last_run: p.last_run.map(g::Time),
-        total_results: p.total_results.clamp(0, i32::MAX as i64) as i32,
+        total_results: int(p.total_results),
         created_at: g::Time(p.created_at),
         updated_at: g::Time(p.updated_at),
     }
@@ -161,10 +175,11 @@ pub async fn profiles_page(
     listing: &Listing,
 ) -> Result<g::PerfPageProfiles> {
     let (profiles, total) = perf.profiles(session, listing).await?;
+    let (page, page_size, total_count) = page_numbers(listing, total);
     Ok(g::PerfPageProfiles {
-        page: listing.page.clamp(0, i32::MAX as i64) as i32,
-        page_size: listing.page_size.unwrap_or(total).clamp(0, i32::MAX as i64) as i32,
-        total_count: total.clamp(0, i32::MAX as i64) as i32,
+        page,
+        page_size,
+        total_count,
         profiles: profiles.into_iter().map(profile_out).collect(),
     })
 }
@@ -179,10 +194,11 @@ pub async fn results_page(
         perf.profile(session, id).await?;
     }
     let (results, total) = perf.results(session, profile, listing).await?;
+    let (page, page_size, total_count) = page_numbers(listing, total);
     Ok(g::PerfPageResult {
-        page: listing.page.clamp(0, i32::MAX as i64) as i32,
-        page_size: listing.page_size.unwrap_or(total).clamp(0, i32::MAX as i64) as i32,
-        total_count: total.clamp(0, i32::MAX as i64) as i32,
+        page,
+        page_size,
+        total_count,
         results: results.into_iter().map(result_out).collect::<Result<_>>()?,
     })
 }
