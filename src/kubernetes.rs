@@ -516,18 +516,20 @@ fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, String> {
             .dangerous()
             .with_custom_certificate_verifier(crate::tls::any_certificate(provider))
     } else {
-        let mut roots = rustls::RootCertStore::empty();
-        match &c.ca {
+        // The kubeconfig's CA replaces the built-in roots, as kubectl does.
+        let roots = match &c.ca {
             Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(pem) {
                     let cert = cert.map_err(|e| format!("certificate-authority-data: {e}"))?;
                     roots
                         .add(cert)
                         .map_err(|e| format!("certificate-authority-data: {e}"))?;
                 }
+                roots
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
+            None => crate::tls::roots(None)?,
+        };
         builder.with_root_certificates(roots)
     };
     match (&c.client_cert, &c.client_key) {
