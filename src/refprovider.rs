@@ -171,10 +171,14 @@ fn new_key() -> Result<SigningKey, String> {
 pub struct ProviderState {
     config: ProviderConfig,
     issuer: String,
+    /// Where this provider is reached (device sign-in links).
+    base_url: String,
     /// The newest key signs; older ones stay published so their tokens still verify.
     keys: Mutex<Vec<SigningKey>>,
     revoked: Mutex<HashSet<String>>,
     sessions: Mutex<HashMap<String, String>>,
+    /// Pending device authorizations (headless sign-in), by device code.
+    devices: Mutex<HashMap<String, DeviceGrant>>,
     /// How many times `/keys` was fetched (tests bound JWKS amplification with it).
     pub key_fetches: AtomicU64,
     pub introspections: AtomicU64,
@@ -203,9 +207,11 @@ impl RefProvider {
         Ok(RefProvider(Arc::new(ProviderState {
             config,
             issuer,
+            base_url: base_url.trim_end_matches('/').to_string(),
             keys: Mutex::new(vec![new_key()?]),
             revoked: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
+            devices: Mutex::new(HashMap::new()),
             key_fetches: AtomicU64::new(0),
             introspections: AtomicU64::new(0),
         })))
@@ -319,6 +325,9 @@ impl RefProvider {
         Router::new()
             .route("/{version}/capabilities", get(capabilities))
             .route("/login", get(login_form).post(login_submit))
+            .route("/device/code", post(device_code))
+            .route("/device", get(device_form).post(device_submit))
+            .route("/device/token", post(device_token))
             .route("/keys", get(keys))
             .route("/keys/rotate", post(rotate))
             .route("/introspect", post(introspect))
@@ -438,6 +447,202 @@ async fn login_submit(
         }
     }
     Redirect::to(callback.as_str()).into_response()
+}
+
+/// A device authorization (RFC 8628): a CLI without a browser shows `user_code`, the user
+/// approves it at `/device` on any machine, the CLI polls `/device/token`.
+struct DeviceGrant {
+    user_code: String,
+    expires: i64,
+    approved: Option<String>,
+    last_poll: i64,
+}
+
+const DEVICE_TTL_SECS: i64 = 600;
+const DEVICE_INTERVAL_SECS: i64 = 1;
+const DEVICE_MAX_PENDING: usize = 1000;
+
+/// Eight letters a person can read back without ambiguity (no vowels, no 0/O, 1/I).
+fn user_code() -> String {
+    const ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let code: String = bytes[..8]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &code[..4], &code[4..])
+}
+
+fn normalize_code(code: &str) -> String {
+    let letters: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if letters.len() == 8 {
+        format!("{}-{}", &letters[..4], &letters[4..])
+    } else {
+        letters
+    }
+}
+
+fn device_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+async fn device_code(State(p): State<RefProvider>) -> Response {
+    let Ok(mut devices) = p.devices.lock() else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let t = now();
+    devices.retain(|_, g| g.expires > t);
+    if devices.len() >= DEVICE_MAX_PENDING {
+        return device_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "slow_down",
+            "too many pending sign-ins; try again later",
+        );
+    }
+    let device_code = uuid::Uuid::new_v4().simple().to_string();
+    let code = user_code();
+    devices.insert(
+        device_code.clone(),
+        DeviceGrant {
+            user_code: code.clone(),
+            expires: t + DEVICE_TTL_SECS,
+            approved: None,
+            last_poll: 0,
+        },
+    );
+    let base = &p.base_url;
+    axum::Json(json!({
+        "device_code": device_code,
+        "user_code": code,
+        "verification_uri": format!("{base}/device"),
+        "verification_uri_complete": format!("{base}/device?user_code={code}"),
+        "expires_in": DEVICE_TTL_SECS,
+        "interval": DEVICE_INTERVAL_SECS,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+async fn device_form(State(p): State<RefProvider>, Query(q): Query<DeviceQuery>) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in a device to {name}</title></head>\
+         <body><h1>Sign in a device to {name}</h1><p>Enter the code your terminal shows.</p><form method=\"post\" action=\"/device\">\
+         <p><label>Code <input id=\"user_code\" name=\"user_code\" value=\"{code}\" autocomplete=\"off\" required></label></p>\
+         <p><label>User name <input id=\"username\" name=\"username\" autocomplete=\"username\" required></label></p>\
+         <p><label>Password <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
+         <p><button id=\"signin\" type=\"submit\">Sign in</button></p></form></body></html>",
+        name = escape(&p.config.name),
+        code = escape(q.user_code.as_deref().unwrap_or("")),
+    ))
+}
+
+#[derive(Deserialize)]
+struct DeviceForm {
+    user_code: String,
+    username: String,
+    password: String,
+}
+
+async fn device_submit(
+    State(p): State<RefProvider>,
+    axum::Form(form): axum::Form<DeviceForm>,
+) -> Response {
+    let Some(account) = p
+        .account(&form.username)
+        .filter(|a| same(&a.password, &form.password))
+    else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html("<p>Wrong user name or password. <a href=\"/device\">Try again</a></p>"),
+        )
+            .into_response();
+    };
+    let code = normalize_code(&form.user_code);
+    let t = now();
+    let approved = p.devices.lock().ok().is_some_and(|mut devices| {
+        devices
+            .values_mut()
+            .find(|g| g.user_code == code && g.expires > t && g.approved.is_none())
+            .map(|g| g.approved = Some(account.username.clone()))
+            .is_some()
+    });
+    if approved {
+        Html("<p id=\"done\">Signed in. Return to your terminal.</p>").into_response()
+    } else {
+        (
+            StatusCode::BAD_REQUEST,
+            Html("<p>Unknown or expired code. <a href=\"/device\">Try again</a></p>"),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct DeviceTokenBody {
+    device_code: String,
+}
+
+/// Polled by the CLI: `authorization_pending` until approved, then the token (once).
+async fn device_token(
+    State(p): State<RefProvider>,
+    axum::Form(body): axum::Form<DeviceTokenBody>,
+) -> Response {
+    let t = now();
+    let approved = {
+        let Ok(mut devices) = p.devices.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let Some(grant) = devices.get_mut(&body.device_code) else {
+            return device_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "unknown device code",
+            );
+        };
+        if grant.expires <= t {
+            devices.remove(&body.device_code);
+            return device_error(
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                "the code expired; start again",
+            );
+        }
+        match grant.approved.clone() {
+            Some(user) => {
+                devices.remove(&body.device_code);
+                user
+            }
+            None => {
+                let early = t - grant.last_poll < DEVICE_INTERVAL_SECS;
+                grant.last_poll = t;
+                return if early {
+                    device_error(StatusCode::BAD_REQUEST, "slow_down", "poll less often")
+                } else {
+                    device_error(
+                        StatusCode::BAD_REQUEST,
+                        "authorization_pending",
+                        "not approved yet",
+                    )
+                };
+            }
+        }
+    };
+    match p.issue(&approved) {
+        Ok(token) => axum::Json(json!({"token": token, "token_type": "bearer"})).into_response(),
+        Err(e) => device_error(StatusCode::BAD_REQUEST, "access_denied", &e),
+    }
 }
 
 async fn keys(State(p): State<RefProvider>) -> axum::Json<JwkSet> {

@@ -101,14 +101,39 @@ pub fn load(path: &Path) -> Result<Config, String> {
 /// Writes the config atomically (a temporary file renamed over it), readable by the user only.
 pub fn save(path: &Path, config: &Config) -> Result<(), String> {
     let text = yaml_serde::to_string(config).map_err(|e| e.to_string())?;
+    write_atomic(path, text.as_bytes())
+}
+
+/// Where a context's token file lives: the `tokens` entry it names, relative paths under
+/// the config's directory; `auth.json` there when the entry is missing.
+pub fn auth_path(config_path: &Path, config: &Config, context: &Context) -> PathBuf {
+    let dir = config_path.parent().unwrap_or(Path::new("."));
+    let location = config
+        .tokens
+        .iter()
+        .find(|t| t.name == context.token)
+        .map(|t| t.location.as_str())
+        .unwrap_or("auth.json");
+    let location = match location.strip_prefix("~/") {
+        Some(rest) => std::env::home_dir()
+            .map(|h| h.join(rest))
+            .unwrap_or_else(|| PathBuf::from(location)),
+        None => PathBuf::from(location),
+    };
+    if location.is_absolute() {
+        location
+    } else {
+        dir.join(location)
+    }
+}
+
+/// Replaces `path` with `bytes` in one step (a private temporary file renamed over it).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("config.yaml");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    write_private(&temp, text.as_bytes()).map_err(|e| format!("{}: {e}", temp.display()))?;
+    write_private(&temp, bytes).map_err(|e| format!("{}: {e}", temp.display()))?;
     std::fs::rename(&temp, path).map_err(|e| {
         let _ = std::fs::remove_file(&temp);
         format!("{}: {e}", path.display())

@@ -1,42 +1,120 @@
-//! mesheryctl: Meshery's command line, on meshery-rs's generated clients.
-//!
-//! Exit codes: 0 done, 2 usage (clap), 3 the config file cannot be read or written,
-//! 4 the named thing does not exist, 5 the change conflicts with the current state.
+//! mesheryctl: Meshery's command line, on meshery-rs's generated clients (progenitor for
+//! REST, cynic for GraphQL). Exit codes: see [`failure::Class`].
 
+mod api;
 mod config;
+mod design;
+mod events;
+mod failure;
+mod output;
+mod perf;
+mod registry;
+mod system;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
+use api::{Overrides, Target};
 use config::{Config, Context};
+use failure::{Class, Failure, Outcome};
+use output::Format;
 
 #[derive(Parser)]
-#[command(name = "mesheryctl", version, about = "Meshery's command line")]
+#[command(name = "mesheryctl", version, about = "Meshery's command line", after_help = failure::EXIT_CODES)]
 struct Cli {
     /// The config file (default ~/.meshery/config.yaml).
     #[arg(long, global = true, env = "MESHERY_CONFIG")]
     config: Option<PathBuf>,
+    /// Use this context instead of the current one.
+    #[arg(long, global = true, env = "MESHERY_CONTEXT")]
+    context: Option<String>,
+    /// Talk to this server instead of the context's endpoint.
+    #[arg(long, global = true, env = "MESHERY_SERVER")]
+    server: Option<String>,
+    /// Output format of lists and views.
+    #[arg(long, short = 'o', global = true, value_enum, default_value = "table")]
+    output: Format,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// The Meshery server and how to reach it.
+    /// The Meshery server: login, status, contexts.
     System {
         #[command(subcommand)]
         command: SystemCommand,
     },
+    /// Load tests and their results.
+    Perf {
+        #[command(subcommand)]
+        command: PerfCommand,
+    },
+    /// Designs (Meshery patterns).
+    Design {
+        #[command(subcommand)]
+        command: DesignCommand,
+    },
+    /// The registry of models and components.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+    /// What happened on the server.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Prints a shell completion script: `source <(mesheryctl completion bash)`.
+    Completion { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand)]
 enum SystemCommand {
+    /// Log in: get a token from a provider and save it (~/.meshery/auth.json).
+    Login {
+        /// The provider (as `/api/providers` lists it); asked for when there are several.
+        #[arg(long, short = 'p')]
+        provider: Option<String>,
+        /// No browser here: approve a code on any machine (device sign-in), or paste a token.
+        #[arg(long)]
+        headless: bool,
+        /// With --headless: paste a token from the web UI instead of a device code.
+        #[arg(long, requires = "headless")]
+        paste: bool,
+        /// Use an auth.json downloaded from the web UI ("Get Token").
+        #[arg(long, conflicts_with = "headless")]
+        token_file: Option<PathBuf>,
+        /// How long to wait for the sign-in, in seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Log out: end the session at the server and remove the token file.
+    Logout,
+    /// The server, provider, user and token expiry.
+    Status,
+    /// The saved token.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Named servers (contexts) in the config file.
     Context {
         #[command(subcommand)]
         command: ContextCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Shows the token file: provider, token (shortened), expiry.
+    View {
+        /// Print the whole token.
+        #[arg(long)]
+        show: bool,
     },
 }
 
@@ -68,21 +146,151 @@ enum ContextCommand {
     View { name: Option<String> },
 }
 
-/// A failure and its exit code.
-struct Failure {
-    code: u8,
-    message: String,
+#[derive(clap::Args)]
+struct Page {
+    /// Page number, from 0.
+    #[arg(long, default_value_t = 0)]
+    page: i64,
+    /// Items per page, or `all`.
+    #[arg(long, default_value = "25")]
+    pagesize: String,
+    /// Only items whose name contains this text.
+    #[arg(long, short = 's')]
+    search: Option<String>,
 }
 
-fn config_error(message: String) -> Failure {
-    Failure { code: 3, message }
+impl From<Page> for perf::ListArgs {
+    fn from(p: Page) -> Self {
+        perf::ListArgs {
+            page: p.page,
+            pagesize: p.pagesize,
+            search: p.search,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum PerfCommand {
+    /// Run a load test now and print its percentiles.
+    Apply(perf::Apply),
+    /// Saved performance profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+    /// Stored results.
+    Result {
+        #[command(subcommand)]
+        command: ResultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCommand {
+    List(Page),
+    View { id: String },
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum ResultCommand {
+    List {
+        /// Only this profile's results.
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        page: Page,
+    },
+    View {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DesignCommand {
+    List(Page),
+    /// A design's details and YAML.
+    View {
+        id: String,
+    },
+    /// Import a design or Kubernetes manifests from a file or a URL.
+    Import {
+        #[arg(
+            long,
+            short = 'f',
+            required_unless_present = "url",
+            conflicts_with = "url"
+        )]
+        file: Option<PathBuf>,
+        #[arg(long, short = 'u')]
+        url: Option<String>,
+        /// The design's name (default: from the file).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print or save a design (or its Kubernetes manifests with --manifest).
+    Export {
+        id: String,
+        #[arg(long)]
+        manifest: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long = "file", short = 'f')]
+        out: Option<PathBuf>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCommand {
+    List {
+        #[command(flatten)]
+        page: Page,
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// A model's components and relationships.
+    View {
+        name: String,
+        #[arg(long)]
+        version: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    List {
+        #[command(flatten)]
+        page: Page,
+        /// Only these categories (repeatable).
+        #[arg(long)]
+        category: Vec<String>,
+        /// Only these severities (repeatable).
+        #[arg(long)]
+        severity: Vec<String>,
+    },
+    /// Print events as they happen (GraphQL subscription) until Ctrl-C.
+    Watch {
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
 }
 
 fn not_found(what: &str, config: &Config) -> Failure {
     let names: Vec<&str> = config.contexts.keys().map(String::as_str).collect();
-    Failure {
-        code: 4,
-        message: format!(
+    Failure::new(
+        Class::NotFound,
+        format!(
             "no context {what:?}; there are: {}",
             if names.is_empty() {
                 "none".to_string()
@@ -90,31 +298,12 @@ fn not_found(what: &str, config: &Config) -> Failure {
                 names.join(", ")
             }
         ),
-    }
+    )
 }
 
-fn conflict(message: String) -> Failure {
-    Failure { code: 5, message }
-}
-
-/// A server URL: http(s) with a host, no trailing slash.
-fn endpoint(url: &str) -> Result<String, Failure> {
-    let trimmed = url.trim().trim_end_matches('/');
-    let rest = trimmed
-        .strip_prefix("http://")
-        .or_else(|| trimmed.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(trimmed.to_string()),
-        _ => Err(Failure {
-            code: 2,
-            message: format!("--url {url:?} must be an http or https URL with a host"),
-        }),
-    }
-}
-
-fn context(command: ContextCommand, path: &std::path::Path) -> Result<String, Failure> {
-    let mut config = config::load(path).map_err(config_error)?;
-    let save = |config: &Config| config::save(path, config).map_err(config_error);
+fn context(command: ContextCommand, path: &std::path::Path) -> Outcome {
+    let mut config = config::load(path).map_err(failure::config)?;
+    let save = |config: &Config| config::save(path, config).map_err(failure::config);
     match command {
         ContextCommand::Create {
             name,
@@ -124,17 +313,17 @@ fn context(command: ContextCommand, path: &std::path::Path) -> Result<String, Fa
             set,
         } => {
             if name.trim().is_empty() || name.contains(char::is_whitespace) {
-                return Err(Failure {
-                    code: 2,
-                    message: format!("context name {name:?} must be one word"),
-                });
-            }
-            if config.contexts.contains_key(&name) {
-                return Err(conflict(format!(
-                    "context {name:?} exists; delete it first or pick another name"
+                return Err(failure::usage(format!(
+                    "context name {name:?} must be one word"
                 )));
             }
-            let endpoint = endpoint(&url)?;
+            if config.contexts.contains_key(&name) {
+                return Err(Failure::new(
+                    Class::Conflict,
+                    format!("context {name:?} exists; delete it first or pick another name"),
+                ));
+            }
+            let endpoint = api::endpoint(&url)?;
             config
                 .contexts
                 .insert(name.clone(), Context::new(&endpoint, provider, &platform));
@@ -169,9 +358,12 @@ fn context(command: ContextCommand, path: &std::path::Path) -> Result<String, Fa
                 return Err(not_found(&name, &config));
             }
             if name == config.current_context {
-                return Err(conflict(format!(
-                    "{name} is the current context; switch to another first (mesheryctl system context switch NAME)"
-                )));
+                return Err(Failure::new(
+                    Class::Conflict,
+                    format!(
+                        "{name} is the current context; switch to another first (mesheryctl system context switch NAME)"
+                    ),
+                ));
             }
             config.contexts.remove(&name);
             save(&config)?;
@@ -187,21 +379,130 @@ fn context(command: ContextCommand, path: &std::path::Path) -> Result<String, Fa
             one.insert(name.clone(), c);
             yaml_serde::to_string(&one)
                 .map(|s| s.trim_end().to_string())
-                .map_err(|e| config_error(e.to_string()))
+                .map_err(|e| failure::config(e.to_string()))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        context: cli.context.clone(),
+        server: cli.server.clone(),
+    };
+    let format = cli.output;
+    let target = || Target::resolve(&overrides);
+    match cli.command {
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mesheryctl",
+                &mut std::io::stdout(),
+            );
+            Ok(String::new())
+        }
+        Command::System { command } => match command {
+            SystemCommand::Context { command } => {
+                let path = config::path(cli.config).map_err(failure::config)?;
+                context(command, &path)
+            }
+            SystemCommand::Login {
+                provider,
+                headless,
+                paste,
+                token_file,
+                timeout,
+            } => {
+                system::login(
+                    &target()?,
+                    system::LoginOptions {
+                        provider,
+                        headless,
+                        paste,
+                        token_file,
+                        timeout: Duration::from_secs(timeout.max(1)),
+                    },
+                )
+                .await
+            }
+            SystemCommand::Logout => system::logout(&target()?).await,
+            SystemCommand::Status => system::status(&target()?).await,
+            SystemCommand::Token {
+                command: TokenCommand::View { show },
+            } => system::token_view(&target()?, show),
+        },
+        Command::Perf { command } => {
+            let t = target()?;
+            match command {
+                PerfCommand::Apply(a) => perf::apply(&t, a, format).await,
+                PerfCommand::Profile { command } => match command {
+                    ProfileCommand::List(p) => perf::profile_list(&t, p.into(), format).await,
+                    ProfileCommand::View { id } => perf::profile_view(&t, id, format).await,
+                    ProfileCommand::Delete { id } => perf::profile_delete(&t, id).await,
+                },
+                PerfCommand::Result { command } => match command {
+                    ResultCommand::List { profile, page } => {
+                        perf::result_list(&t, profile, page.into(), format).await
+                    }
+                    ResultCommand::View { id } => perf::result_view(&t, id, format).await,
+                },
+            }
+        }
+        Command::Design { command } => {
+            let t = target()?;
+            match command {
+                DesignCommand::List(p) => design::list(&t, p.into(), format).await,
+                DesignCommand::View { id } => design::view(&t, id, format).await,
+                DesignCommand::Import { file, url, name } => {
+                    design::import(&t, file, url, name, format).await
+                }
+                DesignCommand::Export { id, manifest, out } => {
+                    design::export(&t, id, manifest, out).await
+                }
+                DesignCommand::Delete { id } => design::delete(&t, id).await,
+            }
+        }
+        Command::Registry {
+            command: RegistryCommand::Model { command },
+        } => {
+            let t = target()?;
+            match command {
+                ModelCommand::List { page, category } => {
+                    registry::list(&t, page.into(), category, format).await
+                }
+                ModelCommand::View { name, version } => {
+                    registry::view(&t, name, version, format).await
+                }
+            }
+        }
+        Command::Events { command } => {
+            let t = target()?;
+            match command {
+                EventsCommand::List {
+                    page,
+                    category,
+                    severity,
+                } => events::list(&t, page.into(), category, severity, format).await,
+                EventsCommand::Watch { count } => events::watch(&t, count, format).await,
+            }
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = config::path(cli.config)
-        .map_err(config_error)
-        .and_then(|path| match cli.command {
-            Command::System {
-                command: SystemCommand::Context { command },
-            } => context(command, &path),
-        });
-    match result {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mesheryctl: {e}");
+            return ExitCode::from(Class::Server as u8);
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(out) => {
             if !out.is_empty() {
                 println!("{out}");
@@ -210,7 +511,7 @@ fn main() -> ExitCode {
         }
         Err(f) => {
             eprintln!("mesheryctl: {}", f.message);
-            ExitCode::from(f.code)
+            ExitCode::from(f.code())
         }
     }
 }

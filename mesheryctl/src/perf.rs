@@ -1,0 +1,462 @@
+//! `perf apply|profile|result`: load tests run by the server's built-in load generator.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use meshery::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfResultPage, PerformanceProfile};
+
+use crate::api::Target;
+use crate::failure::{self, Class, Failure, Outcome};
+use crate::output::{self, Format};
+
+#[derive(clap::Args)]
+pub struct Apply {
+    /// A name for the test (default: the URL's host).
+    pub name: Option<String>,
+    /// The URL to load.
+    #[arg(long, short = 'u', required_unless_present = "file")]
+    pub url: Option<String>,
+    /// An SMP performance test configuration (YAML or JSON) instead of the flags.
+    #[arg(long, short = 'f', conflicts_with_all = ["url", "concurrent_requests", "qps", "method", "header", "body"])]
+    pub file: Option<std::path::PathBuf>,
+    /// How long: `30s`, `2m`, `1h`.
+    #[arg(long, short = 'd', default_value = "30s")]
+    pub duration: String,
+    /// Connections.
+    #[arg(
+        long,
+        short = 'c',
+        visible_alias = "concurrent-requests",
+        default_value_t = 1
+    )]
+    pub concurrent_requests: i32,
+    /// Requests per second across all connections; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub qps: f64,
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// A request header `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub header: Vec<String>,
+    /// Request cookies, `a=1; b=2`.
+    #[arg(long)]
+    pub cookies: Option<String>,
+    /// Request body.
+    #[arg(long)]
+    pub body: Option<String>,
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Per-request timeout, e.g. `5s`.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// HTTP/2 (h2c for http://, ALPN for https://).
+    #[arg(long)]
+    pub http2: bool,
+    /// Accept any TLS certificate of the target.
+    #[arg(long)]
+    pub insecure: bool,
+    #[arg(long, default_value = "fortio")]
+    pub load_generator: String,
+}
+
+/// Seconds in `30s`, `2m`, `1h` (for the progress bar only: the server checks the value).
+fn seconds(duration: &str) -> Option<u64> {
+    let d = duration.trim();
+    let (n, unit) = d.split_at(d.find(|c: char| !c.is_ascii_digit()).unwrap_or(d.len()));
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return None,
+    })
+}
+
+fn headers_json(headers: &[String]) -> Outcome<Option<String>> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let mut map = serde_json::Map::new();
+    for h in headers {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| failure::usage(format!("--header {h:?} must be `Name: value`")))?;
+        map.insert(
+            k.trim().to_string(),
+            serde_json::Value::String(v.trim().to_string()),
+        );
+    }
+    Ok(Some(serde_json::Value::Object(map).to_string()))
+}
+
+pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
+    let client = target.client()?;
+    let (stream, secs) = if let Some(file) = &a.file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| failure::usage(format!("{}: {e}", file.display())))?;
+        let secs = yaml_serde::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("duration").and_then(|d| d.as_str()).and_then(seconds));
+        let r = client
+            .run_perf_test_smp()
+            .body(text)
+            .send()
+            .await
+            .map_err(|e| target.fail(e))?;
+        (r.into_inner(), secs)
+    } else {
+        let url = a.url.clone().unwrap_or_default();
+        let name = a.name.clone().unwrap_or_else(|| {
+            reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_else(|| "load test".into())
+        });
+        let mut b = client
+            .run_perf_test()
+            .name(name)
+            .url(url.as_str())
+            .t(a.duration.clone())
+            .c(a.concurrent_requests)
+            .qps(a.qps)
+            .method(a.method.clone())
+            .load_generator(a.load_generator.clone())
+            .http2(a.http2)
+            .insecure(a.insecure);
+        if let Some(h) = headers_json(&a.header)? {
+            b = b.headers(h);
+        }
+        if let Some(c) = &a.cookies {
+            b = b.cookies(c.clone());
+        }
+        if let Some(body) = &a.body {
+            b = b.req_body(body.clone());
+        }
+        if let Some(ct) = &a.content_type {
+            b = b.content_type(ct.clone());
+        }
+        if let Some(t) = &a.timeout {
+            b = b.timeout(t.clone());
+        }
+        let r = b.send().await.map_err(|e| target.fail(e))?;
+        (r.into_inner(), seconds(&a.duration))
+    };
+
+    let bar = match secs {
+        Some(s) => ProgressBar::new(s).with_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    let mut frames = Box::pin(sse_frames(stream));
+    let mut result = None;
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| {
+            bar.abandon();
+            failure::transport(&e, &target.endpoint)
+        })?;
+        let Ok(frame) = serde_json::from_str::<PerfFrame>(&frame) else {
+            continue;
+        };
+        match frame.status {
+            PerfFrameStatus::Info => {
+                bar.set_position(started.elapsed().as_secs());
+                bar.set_message(frame.message);
+            }
+            PerfFrameStatus::Error => {
+                bar.abandon();
+                return Err(Failure::new(
+                    Class::Rejected,
+                    format!("the load test failed: {}", frame.message),
+                ));
+            }
+            PerfFrameStatus::Success => {
+                result = frame.result;
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let result = result.ok_or_else(|| {
+        Failure::new(
+            Class::Server,
+            "the server ended the stream without a result",
+        )
+    })?;
+    output::emit(format, &result, summary)
+}
+
+/// The frames of a `text/event-stream` body: each event's `data:` lines joined;
+/// comments (keepalives) skipped.
+fn sse_frames(
+    stream: meshery::client::ByteStream,
+) -> impl futures_util::Stream<Item = Result<String, reqwest::Error>> {
+    futures_util::stream::unfold(
+        (stream, Vec::<u8>::new(), false),
+        |(mut stream, mut buf, mut done)| async move {
+            loop {
+                if let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
+                    let event: Vec<u8> = buf.drain(..end + 2).collect();
+                    // Decoded per event, so a character split across chunks stays whole.
+                    let event = String::from_utf8_lossy(&event);
+                    let data: Vec<&str> = event
+                        .lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+                        .collect();
+                    if !data.is_empty() {
+                        return Some((Ok(data.join("\n")), (stream, buf, done)));
+                    }
+                    continue;
+                }
+                if done {
+                    return None;
+                }
+                match stream.next().await {
+                    Some(Ok(bytes)) => buf.extend(bytes.iter().filter(|b| **b != b'\r')),
+                    Some(Err(e)) => return Some((Err(e), (stream, buf, true))),
+                    None => {
+                        // The last event may lack its blank line.
+                        buf.extend_from_slice(b"\n\n");
+                        done = true;
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn ms(seconds: f64) -> String {
+    format!("{:.3}", seconds * 1000.0)
+}
+
+/// The summary a person reads after a test: throughput, percentiles, status codes.
+fn summary(r: &PerfResult) -> String {
+    let rr = &r.runner_results;
+    let h = &rr.duration_histogram;
+    let codes: Vec<String> = rr
+        .ret_codes
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let errors: Vec<String> = rr
+        .errors_by_kind
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let mut out = output::fields(&[
+        ("result", r.id.clone()),
+        ("name", r.name.clone()),
+        ("url", rr.url.clone()),
+        (
+            "duration",
+            format!("{:.1} s", rr.actual_duration as f64 / 1e9),
+        ),
+        ("connections", rr.num_threads.to_string()),
+        ("requests", h.count.to_string()),
+        (
+            "qps",
+            format!("{:.1} (requested {})", rr.actual_qps, rr.requested_qps),
+        ),
+        (
+            "status codes",
+            if codes.is_empty() {
+                "none".into()
+            } else {
+                codes.join(", ")
+            },
+        ),
+        (
+            "errors",
+            if errors.is_empty() {
+                "none".into()
+            } else {
+                errors.join(", ")
+            },
+        ),
+    ]);
+    out.push_str("\n\nlatency (ms)\n");
+    let mut header = vec!["min".to_string(), "avg".to_string()];
+    let mut row = vec![ms(h.min), ms(h.avg)];
+    for p in &h.percentiles {
+        header.push(format!("p{}", p.percentile));
+        row.push(ms(p.value));
+    }
+    header.push("max".into());
+    row.push(ms(h.max));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    out.push_str(&output::table(&header, [row]));
+    out
+}
+
+fn p(r: &PerfResult, percentile: f64) -> String {
+    r.runner_results
+        .duration_histogram
+        .percentiles
+        .iter()
+        .find(|x| (x.percentile - percentile).abs() < 1e-9)
+        .map(|x| ms(x.value))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn results_table(page: &PerfResultPage) -> String {
+    let mut out = output::table(
+        &[
+            "id", "name", "started", "url", "qps", "p50 ms", "p90 ms", "p99 ms",
+        ],
+        page.results.iter().map(|r| {
+            vec![
+                r.id.clone(),
+                r.name.clone(),
+                output::time(&r.test_start_time),
+                r.runner_results.url.clone(),
+                format!("{:.1}", r.runner_results.actual_qps),
+                p(r, 50.0),
+                p(r, 90.0),
+                p(r, 99.0),
+            ]
+        }),
+    );
+    out.push('\n');
+    out.push_str(&output::footer(page.page, page.page_size, page.total_count));
+    out
+}
+
+fn profiles_table(page: &meshery::models::PerformanceProfilePage) -> String {
+    let mut out = output::table(
+        &[
+            "id",
+            "name",
+            "endpoints",
+            "connections",
+            "qps",
+            "duration",
+            "results",
+            "last run",
+        ],
+        page.profiles.iter().map(|p| {
+            vec![
+                p.id.clone(),
+                p.name.clone(),
+                p.endpoints.join(" "),
+                p.concurrent_request.to_string(),
+                p.qps.to_string(),
+                p.duration.clone(),
+                p.total_results.to_string(),
+                p.last_run
+                    .as_ref()
+                    .map(output::time)
+                    .unwrap_or_else(|| "never".into()),
+            ]
+        }),
+    );
+    out.push('\n');
+    out.push_str(&output::footer(page.page, page.page_size, page.total_count));
+    out
+}
+
+fn profile_fields(p: &PerformanceProfile) -> String {
+    output::fields(&[
+        ("id", p.id.clone()),
+        ("name", p.name.clone()),
+        ("endpoints", p.endpoints.join(" ")),
+        ("load generators", p.load_generators.join(" ")),
+        ("connections", p.concurrent_request.to_string()),
+        ("qps", p.qps.to_string()),
+        ("duration", p.duration.clone()),
+        ("results", p.total_results.to_string()),
+        ("created", output::time(&p.created_at)),
+        ("updated", output::time(&p.updated_at)),
+    ])
+}
+
+pub struct ListArgs {
+    pub page: i64,
+    pub pagesize: String,
+    pub search: Option<String>,
+}
+
+pub async fn profile_list(target: &Target, l: ListArgs, format: Format) -> Outcome {
+    let client = target.client()?;
+    let mut b = client
+        .list_perf_profiles()
+        .page(l.page)
+        .pagesize(l.pagesize);
+    if let Some(s) = l.search {
+        b = b.search(s);
+    }
+    let page = b.send().await.map_err(|e| target.fail(e))?.into_inner();
+    output::emit(format, &page, profiles_table)
+}
+
+pub async fn profile_view(target: &Target, id: String, format: Format) -> Outcome {
+    let client = target.client()?;
+    let p = client
+        .get_perf_profile()
+        .profile_id(id)
+        .send()
+        .await
+        .map_err(|e| target.fail(e))?
+        .into_inner();
+    output::emit(format, &p, profile_fields)
+}
+
+pub async fn profile_delete(target: &Target, id: String) -> Outcome {
+    let client = target.client()?;
+    client
+        .delete_perf_profile()
+        .profile_id(id.clone())
+        .send()
+        .await
+        .map_err(|e| target.fail(e))?;
+    Ok(format!("deleted performance profile {id}"))
+}
+
+pub async fn result_list(
+    target: &Target,
+    profile: Option<String>,
+    l: ListArgs,
+    format: Format,
+) -> Outcome {
+    let client = target.client()?;
+    let page = match profile {
+        Some(id) => {
+            let mut b = client
+                .list_perf_profile_results()
+                .profile_id(id)
+                .page(l.page)
+                .pagesize(l.pagesize);
+            if let Some(s) = l.search {
+                b = b.search(s);
+            }
+            b.send().await
+        }
+        None => {
+            let mut b = client.list_perf_results().page(l.page).pagesize(l.pagesize);
+            if let Some(s) = l.search {
+                b = b.search(s);
+            }
+            b.send().await
+        }
+    }
+    .map_err(|e| target.fail(e))?
+    .into_inner();
+    output::emit(format, &page, results_table)
+}
+
+pub async fn result_view(target: &Target, id: String, format: Format) -> Outcome {
+    let client = target.client()?;
+    let r = client
+        .get_perf_result()
+        .result_id(id)
+        .send()
+        .await
+        .map_err(|e| target.fail(e))?
+        .into_inner();
+    output::emit(format, &r, summary)
+}

@@ -1,0 +1,625 @@
+//! The real `mesheryctl` binary against a real server (Local, and the reference remote
+//! provider) on port 0, with HOME in a temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use meshery::refprovider::{self, Account, ProviderConfig};
+use meshery::server::{self, Config};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+struct Cli {
+    home: tempfile::TempDir,
+    server: String,
+}
+
+impl Cli {
+    fn new(server: &str) -> Cli {
+        Cli {
+            home: tempfile::tempdir().unwrap(),
+            server: server.to_string(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mesheryctl"));
+        c.args(args)
+            .env("HOME", self.home.path())
+            .env("MESHERY_SERVER", &self.server)
+            // A browser that does nothing: the test plays the browser.
+            .env("BROWSER", "true")
+            .env_remove("MESHERY_CONFIG")
+            .env_remove("MESHERY_CONTEXT")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .expect("mesheryctl finished in 60 s")
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args).await;
+        assert_eq!(r.code, 0, "mesheryctl {args:?}: {r:?}");
+        r.stdout
+    }
+
+    fn auth_path(&self) -> PathBuf {
+        self.home.path().join(".meshery/auth.json")
+    }
+
+    fn auth(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.auth_path()).unwrap()).unwrap()
+    }
+}
+
+async fn local_server() -> (server::Running, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let mut config = Config::new(home.path().join("meshery"));
+    config.port = 0;
+    (server::start(config).await.unwrap(), home)
+}
+
+struct Remote {
+    provider: refprovider::Running,
+    server: server::Running,
+    _home: tempfile::TempDir,
+}
+
+async fn remote_server() -> Remote {
+    let provider = refprovider::start(
+        ProviderConfig {
+            accounts: vec![
+                Account::parse("alice:alice-pw:Alice Liddell").unwrap(),
+                Account::parse("bob:bob-pw:Bob Builder").unwrap(),
+            ],
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let mut config = Config::new(home.path().join("meshery"));
+    config.port = 0;
+    config.provider_base_urls = vec![provider.url.clone()];
+    config.jwt_issuer = Some(provider.url.clone());
+    config.jwt_audience = Some("meshery".into());
+    Remote {
+        server: server::start(config).await.unwrap(),
+        provider,
+        _home: home,
+    }
+}
+
+fn base(s: &server::Running) -> String {
+    format!("http://{}", s.addr)
+}
+
+fn http() -> reqwest::Client {
+    meshery::tls::install_crypto();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(meshery::tls::outbound_config(None).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Reads the child's stderr until a line satisfies `find`; returns what it found and the
+/// reader (still attached, so the child never blocks on a full pipe).
+async fn wait_for<R: tokio::io::AsyncRead + Unpin>(
+    lines: &mut tokio::io::Lines<BufReader<R>>,
+    seen: &mut String,
+    find: impl Fn(&str) -> Option<String>,
+) -> String {
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if let Some(v) = find(&line) {
+                return Some(v);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(v)) => v,
+        _ => panic!("not found in mesheryctl's output:\n{seen}"),
+    }
+}
+
+fn url_in(line: &str) -> Option<String> {
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(str::to_string)
+}
+
+const MANIFEST: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  GREETING: hello
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_provider_login_status_perf_designs_registry_and_events() {
+    let (server, _home) = local_server().await;
+    let cli = Cli::new(&base(&server));
+
+    // Not logged in yet: a class of its own, and the way out.
+    let r = cli.run(&["system", "status"]).await;
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(r.stderr.contains("mesheryctl system login"), "{r:?}");
+
+    let out = cli.ok(&["system", "login", "-p", "None"]).await;
+    assert!(out.contains("provider Local"), "{out}");
+    assert_eq!(
+        cli.auth(),
+        serde_json::json!({"meshery-provider": "Local", "token": ""})
+    );
+    #[cfg(unix)]
+    assert_eq!(mode(&cli.auth_path()), 0o600);
+    let status = cli.ok(&["system", "status"]).await;
+    assert!(status.contains("provider: Local"), "{status}");
+    assert!(
+        status.contains("server:   ") && status.contains("meshery-rs"),
+        "{status}"
+    );
+
+    // A load test against a local URL: progress, then a summary with percentiles.
+    let url = format!("{}/healthz/live", base(&server));
+    let out = cli
+        .ok(&[
+            "perf", "apply", "cli-run", "--url", &url, "-d", "1s", "-c", "2", "--qps", "40",
+        ])
+        .await;
+    for needle in ["P50", "P90", "P99", "qps", "200: ", "cli-run", &url] {
+        assert!(out.contains(needle), "{needle:?} missing in:\n{out}");
+    }
+    let requests: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("requests:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a requests line");
+    assert!(
+        (30..=50).contains(&requests),
+        "{requests} requests at 40 qps for 1 s"
+    );
+
+    // The same result, listed and viewed, as a table and as JSON.
+    let list = cli.ok(&["perf", "result", "list"]).await;
+    assert!(
+        list.contains("cli-run") && list.contains("P99 MS"),
+        "{list}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["perf", "result", "list", "-o", "json"]).await).unwrap();
+    let id = json["results"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(json["totalCount"], 1);
+    let view = cli.ok(&["perf", "result", "view", &id]).await;
+    assert!(view.contains(&format!("result:       {id}")), "{view}");
+    let yaml = cli.ok(&["perf", "result", "view", &id, "-o", "yaml"]).await;
+    assert!(yaml.contains("runnerResults:"), "{yaml}");
+    let r = cli.run(&["perf", "result", "view", "no-such-result"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+
+    // Refused input: the server's reason, exit 9; the metadata address: permission, exit 8.
+    let r = cli
+        .run(&["perf", "apply", "--url", "ftp://example.com/", "-d", "1s"])
+        .await;
+    assert_eq!(r.code, 9, "{r:?}");
+    assert!(r.stderr.contains("url"), "{r:?}");
+    let r = cli
+        .run(&[
+            "perf",
+            "apply",
+            "--url",
+            "http://169.254.169.254/",
+            "-d",
+            "1s",
+        ])
+        .await;
+    assert_eq!(r.code, 8, "{r:?}");
+    assert!(
+        r.stderr.starts_with("mesheryctl: permission denied"),
+        "{r:?}"
+    );
+
+    // Designs: import manifests, list, view, export, delete.
+    let file = cli.home.path().join("shop.yaml");
+    std::fs::write(&file, MANIFEST).unwrap();
+    let out = cli
+        .ok(&[
+            "design",
+            "import",
+            "-f",
+            file.to_str().unwrap(),
+            "--name",
+            "shop",
+        ])
+        .await;
+    let id = out
+        .split_whitespace()
+        .nth(2)
+        .expect("imported design ID")
+        .to_string();
+    let list = cli.ok(&["design", "list"]).await;
+    assert!(list.contains(&id) && list.contains("shop"), "{list}");
+    let view = cli.ok(&["design", "view", &id]).await;
+    assert!(view.contains("components: 2"), "{view}");
+    let manifests = cli.ok(&["design", "export", &id, "--manifest"]).await;
+    assert!(
+        manifests.contains("kind: ConfigMap") && manifests.contains("GREETING: hello"),
+        "{manifests}"
+    );
+    let out_file = cli.home.path().join("export.yaml");
+    cli.ok(&["design", "export", &id, "-f", out_file.to_str().unwrap()])
+        .await;
+    assert!(
+        std::fs::read_to_string(&out_file)
+            .unwrap()
+            .contains("name: shop")
+    );
+    let r = cli.run(&["design", "import"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    cli.ok(&["design", "delete", &id]).await;
+    let r = cli.run(&["design", "view", &id]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+
+    // Registry.
+    let models = cli
+        .ok(&["registry", "model", "list", "--pagesize", "all"])
+        .await;
+    for m in ["kubernetes", "istio-base", "linkerd", "cert-manager"] {
+        assert!(models.contains(m), "{m} missing:\n{models}");
+    }
+    let k8s = cli.ok(&["registry", "model", "view", "kubernetes"]).await;
+    assert!(
+        k8s.contains("Deployment") && k8s.contains("apps/v1"),
+        "{k8s}"
+    );
+    let r = cli
+        .run(&["registry", "model", "view", "no-such-model"])
+        .await;
+    assert_eq!(r.code, 4, "{r:?}");
+
+    // Events: what happened so far, then one more as it happens.
+    let events = cli.ok(&["events", "list", "--pagesize", "all"]).await;
+    assert!(
+        events.contains("perf") && events.contains("pattern"),
+        "{events}"
+    );
+    let r = cli.run(&["events", "list", "--severity", "loud"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    let mut watch = cli
+        .command(&["events", "watch", "--count", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    wait_for(&mut err, &mut seen, |l| {
+        l.contains("watching events").then(String::new)
+    })
+    .await;
+    let out = cli
+        .ok(&[
+            "design",
+            "import",
+            "-f",
+            file.to_str().unwrap(),
+            "--name",
+            "watched",
+        ])
+        .await;
+    assert!(out.contains("imported design"), "{out}");
+    let done = tokio::time::timeout(Duration::from_secs(20), watch.wait_with_output())
+        .await
+        .expect("events watch ends after one event")
+        .unwrap();
+    let line = String::from_utf8(done.stdout).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{line}");
+    assert!(
+        line.contains("pattern") && line.contains("watched"),
+        "{line}"
+    );
+
+    // Completions and the unreachable server.
+    let bash = cli.ok(&["completion", "bash"]).await;
+    assert!(
+        bash.contains("_mesheryctl") && bash.contains("login"),
+        "completion script"
+    );
+    let unreachable = Cli::new("http://127.0.0.1:9");
+    let r = unreachable.run(&["perf", "result", "list"]).await;
+    assert_eq!(r.code, 6, "{r:?}");
+    assert!(r.stderr.contains("is it running?"), "{r:?}");
+
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_provider_login_by_browser_device_code_paste_and_token_file() {
+    let remote = remote_server().await;
+    let server = base(&remote.server);
+    let http = http();
+
+    // 1. Browser: mesheryctl prints the provider's sign-in address; the test is the browser.
+    let cli = Cli::new(&server);
+    let mut child = cli
+        .command(&["system", "login", "-p", "Reference"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let login = wait_for(&mut err, &mut seen, url_in).await;
+    assert!(
+        login.starts_with(&format!("{}/login?source=", remote.provider.url)),
+        "{login}"
+    );
+    let source = reqwest::Url::parse(&login)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "source")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let form = http.get(&login).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let signed_in = http
+        .post(format!("{}/login", remote.provider.url))
+        .form(&[
+            ("username", "alice"),
+            ("password", "alice-pw"),
+            ("source", source.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let callback = signed_in.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    // A wrong path on the loopback server is not the callback.
+    let wrong = http
+        .get(callback.replace("/callback/", "/callback/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    let page = http.get(&callback).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Signed in"));
+    let done = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.success(), "{seen}");
+    let auth = cli.auth();
+    assert_eq!(auth["meshery-provider"], "Reference");
+    let alice_token = auth["token"].as_str().unwrap().to_string();
+    assert_eq!(alice_token.split('.').count(), 3);
+    #[cfg(unix)]
+    assert_eq!(mode(&cli.auth_path()), 0o600);
+    let status = cli.ok(&["system", "status"]).await;
+    assert!(status.contains("provider: Reference"), "{status}");
+    assert!(
+        status.contains("user:     alice (Alice Liddell)"),
+        "{status}"
+    );
+    assert!(
+        status.contains("token:    expires ") && status.contains("(in "),
+        "{status}"
+    );
+
+    // token view shortens unless asked; the file is what the server's /api/token answered.
+    let view = cli.ok(&["system", "token", "view"]).await;
+    assert!(
+        view.contains("provider: Reference") && !view.contains(&alice_token),
+        "{view}"
+    );
+    let view = cli.ok(&["system", "token", "view", "--show"]).await;
+    assert!(view.contains(&alice_token), "{view}");
+
+    // Logout revokes the token at the provider: a saved copy no longer works.
+    let copy = cli.home.path().join("copy.json");
+    std::fs::copy(cli.auth_path(), &copy).unwrap();
+    let out = cli.ok(&["system", "logout"]).await;
+    assert!(out.contains("logged out"), "{out}");
+    assert!(!cli.auth_path().exists());
+    let r = cli.run(&["system", "status"]).await;
+    assert_eq!(r.code, 7, "{r:?}");
+    let r = cli
+        .run(&["system", "login", "--token-file", copy.to_str().unwrap()])
+        .await;
+    assert_eq!(r.code, 7, "{r:?}");
+    assert!(r.stderr.contains("log in again"), "{r:?}");
+    assert!(!cli.auth_path().exists(), "a refused token is not saved");
+
+    // 2. Headless, device code: approved at the provider's page, from "another machine".
+    let cli = Cli::new(&server);
+    let mut child = cli
+        .command(&["system", "login", "-p", "reference", "--headless"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let page = wait_for(&mut err, &mut seen, url_in).await;
+    assert!(
+        page.starts_with(&format!("{}/device", remote.provider.url)),
+        "{page}"
+    );
+    let code = wait_for(&mut err, &mut seen, |l| {
+        l.split_whitespace()
+            .find(|w| w.len() == 9 && w.as_bytes()[4] == b'-')
+            .map(str::to_string)
+    })
+    .await;
+    // A wrong password approves nothing.
+    let denied = http
+        .post(format!("{}/device", remote.provider.url))
+        .form(&[
+            ("user_code", code.as_str()),
+            ("username", "bob"),
+            ("password", "nope"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    let approved = http
+        .post(format!("{}/device", remote.provider.url))
+        .form(&[
+            ("user_code", code.to_lowercase().replace('-', "").as_str()),
+            ("username", "bob"),
+            ("password", "bob-pw"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    let done = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.success(), "{seen}");
+    let status = cli.ok(&["system", "status"]).await;
+    assert!(status.contains("user:     bob (Bob Builder)"), "{status}");
+
+    // 3. Headless, pasted token: the address is the server's sign-in, ending at /token.
+    let cli = Cli::new(&server);
+    let mut child = cli
+        .command(&[
+            "system",
+            "login",
+            "-p",
+            "Reference",
+            "--headless",
+            "--paste",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let page = wait_for(&mut err, &mut seen, url_in).await;
+    assert_eq!(
+        page,
+        format!("{server}/user/login?provider=Reference&ref=%2Ftoken")
+    );
+    let pasted = remote.provider.provider.issue("alice").unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{pasted}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let done = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.success(), "{seen}");
+    assert_eq!(cli.auth()["token"], pasted.as_str());
+    assert!(
+        cli.ok(&["system", "status"])
+            .await
+            .contains("user:     alice")
+    );
+
+    // 4. --token-file: an auth.json as the web UI downloads it.
+    let cli = Cli::new(&server);
+    let file = cli.home.path().join("downloaded-auth.json");
+    let token = remote.provider.provider.issue("bob").unwrap();
+    std::fs::write(
+        &file,
+        serde_json::json!({"meshery-provider": "Reference", "token": token}).to_string(),
+    )
+    .unwrap();
+    let out = cli
+        .ok(&["system", "login", "--token-file", file.to_str().unwrap()])
+        .await;
+    assert!(out.contains("as bob"), "{out}");
+    assert_eq!(cli.auth()["token"], token.as_str());
+    // The token works for the API, as cookies and bearer.
+    let list = cli.ok(&["perf", "profile", "list"]).await;
+    assert!(list.contains("page 1 of 1 (0 in all)"), "{list}");
+    // Junk and the wrong provider are refused, and the saved file stays as it was.
+    std::fs::write(
+        &file,
+        r#"{"meshery-provider": "Reference", "token": "not.a.jwt"}"#,
+    )
+    .unwrap();
+    let r = cli
+        .run(&["system", "login", "--token-file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(r.code, 7, "{r:?}");
+    std::fs::write(&file, "{}").unwrap();
+    let r = cli
+        .run(&["system", "login", "--token-file", file.to_str().unwrap()])
+        .await;
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(cli.auth()["token"], token.as_str());
+
+    // Several providers and no -p without a terminal: a usage error naming them.
+    let r = Cli::new(&server).run(&["system", "login"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("Local") && r.stderr.contains("Reference"),
+        "{r:?}"
+    );
+    let r = Cli::new(&server)
+        .run(&["system", "login", "-p", "Nope"])
+        .await;
+    assert_eq!(r.code, 4, "{r:?}");
+
+    remote.server.stop().await.unwrap();
+    remote.provider.stop().await;
+}
