@@ -155,7 +155,25 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
     let started = std::time::Instant::now();
     let mut frames = Box::pin(sse_frames(stream));
     let mut result = None;
-    while let Some(frame) = frames.next().await {
+    let mut run_id = None;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let frame = tokio::select! {
+            f = frames.next() => f,
+            _ = &mut interrupted => {
+                // The run is detached from this connection on the server: stop it there.
+                bar.abandon();
+                let Some(id) = run_id else {
+                    return Err(Failure::new(Class::Rejected, "interrupted before the run started"));
+                };
+                return match client.cancel_perf_run().run_id(id).send().await {
+                    Ok(_) => Err(Failure::new(Class::Rejected, "interrupted: the run was cancelled (its partial result is stored)")),
+                    Err(e) => Err(target.fail(e)),
+                };
+            }
+        };
+        let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             bar.abandon();
             failure::transport(&e, &target.endpoint)
@@ -163,6 +181,9 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
         let Ok(frame) = serde_json::from_str::<PerfFrame>(&frame) else {
             continue;
         };
+        if run_id.is_none() {
+            run_id = frame.run_id.clone();
+        }
         match frame.status {
             PerfFrameStatus::Info => {
                 bar.set_position(started.elapsed().as_secs());

@@ -366,6 +366,26 @@ async fn local_provider_login_status_perf_designs_registry_and_events() {
         "{line}"
     );
 
+    // A named context instead of MESHERY_SERVER.
+    cli.ok(&[
+        "system",
+        "context",
+        "create",
+        "here",
+        "--url",
+        &base(&server),
+    ])
+    .await;
+    let mut c = cli.command(&["--context", "here", "system", "status"]);
+    let out = c.env_remove("MESHERY_SERVER").output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("context:  here"),
+        "{text}"
+    );
+    let r = cli.run(&["--context", "nowhere", "system", "status"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+
     // Completions and the unreachable server.
     let bash = cli.ok(&["completion", "bash"]).await;
     assert!(
