@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use meshery::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfResultPage, PerformanceProfile};
+use meshery::models::{
+    PerfFrame, PerfFrameStatus, PerfResult, PerfResultPage, PerformanceProfile,
+    PerformanceProfileInput,
+};
 
 use crate::api::Target;
 use crate::failure::{self, Class, Failure, Outcome};
@@ -12,10 +15,11 @@ use crate::output::{self, Format};
 
 #[derive(clap::Args)]
 pub struct Apply {
-    /// A name for the test (default: the URL's host).
+    /// The performance profile (default: the URL's host).
     pub name: Option<String>,
-    /// The URL to load.
-    #[arg(long, short = 'u', required_unless_present = "file")]
+    /// The URL to load (saved as the profile NAME and run); without it, NAME's saved
+    /// profile runs.
+    #[arg(long, short = 'u')]
     pub url: Option<String>,
     /// An SMP performance test configuration (YAML or JSON) instead of the flags.
     #[arg(long, short = 'f', conflicts_with_all = ["url", "concurrent_requests", "qps", "method", "header", "body"])]
@@ -90,6 +94,67 @@ fn headers_json(headers: &[String]) -> Outcome<Option<String>> {
     Ok(Some(serde_json::Value::Object(map).to_string()))
 }
 
+fn default_name(url: &str) -> String {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "load test".into())
+}
+
+async fn find_profile(
+    target: &Target,
+    client: &meshery::client::Client,
+    name: &str,
+) -> Outcome<Option<PerformanceProfile>> {
+    let page = client
+        .list_perf_profiles()
+        .search(name)
+        .pagesize("all")
+        .send()
+        .await
+        .map_err(|e| target.fail(e))?
+        .into_inner();
+    Ok(page.profiles.into_iter().find(|p| p.name == name))
+}
+
+/// A run by query parameters, not kept as a profile.
+async fn adhoc(
+    target: &Target,
+    client: &meshery::client::Client,
+    a: &Apply,
+) -> Outcome<(meshery::client::ByteStream, Option<u64>)> {
+    let url = a.url.clone().unwrap_or_default();
+    let name = a.name.clone().unwrap_or_else(|| default_name(&url));
+    let mut b = client
+        .run_perf_test()
+        .name(name)
+        .url(url.as_str())
+        .t(a.duration.clone())
+        .c(a.concurrent_requests)
+        .qps(a.qps)
+        .method(a.method.clone())
+        .load_generator(a.load_generator.clone())
+        .http2(a.http2)
+        .insecure(a.insecure);
+    if let Some(h) = headers_json(&a.header)? {
+        b = b.headers(h);
+    }
+    if let Some(c) = &a.cookies {
+        b = b.cookies(c.clone());
+    }
+    if let Some(body) = &a.body {
+        b = b.req_body(body.clone());
+    }
+    if let Some(ct) = &a.content_type {
+        b = b.content_type(ct.clone());
+    }
+    if let Some(t) = &a.timeout {
+        b = b.timeout(t.clone());
+    }
+    let r = b.send().await.map_err(|e| target.fail(e))?;
+    Ok((r.into_inner(), seconds(&a.duration)))
+}
+
 pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
     let client = target.client()?;
     let (stream, secs) = if let Some(file) = &a.file {
@@ -105,44 +170,68 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
             .await
             .map_err(|e| target.fail(e))?;
         (r.into_inner(), secs)
+    } else if a.url.is_none() {
+        // Only a name: run the saved profile of that name.
+        let name = a
+            .name
+            .clone()
+            .ok_or_else(|| failure::usage("give --url, --file, or the name of a saved profile"))?;
+        let profile = find_profile(target, &client, &name).await?.ok_or_else(|| {
+            Failure::new(
+                Class::NotFound,
+                format!("no performance profile {name:?}; give --url to create it"),
+            )
+        })?;
+        let r = client
+            .run_perf_profile()
+            .profile_id(profile.id)
+            .send()
+            .await
+            .map_err(|e| target.fail(e))?;
+        (r.into_inner(), seconds(&profile.duration))
+    } else if a.method != "GET" || a.http2 || a.insecure || a.timeout.is_some() {
+        // Settings a profile cannot hold yet: a one-off run, stored without a profile.
+        adhoc(target, &client, &a).await?
     } else {
+        // Meshery's way: the test is saved as a profile (created, or updated by name) and
+        // run, so its results are listed under the profile.
         let url = a.url.clone().unwrap_or_default();
-        let name = a.name.clone().unwrap_or_else(|| {
-            reqwest::Url::parse(&url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_else(|| "load test".into())
-        });
-        let mut b = client
-            .run_perf_test()
-            .name(name)
-            .url(url.as_str())
-            .t(a.duration.clone())
-            .c(a.concurrent_requests)
-            .qps(a.qps)
-            .method(a.method.clone())
-            .load_generator(a.load_generator.clone())
-            .http2(a.http2)
-            .insecure(a.insecure);
+        let name = a.name.clone().unwrap_or_else(|| default_name(&url));
+        let existing = find_profile(target, &client, &name).await?;
+        let mut headers = serde_json::Map::new();
         if let Some(h) = headers_json(&a.header)? {
-            b = b.headers(h);
+            headers = serde_json::from_str(&h).unwrap_or_default();
         }
-        if let Some(c) = &a.cookies {
-            b = b.cookies(c.clone());
-        }
-        if let Some(body) = &a.body {
-            b = b.req_body(body.clone());
-        }
-        if let Some(ct) = &a.content_type {
-            b = b.content_type(ct.clone());
-        }
-        if let Some(t) = &a.timeout {
-            b = b.timeout(t.clone());
-        }
-        let r = b.send().await.map_err(|e| target.fail(e))?;
+        let input = serde_json::json!({
+            "id": existing.map(|p| p.id),
+            "name": name,
+            "endpoints": [url],
+            "loadGenerators": [a.load_generator],
+            "concurrentRequest": a.concurrent_requests,
+            "qps": a.qps,
+            "duration": a.duration,
+            "requestHeaders": headers,
+            "requestCookies": a.cookies.clone().unwrap_or_default(),
+            "requestBody": a.body.clone().unwrap_or_default(),
+            "contentType": a.content_type.clone().unwrap_or_default(),
+        });
+        let input: PerformanceProfileInput =
+            serde_json::from_value(input).map_err(|e| failure::usage(format!("profile: {e}")))?;
+        let saved = client
+            .save_perf_profile()
+            .body(input)
+            .send()
+            .await
+            .map_err(|e| target.fail(e))?
+            .into_inner();
+        let r = client
+            .run_perf_profile()
+            .profile_id(saved.id)
+            .send()
+            .await
+            .map_err(|e| target.fail(e))?;
         (r.into_inner(), seconds(&a.duration))
     };
-
     let bar = match secs {
         Some(s) => ProgressBar::new(s).with_style(
             ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} s  {msg}")

@@ -244,12 +244,67 @@ async fn local_provider_login_status_perf_designs_registry_and_events() {
     let r = cli.run(&["perf", "result", "view", "no-such-result"]).await;
     assert_eq!(r.code, 4, "{r:?}");
 
+    // The test was saved as profile cli-run; its name alone runs it again.
+    let profiles: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["perf", "profile", "list", "-o", "json"]).await).unwrap();
+    assert_eq!(profiles["totalCount"], 1, "{profiles}");
+    let profile = profiles["profiles"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(profiles["profiles"][0]["name"], "cli-run");
+    assert_eq!(profiles["profiles"][0]["endpoints"][0], url.as_str());
+    let again = cli.ok(&["perf", "apply", "cli-run"]).await;
+    assert!(again.contains("requests:"), "{again}");
+    let view = cli.ok(&["perf", "profile", "view", &profile]).await;
+    assert!(
+        view.contains(&url) && view.contains("results:         2"),
+        "{view}"
+    );
+    let of_profile = cli
+        .ok(&["perf", "result", "list", "--profile", &profile])
+        .await;
+    assert!(
+        of_profile.contains("page 1 of 1 (2 in all)"),
+        "{of_profile}"
+    );
+    let r = cli.run(&["perf", "apply", "no-such-profile"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("--url"), "{r:?}");
+
+    // An SMP document, with JSON output.
+    let smp = cli.home.path().join("smp.yaml");
+    std::fs::write(
+        &smp,
+        format!("name: smp-run\nduration: 1s\nclients:\n  - connections: 1\n    rps: 20\n    endpoint_urls: [\"{url}\"]\n"),
+    )
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &cli.ok(&["perf", "apply", "-f", smp.to_str().unwrap(), "-o", "json"])
+            .await,
+    )
+    .unwrap();
+    assert_eq!(json["name"], "smp-run");
+    let count = json["runnerResults"]["DurationHistogram"]["Count"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (15..=25).contains(&count),
+        "{count} requests at 20 rps for 1 s"
+    );
+    std::fs::write(&smp, "clients: []\n").unwrap();
+    let r = cli
+        .run(&["perf", "apply", "-f", smp.to_str().unwrap()])
+        .await;
+    assert_eq!(r.code, 9, "{r:?}");
+
+    cli.ok(&["perf", "profile", "delete", &profile]).await;
+    let r = cli.run(&["perf", "profile", "view", &profile]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+
     // Refused input: the server's reason, exit 9; the metadata address: permission, exit 8.
     let r = cli
         .run(&["perf", "apply", "--url", "ftp://example.com/", "-d", "1s"])
         .await;
     assert_eq!(r.code, 9, "{r:?}");
-    assert!(r.stderr.contains("url"), "{r:?}");
+    assert!(r.stderr.contains("ftp://example.com/"), "{r:?}");
     let r = cli
         .run(&[
             "perf",
