@@ -1,5 +1,6 @@
-//! Pages outside the API: landing, provider chooser, login hand-off, reference docs, and
-//! the fallback (MeshKit 404 under `/api`).
+//! Pages outside the API: the web UI (one document, `web/app.html`, served at each of its
+//! paths), provider chooser, login hand-off, reference docs, and the fallback (MeshKit 404
+//! under `/api`).
 
 use axum::Router;
 use axum::extract::{OriginalUri, State};
@@ -17,21 +18,50 @@ use crate::server::{App, BUILD};
 
 /// The offline GraphQL playground.
 pub const PLAYGROUND: &str = include_str!("web/playground.html");
+/// The web UI: plain HTML, CSS and script, no build step and nothing fetched from elsewhere.
+const APP: &str = include_str!("web/app.html");
+/// The UI's own pages; the script renders the one in `location.pathname`.
+pub const APP_PAGES: [&str; 5] = ["/", "/performance", "/designs", "/events", "/token"];
 const REST_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/rest-api.html"));
 const GRAPHQL_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/graphql-api.html"));
 
 /// Every route outside the generated API router. None is under `/api`: API routes exist
 /// only in schema/openapi.yaml (a contract test checks this list).
 pub fn pages() -> Vec<(&'static str, MethodRouter<App>)> {
-    vec![
-        ("/", get(index)),
+    let mut pages: Vec<(&'static str, MethodRouter<App>)> =
+        APP_PAGES.iter().map(|p| (*p, get(app))).collect();
+    pages.extend([
         ("/provider", get(chooser)),
         ("/user/login", get(login)),
         ("/user/logout", get(logout)),
         ("/docs", get(docs_index)),
         ("/docs/rest", get(|| async { Html(REST_HTML) })),
         ("/docs/graphql", get(|| async { Html(GRAPHQL_HTML) })),
-    ]
+    ]);
+    pages
+}
+
+/// The UI document, with a policy that keeps it to this origin (avatars may be remote).
+async fn app() -> Response {
+    let mut response = Html(APP).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob: https: http:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 pub fn routes(app: App) -> Router {
@@ -59,21 +89,6 @@ fn page(title: &str, body: &str) -> Html<String> {
          <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:2em auto;padding:0 1em}}\
          a{{color:#00608f}}li{{margin:.4em 0}}</style></head><body><h1>{title}</h1>{body}</body></html>"
     ))
-}
-
-async fn index(State(app): State<App>) -> Html<String> {
-    let v = app.version();
-    page(
-        "Meshery",
-        &format!(
-            "<p>meshery-rs {} ({}).</p><ul>\
-             <li><a href=\"/provider\">Choose a provider</a></li>\
-             <li><a href=\"/docs\">API reference</a></li>\
-             <li><a href=\"/api/system/graphql/playground\">GraphQL playground</a></li></ul>",
-            escape(&v.build),
-            escape(&v.release_channel)
-        ),
-    )
 }
 
 async fn chooser(State(app): State<App>) -> Html<String> {

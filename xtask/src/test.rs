@@ -1,8 +1,10 @@
 //! `cargo xtask test`: the whole suite, installing what it needs on the way.
 //!
 //! 1. `cargo test --workspace`: codegen snapshots, contract tests against a real server.
-//! 2. The end-to-end suites in tests/js against a started `meshery-server`: the
-//!    graphql-http server audits, and the playground driven in headless Chromium.
+//! 2. The end-to-end suites in tests/js against a started `meshery-server` (with the
+//!    reference provider `meshery-provider` as its remote provider): the graphql-http
+//!    server audits, the playground and the web UI driven in headless Chromium (the UI
+//!    suite also runs the real `mesheryctl` with the token it downloads).
 //! 3. SIGTERM to that server: it must shut down cleanly.
 
 use std::io::{Read, Write};
@@ -75,8 +77,44 @@ struct Server {
     port: u16,
 }
 
+/// The name and user the UI suite signs in with at the reference provider.
+const PROVIDER_NAME: &str = "Reference";
+const UI_USER: &str = "alice";
+const UI_PASSWORD: &str = "xtask-secret";
+
+/// Starts the reference provider on a free port; ready when it serves its keys.
+fn start_provider(root: &Path) -> Result<Server, String> {
+    let port = free_port()?;
+    let binary = root.join("target/debug/meshery-provider");
+    println!("xtask: starting {} on port {port}", binary.display());
+    let child = Command::new(&binary)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--name",
+            PROVIDER_NAME,
+            "--users",
+        ])
+        .arg(format!(
+            "{UI_USER}:{UI_PASSWORD}:Alice Liddell:alice@example.com"
+        ))
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    let mut provider = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_status(port, "/keys") != Some(200) {
+        if Instant::now() > deadline {
+            provider.kill();
+            return Err("meshery-provider did not become ready in 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(provider)
+}
+
 impl Server {
-    fn start(root: &Path) -> Result<Server, String> {
+    fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
         let port = free_port()?;
         let home = root
             .join("target")
@@ -88,6 +126,7 @@ impl Server {
             .args(["--port", &port.to_string(), "--home"])
             .arg(&home)
             .env("RUST_LOG", "warn")
+            .env("PROVIDER_BASE_URLS", provider_url)
             .spawn()
             .map_err(|e| format!("{}: {e}", binary.display()))?;
         let mut server = Server { child, port };
@@ -136,7 +175,7 @@ pub fn run_all(root: &Path) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo)
         .current_dir(root)
-        .args(["build", "--bins"]))?;
+        .args(["build", "--workspace", "--bins"]))?;
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["test", "--workspace"]))?;
@@ -152,7 +191,15 @@ pub fn run_all(root: &Path) -> Result<(), String> {
         "--loglevel=error",
     ]))?;
 
-    let server = Server::start(root)?;
+    let mut provider = start_provider(root)?;
+    let provider_url = format!("http://127.0.0.1:{}", provider.port);
+    let server = match Server::start(root, &provider_url) {
+        Ok(s) => s,
+        Err(e) => {
+            provider.kill();
+            return Err(e);
+        }
+    };
     let base = format!("http://127.0.0.1:{}", server.port);
     let suites = [
         (
@@ -160,14 +207,25 @@ pub fn run_all(root: &Path) -> Result<(), String> {
             format!("{base}/api/system/graphql/query"),
         ),
         ("playground.mjs", base.clone()),
+        ("ui.mjs", base.clone()),
     ];
+    let mesheryctl = root.join("target/debug/mesheryctl");
     let mut failed = Vec::new();
     for (script, arg) in suites {
-        if let Err(e) = run(Command::new("node").current_dir(&js).arg(script).arg(&arg)) {
+        let mut node = Command::new("node");
+        node.current_dir(&js).arg(script).arg(&arg);
+        if script == "ui.mjs" {
+            node.arg(PROVIDER_NAME)
+                .env("MESHERYCTL", &mesheryctl)
+                .env("UI_USER", UI_USER)
+                .env("UI_PASSWORD", UI_PASSWORD);
+        }
+        if let Err(e) = run(&mut node) {
             failed.push(e);
         }
     }
     let stopped = server.stop();
+    provider.kill();
     if let Err(e) = stopped {
         failed.push(e);
     }
