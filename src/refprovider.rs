@@ -71,6 +71,9 @@ pub struct ProviderConfig {
     pub token_ttl: std::time::Duration,
     /// Serve https with this identity instead of plain http.
     pub tls: Option<TlsIdentity>,
+    /// The address browsers reach this provider at (device verification links, default
+    /// `iss`), when it is not the bound one: behind a proxy, or bound to 0.0.0.0.
+    pub public_url: Option<String>,
 }
 
 /// A server certificate chain and its private key, both PEM.
@@ -142,6 +145,7 @@ impl Default for ProviderConfig {
             audience: "meshery".into(),
             token_ttl: std::time::Duration::from_secs(3600),
             tls: None,
+            public_url: None,
         }
     }
 }
@@ -824,7 +828,12 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tls = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
     let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
-    let provider = RefProvider::new(config, &url)?;
+    let public = config
+        .public_url
+        .as_deref()
+        .map(str::to_string)
+        .unwrap_or_else(|| url.clone());
+    let provider = RefProvider::new(config, &public)?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let router = provider.router();
     let stopped = async move {

@@ -605,7 +605,8 @@ pub async fn status(target: &Target) -> Outcome {
             out.push_str(&format!(
                 "\nuser:     {}{}{}",
                 user.user_name,
-                if full.trim().is_empty() {
+                // A provider without full names repeats the user name there.
+                if full.trim().is_empty() || full.trim() == user.user_name {
                     String::new()
                 } else {
                     format!(" ({})", full.trim())

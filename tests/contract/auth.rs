@@ -673,3 +673,47 @@ async fn a_remote_provider_over_https_with_the_operators_ca() {
     server.finish().await;
     provider.stop().await;
 }
+
+#[tokio::test]
+async fn a_public_url_names_the_provider_in_device_links_and_the_issuer() {
+    let config = ProviderConfig {
+        accounts: vec![Account::parse("alice:alice-pw").unwrap()],
+        public_url: Some("https://id.example.com/meshery".into()),
+        ..Default::default()
+    };
+    let provider = refprovider::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    // Bound locally, but every link a user follows on another device is the public one.
+    assert!(
+        provider.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        provider.url
+    );
+    let grant: Value = crate::harness::client_builder()
+        .build()
+        .unwrap()
+        .post(format!("{}/device/code", provider.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("client_id=mesheryctl")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = grant["user_code"].as_str().unwrap();
+    assert_eq!(
+        grant["verification_uri"],
+        "https://id.example.com/meshery/device"
+    );
+    assert_eq!(
+        grant["verification_uri_complete"],
+        format!("https://id.example.com/meshery/device?user_code={code}").as_str()
+    );
+    let token = provider.provider.issue("alice").unwrap();
+    let payload: Value =
+        serde_json::from_slice(&B64.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(payload["iss"], "https://id.example.com/meshery");
+    provider.stop().await;
+}
