@@ -151,7 +151,23 @@ async fn login(State(app): State<App>, parts: Parts) -> Response {
 }
 
 /// Ends the session: the provider logs out and revokes the token, the cookies go.
+/// It stays a GET (mesheryctl and Meshery's UI call it so), but a browser request started
+/// by another site is refused: a link elsewhere must not revoke the user's token.
 async fn logout(State(app): State<App>, parts: Parts) -> Response {
+    let site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site" | "same-site")) {
+        let mut response = page(
+            "Not signed out",
+            "<p>Another site asked to sign you out; nothing was changed. \
+             Sign out from the <a href=\"/\">Meshery UI</a>'s account menu.</p>",
+        )
+        .into_response();
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        return response;
+    }
     if let Some(name) = auth::named_provider(&parts)
         && let Some(Provider::Remote(remote)) = app.providers.get(&name)
         && let Some(token) = auth::token(&parts.headers)

@@ -457,6 +457,24 @@ async fn browser_flow_chooser_login_callback_cookie() {
         assert_eq!(r.headers()["location"], "/", "{evil}");
     }
 
+    // A sign-out another site starts (a link, a redirect, an image) changes nothing.
+    let csrf = http
+        .get(s.server.url("/user/logout"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csrf.status(), 403);
+    assert!(csrf.headers().get("set-cookie").is_none());
+    let still = http
+        .get(s.server.url("/api/user"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), 200);
+
     // Logout revokes at the provider: the same cookie no longer works.
     let out = http
         .get(s.server.url("/user/logout"))

@@ -232,7 +232,8 @@ try {
         && document.getElementById('avatar').getAttribute('aria-expanded') === 'true';
     }, null, 'Enter on #avatar did not show #user-menu with aria-expanded=true');
     const menuText = (await page.locator('#user-menu').innerText()) || '';
-    if (user.email && !menuText.includes(user.email)) throw new Error(`#user-menu does not show the email ${user.email}: ${JSON.stringify(menuText)}`);
+    if (!user.email) throw new Error('/api/user has no email; the provider was started with one');
+    if (!menuText.includes(user.email)) throw new Error(`#user-menu does not show the email ${user.email}: ${JSON.stringify(menuText)}`);
     const first = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('role'));
     if (first !== 'menuitem') throw new Error(`after opening, focus is on ${JSON.stringify(first)}, expected a menuitem`);
     await page.keyboard.press('ArrowDown');
@@ -270,7 +271,7 @@ try {
     }
     const parts = String(auth.token).split('.');
     if (parts.length !== 3 || !parts.every((p) => /^[A-Za-z0-9_-]+$/.test(p))) {
-      throw new Error(`the token is not a JWT (three base64url parts): ${String(auth.token).slice(0, 40)}…`);
+      throw new Error(`the token is not a JWT (three base64url parts; ${String(auth.token).length} characters)`);
     }
     const claims = decodeJwtPart(parts[1]);
     if (typeof claims.sub !== 'string' || !claims.sub) throw new Error(`the token has no sub claim: ${JSON.stringify(Object.keys(claims))}`);
@@ -373,7 +374,8 @@ try {
     if (await row.count() !== 1) throw new Error(`/performance has ${await row.count()} rows for ${perfName}`);
     const shown = ((await row.locator('[data-col="p99"]').textContent()) || '').trim();
     if (!/^\d+(\.\d+)?$/.test(shown)) throw new Error(`the p99 cell shows ${JSON.stringify(shown)}, expected a number of ms`);
-    if (p99 && Math.abs(Number(shown) - p99.Value * 1000) > Math.max(0.01, p99.Value * 1000 * 0.01)) {
+    if (!p99) throw new Error('the stored result has no p99 percentile');
+    if (Math.abs(Number(shown) - p99.Value * 1000) > Math.max(0.01, p99.Value * 1000 * 0.01)) {
       throw new Error(`the p99 cell shows ${shown} ms, the result says ${p99.Value * 1000} ms`);
     }
     await row.getByRole('button', { name: /^Chart/ }).click();
@@ -435,6 +437,56 @@ try {
     }
   }, ['d']);
 
+  await step('i2', 'markup in a design name shows as text, and /designs pages through ?page=N', async () => {
+    const marker = `ui-xss-${suffix}`;
+    const hostile = `<img src=x onerror="window.__xss=1">${marker}`;
+    const save = async (name) => {
+      const patternFile = `name: ${JSON.stringify(name)}\ncomponents: []\n`;
+      const res = await apiFetch('/api/pattern', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ patternFile }),
+      });
+      const body = await json(res, 'POST /api/pattern');
+      if (res.status !== 201) throw new Error(`POST /api/pattern (${name}) -> HTTP ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+    };
+    // More than one page of 25, the hostile one newest.
+    for (let i = 0; i < 25; i++) await save(`ui-filler-${suffix}-${i}`);
+    await save(hostile);
+    const listed = await json(await apiFetch('/api/pattern?page=0&pagesize=25'), 'GET /api/pattern');
+    const total = Number(listed.totalCount);
+    if (!(total > 25)) throw new Error(`GET /api/pattern says totalCount ${listed.totalCount}, expected more than 25`);
+    await goto('/designs');
+    const row = page.locator('#designs tbody tr', { hasText: marker });
+    try {
+      await row.first().waitFor({ state: 'visible', timeout: 5000 });
+    } catch (_) {
+      throw new Error(`/designs has no row for ${marker}\n  ${await diag()}`);
+    }
+    const shown = ((await row.locator('th').textContent()) || '').trim();
+    if (shown !== hostile) throw new Error(`the name cell shows ${JSON.stringify(shown)}, expected the markup as text`);
+    const injected = await page.evaluate(() => ({ xss: window.__xss, imgs: document.querySelectorAll('#designs img').length }));
+    if (injected.xss !== undefined || injected.imgs !== 0) throw new Error(`the design name was parsed as HTML: ${JSON.stringify(injected)}`);
+    const rows = await page.locator('#designs tbody tr').count();
+    if (rows !== 25) throw new Error(`page 1 of /designs has ${rows} rows, expected 25`);
+    const pages = Math.ceil(total / 25);
+    const navText = ((await page.locator('nav.pager').textContent()) || '').replace(/\s+/g, ' ');
+    if (!navText.includes(`Page 1 of ${pages}`)) throw new Error(`the pager says ${JSON.stringify(navText)}, expected "Page 1 of ${pages}"`);
+    if (await page.locator('nav.pager a[rel="prev"]').count() !== 0) throw new Error('page 1 offers a Previous link');
+    await page.locator('nav.pager a[rel="next"]').click();
+    await page.waitForURL((u) => u.search === '?page=1', { timeout: 5000 });
+    await waitFor((n) => {
+      const nav = document.querySelector('nav.pager');
+      return !!nav && nav.textContent.replace(/\s+/g, ' ').includes(`Page 2 of ${n}`);
+    }, pages, `/designs?page=1 never said "Page 2 of ${pages}"`);
+    const second = await page.locator('#designs tbody tr').count();
+    const expected = Math.min(25, total - 25);
+    if (second !== expected) throw new Error(`page 2 of /designs has ${second} rows, expected ${expected}`);
+    if (await page.locator('#designs tbody tr', { hasText: marker }).count() !== 0) {
+      throw new Error('the newest design is listed again on page 2');
+    }
+  }, ['d']);
+
   await step('j', 'Sign out in the avatar menu ends the session', async () => {
     await goto('/');
     await page.locator('#avatar').waitFor({ state: 'visible' });
@@ -474,17 +526,15 @@ try {
       return !!a && !a.hidden;
     });
     if (avatarShown) throw new Error('the avatar menu is shown while not signed in');
-    if (auth) {
-      const res = await apiFetch('/api/user');
-      if (res.status !== 401) throw new Error(`the signed-out token still works: GET /api/user -> HTTP ${res.status}`);
-    }
+    const res = await apiFetch('/api/user');
+    if (res.status !== 401) throw new Error(`the signed-out token still works: GET /api/user -> HTTP ${res.status}`);
     await screenshot('j-signed-out');
-  }, ['b'], STEP_TIMEOUT);
+  }, ['b', 'd'], STEP_TIMEOUT);
 
   await step('k', 'no script errors or policy violations in the pages', async () => {
     const bad = browserLog.filter((l) => l.startsWith('pageerror') || /Content Security Policy|Refused to/i.test(l));
     if (bad.length) throw new Error(`browser reported:\n  ${bad.slice(-10).join('\n  ')}`);
-  });
+  }, ['b', 'f', 'g', 'h', 'i', 'i2']);
 } finally {
   if (browser) await browser.close().catch(() => {});
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
