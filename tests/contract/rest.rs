@@ -74,6 +74,47 @@ async fn routes_outside_the_spec_are_not_under_api() {
 }
 
 #[tokio::test]
+async fn the_ui_runs_only_its_own_inline_script_and_style() {
+    use base64::Engine;
+    let sha = |body: &str| {
+        let d = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
+        format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(d.as_ref())
+        )
+    };
+    let between = |doc: &str, open: &str, close: &str| {
+        let (_, rest) = doc.split_once(open).unwrap();
+        rest.split_once(close).unwrap().0.to_string()
+    };
+    let server = TestServer::start().await;
+    for path in meshery::web::APP_PAGES {
+        let r = server.http().get(server.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let doc = r.text().await.unwrap();
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        let script = sha(&between(&doc, "<script>", "</script>"));
+        let style = sha(&between(&doc, "<style>", "</style>"));
+        assert!(
+            csp.contains(&format!("script-src {script};")),
+            "{path}: {csp}"
+        );
+        assert!(
+            csp.contains(&format!("style-src {style};")),
+            "{path}: {csp}"
+        );
+        // One inline script and style: a second would be blocked by the policy.
+        assert_eq!(doc.matches("<script").count(), 1, "{path}");
+        assert_eq!(doc.matches("<style").count(), 1, "{path}");
+    }
+    server.finish().await;
+}
+
+#[tokio::test]
 async fn version_health_and_spec() {
     let server = TestServer::start().await;
     let client = server.client();
