@@ -115,7 +115,7 @@ pub fn write_auth(path: &Path, auth: &AuthFile) -> Outcome<()> {
 }
 
 /// rustls with the built-in roots and `MESHERY_CA_FILE`, for https servers and providers.
-fn tls() -> Outcome<rustls::ClientConfig> {
+pub fn tls() -> Outcome<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(file) = std::env::var_os("MESHERY_CA_FILE") {

@@ -79,11 +79,16 @@ fn protocol(e: impl std::fmt::Display) -> Failure {
 pub async fn watch(target: &Target, count: Option<usize>, format: Format) -> Outcome {
     let ws_url = if let Some(rest) = target.endpoint.strip_prefix("http://") {
         format!("ws://{rest}/api/system/graphql/query")
+    } else if let Some(rest) = target.endpoint.strip_prefix("https://") {
+        format!("wss://{rest}/api/system/graphql/query")
     } else {
-        return Err(failure::usage(
-            "events watch supports http:// servers only in this version; use `events list` or the web UI's Events page",
-        ));
+        return Err(failure::usage(format!(
+            "server address {} is not http:// or https://",
+            target.endpoint
+        )));
     };
+    // The same roots (built-in and MESHERY_CA_FILE) as the REST calls.
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(crate::api::tls()?));
     let mut request = ws_url.as_str().into_client_request().map_err(protocol)?;
     let headers = request.headers_mut();
     headers.insert(
@@ -104,7 +109,8 @@ pub async fn watch(target: &Target, count: Option<usize>, format: Format) -> Out
             headers.insert("cookie", v);
         }
     }
-    let connect = tokio_tungstenite::connect_async(request);
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
     let (mut ws, _) = match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await
     {
         Ok(Ok(c)) => c,
@@ -117,6 +123,14 @@ pub async fn watch(target: &Target, count: Option<usize>, format: Format) -> Out
                 .map(|e| e.error)
                 .unwrap_or_default();
             return Err(failure::status(status, &said, ""));
+        }
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Tls(e))) => {
+            return Err(failure::tls_failure(&target.endpoint, &e));
+        }
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Io(e)))
+            if failure::tls_cause(&e).is_some() =>
+        {
+            return Err(failure::tls_failure(&target.endpoint, &e));
         }
         Ok(Err(tokio_tungstenite::tungstenite::Error::Io(e))) => {
             return Err(Failure::new(

@@ -64,6 +64,9 @@ const LOGIN: &str =
 
 /// A transport error: unreachable, timed out, or something else on the wire.
 pub fn transport(e: &reqwest::Error, endpoint: &str) -> Failure {
+    if let Some(tls) = tls_cause(e) {
+        return tls_failure(endpoint, tls);
+    }
     if e.is_connect() || e.is_timeout() {
         let what = if e.is_timeout() {
             "did not answer in time"
@@ -83,6 +86,36 @@ pub fn transport(e: &reqwest::Error, endpoint: &str) -> Failure {
             format!("talking to {endpoint}: {}", chain(e)),
         )
     }
+}
+
+/// The rustls error under `e`, if the handshake is what failed. An `io::Error` hides its
+/// payload from `source()`, so each link is looked into as well.
+/// A failed TLS handshake: most often a certificate from the operator's own CA.
+pub fn tls_failure(endpoint: &str, e: &dyn std::fmt::Display) -> Failure {
+    Failure::new(
+        Class::Config,
+        format!(
+            "the TLS connection to {endpoint} failed: {e}; if its certificate is from your own \
+             CA, point MESHERY_CA_FILE at that CA's PEM file"
+        ),
+    )
+}
+
+pub fn tls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(link) = next {
+        if let Some(t) = link.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        next = match link
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => link.source(),
+        };
+    }
+    None
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -698,3 +698,114 @@ async fn remote_provider_login_by_browser_device_code_paste_and_token_file() {
     remote.server.stop().await.unwrap();
     remote.provider.stop().await;
 }
+
+/// An https front for `backend`: TLS with a fresh self-signed certificate for 127.0.0.1,
+/// then bytes copied both ways. Returns its address and the certificate (PEM).
+async fn tls_front(backend: std::net::SocketAddr) -> (std::net::SocketAddr, String) {
+    use std::sync::Arc;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let pem = cert.cert.pem();
+    let key =
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+            .unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that rejects the certificate ends the handshake: nothing to copy.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (addr, pem)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_server_for_rest_and_the_event_stream() {
+    let (server, _home) = local_server().await;
+    let (front, pem) = tls_front(server.addr).await;
+    let cli = Cli::new(&format!("https://{front}"));
+    let ca = cli.home.path().join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+
+    // An unknown certificate is refused, with the way out named.
+    let r = cli.run(&["system", "login", "-p", "Local"]).await;
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(
+        r.stderr.contains("certificate") && r.stderr.contains("MESHERY_CA_FILE"),
+        "{r:?}"
+    );
+
+    let r = cli.run(&["events", "watch", "--count", "1"]).await;
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains("MESHERY_CA_FILE"), "{r:?}");
+
+    let with_ca = |args: &[&str]| {
+        let mut c = cli.command(args);
+        c.env("MESHERY_CA_FILE", &ca);
+        c
+    };
+    let out = with_ca(&["system", "login", "-p", "Local"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = with_ca(&["system", "status"]).output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(&format!("https://{front}")),
+        "{out:?}"
+    );
+
+    // The GraphQL subscription over wss, trusting the same CA file.
+    let mut watch = with_ca(&["events", "watch", "--count", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    wait_for(&mut err, &mut seen, |l| {
+        l.contains("watching events").then(String::new)
+    })
+    .await;
+    let file = cli.home.path().join("shop.yaml");
+    std::fs::write(&file, MANIFEST).unwrap();
+    let out = with_ca(&[
+        "design",
+        "import",
+        "-f",
+        file.to_str().unwrap(),
+        "--name",
+        "over-tls",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let done = tokio::time::timeout(Duration::from_secs(20), watch.wait_with_output())
+        .await
+        .expect("events watch ends after one event")
+        .unwrap();
+    let line = String::from_utf8(done.stdout).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{line}");
+    assert!(line.contains("over-tls"), "{line}");
+    server.stop().await.unwrap();
+}
