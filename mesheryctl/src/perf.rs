@@ -28,16 +28,12 @@ pub struct Apply {
     #[arg(long, short = 'd', default_value = "30s")]
     pub duration: String,
     /// Connections.
-    #[arg(
-        long,
-        short = 'c',
-        visible_alias = "concurrent-requests",
-        default_value_t = 1
-    )]
+    #[arg(long, short = 'c', default_value_t = 1)]
     pub concurrent_requests: i32,
     /// Requests per second across all connections; 0 = as fast as possible.
     #[arg(long, default_value_t = 0.0)]
     pub qps: f64,
+    /// HTTP method of each request.
     #[arg(long, default_value = "GET")]
     pub method: String,
     /// A request header `Name: value` (repeatable).
@@ -49,6 +45,7 @@ pub struct Apply {
     /// Request body.
     #[arg(long)]
     pub body: Option<String>,
+    /// Content-Type of --body.
     #[arg(long)]
     pub content_type: Option<String>,
     /// Per-request timeout, e.g. `5s`.
@@ -60,6 +57,8 @@ pub struct Apply {
     /// Accept any TLS certificate of the target.
     #[arg(long)]
     pub insecure: bool,
+    /// `meshery`, `fortio`, `wrk2` or `nighthawk`: every one runs the built-in generator
+    /// (the names are accepted for Meshery's scripts); the result records it.
     #[arg(long, default_value = "fortio")]
     pub load_generator: String,
 }
