@@ -223,7 +223,7 @@ try {
     await screenshot('b-dashboard');
   }, ['a']);
 
-  await step('c', 'the avatar menu opens with Enter and closes with Escape', async () => {
+  await step('c', 'the avatar menu opens with Enter, moves with the arrows, Home and End, and closes with Escape', async () => {
     await page.focus('#avatar');
     await page.keyboard.press('Enter');
     await waitFor(() => {
@@ -239,6 +239,11 @@ try {
     await page.keyboard.press('ArrowDown');
     const second = await page.evaluate(() => document.activeElement && (document.activeElement.textContent || '').trim());
     if (second !== 'Show token') throw new Error(`ArrowDown moved focus to ${JSON.stringify(second)}, expected "Show token"`);
+    for (const [key, expected] of [['End', 'Sign out'], ['Home', 'Get Token'], ['ArrowUp', 'Sign out'], ['ArrowDown', 'Get Token']]) {
+      await page.keyboard.press(key);
+      const at = await page.evaluate(() => document.activeElement && (document.activeElement.textContent || '').trim());
+      if (at !== expected) throw new Error(`${key} in the menu moved focus to ${JSON.stringify(at)}, expected ${JSON.stringify(expected)}`);
+    }
     await page.keyboard.press('Escape');
     await waitFor(() => {
       const m = document.getElementById('user-menu');
