@@ -5,7 +5,7 @@
 //        SCREENSHOT path of a PNG to write after step e (optional)
 //
 // Each lettered step is one test; prints `N passed, M failed` and exits 1 on any failure.
-import { chromium } from 'playwright-core';
+import { launch, sleep, steps } from './harness.mjs';
 
 const base = (process.argv[2] || '').replace(/\/+$/, '');
 if (!base) {
@@ -16,39 +16,8 @@ const STEP_TIMEOUT = 15000;
 const VERSION_QUERY = 'query { version { build releaseChannel } }';
 const SUB_QUERY = 'subscription { subscribeUserPrefs { anonymousUsageStats } }';
 
-let passed = 0;
-let failed = 0;
-const failedSteps = new Set();
 const browserLog = [];
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s: ${what}`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-async function step(letter, title, fn, deps = []) {
-  const missing = deps.filter((d) => failedSteps.has(d));
-  if (missing.length) {
-    failed++;
-    failedSteps.add(letter);
-    console.log(`FAIL ${letter}. ${title}: skipped because step(s) ${missing.join(', ')} failed`);
-    return;
-  }
-  try {
-    await withTimeout(Promise.resolve().then(fn), STEP_TIMEOUT, title);
-    passed++;
-    console.log(`ok   ${letter}. ${title}`);
-  } catch (e) {
-    failed++;
-    failedSteps.add(letter);
-    console.log(`FAIL ${letter}. ${title}: ${e && e.message ? e.message : e}`);
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { step, finish } = steps(STEP_TIMEOUT);
 
 let browser;
 let page;
@@ -90,22 +59,7 @@ async function postPrefs(value) {
 }
 
 try {
-  try {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    page = await context.newPage();
-    page.setDefaultTimeout(STEP_TIMEOUT);
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') browserLog.push(`console.${m.type()}: ${m.text()}`); });
-    page.on('pageerror', (e) => browserLog.push(`pageerror: ${e.message}`));
-  } catch (e) {
-    console.log(`FAIL browser launch: ${e && e.message ? e.message : e}`);
-    console.log('0 passed, 6 failed');
-    process.exit(1);
-  }
+  ({ browser, page } = await launch({ log: browserLog, stepTimeout: STEP_TIMEOUT }));
 
   await step('a', 'playground loads and the schema panel lists Query and Subscription', async () => {
     const res = await page.goto(`${base}/api/system/graphql/playground`, { waitUntil: 'load' });
@@ -184,5 +138,4 @@ try {
   if (browser) await browser.close().catch(() => {});
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 ? 1 : 0);
+finish();

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, steps } from './harness.mjs';
 
 const base = (process.argv[2] || '').replace(/\/+$/, '');
 const providerName = process.argv[3] || '';
@@ -34,39 +34,8 @@ const EVENT_WAIT = 10000;
 const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const baseOrigin = new URL(base).origin;
 
-let passed = 0;
-let failed = 0;
-const failedSteps = new Set();
 const browserLog = [];
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms / 1000} s: ${what}`)), ms);
-  });
-  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
-}
-
-async function step(letter, title, fn, deps = [], timeout = STEP_TIMEOUT) {
-  const missing = deps.filter((d) => failedSteps.has(d));
-  if (missing.length) {
-    failed++;
-    failedSteps.add(letter);
-    console.log(`FAIL ${letter}. ${title}: skipped because step(s) ${missing.join(', ')} failed`);
-    return;
-  }
-  try {
-    await withTimeout(Promise.resolve().then(fn), timeout, title);
-    passed++;
-    console.log(`ok   ${letter}. ${title}`);
-  } catch (e) {
-    failed++;
-    failedSteps.add(letter);
-    console.log(`FAIL ${letter}. ${title}: ${e && e.message ? e.message : e}`);
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { step, finish } = steps(STEP_TIMEOUT);
 
 let browser;
 let context;
@@ -154,22 +123,7 @@ function tmpDir() {
 }
 
 try {
-  try {
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(STEP_TIMEOUT);
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') browserLog.push(`console.${m.type()}: ${m.text()}`); });
-    page.on('pageerror', (e) => browserLog.push(`pageerror: ${e.message}`));
-  } catch (e) {
-    console.log(`FAIL browser launch: ${e && e.message ? e.message : e}`);
-    console.log('0 passed, 11 failed');
-    process.exit(1);
-  }
+  ({ browser, context, page } = await launch({ log: browserLog, stepTimeout: STEP_TIMEOUT, contextOptions: { acceptDownloads: true } }));
 
   await step('a', `sign in through the chooser at provider ${providerName}`, async () => {
     await goto('/provider');
@@ -545,5 +499,4 @@ try {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed > 0 ? 1 : 0);
+finish();
