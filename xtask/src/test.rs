@@ -84,11 +84,8 @@ const UI_PASSWORD: &str = "xtask-secret";
 
 /// Starts the reference provider on a free port; ready when it serves its keys.
 fn start_provider(root: &Path) -> Result<Server, String> {
-    let port = free_port()?;
-    let binary = root.join("target/debug/meshery-provider");
-    println!("xtask: starting {} on port {port}", binary.display());
-    let child = Command::new(&binary)
-        .args([
+    Server::spawn(root, "meshery-provider", "/keys", |c, port| {
+        c.args([
             "--port",
             &port.to_string(),
             "--name",
@@ -97,47 +94,49 @@ fn start_provider(root: &Path) -> Result<Server, String> {
         ])
         .arg(format!(
             "{UI_USER}:{UI_PASSWORD}:Alice Liddell:alice@example.com"
-        ))
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .map_err(|e| format!("{}: {e}", binary.display()))?;
-    let mut provider = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_status(port, "/keys") != Some(200) {
-        if Instant::now() > deadline {
-            provider.kill();
-            return Err("meshery-provider did not become ready in 30 s".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(provider)
+        ));
+    })
 }
 
 impl Server {
     fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
-        let port = free_port()?;
         let home = root
             .join("target")
             .join(format!("xtask-home-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
-        let binary = root.join("target/debug/meshery-server");
+        Server::spawn(root, "meshery-server", "/healthz/ready", |c, port| {
+            c.args(["--port", &port.to_string(), "--home"])
+                .arg(&home)
+                .env("PROVIDER_BASE_URLS", provider_url);
+        })
+    }
+
+    /// Runs `target/debug/<name>` on a free port (`args` adds the rest of its command
+    /// line) and waits until `ready` answers 200, at most 30 s.
+    fn spawn(
+        root: &Path,
+        name: &str,
+        ready: &str,
+        args: impl FnOnce(&mut Command, u16),
+    ) -> Result<Server, String> {
+        let port = free_port()?;
+        let binary = root.join("target/debug").join(name);
         println!("xtask: starting {} on port {port}", binary.display());
-        let child = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--home"])
-            .arg(&home)
-            .env("RUST_LOG", "warn")
-            .env("PROVIDER_BASE_URLS", provider_url)
+        let mut command = Command::new(&binary);
+        command.env("RUST_LOG", "warn");
+        args(&mut command, port);
+        let child = command
             .spawn()
             .map_err(|e| format!("{}: {e}", binary.display()))?;
         let mut server = Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while http_status(port, "/healthz/ready") != Some(200) {
+        while http_status(port, ready) != Some(200) {
             if Instant::now() > deadline {
                 server.kill();
-                return Err("meshery-server did not become ready in 30 s".into());
+                return Err(format!("{name} did not become ready in 30 s"));
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("meshery-server exited early ({status})"));
+                return Err(format!("{name} exited early ({status})"));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
