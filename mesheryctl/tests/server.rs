@@ -162,6 +162,33 @@ async fn wait_for<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// Runs `events watch --count 1` (as `watch` builds it), runs `trigger` once it is
+/// subscribed, and returns what it printed; it must end by itself, successfully.
+async fn watch_one_event(
+    mut watch: Command,
+    trigger: impl std::future::Future<Output = ()>,
+) -> String {
+    let mut watch = watch
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(watch.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    wait_for(&mut err, &mut seen, |l| {
+        l.contains("watching events").then(String::new)
+    })
+    .await;
+    trigger.await;
+    let done = tokio::time::timeout(Duration::from_secs(20), watch.wait_with_output())
+        .await
+        .expect("events watch ends after one event")
+        .unwrap();
+    let out = String::from_utf8(done.stdout).unwrap();
+    assert_eq!(done.status.code(), Some(0), "{out}");
+    out
+}
+
 fn url_in(line: &str) -> Option<String> {
     line.split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -387,35 +414,20 @@ async fn local_provider_login_status_perf_designs_registry_and_events() {
     );
     let r = cli.run(&["events", "list", "--severity", "loud"]).await;
     assert_eq!(r.code, 2, "{r:?}");
-    let mut watch = cli
-        .command(&["events", "watch", "--count", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(watch.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    wait_for(&mut err, &mut seen, |l| {
-        l.contains("watching events").then(String::new)
+    let line = watch_one_event(cli.command(&["events", "watch", "--count", "1"]), async {
+        let out = cli
+            .ok(&[
+                "design",
+                "import",
+                "-f",
+                file.to_str().unwrap(),
+                "--name",
+                "watched",
+            ])
+            .await;
+        assert!(out.contains("imported design"), "{out}");
     })
     .await;
-    let out = cli
-        .ok(&[
-            "design",
-            "import",
-            "-f",
-            file.to_str().unwrap(),
-            "--name",
-            "watched",
-        ])
-        .await;
-    assert!(out.contains("imported design"), "{out}");
-    let done = tokio::time::timeout(Duration::from_secs(20), watch.wait_with_output())
-        .await
-        .expect("events watch ends after one event")
-        .unwrap();
-    let line = String::from_utf8(done.stdout).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{line}");
     assert!(
         line.contains("pattern") && line.contains("watched"),
         "{line}"
@@ -775,37 +787,23 @@ async fn an_https_server_for_rest_and_the_event_stream() {
     );
 
     // The GraphQL subscription over wss, trusting the same CA file.
-    let mut watch = with_ca(&["events", "watch", "--count", "1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(watch.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    wait_for(&mut err, &mut seen, |l| {
-        l.contains("watching events").then(String::new)
-    })
-    .await;
     let file = cli.home.path().join("shop.yaml");
     std::fs::write(&file, MANIFEST).unwrap();
-    let out = with_ca(&[
-        "design",
-        "import",
-        "-f",
-        file.to_str().unwrap(),
-        "--name",
-        "over-tls",
-    ])
-    .output()
-    .await
-    .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let done = tokio::time::timeout(Duration::from_secs(20), watch.wait_with_output())
+    let line = watch_one_event(with_ca(&["events", "watch", "--count", "1"]), async {
+        let out = with_ca(&[
+            "design",
+            "import",
+            "-f",
+            file.to_str().unwrap(),
+            "--name",
+            "over-tls",
+        ])
+        .output()
         .await
-        .expect("events watch ends after one event")
         .unwrap();
-    let line = String::from_utf8(done.stdout).unwrap();
-    assert_eq!(done.status.code(), Some(0), "{line}");
+        assert!(out.status.success(), "{out:?}");
+    })
+    .await;
     assert!(line.contains("over-tls"), "{line}");
     server.stop().await.unwrap();
 }
