@@ -828,11 +828,7 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let tls = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
     let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
-    let public = config
-        .public_url
-        .as_deref()
-        .map(str::to_string)
-        .unwrap_or_else(|| url.clone());
+    let public = config.public_url.clone().unwrap_or_else(|| url.clone());
     let provider = RefProvider::new(config, &public)?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let router = provider.router();

@@ -34,22 +34,8 @@ struct Args {
     tls_key: Option<std::path::PathBuf>,
     /// The address other devices reach this provider at (device sign-in links, token
     /// issuer), e.g. https://id.example.com; defaults to the bound address.
-    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = public_url)]
+    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = meshery::server::parse_public_url)]
     public_url: Option<String>,
-}
-
-/// An absolute http(s) URL without query or fragment, kept without a trailing slash.
-fn public_url(s: &str) -> Result<String, String> {
-    let (scheme, rest) = s
-        .split_once("://")
-        .ok_or("expected an absolute URL such as https://id.example.com")?;
-    if scheme != "http" && scheme != "https" {
-        return Err(format!("scheme {scheme:?} is not http or https"));
-    }
-    if rest.is_empty() || rest.starts_with('/') || rest.contains(['?', '#', ' ']) {
-        return Err("expected a host and an optional path, no query".into());
-    }
-    Ok(s.trim_end_matches('/').to_string())
 }
 
 #[tokio::main]
