@@ -177,8 +177,11 @@ async fn forward(app: &App, session: Session, request: Request) -> Result<Respon
     out_headers.insert(header::VIA, HeaderValue::from_static("1.1 meshery"));
     if let Some(fresh) = renewed {
         let expiry = chrono::Utc::now().timestamp() + 3600;
-        if let Ok(v) = HeaderValue::from_str(&cookie("token", &token_cookie_value(&fresh, expiry)))
-        {
+        if let Ok(v) = HeaderValue::from_str(&cookie(
+            &app.config,
+            "token",
+            &token_cookie_value(&fresh, expiry),
+        )) {
             out_headers.append(header::SET_COOKIE, v);
         }
     }

@@ -381,7 +381,7 @@ impl Kubernetes {
         &self,
         session: &Session,
         id: &str,
-        allow: &[String],
+        targets: &crate::policy::Targets,
     ) -> Result<(K8sContext, K8sServerVersion), ApiError> {
         let owner = session.owner();
         let (doc, sealed) = self
@@ -395,7 +395,7 @@ impl Kubernetes {
         let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
             .map_err(|e| ApiError::internal("decoding credentials", e))?;
         let url = format!("{}/version", context.server.trim_end_matches('/'));
-        let target = crate::policy::resolve(&url, allow).await?;
+        let target = targets.resolve(&url).await?;
         let unreachable = |why: String| {
             ApiError::new(
                 502,

@@ -45,13 +45,22 @@ pub struct Config {
     pub jwks_refetch_interval: std::time::Duration,
     /// This server's URL as browsers reach it (login callbacks); else the request's Host.
     pub public_url: Option<String>,
-    /// Limits and target policy of load tests.
+    /// Limits of load tests.
     pub perf: crate::perf::Limits,
+    /// Which addresses users' URLs may reach (load tests, imports, cluster pings).
+    pub targets: crate::policy::Targets,
     /// Extra CA certificates (PEM) outbound https calls trust besides the built-in roots.
     pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl Config {
+    /// Whether browsers reach this server over https, so cookies must be `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
     pub fn new(home: PathBuf) -> Self {
         Config {
             bind: IpAddr::from([127, 0, 0, 1]),
@@ -67,6 +76,7 @@ impl Config {
             jwks_refetch_interval: std::time::Duration::from_secs(30),
             public_url: None,
             perf: crate::perf::Limits::default(),
+            targets: crate::policy::Targets::default(),
             extra_ca_pem: None,
         }
     }
@@ -134,6 +144,7 @@ impl App {
             perf: Arc::new(crate::perf::Perf::new(
                 store.clone(),
                 config.perf.clone(),
+                config.targets.clone(),
                 events.clone(),
             )),
             designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),

@@ -202,9 +202,8 @@ async fn logout(State(app): State<App>, parts: Parts) -> Response {
     }
     let mut response = Redirect::to("/provider").into_response();
     for name in ["token", "session_cookie", "meshery-provider"] {
-        if let Ok(v) = HeaderValue::from_str(&format!(
-            "{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
-        )) {
+        let cleared = crate::handlers::user::cookie(&app.config, name, "") + "; Max-Age=0";
+        if let Ok(v) = HeaderValue::from_str(&cleared) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }
     }

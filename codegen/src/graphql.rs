@@ -39,6 +39,7 @@ impl Sdl {
                 subscription = s.node.subscription.as_ref().map(|m| m.node.to_string());
             }
         }
+        check_names(file, &doc)?;
         let sdl = Sdl {
             file: file.into(),
             text: text.into(),
@@ -84,10 +85,107 @@ impl Sdl {
     }
 }
 
+const BUILT_IN_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
+
+/// Every type a field or argument names is defined, and no directive is used or defined:
+/// the generator does not carry directives into the schema, so one would be dropped
+/// silently (and an unknown type would only fail later, in the generated Rust).
+fn check_names(file: &str, doc: &ServiceDocument) -> Result<()> {
+    use async_graphql_parser::Positioned;
+    use async_graphql_parser::types::ConstDirective;
+    let defined: std::collections::BTreeSet<&str> = doc
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            TypeSystemDefinition::Type(t) => Some(t.node.name.node.as_str()),
+            _ => None,
+        })
+        .chain(BUILT_IN_SCALARS)
+        .collect();
+    let no_directives =
+        |place: &str, directives: &[Positioned<ConstDirective>]| match directives.first() {
+            Some(d) => Err(Error::new(
+                file,
+                place,
+                format!("directive @{} is not supported", d.node.name.node),
+            )),
+            None => Ok(()),
+        };
+    let known = |place: &str, ty: &Type| {
+        let mut base = &ty.base;
+        while let BaseType::List(inner) = base {
+            base = &inner.base;
+        }
+        match base {
+            BaseType::Named(n) if !defined.contains(n.as_str()) => {
+                Err(Error::new(file, place, format!("type {n} is not defined")))
+            }
+            _ => Ok(()),
+        }
+    };
+    let input = |place: &str, v: &InputValueDefinition| {
+        let place = format!("{place}.{}", v.name.node);
+        no_directives(&place, &v.directives)?;
+        known(&place, &v.ty.node)
+    };
+    for def in &doc.definitions {
+        let t = match def {
+            TypeSystemDefinition::Type(t) => &t.node,
+            TypeSystemDefinition::Directive(d) => {
+                return Err(Error::new(
+                    file,
+                    format!("@{}", d.node.name.node),
+                    "directive definitions are not supported",
+                ));
+            }
+            TypeSystemDefinition::Schema(s) => {
+                no_directives("schema", &s.node.directives)?;
+                continue;
+            }
+        };
+        let name = t.name.node.as_str();
+        no_directives(name, &t.directives)?;
+        match &t.kind {
+            TypeKind::Object(o) => {
+                for f in &o.fields {
+                    let place = format!("{name}.{}", f.node.name.node);
+                    no_directives(&place, &f.node.directives)?;
+                    known(&place, &f.node.ty.node)?;
+                    for a in &f.node.arguments {
+                        input(&place, &a.node)?;
+                    }
+                }
+            }
+            TypeKind::InputObject(o) => {
+                for f in &o.fields {
+                    input(name, &f.node)?;
+                }
+            }
+            TypeKind::Enum(e) => {
+                for v in &e.values {
+                    no_directives(&format!("{name}.{}", v.node.value.node), &v.node.directives)?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn description(d: &Option<async_graphql_parser::Positioned<String>>) -> String {
     d.as_ref()
         .map(|d| d.node.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A `#[doc]` attribute, or nothing for an empty description: async-graphql turns
+/// `#[doc = ""]` into `description: ""`, where introspection must answer `null`.
+fn doc_attr(doc: &str) -> TokenStream {
+    if doc.is_empty() {
+        quote!()
+    } else {
+        quote!(#[doc = #doc])
+    }
 }
 
 fn rust_type(ty: &Type) -> TokenStream {
@@ -129,15 +227,16 @@ fn no_default(sdl: &Sdl, place: &str, v: &InputValueDefinition) -> Result<()> {
     Ok(())
 }
 
-fn scalar(name: &str, doc: &str) -> TokenStream {
+fn scalar(name: &str, doc: TokenStream) -> TokenStream {
     let ident = format_ident!("{}", name);
     if name == "Time" {
         return quote! {
-            #[doc = #doc]
+            #doc
             #[derive(Debug, Clone, Copy, PartialEq, Eq, ::serde::Serialize, ::serde::Deserialize)]
             #[serde(transparent)]
             pub struct #ident(pub ::chrono::DateTime<::chrono::Utc>);
 
+            #doc
             #[::async_graphql::Scalar(name = #name)]
             impl ::async_graphql::ScalarType for #ident {
                 fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
@@ -155,11 +254,13 @@ fn scalar(name: &str, doc: &str) -> TokenStream {
         };
     }
     quote! {
-        #[doc = #doc]
+        #doc
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(transparent)]
         pub struct #ident(pub ::serde_json::Value);
 
+        // async-graphql reads a scalar's description from the impl's docs.
+        #doc
         #[::async_graphql::Scalar(name = #name)]
         impl ::async_graphql::ScalarType for #ident {
             fn parse(value: ::async_graphql::Value) -> ::async_graphql::InputValueResult<Self> {
@@ -190,7 +291,7 @@ fn root(
         let fname = f.name.node.as_str();
         let place = format!("{name}.{fname}");
         let method = crate::ident(&fname.to_snake_case());
-        let doc = description(&f.description);
+        let doc = doc_attr(&description(&f.description));
         let ty = rust_type(&f.ty.node);
         let mut params = Vec::new();
         let mut glue_params = Vec::new();
@@ -203,7 +304,11 @@ fn root(
             let aty = rust_type(&a.ty.node);
             let adoc = description(&a.description);
             params.push(quote!(#arg: #aty));
-            glue_params.push(quote!(#[graphql(name = #aname, desc = #adoc)] #arg: #aty));
+            glue_params.push(if adoc.is_empty() {
+                quote!(#[graphql(name = #aname)] #arg: #aty)
+            } else {
+                quote!(#[graphql(name = #aname, desc = #adoc)] #arg: #aty)
+            });
             args.push(quote!(#arg));
         }
         let out = match kind {
@@ -213,12 +318,12 @@ fn root(
             }
         };
         methods.push(quote! {
-            #[doc = #doc]
+            #doc
             fn #method(&self, ctx: &::async_graphql::Context<'_> #(, #params)*)
                 -> impl ::std::future::Future<Output = #out> + Send;
         });
         glue.push(quote! {
-            #[doc = #doc]
+            #doc
             #[graphql(name = #fname)]
             async fn #method(&self, ctx: &::async_graphql::Context<'_> #(, #glue_params)*) -> #out {
                 self.0.#method(ctx #(, #args)*).await
@@ -262,7 +367,7 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
     for t in sdl.types() {
         let name = t.name.node.as_str();
         let ident = format_ident!("{}", name);
-        let doc = description(&t.description);
+        let doc = doc_attr(&description(&t.description));
         if t.extend {
             return Err(Error::new(
                 &sdl.file,
@@ -272,7 +377,7 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
         }
         match &t.kind {
             TypeKind::Scalar => {
-                items.push(scalar(name, &doc));
+                items.push(scalar(name, doc));
                 registrations.push(quote!(.register_input_type::<#ident>()));
             }
             TypeKind::Enum(e) => {
@@ -280,12 +385,12 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     let v = &v.node;
                     let vname = v.value.node.as_str();
                     let vident = format_ident!("{}", vname.to_pascal_case());
-                    let vdoc = description(&v.description);
-                    quote!(#[doc = #vdoc] #[graphql(name = #vname)] #[serde(rename = #vname)] #vident,)
+                    let vdoc = doc_attr(&description(&v.description));
+                    quote!(#vdoc #[graphql(name = #vname)] #[serde(rename = #vname)] #vident,)
                 });
                 registrations.push(quote!(.register_input_type::<#ident>()));
                 items.push(quote! {
-                    #[doc = #doc]
+                    #doc
                     #[derive(::async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, ::serde::Serialize, ::serde::Deserialize)]
                     #[graphql(name = #name)]
                     pub enum #ident { #(#values)* }
@@ -299,12 +404,12 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     let fname = f.name.node.as_str();
                     let fident = crate::ident(&fname.to_snake_case());
                     let ty = rust_type(&f.ty.node);
-                    let fdoc = description(&f.description);
-                    fields.push(quote!(#[doc = #fdoc] #[graphql(name = #fname)] pub #fident: #ty,));
+                    let fdoc = doc_attr(&description(&f.description));
+                    fields.push(quote!(#fdoc #[graphql(name = #fname)] pub #fident: #ty,));
                 }
                 registrations.push(quote!(.register_input_type::<#ident>()));
                 items.push(quote! {
-                    #[doc = #doc]
+                    #doc
                     #[derive(::async_graphql::InputObject, Debug, Clone, PartialEq)]
                     #[graphql(name = #name)]
                     pub struct #ident { #(#fields)* }
@@ -339,12 +444,12 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     }
                     let fident = crate::ident(&fname.to_snake_case());
                     let ty = rust_type(&f.ty.node);
-                    let fdoc = description(&f.description);
-                    fields.push(quote!(#[doc = #fdoc] #[graphql(name = #fname)] pub #fident: #ty,));
+                    let fdoc = doc_attr(&description(&f.description));
+                    fields.push(quote!(#fdoc #[graphql(name = #fname)] pub #fident: #ty,));
                 }
                 registrations.push(quote!(.register_output_type::<#ident>()));
                 items.push(quote! {
-                    #[doc = #doc]
+                    #doc
                     #[derive(::async_graphql::SimpleObject, Debug, Clone, PartialEq)]
                     #[graphql(name = #name)]
                     pub struct #ident { #(#fields)* }

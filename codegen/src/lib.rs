@@ -9,6 +9,7 @@ use std::fmt;
 
 pub mod docs;
 pub mod graphql;
+pub mod oas_keys;
 pub mod openapi;
 pub mod rest_client;
 pub mod rest_server;

@@ -131,6 +131,7 @@ pub struct RespHeader {
 
 impl Spec {
     pub fn parse(file: &str, text: &str) -> Result<Spec> {
+        crate::oas_keys::check(file, text)?;
         let api: OpenAPI = yaml_serde::from_str(text)
             .map_err(|e| Error::new(file, "", format!("is not a valid OpenAPI document: {e}")))?;
         if !api.openapi.starts_with("3.0.") {

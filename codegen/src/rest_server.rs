@@ -422,12 +422,16 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                 } else if ct == "text/event-stream" {
                     Some((quote!(rt::EventStream), ct.clone(), false))
                 } else {
+                    // A YAML document's schema describes what a client parses it into;
+                    // the handler still sends the text. Other text bodies are strings.
                     let is_string = matches!(schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::String(_))));
-                    if !is_string {
+                    if !is_string && !ct.ends_with("yaml") {
                         return Err(Error::new(
                             &spec.file,
                             &place,
-                            format!("response {status}: {ct} bodies must have `type: string`"),
+                            format!(
+                                "response {status}: {ct} bodies must have `type: string` (YAML bodies may have any schema)"
+                            ),
                         ));
                     }
                     Some((quote!(::std::string::String), ct.clone(), false))

@@ -126,6 +126,26 @@ fn sdl_errors_name_the_file_and_place() {
     let with_default = SDL.replace("limit: Int", "limit: Int = 3");
     let err = generate(SPEC, &with_default).unwrap_err().to_string();
     assert!(err.starts_with("small.graphql: Query.pets"), "{err}");
+    for (sdl, expected) in [
+        (
+            SDL.replace("limit: Int", "limit: Integer"),
+            "Query.pets.limit: type Integer is not defined",
+        ),
+        (
+            SDL.replace("limit: Int", "limit: Int @deprecated"),
+            "Query.pets.limit: directive @deprecated is not supported",
+        ),
+        (
+            format!("{SDL}\ndirective @auth on FIELD_DEFINITION\n"),
+            "@auth: directive definitions are not supported",
+        ),
+    ] {
+        let err = generate(SPEC, &sdl).unwrap_err().to_string();
+        assert!(
+            err.contains(expected),
+            "{err:?} does not mention {expected:?}"
+        );
+    }
     let bad = generate(SPEC, "type Query {").unwrap_err().to_string();
     assert!(
         bad.starts_with("small.graphql") && bad.contains("is not valid SDL"),

@@ -61,8 +61,9 @@ struct Args {
     #[arg(long, env = "MESHERY_PERF_MAX_RUNS", default_value_t = 2)]
     perf_max_runs: usize,
     /// Networks load tests may target although the policy refuses them (CIDR, comma-separated).
-    #[arg(long, env = "MESHERY_PERF_ALLOW", value_delimiter = ',')]
-    perf_allow: Vec<String>,
+    /// Refused at start if any entry is not a network or address.
+    #[arg(long, env = "MESHERY_PERF_ALLOW", value_delimiter = ',', value_parser = meshery::policy::parse_network)]
+    perf_allow: Vec<ipnet::IpNet>,
     /// Extra CA certificates (PEM file) trusted for outbound https (providers, design imports).
     #[arg(long, env = "MESHERY_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
@@ -112,7 +113,10 @@ async fn main() -> ExitCode {
             max_connections: args.perf_max_connections,
             max_qps: args.perf_max_qps,
             max_runs_per_user: args.perf_max_runs,
+        },
+        targets: meshery::policy::Targets {
             allow: args.perf_allow,
+            ..Default::default()
         },
         extra_ca_pem,
     };

@@ -151,7 +151,7 @@ impl KubernetesApi for App {
     async fn ping_k8s_context(&self, r: PingK8sContextRequest<Session>) -> PingK8sContextResponse {
         match self
             .kubernetes
-            .ping(&r.session, &r.context_id, &self.config.perf.allow)
+            .ping(&r.session, &r.context_id, &self.config.targets)
             .await
         {
             Ok((context, version)) => PingK8sContextResponse::Ok(K8sPing {

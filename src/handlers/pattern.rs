@@ -27,11 +27,13 @@ impl App {
     /// Fetches an import URL under the same policy as load-test targets: resolved once,
     /// link-local and metadata addresses refused, the checked address used.
     async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
-        let target = crate::policy::resolve(url, &self.config.perf.allow).await?;
+        let target = self.config.targets.resolve(url).await?;
         let gateway =
             |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
+        // Redirects could name another host, which the policy has not checked.
         let client = crate::remote::http_client_builder(&self.outbound_tls)
-            .resolve_to_addrs(&target.host, &target.addrs)
+            .dns_resolver(std::sync::Arc::new(crate::policy::Pinned(target)))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ApiError::internal("building an HTTP client", e))?;
         let response = client

@@ -14,8 +14,10 @@ impl ProviderApi for App {
         match self.providers.canonical(&request.provider) {
             Some(name) => SelectProviderResponse::Found {
                 location: "/user/login".into(),
-                set_cookie: Some(format!(
-                    "meshery-provider={name}; Path=/; HttpOnly; SameSite=Lax"
+                set_cookie: Some(crate::handlers::user::cookie(
+                    &self.config,
+                    "meshery-provider",
+                    &name,
                 )),
             },
             // Browsers land here from the chooser: send them back to it.

@@ -80,8 +80,10 @@ pub fn token_cookie_value(token: &str, expiry: i64) -> String {
     )
 }
 
-pub fn cookie(name: &str, value: &str) -> String {
-    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax")
+/// A session cookie; `Secure` when browsers reach the server over https (`--public-url`).
+pub fn cookie(config: &crate::server::Config, name: &str, value: &str) -> String {
+    let secure = if config.https() { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }
 
 impl App {
@@ -127,11 +129,15 @@ impl App {
         );
         self.events.note(&signed_in, event).await;
         let mut cookies = vec![
-            cookie("token", &token_cookie_value(&request.token, claims.exp)),
-            cookie("meshery-provider", &remote.name),
+            cookie(
+                &self.config,
+                "token",
+                &token_cookie_value(&request.token, claims.exp),
+            ),
+            cookie(&self.config, "meshery-provider", &remote.name),
         ];
         if !session.is_empty() {
-            cookies.push(cookie("session_cookie", &session));
+            cookies.push(cookie(&self.config, "session_cookie", &session));
         }
         Ok(CompleteLoginResponse::Found {
             location: local_path(request.r#ref.as_deref()),

@@ -31,8 +31,6 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_qps: f64,
     pub max_runs_per_user: usize,
-    /// Networks allowed even where the policy refuses (CIDR, e.g. `169.254.0.0/16`).
-    pub allow: Vec<String>,
 }
 
 impl Default for Limits {
@@ -42,7 +40,6 @@ impl Default for Limits {
             max_connections: 256,
             max_qps: 100_000.0,
             max_runs_per_user: 2,
-            allow: Vec::new(),
         }
     }
 }
@@ -93,6 +90,7 @@ struct RunEntry {
 pub struct Perf {
     store: Store,
     pub limits: Limits,
+    targets: policy::Targets,
     runs: Mutex<HashMap<String, RunEntry>>,
     /// Every stored result, with its owner (GraphQL subscriptions filter by it).
     saved: broadcast::Sender<(String, PerfResult)>,
@@ -134,10 +132,11 @@ pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, Ap
 }
 
 impl Perf {
-    pub fn new(store: Store, limits: Limits, events: Events) -> Self {
+    pub fn new(store: Store, limits: Limits, targets: policy::Targets, events: Events) -> Self {
         Perf {
             store,
             limits,
+            targets,
             runs: Mutex::new(HashMap::new()),
             saved: broadcast::channel(64).0,
             profiles_changed: broadcast::channel(64).0,
@@ -177,7 +176,7 @@ impl Perf {
                 self.limits.max_qps, r.qps
             )));
         }
-        let target = policy::resolve(&r.url, &self.limits.allow).await?;
+        let target = self.targets.resolve(&r.url).await?;
         let method = match &r.method {
             Some(m) => Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
                 .map_err(|_| bad(format!("method {m:?} is not an HTTP method")))?,

@@ -331,3 +331,111 @@ async fn subscriptions_deliver_over_both_websocket_subprotocols() {
     );
     server.finish().await;
 }
+
+/// Every description in the SDL, by place (`Type`, `Type.field`, `Type.field(arg)`),
+/// `None` where the SDL has none.
+fn sdl_descriptions(sdl: &str) -> BTreeMap<String, Option<String>> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let doc = async_graphql::parser::parse_schema(sdl).expect("SDL parses");
+    let text = |d: &Option<async_graphql::parser::Positioned<String>>| {
+        d.as_ref().map(|d| d.node.trim().to_string())
+    };
+    let mut out = BTreeMap::new();
+    for def in doc.definitions {
+        let TypeSystemDefinition::Type(t) = def else {
+            continue;
+        };
+        let t = t.node;
+        let name = t.name.node.to_string();
+        out.insert(name.clone(), text(&t.description));
+        match t.kind {
+            TypeKind::Object(o) => {
+                for f in o.fields {
+                    let place = format!("{name}.{}", f.node.name.node);
+                    for a in &f.node.arguments {
+                        out.insert(
+                            format!("{place}({})", a.node.name.node),
+                            text(&a.node.description),
+                        );
+                    }
+                    out.insert(place, text(&f.node.description));
+                }
+            }
+            TypeKind::InputObject(o) => {
+                for f in o.fields {
+                    out.insert(
+                        format!("{name}.{}", f.node.name.node),
+                        text(&f.node.description),
+                    );
+                }
+            }
+            TypeKind::Enum(e) => {
+                for v in e.values {
+                    out.insert(
+                        format!("{name}.{}", v.node.value.node),
+                        text(&v.node.description),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn served_introspection_carries_the_sdl_descriptions_and_null_where_none() {
+    let server = TestServer::start().await;
+    let query = "{ __schema { types { name description \
+        fields { name description args { name description } } \
+        inputFields { name description } enumValues { name description } } } }";
+    let answer: Value = server
+        .http()
+        .post(server.url("/api/system/graphql/query"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let described = |v: &Value| -> Option<String> { v["description"].as_str().map(str::to_string) };
+    let mut served = BTreeMap::new();
+    let expected = sdl_descriptions(include_str!("../../schema/schema.graphql"));
+    for t in answer["data"]["__schema"]["types"]
+        .as_array()
+        .expect("types")
+    {
+        let name = t["name"].as_str().unwrap().to_string();
+        if !expected.contains_key(&name) {
+            continue; // built-in scalars and introspection types
+        }
+        served.insert(name.clone(), described(t));
+        for f in t["fields"].as_array().into_iter().flatten() {
+            let place = format!("{name}.{}", f["name"].as_str().unwrap());
+            for a in f["args"].as_array().into_iter().flatten() {
+                served.insert(
+                    format!("{place}({})", a["name"].as_str().unwrap()),
+                    described(a),
+                );
+            }
+            served.insert(place, described(f));
+        }
+        for list in ["inputFields", "enumValues"] {
+            for f in t[list].as_array().into_iter().flatten() {
+                served.insert(
+                    format!("{name}.{}", f["name"].as_str().unwrap()),
+                    described(f),
+                );
+            }
+        }
+    }
+    // Some places have no description, and those must be null, not "".
+    assert!(expected.values().any(Option::is_none));
+    assert!(
+        served.values().all(|d| d.as_deref() != Some("")),
+        "empty descriptions served"
+    );
+    assert_eq!(served, expected);
+    server.finish().await;
+}

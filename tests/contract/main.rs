@@ -6,6 +6,7 @@ mod events;
 mod extensions;
 mod fixture;
 mod graphql;
+mod hardening;
 mod harness;
 mod kubernetes;
 mod patterns;

@@ -204,6 +204,17 @@ impl Spec {
                 if ct == "application/json" {
                     let key = format!("{method} {template} {status}");
                     self.check_body(&here, &key, &media["schema"], body)
+                } else if ct.ends_with("yaml") {
+                    // As a YAML client reads it: each document parsed, then checked like JSON.
+                    use serde::Deserialize;
+                    let key = format!("{method} {template} {status}");
+                    for document in yaml_serde::Deserializer::from_slice(body) {
+                        let parsed = Value::deserialize(document)
+                            .map_err(|e| format!("{here}: body is not YAML: {e}"))?;
+                        let json = serde_json::to_vec(&parsed).map_err(|e| e.to_string())?;
+                        self.check_body(&here, &key, &media["schema"], &json)?;
+                    }
+                    Ok(())
                 } else if media["schema"]["type"] == "string" {
                     std::str::from_utf8(body)
                         .map(|_| ())
