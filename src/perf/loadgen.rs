@@ -70,8 +70,20 @@ pub struct Outcome {
     pub errors: BTreeMap<String, u64>,
     pub requests: u64,
     pub sockets: u64,
+    /// Fixed rate: requests whose intended time came before the end but that could not
+    /// be sent, because every connection was still waiting for the target.
+    pub unsent: u64,
+    /// Fixed rate: requests sent after their intended time (the target held them up).
+    pub late: u64,
     pub cancelled: bool,
 }
+
+/// How long requests still in flight at the end of a test may take to finish; after
+/// that the test ends without them, however long the per-request timeout.
+pub const END_GRACE: Duration = Duration::from_millis(500);
+
+/// The error kind of requests the target had not answered when the test ended.
+pub const UNANSWERED: &str = "no answer by the end of the test";
 
 impl Outcome {
     pub fn actual_qps(&self) -> f64 {
@@ -102,6 +114,8 @@ struct WorkerResult {
     errors: BTreeMap<String, u64>,
     requests: u64,
     sockets: u64,
+    unsent: u64,
+    late: u64,
     last: Instant,
 }
 
@@ -260,8 +274,12 @@ async fn worker(
         errors: BTreeMap::new(),
         requests: 0,
         sockets: 0,
+        unsent: 0,
+        late: 0,
         last: start,
     };
+    // Nothing runs past this, however slow the target: the test ends at its duration.
+    let hard_end = end + END_GRACE;
     let n = spec.connections.max(1) as f64;
     let interval = (spec.qps > 0.0).then(|| n / spec.qps);
     let mut conn: Option<Conn> = None;
@@ -280,9 +298,13 @@ async fn worker(
         // starts when the request is sent (timer slack is the generator's, not the
         // server's). Free late, it was held up by the server: its latency starts at the
         // intended time, so the wait counts (coordinated omission).
-        let on_time = Instant::now() <= intended;
-        if intended >= end || cancel.is_cancelled() {
+        let now = Instant::now();
+        let on_time = now <= intended;
+        if intended >= end || now >= end || cancel.is_cancelled() {
             break;
+        }
+        if !on_time && interval.is_some() {
+            out.late += 1;
         }
         if intended > Instant::now() {
             tokio::select! {
@@ -296,7 +318,12 @@ async fn worker(
             counters.errors.fetch_add(1, Ordering::Relaxed);
         };
         if conn.is_none() {
-            match connect(&spec, index).await {
+            let connected = tokio::select! {
+                c = connect(&spec, index) => c,
+                _ = tokio::time::sleep_until(hard_end) => Err(UNANSWERED.to_string()),
+                _ = &mut cancelled => break,
+            };
+            match connected {
                 Ok(c) => {
                     out.sockets += 1;
                     conn = Some(c);
@@ -315,13 +342,16 @@ async fn worker(
         }
         let Some(c) = conn.as_mut() else { continue };
         let sent = Instant::now();
+        // A request still unanswered at the hard end is counted as such and the
+        // connection dropped; the per-request timeout applies within the test.
+        let deadline = (sent + spec.timeout).min(hard_end);
         let result = match c {
             Conn::H1(h1) => tokio::select! {
-                r = tokio::time::timeout(spec.timeout, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
+                r = tokio::time::timeout_at(deadline, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
                 _ = &mut cancelled => None,
             },
             Conn::H1Tls(h1) => tokio::select! {
-                r = tokio::time::timeout(spec.timeout, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
+                r = tokio::time::timeout_at(deadline, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
                 _ = &mut cancelled => None,
             },
             Conn::H2(h2) => {
@@ -333,7 +363,7 @@ async fn worker(
                     }
                 };
                 tokio::select! {
-                    r = tokio::time::timeout(spec.timeout, h2_exchange(h2, req)) => Some(r.map(|r| r.map_err(|e| kind(&e)))),
+                    r = tokio::time::timeout_at(deadline, h2_exchange(h2, req)) => Some(r.map(|r| r.map_err(|e| kind(&e)))),
                     _ = &mut cancelled => None,
                 }
             }
@@ -355,7 +385,12 @@ async fn worker(
                 conn = None;
             }
             Some(Err(_)) => {
-                fail(&mut out, "timeout".into());
+                let what = if done >= hard_end {
+                    UNANSWERED
+                } else {
+                    "timeout"
+                };
+                fail(&mut out, what.into());
                 conn = None;
             }
         }
@@ -368,6 +403,13 @@ async fn worker(
         }
     }
     counters.requests.fetch_add(unpublished, Ordering::Relaxed);
+    if let Some(iv) = interval
+        && !cancel.is_cancelled()
+    {
+        // This connection's slots before the end, less those it used.
+        let slots = (spec.duration.as_secs_f64() / iv - index as f64 / n).ceil();
+        out.unsent = (slots.max(0.0) as u64).saturating_sub(k);
+    }
     out
 }
 
@@ -425,6 +467,8 @@ pub async fn run(
         errors: BTreeMap::new(),
         requests: 0,
         sockets: 0,
+        unsent: 0,
+        late: 0,
         cancelled: false,
     };
     let mut last = start;
@@ -443,6 +487,8 @@ pub async fn run(
         }
         outcome.requests += r.requests;
         outcome.sockets += r.sockets;
+        outcome.unsent += r.unsent;
+        outcome.late += r.late;
         last = last.max(r.last);
     }
     outcome.cancelled = cancel.is_cancelled();

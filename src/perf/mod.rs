@@ -337,14 +337,22 @@ impl Perf {
                 Ok(()) => frame(
                     PerfFrameStatus::Success,
                     format!(
-                        "{} {} requests at {:.1} qps",
+                        "{} {} requests at {:.1} qps{}",
                         if outcome.cancelled {
                             "cancelled after"
                         } else {
                             "done:"
                         },
                         outcome.requests,
-                        outcome.actual_qps()
+                        outcome.actual_qps(),
+                        if outcome.unsent > 0 {
+                            format!(
+                                "; {} requests could not be sent on time (the target was slower than the rate)",
+                                outcome.unsent
+                            )
+                        } else {
+                            String::new()
+                        }
                     ),
                     Some(result),
                     &id,

@@ -103,6 +103,8 @@ pub fn result(run_id: &str, plan: &Plan, o: &Outcome) -> PerfResult {
             .collect(),
         url: plan.url.clone(),
         socket_count: o.sockets as i64,
+        unsent: (plan.spec.qps > 0.0).then_some(o.unsent as i64),
+        sent_late: (plan.spec.qps > 0.0).then_some(o.late as i64),
         load_generator: plan.generator.clone(),
     };
     PerfResult {

@@ -245,3 +245,98 @@ fn an_invalid_allowed_network_stops_the_server_from_starting() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("169.254.0.0/33"), "{stderr}");
 }
+
+/// Runs a load test through the generated client to its last frame; the result and the
+/// time the stream took.
+async fn run_to_end(
+    server: &TestServer,
+    url: String,
+    t: &str,
+    qps: f64,
+    c: i64,
+) -> (meshery::models::PerfResult, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let response = server
+        .client()
+        .run_perf_test()
+        .c(c)
+        .qps(qps)
+        .t(t)
+        .url(url)
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.into_inner_stream();
+    let mut text = String::new();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+    }
+    let took = started.elapsed();
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .next_back()
+        .expect("frames");
+    let frame: meshery::models::PerfFrame = serde_json::from_str(last.trim()).unwrap();
+    (frame.result.expect("a result"), took)
+}
+
+#[tokio::test]
+async fn a_fixed_rate_run_ends_at_its_duration_against_a_slow_or_stalled_target() {
+    use std::time::Duration;
+    // Slow: each connection gets an answer every 44 ms, about 90 requests/s over four.
+    let slow = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(Duration::from_millis(44)).await;
+        "slow"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await.unwrap() });
+    // Stalled: reads requests and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stalled_url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+
+    let server = TestServer::start().await;
+    let (result, took) = run_to_end(&server, slow_url, "3s", 200.0, 4).await;
+    let rr = &result.runner_results;
+    eprintln!(
+        "slow target: 3 s run took {took:?}, {:.1} qps, unsent {:?}, late {:?}",
+        rr.actual_qps, rr.unsent, rr.sent_late
+    );
+    assert!(took <= Duration::from_secs(4), "a 3 s run took {took:?}");
+    assert!(
+        rr.actual_qps < 120.0 && rr.actual_qps > 50.0,
+        "actual qps {}",
+        rr.actual_qps
+    );
+    let unsent = rr.unsent.unwrap();
+    let sent: i64 = rr.ret_codes.values().sum();
+    // 600 were due; what was not answered in time was not sent, and says so.
+    assert!(sent < 400 && unsent > 200, "sent {sent}, unsent {unsent}");
+    assert!((590..=610).contains(&(sent + unsent + rr.errors_by_kind.values().sum::<i64>())));
+    assert!(rr.sent_late.unwrap() > 0);
+
+    let (result, took) = run_to_end(&server, stalled_url, "3s", 200.0, 4).await;
+    let rr = &result.runner_results;
+    eprintln!(
+        "stalled target: 3 s run took {took:?}, errors {:?}",
+        rr.errors_by_kind
+    );
+    assert!(
+        took <= Duration::from_secs(4),
+        "a 3 s run against a stalled target took {took:?}"
+    );
+    assert!(rr.ret_codes.is_empty());
+    assert_eq!(
+        rr.errors_by_kind.get(meshery::perf::loadgen::UNANSWERED),
+        Some(&4)
+    );
+    assert!(rr.unsent.unwrap() >= 590);
+    server.finish().await;
+}
