@@ -26,9 +26,16 @@ pub type Schema = g::GraphqlSchema<Resolver>;
 /// Stateless: resolvers find the [`App`] and the [`Session`] in the request data.
 pub struct Resolver;
 
-pub fn schema() -> Schema {
+pub use crate::gql_limits::Limits;
+
+pub fn schema(limits: &Limits) -> Schema {
     g::schema_builder(Arc::new(Resolver))
-        .limit_depth(32)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .extension(crate::gql_limits::AliasLimit(limits.max_aliases))
+        .extension(crate::gql_limits::SubscriptionLimit::new(
+            limits.max_subscriptions_per_user,
+        ))
         .finish()
 }
 

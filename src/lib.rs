@@ -43,6 +43,8 @@ pub mod extensions;
 #[cfg(feature = "server")]
 pub mod gql;
 #[cfg(feature = "server")]
+pub mod gql_limits;
+#[cfg(feature = "server")]
 mod handlers;
 #[cfg(feature = "server")]
 pub mod kubernetes;
@@ -60,6 +62,8 @@ pub mod refprovider;
 pub mod registry;
 #[cfg(feature = "server")]
 pub mod remote;
+#[cfg(feature = "server")]
+pub mod serve;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

@@ -39,10 +39,22 @@ impl Providers {
         system_id: &str,
         policy: Policy,
         tls: &Arc<rustls::ClientConfig>,
+        retry: crate::remote::Retry,
     ) -> Result<Self, String> {
+        // All at once: one slow or dead provider must not hold up the others' retries.
+        let urls: Vec<&str> = base_urls
+            .iter()
+            .map(|u| u.trim())
+            .filter(|u| !u.is_empty())
+            .collect();
+        let connected = futures_util::future::join_all(
+            urls.iter()
+                .map(|url| Remote::connect(url, system_id, version, policy.clone(), tls, retry)),
+        )
+        .await;
         let mut remotes: Vec<Arc<Remote>> = Vec::new();
-        for url in base_urls.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-            let remote = Remote::connect(url, system_id, version, policy.clone(), tls).await?;
+        for (url, remote) in urls.into_iter().zip(connected) {
+            let remote = remote?;
             if remote.name.eq_ignore_ascii_case(LOCAL)
                 || remote.name.eq_ignore_ascii_case("none")
                 || remotes

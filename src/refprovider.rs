@@ -4,7 +4,7 @@
 //! endpoints that the server's `/api/extensions/` proxy reaches. Tests run it as a real
 //! server; anyone writing a provider can read it as the contract in code.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -74,6 +74,9 @@ pub struct ProviderConfig {
     /// The address browsers reach this provider at (device verification links, default
     /// `iss`), when it is not the bound one: behind a proxy, or bound to 0.0.0.0.
     pub public_url: Option<String>,
+    /// The bearer credential of administrative calls (`POST /keys/rotate`); without one
+    /// they are refused.
+    pub admin_token: Option<String>,
 }
 
 /// A server certificate chain and its private key, both PEM.
@@ -105,37 +108,6 @@ impl TlsIdentity {
     }
 }
 
-/// A TLS listener for `axum::serve`; a handshake that fails or stalls drops only that
-/// connection.
-struct TlsListener {
-    tcp: tokio::net::TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, addr)) = self.tcp.accept().await else {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            };
-            let handshake = self.acceptor.accept(tcp);
-            if let Ok(Ok(tls)) =
-                tokio::time::timeout(std::time::Duration::from_secs(5), handshake).await
-            {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
-
 impl Default for ProviderConfig {
     fn default() -> Self {
         ProviderConfig {
@@ -146,6 +118,7 @@ impl Default for ProviderConfig {
             token_ttl: std::time::Duration::from_secs(3600),
             tls: None,
             public_url: None,
+            admin_token: None,
         }
     }
 }
@@ -179,8 +152,10 @@ pub struct ProviderState {
     base_url: String,
     /// The newest key signs; older ones stay published so their tokens still verify.
     keys: Mutex<Vec<SigningKey>>,
-    revoked: Mutex<HashSet<String>>,
-    sessions: Mutex<HashMap<String, String>>,
+    /// Revoked token ids, with when they stop mattering (expiry plus the refresh grace).
+    revoked: Mutex<HashMap<String, i64>>,
+    /// Sign-in sessions: id to (user, when the session ends).
+    sessions: Mutex<HashMap<String, (String, i64)>>,
     /// Pending device authorizations (headless sign-in), by device code.
     devices: Mutex<HashMap<String, DeviceGrant>>,
     /// How many times `/keys` was fetched (tests bound JWKS amplification with it).
@@ -213,7 +188,7 @@ impl RefProvider {
             issuer,
             base_url: base_url.trim_end_matches('/').to_string(),
             keys: Mutex::new(vec![new_key()?]),
-            revoked: Mutex::new(HashSet::new()),
+            revoked: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             devices: Mutex::new(HashMap::new()),
             key_fetches: AtomicU64::new(0),
@@ -308,21 +283,53 @@ impl RefProvider {
         let claims: Value = jsonwebtoken::decode(token, &decoding, &validation)
             .ok()?
             .claims;
+        // An expired token is only good for a refresh, and only for a while.
+        if allow_expired && claims["exp"].as_i64().unwrap_or(0) + self.grace() < now() {
+            return None;
+        }
         let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-        let revoked = self.revoked.lock().ok()?.contains(&jti);
+        let revoked = self.revoked.lock().ok()?.contains_key(&jti);
         (!revoked).then_some(claims)
+    }
+
+    /// How long after expiry a token may still be refreshed: one token lifetime.
+    fn grace(&self) -> i64 {
+        self.config.token_ttl.as_secs() as i64
     }
 
     pub fn revoke(&self, token: &str) -> bool {
         match self.check(token, true) {
             Some(claims) => {
                 if let (Ok(mut r), Some(jti)) = (self.revoked.lock(), claims["jti"].as_str()) {
-                    r.insert(jti.to_string());
+                    // Past its expiry and grace a token fails on its own: forget those.
+                    let now = now();
+                    r.retain(|_, until| *until >= now);
+                    let until = claims["exp"].as_i64().unwrap_or(now) + self.grace();
+                    r.insert(jti.to_string(), until);
                 }
                 true
             }
             None => false,
         }
+    }
+
+    /// Starts a sign-in session for `username`; ended ones are forgotten.
+    fn open_session(&self, username: &str) -> String {
+        let id = uuid::Uuid::new_v4().to_string();
+        if let Ok(mut s) = self.sessions.lock() {
+            let now = now();
+            s.retain(|_, (_, until)| *until >= now);
+            s.insert(id.clone(), (username.to_string(), now + self.grace()));
+        }
+        id
+    }
+
+    /// Revocations and sessions held now (both shrink as entries expire).
+    pub fn held(&self) -> (usize, usize) {
+        (
+            self.revoked.lock().map(|r| r.len()).unwrap_or(0),
+            self.sessions.lock().map(|s| s.len()).unwrap_or(0),
+        )
     }
 
     pub fn router(&self) -> Router {
@@ -438,10 +445,7 @@ async fn login_submit(
         Ok(t) => t,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
-    let session = uuid::Uuid::new_v4().to_string();
-    if let Ok(mut s) = p.sessions.lock() {
-        s.insert(session.clone(), account.username.clone());
-    }
+    let session = p.open_session(&account.username);
     {
         let mut q = callback.query_pairs_mut();
         q.append_pair("token", &token)
@@ -654,7 +658,30 @@ async fn keys(State(p): State<RefProvider>) -> axum::Json<JwkSet> {
     axum::Json(p.jwks())
 }
 
-async fn rotate(State(p): State<RefProvider>) -> Response {
+async fn rotate(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    match (&p.config.admin_token, given) {
+        (Some(admin), Some(given)) if same(admin, given) => {}
+        (None, _) => {
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"error": "key rotation over HTTP is off; start the provider with --admin-token"})),
+            )
+                .into_response();
+        }
+        _ => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "send the admin token as a bearer credential"})),
+            )
+                .into_response();
+        }
+    }
     match p.rotate() {
         Ok(kid) => axum::Json(json!({"kid": kid})).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
@@ -835,22 +862,14 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
     let stopped = async move {
         let _ = signal.await;
     };
-    let task = match tls {
-        None => tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await;
-        }),
-        Some(acceptor) => tokio::spawn(async move {
-            let listener = TlsListener {
-                tcp: listener,
-                acceptor,
-            };
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await;
-        }),
-    };
+    // Handshakes run per connection (crate::serve): a stalled client blocks nobody.
+    let task = tokio::spawn(crate::serve::serve(
+        listener,
+        router,
+        crate::serve::ConnLimits::default(),
+        tls,
+        stopped,
+    ));
     Ok(Running {
         addr,
         url,

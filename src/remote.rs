@@ -154,14 +154,33 @@ pub fn parse_capabilities(doc: Value) -> Result<ProviderCapabilities, String> {
     Ok(caps)
 }
 
+/// How start-up retries a provider that does not answer yet: `attempts` tries, the
+/// first `first_delay` apart, doubling; no wait after the last.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_delay: Duration,
+}
+
+impl Default for Retry {
+    /// 7 tries over 12.6 s (0.2 + 0.4 + ... + 6.4).
+    fn default() -> Self {
+        Retry {
+            attempts: 7,
+            first_delay: Duration::from_millis(200),
+        }
+    }
+}
+
 impl Remote {
-    /// Fetches the provider's capabilities, retrying with backoff (about 13 s in all).
+    /// Fetches the provider's capabilities, retrying with backoff.
     pub async fn connect(
         base: &str,
         system_id: &str,
         version: &str,
         policy: Policy,
         tls: &std::sync::Arc<rustls::ClientConfig>,
+        retry: Retry,
     ) -> Result<Remote, String> {
         let mut base =
             Url::parse(base.trim()).map_err(|e| format!("provider URL {base:?}: {e}"))?;
@@ -180,9 +199,13 @@ impl Remote {
         url.query_pairs_mut()
             .append_pair("os", std::env::consts::OS)
             .append_pair("playground", "false");
-        let mut delay = Duration::from_millis(200);
+        let mut delay = retry.first_delay;
         let mut last_error = String::new();
-        for attempt in 1..=7 {
+        for attempt in 1..=retry.attempts.max(1) {
+            if attempt > 1 {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
             match Self::fetch_capabilities(&http, &url, None).await {
                 Ok(caps) => {
                     let jwks = JwksSource {
@@ -204,8 +227,6 @@ impl Remote {
                     last_error = e;
                 }
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
         }
         Err(format!(
             "provider {base} did not answer its capabilities: {last_error}"

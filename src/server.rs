@@ -37,6 +37,8 @@ pub struct Config {
     pub body_limit: usize,
     /// `PROVIDER_BASE_URLS`: the remote providers.
     pub provider_base_urls: Vec<String>,
+    /// How start-up retries providers that do not answer yet.
+    pub provider_retry: crate::remote::Retry,
     /// Required `iss` of remote providers' tokens, when set.
     pub jwt_issuer: Option<String>,
     /// Required `aud` of remote providers' tokens, when set.
@@ -51,6 +53,10 @@ pub struct Config {
     pub targets: crate::policy::Targets,
     /// Extra CA certificates (PEM) outbound https calls trust besides the built-in roots.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// Limits on inbound connections.
+    pub conn: crate::serve::ConnLimits,
+    /// Limits on GraphQL documents and subscriptions.
+    pub graphql: crate::gql::Limits,
 }
 
 impl Config {
@@ -71,6 +77,7 @@ impl Config {
             latest_version: None,
             body_limit: 1 << 20,
             provider_base_urls: Vec::new(),
+            provider_retry: crate::remote::Retry::default(),
             jwt_issuer: None,
             jwt_audience: None,
             jwks_refetch_interval: std::time::Duration::from_secs(30),
@@ -78,6 +85,8 @@ impl Config {
             perf: crate::perf::Limits::default(),
             targets: crate::policy::Targets::default(),
             extra_ca_pem: None,
+            conn: crate::serve::ConnLimits::default(),
+            graphql: crate::gql::Limits::default(),
         }
     }
 }
@@ -131,6 +140,7 @@ impl App {
             &instance_id,
             policy,
             &outbound_tls,
+            config.provider_retry,
         )
         .await?;
         let events = crate::events::Events::new(store.clone(), instance_id.clone());
@@ -152,7 +162,7 @@ impl App {
             registry,
             kubernetes,
             outbound_tls,
-            schema: gql::schema(),
+            schema: gql::schema(&config.graphql),
             config,
             store,
             providers,
@@ -283,7 +293,7 @@ pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
     shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -291,9 +301,11 @@ impl Running {
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.shutdown.send(());
         self.app.wind_down().await;
-        let result = self.task.await.unwrap_or(Ok(()));
+        self.task
+            .await
+            .map_err(|e| std::io::Error::other(format!("the server task failed: {e}")))?;
         self.app.store.close().await;
-        result
+        Ok(())
     }
 }
 
@@ -307,13 +319,16 @@ pub async fn start(config: Config) -> Result<Running, String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let service = router(app.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = signal.await;
-            })
-            .await
-    });
+    let limits = app.config.conn;
+    let task = tokio::spawn(crate::serve::serve(
+        listener,
+        service,
+        limits,
+        None,
+        async move {
+            let _ = signal.await;
+        },
+    ));
     Ok(Running {
         addr,
         app,

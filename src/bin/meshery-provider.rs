@@ -36,6 +36,10 @@ struct Args {
     /// issuer), e.g. https://id.example.com; defaults to the bound address.
     #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = meshery::server::parse_public_url)]
     public_url: Option<String>,
+    /// Bearer credential for administrative calls (POST /keys/rotate); without it
+    /// they are refused. Prefer the environment variable: arguments show in `ps`.
+    #[arg(long, env = "MESHERY_PROVIDER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
 }
 
 #[tokio::main]
@@ -79,6 +83,7 @@ async fn main() -> ExitCode {
         audience: args.audience,
         token_ttl: std::time::Duration::from_secs(args.token_ttl),
         public_url: args.public_url,
+        admin_token: args.admin_token.filter(|t| !t.is_empty()),
         ..Default::default()
     };
     let running = match refprovider::start(config, SocketAddr::new(args.bind, args.port)).await {

@@ -64,9 +64,35 @@ struct Args {
     /// Refused at start if any entry is not a network or address.
     #[arg(long, env = "MESHERY_PERF_ALLOW", value_delimiter = ',', value_parser = meshery::policy::parse_network)]
     perf_allow: Vec<ipnet::IpNet>,
+    /// Load tests running at once on this server, all users together.
+    #[arg(long, env = "MESHERY_PERF_MAX_RUNS_TOTAL", default_value_t = 8)]
+    perf_max_runs_total: usize,
     /// Extra CA certificates (PEM file) trusted for outbound https (providers, design imports).
     #[arg(long, env = "MESHERY_CA_FILE")]
     ca_file: Option<std::path::PathBuf>,
+    /// Open connections at most (WebSockets included); more wait until one closes.
+    #[arg(long, env = "MESHERY_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's head once the connection is ready for it;
+    /// idle HTTP/1 keep-alive connections are closed after it too.
+    #[arg(long, env = "MESHERY_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Seconds a connection may sit with no request and no traffic (HTTP/1 and HTTP/2;
+    /// WebSockets excepted) before it is closed.
+    #[arg(long, env = "MESHERY_IDLE_TIMEOUT_SECS", default_value_t = 120)]
+    idle_timeout_secs: u64,
+    /// GraphQL subscriptions one user may hold open at once, over all their WebSockets.
+    #[arg(long, env = "MESHERY_MAX_SUBSCRIPTIONS", default_value_t = 64)]
+    max_subscriptions_per_user: usize,
+    /// Largest GraphQL query complexity (each field selected counts 1).
+    #[arg(long, env = "MESHERY_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    graphql_max_complexity: usize,
+    /// Most aliased fields in one GraphQL document.
+    #[arg(long, env = "MESHERY_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    graphql_max_aliases: usize,
+    /// Deepest GraphQL selection nesting.
+    #[arg(long, env = "MESHERY_GRAPHQL_MAX_DEPTH", default_value_t = 32)]
+    graphql_max_depth: usize,
 }
 
 #[tokio::main]
@@ -104,6 +130,7 @@ async fn main() -> ExitCode {
         latest_version: args.latest_version,
         body_limit: args.body_limit,
         provider_base_urls: args.provider_base_urls,
+        provider_retry: Default::default(),
         jwt_issuer: args.jwt_issuer,
         jwt_audience: args.jwt_audience,
         jwks_refetch_interval: std::time::Duration::from_secs(args.jwks_refetch_secs),
@@ -113,6 +140,19 @@ async fn main() -> ExitCode {
             max_connections: args.perf_max_connections,
             max_qps: args.perf_max_qps,
             max_runs_per_user: args.perf_max_runs,
+            max_runs_total: args.perf_max_runs_total,
+        },
+        conn: meshery::serve::ConnLimits {
+            max_connections: args.max_connections,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout_secs),
+            ..Default::default()
+        },
+        graphql: meshery::gql::Limits {
+            max_complexity: args.graphql_max_complexity,
+            max_aliases: args.graphql_max_aliases,
+            max_depth: args.graphql_max_depth,
+            max_subscriptions_per_user: args.max_subscriptions_per_user,
         },
         targets: meshery::policy::Targets {
             allow: args.perf_allow,

@@ -31,6 +31,8 @@ pub struct Limits {
     pub max_connections: usize,
     pub max_qps: f64,
     pub max_runs_per_user: usize,
+    /// Runs at once on this server, all users together.
+    pub max_runs_total: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +42,7 @@ impl Default for Limits {
             max_connections: 256,
             max_qps: 100_000.0,
             max_runs_per_user: 2,
+            max_runs_total: 8,
         }
     }
 }
@@ -278,6 +281,19 @@ impl Perf {
                 )
                 .remedy(
                     "Wait for one to finish, or cancel one with DELETE /api/perf/runs/{runId}.",
+                ));
+            }
+            if runs.len() >= self.limits.max_runs_total {
+                return Err(ApiError::new(
+                    429,
+                    codes::TOO_MANY_RUNS,
+                    format!(
+                        "{} load tests are running on this server, its limit",
+                        runs.len()
+                    ),
+                )
+                .remedy(
+                    "Try again when one has finished (the operator sets --perf-max-runs-total).",
                 ));
             }
             runs.insert(

@@ -80,7 +80,7 @@ fn canonical(sdl: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn printed_sdl_equals_the_schema_file() {
-    let printed = meshery::gql::schema().sdl();
+    let printed = meshery::gql::schema(&Default::default()).sdl();
     assert_eq!(
         canonical(&printed),
         canonical(include_str!("../../schema/schema.graphql"))

@@ -340,3 +340,407 @@ async fn a_fixed_rate_run_ends_at_its_duration_against_a_slow_or_stalled_target(
     assert!(rr.unsent.unwrap() >= 590);
     server.finish().await;
 }
+
+#[tokio::test]
+async fn unavailable_providers_are_retried_together_and_start_up_fails_without_a_last_wait() {
+    use std::time::{Duration, Instant};
+    // Two providers that answer 503 to everything; each remembers when it was asked.
+    let mut urls = Vec::new();
+    let mut asked = Vec::new();
+    for _ in 0..2 {
+        let times = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+        let record = times.clone();
+        let app = axum::Router::new().fallback(move || {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(Instant::now());
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        urls.push(format!("http://{}", listener.local_addr().unwrap()));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        asked.push(times);
+    }
+    let home = tempfile::tempdir().unwrap();
+    let mut config = meshery::server::Config::new(home.path().to_path_buf());
+    config.provider_base_urls = urls;
+    config.provider_retry = meshery::remote::Retry {
+        attempts: 4,
+        first_delay: Duration::from_millis(100),
+    };
+    let started = Instant::now();
+    let failed = meshery::server::App::new(config)
+        .await
+        .err()
+        .expect("start-up fails");
+    let took = started.elapsed();
+    assert!(
+        failed.contains("did not answer its capabilities"),
+        "{failed}"
+    );
+    // Waits of 100 + 200 + 400 ms between four tries, none after the last, both
+    // providers at once: about 0.7 s (one after the other with a last wait: 3 s).
+    assert!(took < Duration::from_millis(1400), "start-up took {took:?}");
+    let (a, b) = (asked[0].lock().unwrap(), asked[1].lock().unwrap());
+    assert_eq!((a.len(), b.len()), (4, 4));
+    assert!(
+        a[0].max(b[0]) - a[0].min(b[0]) < Duration::from_millis(300),
+        "not contacted together"
+    );
+    assert!(
+        started + took - *a.last().unwrap() < Duration::from_millis(300),
+        "waited after the last try"
+    );
+}
+
+/// Reads from a raw connection until it closes, for at most `limit`; whether it closed.
+async fn closes_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_while_other_clients_are_served() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let server = TestServer::start_with(|c| {
+        c.conn.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // 500 clients send half a request and stall.
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    for _ in 0..500 {
+        let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        s.write_all(b"GET /api/system/version HTTP/1.1\r\nhost: x\r\nx-slow: ")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    // Another client is answered at once.
+    let asked = Instant::now();
+    let answer = server.client().get_system_version().send().await.unwrap();
+    assert!(!answer.build.is_empty());
+    let answered = asked.elapsed();
+    assert!(
+        answered < Duration::from_secs(1),
+        "answered in {answered:?}"
+    );
+    // Every stalled connection is closed once its head is late.
+    for s in &mut stalled {
+        assert!(
+            closes_within(s, Duration::from_secs(3)).await,
+            "a slow client was kept"
+        );
+    }
+    let refused = started.elapsed();
+    eprintln!(
+        "500 slow-header clients: another answered in {answered:?}, all closed after {refused:?}"
+    );
+    assert!(refused < Duration::from_secs(4));
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn connections_are_capped_and_idle_ones_closed() {
+    use std::time::Duration;
+    let server = TestServer::start_with(|c| {
+        c.conn.max_connections = 20;
+        c.conn.idle_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        let s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        open.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The 21st waits: the server takes no more connections.
+    let mut extra = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        extra
+            .write_all(b"GET /api/system/version HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+    }
+    let mut head = [0u8; 15];
+    let early = tokio::time::timeout(
+        Duration::from_millis(400),
+        tokio::io::AsyncReadExt::read_exact(&mut extra, &mut head),
+    )
+    .await;
+    assert!(early.is_err(), "a connection past the cap was served");
+    // A slot frees when one connection closes; then the waiting one is served.
+    drop(open.pop());
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_exact(&mut extra, &mut head),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200 OK");
+    // Idle connections, and idle keep-alive after an answer, are closed.
+    let mut kept = tokio::net::TcpStream::connect(server.addr).await;
+    if let Ok(s) = &mut kept {
+        assert!(
+            closes_within(s, Duration::from_secs(3)).await,
+            "an idle connection was kept"
+        );
+    }
+    for s in &mut open {
+        assert!(closes_within(s, Duration::from_secs(3)).await);
+    }
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn graphql_complexity_aliases_batches_and_subscriptions_are_limited() {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let server = TestServer::start_with(|c| {
+        c.graphql.max_complexity = 6;
+        c.graphql.max_aliases = 2;
+        c.graphql.max_subscriptions_per_user = 2;
+    })
+    .await;
+    let post = |body: Value| {
+        server
+            .http()
+            .post(server.url("/api/system/graphql/query"))
+            .json(&body)
+            .send()
+    };
+    let errors = |v: &Value| v["errors"][0]["message"].as_str().unwrap_or("").to_string();
+    let ok: Value = post(json!({"query": "{ version { build latest } }"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ok["errors"], Value::Null, "{ok}");
+    let complex: Value = post(json!({"query": "{ version { build latest outdated commitsha releaseChannel } user { id userId } }"}))
+        .await.unwrap().json().await.unwrap();
+    assert!(errors(&complex).contains("complex"), "{complex}");
+    let aliased: Value = post(
+        json!({"query": "{ a: version { build } b: version { build } c: version { build } }"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(errors(&aliased).contains("aliases"), "{aliased}");
+    let batch =
+        post(json!([{"query": "{ version { build } }"}, {"query": "{ version { build } }"}]))
+            .await
+            .unwrap();
+    assert_eq!(batch.status(), 400, "batches are not taken");
+
+    // Subscriptions: two open at once per user; a third is refused, others keep working.
+    let url = format!("ws://{}/api/system/graphql/query", server.addr);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .unwrap();
+    let subscription = json!({"query": "subscription { subscribeEvents { id } }"});
+    let ack = loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+        if let Some(Ok(Message::Text(t))) = m {
+            break serde_json::from_str::<Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(ack["type"], "connection_ack");
+    for id in ["1", "2", "3"] {
+        ws.send(send(
+            json!({"id": id, "type": "subscribe", "payload": subscription}),
+        ))
+        .await
+        .unwrap();
+    }
+    let refused = loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+        if let Some(Ok(Message::Text(t))) = m {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "next" || v["type"] == "error" {
+                break v;
+            }
+        }
+    };
+    assert_eq!(refused["id"], "3", "{refused}");
+    assert!(
+        refused.to_string().contains("subscriptions open"),
+        "{refused}"
+    );
+    // Meanwhile the server answers other requests.
+    assert!(
+        !server
+            .client()
+            .get_system_version()
+            .send()
+            .await
+            .unwrap()
+            .build
+            .is_empty()
+    );
+    let _ = ws.close(None).await;
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_load_tests_are_capped_server_wide() {
+    let server = TestServer::start_with(|c| c.perf.max_runs_total = 1).await;
+    let (target, _) = counting_server("127.0.0.1", 0, "ok").await;
+    let url = format!("http://{target}/");
+    let first = server
+        .client()
+        .run_perf_test()
+        .c(1)
+        .qps(10.0)
+        .t("30s")
+        .url(url.clone())
+        .send()
+        .await
+        .unwrap();
+    let second = server
+        .client()
+        .run_perf_test()
+        .c(1)
+        .qps(10.0)
+        .t("1s")
+        .url(url)
+        .send()
+        .await;
+    match second {
+        Err(meshery::client::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 429);
+            assert!(e.error.contains("on this server"), "{}", e.error);
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a second run started past the server-wide limit"),
+    }
+    drop(first);
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn the_reference_provider_guards_rotation_handshakes_per_connection_and_forgets() {
+    use meshery::refprovider::{self, Account, ProviderConfig, TlsIdentity};
+    use std::time::{Duration, Instant};
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_pem = crate::harness::pem("CERTIFICATE", certified.cert.der());
+    let provider = refprovider::start(
+        ProviderConfig {
+            accounts: vec![Account::parse("alice:alice-pw").unwrap()],
+            tls: Some(TlsIdentity {
+                cert_chain_pem: cert_pem.clone(),
+                key_pem: crate::harness::pem("PRIVATE KEY", &certified.signing_key.serialize_der()),
+            }),
+            admin_token: Some("the-admin-token".into()),
+            token_ttl: Duration::from_secs(1),
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    meshery::tls::install_crypto();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(meshery::tls::outbound_config(Some(&cert_pem)).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Clients that connect and never start their handshake hold up nobody.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(tokio::net::TcpStream::connect(provider.addr).await.unwrap());
+    }
+    let asked = Instant::now();
+    let keys = http
+        .get(format!("{}/keys", provider.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.status(), 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        asked.elapsed()
+    );
+
+    // Rotation takes the admin credential, and only that.
+    let rotate = |token: Option<&str>| {
+        let mut r = http.post(format!("{}/keys/rotate", provider.url));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let kid = provider.provider.current_kid();
+    assert_eq!(rotate(None).await.unwrap().status(), 401);
+    assert_eq!(rotate(Some("guess")).await.unwrap().status(), 401);
+    let user_token = provider.provider.issue("alice").unwrap();
+    assert_eq!(rotate(Some(&user_token)).await.unwrap().status(), 401);
+    assert_eq!(provider.provider.current_kid(), kid);
+    assert_eq!(rotate(Some("the-admin-token")).await.unwrap().status(), 200);
+    assert_ne!(provider.provider.current_kid(), kid);
+
+    // Revocations and sessions are forgotten once they cannot matter (ttl 1 s + 1 s grace).
+    let login = || {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("username", "alice")
+            .append_pair("password", "alice-pw")
+            .append_pair("source", "aHR0cDovLzEyNy4wLjAuMTo5L2Ni")
+            .append_pair("ref", "")
+            .finish();
+        http.post(format!("{}/login", provider.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    assert!(provider.provider.revoke(&user_token));
+    assert_eq!(login().await.unwrap().status(), 303);
+    assert_eq!(provider.provider.held(), (1, 1));
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let fresh = provider.provider.issue("alice").unwrap();
+    assert!(provider.provider.revoke(&fresh));
+    assert_eq!(login().await.unwrap().status(), 303);
+    assert_eq!(
+        provider.provider.held(),
+        (1, 1),
+        "expired entries were kept"
+    );
+    // The forgotten revocation does not come back to life: the token is past refreshing.
+    let refreshed = http
+        .post(format!("{}/refresh", provider.url))
+        .json(&serde_json::json!({"token": user_token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 401);
+    drop(stalled);
+    provider.stop().await;
+}

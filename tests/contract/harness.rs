@@ -118,14 +118,17 @@ impl TestServer {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("serve");
-        });
+        // The server's own accept loop, with its connection limits.
+        let limits = app.config.conn;
+        let task = tokio::spawn(meshery::serve::serve(
+            listener,
+            router,
+            limits,
+            None,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestServer {
             base: format!("http://{addr}"),
             addr,
