@@ -340,6 +340,7 @@ impl RefProvider {
             .route("/device", get(device_form).post(device_submit))
             .route("/device/token", post(device_token))
             .route("/keys", get(keys))
+            .route("/favicon.ico", get(crate::web::favicon))
             .route("/keys/rotate", post(rotate))
             .route("/introspect", post(introspect))
             .route("/refresh", post(refresh))

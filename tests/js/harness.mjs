@@ -55,7 +55,12 @@ export async function launch({ log, stepTimeout, contextOptions = {} }) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...contextOptions });
     const page = await context.newPage();
     page.setDefaultTimeout(stepTimeout);
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') log.push(`console.${m.type()}: ${m.text()}`); });
+    // Failed loads name their URL (the console message does not).
+    page.on('console', (m) => {
+      if (m.type() !== 'error' && m.type() !== 'warning') return;
+      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
+      log.push(`console.${m.type()}: ${m.text()}${where}`);
+    });
     page.on('pageerror', (e) => log.push(`pageerror: ${e.message}`));
     return { browser, context, page };
   } catch (e) {

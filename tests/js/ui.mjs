@@ -81,6 +81,24 @@ async function screenshot(name) {
   console.log(`     screenshot written to ${file}`);
 }
 
+// Text a page should never show: a value the script failed to render ("null",
+// "undefined", "NaN", "[object Object]") as a text node of its own or inside one.
+async function noStrayText(where) {
+  const stray = await page.evaluate(() => {
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      if (n.parentElement && n.parentElement.closest('script, style, template, noscript')) continue;
+      const t = n.textContent.trim();
+      if (/^(null|undefined|NaN)$/.test(t) || /\[object Object\]|\bundefined\b/.test(t)) {
+        out.push(`${JSON.stringify(t.slice(0, 60))} in <${n.parentElement ? n.parentElement.tagName.toLowerCase() : '?'}>`);
+      }
+    }
+    return out;
+  });
+  if (stray.length) throw new Error(`${where} shows stray text: ${stray.join('; ')}`);
+}
+
 // A request from node with the downloaded token, as mesheryctl sends it.
 async function apiFetch(pathname, init = {}) {
   const headers = {
@@ -112,6 +130,7 @@ function run(args, env) {
   return r;
 }
 
+let signedOutAt = Infinity; // where the browser log stood when sign-out began
 let user;          // GET /api/user as the signed-in browser sees it
 let auth;          // the downloaded auth.json
 let authFile;      // where it was saved
@@ -174,6 +193,7 @@ try {
     if (current !== 'page') throw new Error(`the Dashboard nav link has aria-current=${JSON.stringify(current)}, expected "page"`);
     const label = (await page.getAttribute('#avatar', 'aria-label')) || '';
     if (!label.includes(user.userName)) throw new Error(`#avatar is labelled ${JSON.stringify(label)}; it should name ${user.userName}`);
+    await noStrayText('the dashboard');
     await screenshot('b-dashboard');
   }, ['a']);
 
@@ -280,6 +300,7 @@ try {
     for (const needle of ['mesheryctl system login --headless --paste', 'mesheryctl system login --token-file auth.json']) {
       if (!text.includes(needle)) throw new Error(`/token does not mention ${JSON.stringify(needle)}`);
     }
+    await noStrayText('/token');
     await screenshot('f-token');
   }, ['d']);
 
@@ -306,6 +327,7 @@ try {
     }, [ev.id, description], `no row with data-id ${ev.id} in #events within ${EVENT_WAIT / 1000} s`, EVENT_WAIT);
     const marker = await page.evaluate(() => window.__uiTestMarker);
     if (marker !== 'same page') throw new Error('the page reloaded instead of adding the event live');
+    await noStrayText('/events');
     await screenshot('g-events');
   }, ['d']);
 
@@ -355,6 +377,7 @@ try {
     if (!chart.label.includes('p99')) throw new Error(`#latency-chart's aria-label does not summarise p99: ${JSON.stringify(chart.label)}`);
     if (chart.lines < 1) throw new Error('#latency-chart has no percentile line');
     if (!chart.figure) throw new Error('#latency-chart is not inside a figure with a figcaption');
+    await noStrayText('/performance');
     await screenshot('h-performance');
   }, ['d'], SLOW_STEP_TIMEOUT);
 
@@ -384,6 +407,7 @@ try {
     } catch (_) {
       throw new Error(`/designs has no row for ${designName}\n  ${await diag()}`);
     }
+    await noStrayText('/designs');
     const href = await row.locator('a').first().getAttribute('href');
     const expected = `/api/pattern/download/${encodeURIComponent(saved.id)}`;
     if (href !== expected) throw new Error(`the download link is ${JSON.stringify(href)}, expected ${JSON.stringify(expected)}`);
@@ -447,6 +471,7 @@ try {
   }, ['d']);
 
   await step('j', 'Sign out in the avatar menu ends the session', async () => {
+    signedOutAt = browserLog.length;
     await goto('/');
     await page.locator('#avatar').waitFor({ state: 'visible' });
     await page.click('#avatar');
@@ -487,11 +512,15 @@ try {
     if (avatarShown) throw new Error('the avatar menu is shown while not signed in');
     const res = await apiFetch('/api/user');
     if (res.status !== 401) throw new Error(`the signed-out token still works: GET /api/user -> HTTP ${res.status}`);
+    await noStrayText('the signed-out page');
     await screenshot('j-signed-out');
   }, ['b', 'd'], STEP_TIMEOUT);
 
-  await step('k', 'no script errors or policy violations in the pages', async () => {
-    const bad = browserLog.filter((l) => l.startsWith('pageerror') || /Content Security Policy|Refused to/i.test(l));
+  await step('k', 'no console errors, script errors or policy violations in the pages', async () => {
+    // After signing out, the browser logs the 401 it was meant to get; nothing else counts as expected.
+    const bad = browserLog.filter((l, i) => (l.startsWith('pageerror') || l.startsWith('console.error')
+      || /Content Security Policy|Refused to/i.test(l))
+      && !(i >= signedOutAt && /Failed to load resource.*\b401\b/.test(l)));
     if (bad.length) throw new Error(`browser reported:\n  ${bad.slice(-10).join('\n  ')}`);
   }, ['b', 'f', 'g', 'h', 'i', 'i2']);
 } finally {
