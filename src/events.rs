@@ -151,8 +151,8 @@ impl Events {
     /// Checks and records an event a client reports.
     pub async fn ingest(&self, session: &Session, input: EventInput) -> Result<Event, ApiError> {
         let name = |what: &str, s: &str| -> Result<String, ApiError> {
-            let s = s.trim();
-            if s.is_empty()
+            // Exactly the schema's pattern: those characters, not only spaces.
+            if s.chars().all(|c| c == ' ')
                 || !s
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:/ ".contains(c))

@@ -559,6 +559,10 @@ fn request_from(value: serde_json::Value) -> Result<async_graphql::Request, ApiE
         return Err(invalid("the request must be a JSON object"));
     };
     let query = match map.remove("query") {
+        // An empty document is no request at all (the schema asks for one character).
+        Some(serde_json::Value::String(q)) if q.trim().is_empty() => {
+            return Err(invalid("`query` is empty"));
+        }
         Some(serde_json::Value::String(q)) => q,
         Some(_) => return Err(invalid("`query` must be a string")),
         None => return Err(invalid("`query` is missing")),
@@ -594,6 +598,8 @@ fn from_query_string(query: &str) -> Result<serde_json::Value, ApiError> {
     let mut map = serde_json::Map::new();
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         let value = match k.as_ref() {
+            // An empty value is an absent one (forms send `variables=`).
+            "variables" | "extensions" if v.trim().is_empty() => continue,
             "variables" | "extensions" => {
                 serde_json::from_str(&v).map_err(|e| invalid(format!("`{k}` is not JSON: {e}")))?
             }

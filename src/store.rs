@@ -195,6 +195,11 @@ pub fn listing(
                     )));
                 }
             };
+            if let Some(extra) = words.next() {
+                return Err(ApiError::bad_request(format!(
+                    "order {o:?}: unexpected {extra:?} after the direction"
+                )));
+            }
             (column, desc)
         }
     };

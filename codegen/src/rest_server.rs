@@ -151,11 +151,43 @@ fn constraint_checks(
                     }
                 });
             }
+            if let Some(pattern) = &st.pattern {
+                let msg = format!("must match {pattern}");
+                checks.push(quote! {
+                    {
+                        // ECMA-262 syntax, as JSON Schema says; compiled once.
+                        static PATTERN: ::std::sync::OnceLock<::std::option::Option<::regress::Regex>> =
+                            ::std::sync::OnceLock::new();
+                        let re = PATTERN.get_or_init(|| ::regress::Regex::new(#pattern).ok());
+                        if re.as_ref().is_some_and(|re| re.find(#value.as_str()).is_none()) {
+                            return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                        }
+                    }
+                });
+            }
             let allowed: Vec<String> = st.enumeration.iter().flatten().cloned().collect();
             if !allowed.is_empty() {
                 let msg = format!("must be one of: {}", allowed.join(", "));
                 checks.push(quote! {
                     if ![#(#allowed),*].contains(&#value.as_str()) {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+        }
+        SchemaKind::Type(Type::Number(nt)) => {
+            if let Some(min) = nt.minimum {
+                let msg = format!("must be at least {min}");
+                checks.push(quote! {
+                    if !(#value >= #min) {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+            if let Some(max) = nt.maximum {
+                let msg = format!("must be at most {max}");
+                checks.push(quote! {
+                    if !(#value <= #max) {
                         return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
                     }
                 });

@@ -744,3 +744,45 @@ async fn the_reference_provider_guards_rotation_handshakes_per_connection_and_fo
     drop(stalled);
     provider.stop().await;
 }
+
+#[tokio::test]
+async fn parameters_are_held_to_their_schema_and_the_server_takes_what_it_declares() {
+    let server = TestServer::start().await;
+    let get = |path: &str| server.http().get(server.url(path)).send();
+    let body = |r: reqwest::Response| async move { (r.status().as_u16(), r.text().await.unwrap()) };
+    // Declared patterns are enforced by the router, with the parameter named.
+    for path in [
+        "/api/pattern?pagesize=010",
+        "/api/pattern?pageSize=101",
+        "/api/pattern?order=name%20asc%20extra",
+        "/api/pattern?order=colour",
+        "/api/registry/categories?sort=kind",
+        "/api/perf/profile?url=ftp://x/&t=1s",
+        "/api/perf/profile?url=http://127.0.0.1:9/&loadGenerator=ab",
+    ] {
+        let (status, text) = body(get(path).await.unwrap()).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains("must"), "{path}: {text}");
+    }
+    // What the patterns allow, the server takes.
+    for path in [
+        "/api/pattern?pagesize=ALL&order=%20Name%20DESC%20",
+        "/api/pattern?pageSize=&order=",
+        "/api/registry/categories?sort=Count",
+        "/api/registry/components?sort=apiVersion",
+        "/api/system/graphql/query?query=%7Bversion%7Bbuild%7D%7D&variables=&extensions=",
+    ] {
+        let (status, text) = body(get(path).await.unwrap()).await;
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+    // Explicit nulls where the schema says nullable mean "absent".
+    let prefs = server
+        .http()
+        .post(server.url("/api/user/prefs"))
+        .json(&serde_json::json!({"anonymousPerfResults": null, "anonymousUsageStats": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(prefs.status(), 200);
+    server.finish().await;
+}

@@ -15,9 +15,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("test") => test::run_all(&root()),
+        Some("conformance") => conformance::run_all(&root(), true),
         Some("bench") => bench(&args[1..]),
         _ => Err(
-            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask bench".to_string(),
+            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask conformance | cargo xtask bench".to_string(),
         ),
     };
     match result {
@@ -67,6 +68,7 @@ fn docs(check: bool) -> Result<(), String> {
     }
 }
 
+mod conformance;
 mod test;
 
 /// Benchmarks, release build: ratios measured within one run.

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+pub fn run(cmd: &mut Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
     println!("xtask: running {shown}");
     let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
@@ -72,18 +72,18 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
-struct Server {
+pub struct Server {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 /// The name and user the UI suite signs in with at the reference provider.
-const PROVIDER_NAME: &str = "Reference";
-const UI_USER: &str = "alice";
-const UI_PASSWORD: &str = "xtask-secret";
+pub const PROVIDER_NAME: &str = "Reference";
+pub const UI_USER: &str = "alice";
+pub const UI_PASSWORD: &str = "xtask-secret";
 
 /// Starts the reference provider on a free port; ready when it serves its keys.
-fn start_provider(root: &Path) -> Result<Server, String> {
+pub fn start_provider(root: &Path) -> Result<Server, String> {
     Server::spawn(root, "meshery-provider", "/keys", |c, port| {
         c.args([
             "--port",
@@ -99,7 +99,7 @@ fn start_provider(root: &Path) -> Result<Server, String> {
 }
 
 impl Server {
-    fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
+    pub fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
         let home = root
             .join("target")
             .join(format!("xtask-home-{}", std::process::id()));
@@ -143,13 +143,13 @@ impl Server {
         Ok(server)
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// SIGTERM, then the exit must be clean and prompt.
-    fn stop(mut self) -> Result<(), String> {
+    pub fn stop(mut self) -> Result<(), String> {
         run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
