@@ -71,4 +71,6 @@ pub mod store;
 #[cfg(feature = "server")]
 pub mod tls;
 #[cfg(feature = "server")]
+pub mod validate;
+#[cfg(feature = "server")]
 pub mod web;

@@ -105,6 +105,8 @@ pub struct AppState {
     pub outbound_tls: Arc<rustls::ClientConfig>,
     pub instance_id: String,
     pub schema: gql::Schema,
+    /// Request-body validators from openapi.yaml.
+    pub bodies: crate::validate::BodySchemas,
 }
 
 /// The state handlers share; cheap to clone.
@@ -163,6 +165,7 @@ impl App {
             kubernetes,
             outbound_tls,
             schema: gql::schema(&config.graphql),
+            bodies: crate::validate::BodySchemas::load(crate::handlers::system::OPENAPI_YAML)?,
             config,
             store,
             providers,
@@ -266,6 +269,16 @@ impl Hooks for App {
 
     fn body_limit(&self, _op: &'static Operation) -> usize {
         self.config.body_limit
+    }
+
+    fn check_body(
+        &self,
+        op: &'static Operation,
+        body: &serde_json::Value,
+    ) -> Result<(), Rejection> {
+        self.bodies
+            .check(op.id, body)
+            .map_err(|reason| Rejection::InvalidBody { reason })
     }
 }
 

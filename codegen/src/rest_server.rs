@@ -409,8 +409,13 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         } else {
             quote!(::std::string::String)
         };
+        // JSON bodies are checked against their schema (the hook) before they are typed.
         let decode = if is_json {
-            quote!(rt::decode_json::<#ty>(&__bytes)?)
+            quote!({
+                let __value: ::serde_json::Value = rt::decode_json(&__bytes)?;
+                api.check_body(op, &__value)?;
+                rt::from_value::<#ty>(__value)?
+            })
         } else {
             quote!(rt::decode_text(&__bytes)?)
         };
@@ -785,6 +790,13 @@ pub fn generate(spec: &Spec) -> Result<String> {
             fn body_limit(&self, _op: &'static Operation) -> usize {
                 1 << 20
             }
+
+            /// Checks a JSON request body against the operation's schema before it is
+            /// decoded into its type (which ignores what serde does not see, like an
+            /// explicit `null` for an optional field). No check by default.
+            fn check_body(&self, _op: &'static Operation, _body: &::serde_json::Value) -> ::std::result::Result<(), Rejection> {
+                Ok(())
+            }
         }
 
         /// Builds a response from the shared error schema: the variant declared for
@@ -966,6 +978,10 @@ pub fn generate(spec: &Spec) -> Result<String> {
 
             pub fn decode_json<T: ::serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
                 ::serde_json::from_slice(bytes).map_err(|e| Rejection::InvalidBody { reason: e.to_string() })
+            }
+
+            pub fn from_value<T: ::serde::de::DeserializeOwned>(value: ::serde_json::Value) -> Result<T, Rejection> {
+                ::serde_json::from_value(value).map_err(|e| Rejection::InvalidBody { reason: e.to_string() })
             }
 
             pub fn decode_text(bytes: &[u8]) -> Result<String, Rejection> {

@@ -21,5 +21,5 @@ mod pattern;
 mod perf;
 mod provider;
 mod registry;
-mod system;
+pub(crate) mod system;
 pub(crate) mod user;

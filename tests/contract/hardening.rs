@@ -775,6 +775,28 @@ async fn parameters_are_held_to_their_schema_and_the_server_takes_what_it_declar
         let (status, text) = body(get(path).await.unwrap()).await;
         assert_eq!(status, 200, "{path}: {text}");
     }
+    // Bodies are held to their schema before they are typed: an explicit null where the
+    // schema has no `nullable` is refused, with the place named.
+    use base64::Engine;
+    let file = base64::engine::general_purpose::STANDARD.encode(GOOD);
+    let imported = server
+        .http()
+        .post(server.url("/api/pattern/import"))
+        .json(&serde_json::json!({"file": file, "name": null}))
+        .send()
+        .await
+        .unwrap();
+    let (status, text) = body(imported).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("/name"), "{text}");
+    let imported = server
+        .http()
+        .post(server.url("/api/pattern/import"))
+        .json(&serde_json::json!({"file": file, "name": "named"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 201);
     // Explicit nulls where the schema says nullable mean "absent".
     let prefs = server
         .http()

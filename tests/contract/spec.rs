@@ -15,33 +15,7 @@ pub struct Spec {
     validators: Mutex<HashMap<String, std::sync::Arc<jsonschema::Validator>>>,
 }
 
-/// OpenAPI 3.0 `nullable` and its other dialect quirks, in JSON Schema terms.
-fn to_json_schema(v: &Value) -> Value {
-    match v {
-        Value::Object(map) => {
-            let mut out = serde_json::Map::new();
-            for (k, v) in map {
-                if k == "nullable" || k.starts_with("x-") || k == "example" {
-                    continue;
-                }
-                out.insert(k.clone(), to_json_schema(v));
-            }
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(t) = out.get("type").cloned() {
-                    out.insert("type".into(), json!([t, "null"]));
-                } else if out.contains_key("$ref") || out.contains_key("allOf") {
-                    return json!({"anyOf": [Value::Object(out), {"type": "null"}]});
-                }
-                if let Some(Value::Array(e)) = out.get_mut("enum") {
-                    e.push(Value::Null);
-                }
-            }
-            Value::Object(out)
-        }
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        other => other.clone(),
-    }
-}
+use meshery::validate::to_json_schema;
 
 /// Whether `path` matches the template `/a/{id}/b`.
 fn matches(template: &str, path: &str) -> bool {
