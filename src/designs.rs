@@ -433,18 +433,20 @@ impl Designs {
 
 /// Reads the `visibility` filter: repeated values, or Meshery's JSON list in one value.
 pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, ApiError> {
+    // Blanks are spaces and tabs (and JSON's own around a list), as the spec's pattern says.
+    let blank = |c: char| c == ' ' || c == '\t';
     let mut out = Vec::new();
     for v in values {
-        let v = v.trim();
-        let items: Vec<String> = if v.starts_with('[') {
-            serde_json::from_str(v).map_err(|_| {
+        let json = v.trim_matches(|c| blank(c) || c == '\n' || c == '\r');
+        let items: Vec<String> = if json.starts_with('[') {
+            serde_json::from_str(json).map_err(|_| {
                 ApiError::bad_request(format!("visibility {v:?} is not a JSON list of strings"))
             })?
         } else {
             v.split(',').map(str::to_string).collect()
         };
         for item in items {
-            let item = item.trim().to_ascii_lowercase();
+            let item = item.trim_matches(blank).to_ascii_lowercase();
             if item.is_empty() {
                 continue;
             }

@@ -171,11 +171,13 @@ pub fn listing(
             }
         },
     };
-    let order = match order.map(|o| o.trim().to_ascii_lowercase()) {
+    // Words are separated by spaces and tabs, as the spec's pattern says.
+    let blank = |c: char| c == ' ' || c == '\t';
+    let order = match order.map(|o| o.trim_matches(blank).to_ascii_lowercase()) {
         None => ("created_at", true),
         Some(o) if o.is_empty() => ("created_at", true),
         Some(o) => {
-            let mut words = o.split_whitespace();
+            let mut words = o.split(blank).filter(|w| !w.is_empty());
             let column = match words.next() {
                 Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
                 Some("name") => "name",

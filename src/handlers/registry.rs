@@ -118,7 +118,10 @@ fn page<T: Listed, P: Page<Item = T>>(mut items: Vec<T>, p: Params<'_>) -> Resul
         let needle = search.to_lowercase();
         items.retain(|i| i.text().to_lowercase().contains(&needle));
     }
-    let field = p.sort.map(|s| s.trim().to_ascii_lowercase());
+    let field = p.sort.map(|s| {
+        s.trim_matches(|c| c == ' ' || c == '\t')
+            .to_ascii_lowercase()
+    });
     let field = field.as_deref().filter(|f| !f.is_empty()).unwrap_or("name");
     if items.first().is_some_and(|i| i.field(field).is_none()) {
         return Err(ApiError::bad_request(format!("cannot sort by {field:?}")));
