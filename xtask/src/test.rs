@@ -6,6 +6,7 @@
 //!    server audits, the playground and the web UI driven in headless Chromium (the UI
 //!    suite also runs the real `mesheryctl` with the token it downloads).
 //! 3. SIGTERM to that server: it must shut down cleanly.
+//! 4. `conformance`: schemathesis against a fresh server, as the Local and a remote user.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -226,6 +227,10 @@ pub fn run_all(root: &Path) -> Result<(), String> {
     let stopped = server.stop();
     provider.kill();
     if let Err(e) = stopped {
+        failed.push(e);
+    }
+    // schemathesis against a server of its own (its stateful phase leaves data behind).
+    if let Err(e) = crate::conformance::run_all(root, false) {
         failed.push(e);
     }
     if failed.is_empty() {
