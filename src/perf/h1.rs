@@ -319,6 +319,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
 mod tests {
     use super::*;
 
+    /// One connection, one second, to `addr` at `/`.
+    fn spec_for(addr: std::net::SocketAddr, method: axum::http::Method) -> LoadSpec {
+        LoadSpec {
+            addrs: vec![addr],
+            uri: "/".parse().unwrap(),
+            host: addr.to_string(),
+            method,
+            headers: vec![],
+            body: Default::default(),
+            duration: std::time::Duration::from_secs(1),
+            connections: 1,
+            qps: 0.0,
+            timeout: std::time::Duration::from_secs(1),
+            http2: false,
+            tls: None,
+        }
+    }
+
     async fn answer(raw: &'static [u8], method: &str) -> Result<(u16, bool), H1Error> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -332,20 +350,7 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             s.write_all(b).await.unwrap();
         });
-        let spec = LoadSpec {
-            addrs: vec![addr],
-            uri: "/".parse().unwrap(),
-            host: addr.to_string(),
-            method: method.parse().unwrap(),
-            headers: vec![],
-            body: Default::default(),
-            duration: std::time::Duration::from_secs(1),
-            connections: 1,
-            qps: 0.0,
-            timeout: std::time::Duration::from_secs(1),
-            http2: false,
-            tls: None,
-        };
+        let spec = spec_for(addr, method.parse().unwrap());
         let mut conn = H1Conn::new(TcpStream::connect(addr).await.unwrap(), &spec);
         let status = conn.exchange(&render(&spec)).await?;
         Ok((status, conn.closed))
@@ -435,20 +440,7 @@ mod tests {
     async fn large_bodies_stream_through_a_bounded_buffer() {
         for chunked in [false, true] {
             let addr = streaming_target(64 << 20, chunked).await;
-            let spec = LoadSpec {
-                addrs: vec![addr],
-                uri: "/".parse().unwrap(),
-                host: addr.to_string(),
-                method: axum::http::Method::GET,
-                headers: vec![],
-                body: Default::default(),
-                duration: std::time::Duration::from_secs(1),
-                connections: 1,
-                qps: 0.0,
-                timeout: std::time::Duration::from_secs(1),
-                http2: false,
-                tls: None,
-            };
+            let spec = spec_for(addr, axum::http::Method::GET);
             let mut conn = H1Conn::new(TcpStream::connect(addr).await.unwrap(), &spec);
             assert_eq!(conn.exchange(&render(&spec)).await.unwrap(), 200);
             // 64 MiB went through; the buffer stayed near its initial 16 KiB.

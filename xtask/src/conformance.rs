@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::test::{PROVIDER_NAME, Server, UI_PASSWORD, UI_USER, run, start_provider};
+use crate::test::{PROVIDER_NAME, UI_PASSWORD, UI_USER, run, start_both};
 
 /// The schemathesis release these runs are pinned to.
 const SCHEMATHESIS: &str = "4.32.5";
@@ -87,15 +87,7 @@ pub fn run_all(root: &Path, build: bool) -> Result<(), String> {
             .args(["build", "--workspace", "--bins"]))?;
     }
     let st = schemathesis(root)?;
-    let mut provider = start_provider(root)?;
-    let provider_url = format!("http://127.0.0.1:{}", provider.port);
-    let server = match Server::start(root, &provider_url) {
-        Ok(s) => s,
-        Err(e) => {
-            provider.kill();
-            return Err(e);
-        }
-    };
+    let (mut provider, server) = start_both(root)?;
     let spec = format!("http://127.0.0.1:{}/api/system/openapi.yaml", server.port);
     let base_config = root.join("tests/schemathesis.toml");
     let st_run = |config: &Path| {

@@ -99,6 +99,19 @@ pub fn start_provider(root: &Path) -> Result<Server, String> {
     })
 }
 
+/// The reference provider, then a server with it as its remote provider (fresh home).
+pub fn start_both(root: &Path) -> Result<(Server, Server), String> {
+    let mut provider = start_provider(root)?;
+    let provider_url = format!("http://127.0.0.1:{}", provider.port);
+    match Server::start(root, &provider_url) {
+        Ok(server) => Ok((provider, server)),
+        Err(e) => {
+            provider.kill();
+            Err(e)
+        }
+    }
+}
+
 impl Server {
     pub fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
         let home = root
@@ -191,15 +204,7 @@ pub fn run_all(root: &Path) -> Result<(), String> {
         "--loglevel=error",
     ]))?;
 
-    let mut provider = start_provider(root)?;
-    let provider_url = format!("http://127.0.0.1:{}", provider.port);
-    let server = match Server::start(root, &provider_url) {
-        Ok(s) => s,
-        Err(e) => {
-            provider.kill();
-            return Err(e);
-        }
-    };
+    let (mut provider, server) = start_both(root)?;
     let base = format!("http://127.0.0.1:{}", server.port);
     let suites = [
         (
