@@ -1,6 +1,15 @@
-//! Thin: runs meshery-codegen over schema/ and writes only to OUT_DIR.
+//! Thin, and the one place that runs the generator: every package that holds generated
+//! code names this file as its build script, and it writes that package's part to its
+//! OUT_DIR (nothing else). Splitting the output over packages lets cargo compile the
+//! models, the client and the server stubs in parallel, and keeps the CLI off server code.
+//!
+//! - `meshery-models`: REST model types (`models.rs`)
+//! - `meshery-client`: the progenitor REST client (`client.rs`) and cynic's schema
+//! - `meshery-stubs`: server traits and router (`server.rs`), GraphQL glue (`graphql.rs`)
+//!   and the reference docs as HTML
+//! - `meshery` (the server): only the commit it is built from
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::{env, fs, process};
 
 const SPEC: &str = "schema/openapi.yaml";
@@ -11,12 +20,36 @@ fn fail(message: impl std::fmt::Display) -> ! {
     process::exit(1);
 }
 
+/// The workspace root: the nearest directory at or above this package with the schemas.
+fn root() -> PathBuf {
+    let manifest =
+        env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| fail("CARGO_MANIFEST_DIR is not set"));
+    Path::new(&manifest)
+        .ancestors()
+        .find(|dir| dir.join(SPEC).is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| fail(format!("no {SPEC} at or above {manifest}")))
+}
+
 fn main() {
-    println!("cargo::rerun-if-changed={SPEC}");
-    println!("cargo::rerun-if-changed={SDL}");
+    let root = root();
     let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set")));
-    let spec = fs::read_to_string(SPEC).unwrap_or_else(|e| fail(format!("{SPEC}: {e}")));
-    let sdl = fs::read_to_string(SDL).unwrap_or_else(|e| fail(format!("{SDL}: {e}")));
+    let package = env::var("CARGO_PKG_NAME").unwrap_or_else(|_| fail("CARGO_PKG_NAME is not set"));
+    match package.as_str() {
+        "meshery" => commit_sha(&root),
+        "meshery-models" | "meshery-client" | "meshery-stubs" => {
+            generate(&root, &out, &package);
+        }
+        other => fail(format!("build.rs does not know the package {other}")),
+    }
+}
+
+fn generate(root: &Path, out: &Path, package: &str) {
+    let (spec_path, sdl_path) = (root.join(SPEC), root.join(SDL));
+    println!("cargo::rerun-if-changed={}", spec_path.display());
+    println!("cargo::rerun-if-changed={}", sdl_path.display());
+    let spec = fs::read_to_string(&spec_path).unwrap_or_else(|e| fail(format!("{SPEC}: {e}")));
+    let sdl = fs::read_to_string(&sdl_path).unwrap_or_else(|e| fail(format!("{SDL}: {e}")));
 
     // The client generator panics on some spec shapes; codegen catches that and reports
     // the spec path, so the default hook's backtrace would only be noise.
@@ -26,30 +59,46 @@ fn main() {
     std::panic::set_hook(hook);
     let generated = generated.unwrap_or_else(|e| fail(e));
 
-    let files = [
-        ("models.rs", generated.models.clone()),
-        ("client.rs", generated.client.clone()),
-        ("server.rs", generated.server.clone()),
-        ("graphql.rs", generated.graphql.clone()),
-        (
-            "rest-api.html",
-            meshery_codegen::docs::to_html("REST API reference", &generated.rest_md),
-        ),
-        (
-            "graphql-api.html",
-            meshery_codegen::docs::to_html("GraphQL API reference", &generated.graphql_md),
-        ),
-    ];
+    let files = match package {
+        "meshery-models" => vec![("models.rs", generated.models)],
+        "meshery-client" => vec![("client.rs", generated.client)],
+        _ => vec![
+            ("server.rs", generated.server),
+            ("graphql.rs", generated.graphql),
+            (
+                "rest-api.html",
+                meshery_codegen::docs::to_html("REST API reference", &generated.rest_md),
+            ),
+            (
+                "graphql-api.html",
+                meshery_codegen::docs::to_html("GraphQL API reference", &generated.graphql_md),
+            ),
+        ],
+    };
     for (name, text) in files {
         fs::write(out.join(name), text).unwrap_or_else(|e| fail(format!("writing {name}: {e}")));
     }
 
-    // The commit this server is built from, for /api/system/version.
-    println!("cargo::rerun-if-changed=.git/HEAD");
+    if package == "meshery-client"
+        && let Err(e) = cynic_codegen::register_schema("meshery")
+            .from_sdl_file(&sdl_path)
+            .and_then(|s| s.as_default())
+    {
+        fail(format!("{SDL}: cynic could not register the schema: {e}"));
+    }
+}
+
+/// The commit this server is built from, for /api/system/version.
+fn commit_sha(root: &Path) {
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join(".git/HEAD").display()
+    );
     println!("cargo::rerun-if-env-changed=MESHERY_COMMIT_SHA");
     let sha = env::var("MESHERY_COMMIT_SHA").ok().or_else(|| {
         process::Command::new("git")
             .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(root)
             .output()
             .ok()
             .filter(|o| o.status.success())
@@ -60,11 +109,4 @@ fn main() {
         "cargo::rustc-env=MESHERY_COMMIT_SHA={}",
         sha.unwrap_or_else(|| "unknown".into())
     );
-
-    if let Err(e) = cynic_codegen::register_schema("meshery")
-        .from_sdl_file(SDL)
-        .and_then(|s| s.as_default())
-    {
-        fail(format!("{SDL}: cynic could not register the schema: {e}"));
-    }
 }

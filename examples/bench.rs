@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use meshery::refprovider::{self, Account, ProviderConfig};
 use meshery::server::{self, Config};
+use meshery_provider::{self as refprovider, Account, ProviderConfig};
 
 const CONNECTIONS: usize = 16;
 

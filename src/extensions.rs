@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use reqwest::Url;
 
 use crate::auth::Session;
+use crate::cookies::{cookie, token_cookie_value};
 use crate::error::{ApiError, codes};
-use crate::handlers::user::{cookie, token_cookie_value};
 use crate::remote::Remote;
 use crate::server::App;
 

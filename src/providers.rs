@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::auth::jwt::Policy;
 use crate::error::{ApiError, codes};
+use crate::jwt::Policy;
 use crate::models::{
     Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType,
 };

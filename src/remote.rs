@@ -11,8 +11,8 @@ use reqwest::Url;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::auth::jwt::{Claims, JwtError, KeySource, Policy, Verifier};
 use crate::error::ApiError;
+use crate::jwt::{Claims, JwtError, KeySource, Policy, Verifier};
 use crate::models::ProviderCapabilities;
 
 /// Largest body read from a provider's control endpoints (keys, capabilities, tokens).

@@ -129,7 +129,7 @@ impl App {
         let outbound_tls = Arc::new(crate::tls::outbound_config(config.extra_ca_pem.as_deref())?);
         let store = Store::open(&config.home).await.map_err(|e| e.to_string())?;
         let instance_id = store.instance_id().await.map_err(|e| e.to_string())?;
-        let policy = crate::auth::jwt::Policy {
+        let policy = crate::jwt::Policy {
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             refetch_interval: config.jwks_refetch_interval,
@@ -165,7 +165,7 @@ impl App {
             kubernetes,
             outbound_tls,
             schema: gql::schema(&config.graphql),
-            bodies: crate::validate::BodySchemas::load(crate::handlers::system::OPENAPI_YAML)?,
+            bodies: crate::validate::BodySchemas::load(crate::generated::OPENAPI_YAML)?,
             config,
             store,
             providers,
@@ -213,22 +213,12 @@ pub async fn read_body(app: &App, body: axum::body::Body) -> Result<axum::body::
     })
 }
 
-/// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
-/// A `--public-url` (of this server or of a provider): an absolute http(s) URL with a host
-/// and no query or fragment, returned without a trailing slash so paths can be appended.
+/// A `--public-url` of this server: an absolute http(s) URL, without its trailing slash.
 pub fn parse_public_url(s: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(s.trim()).map_err(|e| {
-        format!("{s:?} is not an absolute URL such as https://meshery.example.com: {e}")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("{s:?} must be http(s) with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{s:?} must not have a query or fragment"));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    meshery_http::public_url(s).map_err(|e| e.to_string())
 }
 
+/// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
 fn newer(a: &str, b: &str) -> bool {
     let parse = |v: &str| -> Vec<u64> {
         v.trim_start_matches('v')
@@ -348,30 +338,4 @@ pub async fn start(config: Config) -> Result<Running, String> {
         shutdown,
         task,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_public_url;
-
-    #[test]
-    fn public_urls_are_absolute_http_and_lose_the_trailing_slash() {
-        assert_eq!(
-            parse_public_url("https://id.example.com/").unwrap(),
-            "https://id.example.com"
-        );
-        assert_eq!(
-            parse_public_url("http://10.0.0.5:9081/meshery/").unwrap(),
-            "http://10.0.0.5:9081/meshery"
-        );
-        for bad in [
-            "id.example.com",
-            "/meshery",
-            "ftp://id.example.com",
-            "https://id.example.com/?a=1",
-            "https://id.example.com/#x",
-        ] {
-            assert!(parse_public_url(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn bodies_are_held_to_their_schema_nulls_included() {
-        let schemas = BodySchemas::load(crate::handlers::system::OPENAPI_YAML).unwrap();
+        let schemas = BodySchemas::load(crate::generated::OPENAPI_YAML).unwrap();
         let ok =
             json!({"category": "a", "action": "b", "severity": "informational", "description": ""});
         assert_eq!(schemas.check("createEvent", &ok), Ok(()));

@@ -22,8 +22,7 @@ pub const PLAYGROUND: &str = include_str!("web/playground.html");
 const APP: &str = include_str!("web/app.html");
 /// The UI's own pages; the script renders the one in `location.pathname`.
 pub const APP_PAGES: [&str; 5] = ["/", "/performance", "/designs", "/events", "/token"];
-const REST_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/rest-api.html"));
-const GRAPHQL_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/graphql-api.html"));
+use crate::generated::{GRAPHQL_HTML, REST_HTML};
 
 /// Every route outside the generated API router. None is under `/api`: API routes exist
 /// only in schema/openapi.yaml (a contract test checks this list).
@@ -37,25 +36,9 @@ pub fn pages() -> Vec<(&'static str, MethodRouter<App>)> {
         ("/docs", get(docs_index)),
         ("/docs/rest", get(|| async { Html(REST_HTML) })),
         ("/docs/graphql", get(|| async { Html(GRAPHQL_HTML) })),
-        ("/favicon.ico", get(favicon)),
+        ("/favicon.ico", get(meshery_http::favicon)),
     ]);
     pages
-}
-
-/// The icon browsers ask every page's origin for (a 404 there is a console error).
-const FAVICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\">\
-<path d=\"M16 2 28 9v14l-12 7L4 23V9z\" fill=\"#00b39f\"/>\
-<path d=\"M16 9 22 12.5v7L16 23l-6-3.5v-7z\" fill=\"#fff\"/></svg>";
-
-pub async fn favicon() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "image/svg+xml"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        FAVICON,
-    )
-        .into_response()
 }
 
 /// The UI's policy: its own inline script and style run by hash and nothing else does, so
@@ -117,13 +100,7 @@ pub fn routes(app: App) -> Router {
         .with_state(app)
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+use meshery_http::html::escape;
 
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
@@ -219,7 +196,7 @@ async fn logout(State(app): State<App>, parts: Parts) -> Response {
     }
     let mut response = Redirect::to("/provider").into_response();
     for name in ["token", "session_cookie", "meshery-provider"] {
-        let cleared = crate::handlers::user::cookie(&app.config, name, "") + "; Max-Age=0";
+        let cleared = crate::cookies::cookie(&app.config, name, "") + "; Max-Age=0";
         if let Ok(v) = HeaderValue::from_str(&cleared) {
             response.headers_mut().append(header::SET_COOKIE, v);
         }

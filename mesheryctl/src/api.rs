@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use meshery::models::AuthFile;
+use meshery_models::AuthFile;
 use reqwest::header::{AUTHORIZATION, COOKIE, HeaderMap, HeaderValue};
 
 use crate::config::{self, Config};
@@ -81,15 +81,15 @@ impl Target {
     }
 
     /// The REST client with the stored credentials.
-    pub fn client(&self) -> Outcome<meshery::client::Client> {
+    pub fn client(&self) -> Outcome<meshery_client::rest::Client> {
         let http = http(self.auth.as_ref())?;
-        Ok(meshery::client::Client::new_with_client(
+        Ok(meshery_client::rest::Client::new_with_client(
             &self.endpoint,
             http,
         ))
     }
 
-    pub fn fail(&self, e: meshery::client::Error<meshery::models::MeshKitError>) -> Failure {
+    pub fn fail(&self, e: meshery_client::rest::Error<meshery_models::MeshKitError>) -> Failure {
         failure::api(e, &self.endpoint)
     }
 }

@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use futures_util::StreamExt;
-use meshery::models::{Pattern, PatternImport, PatternPage};
+use meshery_models::{Pattern, PatternImport, PatternPage};
 
 use crate::api::Target;
 use crate::failure::{self, Class, Failure, Outcome};
@@ -121,7 +121,7 @@ pub async fn export(
     let client = target.client()?;
     let mut b = client.download_pattern().pattern_id(id.clone());
     if manifest {
-        b = b.format(meshery::client::types::DownloadPatternFormat::Manifest);
+        b = b.format(meshery_client::rest::types::DownloadPatternFormat::Manifest);
     }
     let mut stream = b.send().await.map_err(|e| target.fail(e))?.into_inner();
     let mut bytes = Vec::new();

@@ -2,8 +2,8 @@
 //! WebSocket, graphql-transport-ws).
 
 use futures_util::{SinkExt, StreamExt};
-use meshery::graphql_client::SubscribeEvents;
-use meshery::models::EventPage;
+use meshery_client::graphql::SubscribeEvents;
+use meshery_models::EventPage;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -49,7 +49,7 @@ pub async fn list(
     let severity = severity
         .iter()
         .map(|s| {
-            s.parse::<meshery::models::EventSeverity>().map_err(|_| {
+            s.parse::<meshery_models::EventSeverity>().map_err(|_| {
                 failure::usage(format!(
                     "--severity {s:?}: one of emergency, alert, critical, error, warning, informational, debug, success"
                 ))
@@ -119,7 +119,7 @@ pub async fn watch(target: &Target, count: Option<usize>, format: Format) -> Out
             let said = r
                 .body()
                 .as_ref()
-                .and_then(|b| serde_json::from_slice::<meshery::models::MeshKitError>(b).ok())
+                .and_then(|b| serde_json::from_slice::<meshery_models::MeshKitError>(b).ok())
                 .map(|e| e.error)
                 .unwrap_or_default();
             return Err(failure::status(status, &said, ""));

@@ -1,7 +1,7 @@
 //! What can go wrong, said so a person can act on it, with one exit code per class.
 
-use meshery::client::Error;
-use meshery::models::MeshKitError;
+use meshery_client::rest::Error;
+use meshery_models::MeshKitError;
 
 /// Exit codes, one per class of failure (also in `mesheryctl --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use meshery::models::{
+use meshery_models::{
     PerfFrame, PerfFrameStatus, PerfResult, PerfResultPage, PerformanceProfile,
     PerformanceProfileInput,
 };
@@ -102,7 +102,7 @@ fn default_name(url: &str) -> String {
 
 async fn find_profile(
     target: &Target,
-    client: &meshery::client::Client,
+    client: &meshery_client::rest::Client,
     name: &str,
 ) -> Outcome<Option<PerformanceProfile>> {
     let page = client
@@ -119,9 +119,9 @@ async fn find_profile(
 /// A run by query parameters, not kept as a profile.
 async fn adhoc(
     target: &Target,
-    client: &meshery::client::Client,
+    client: &meshery_client::rest::Client,
     a: &Apply,
-) -> Outcome<(meshery::client::ByteStream, Option<u64>)> {
+) -> Outcome<(meshery_client::rest::ByteStream, Option<u64>)> {
     let url = a.url.clone().unwrap_or_default();
     let name = a.name.clone().unwrap_or_else(|| default_name(&url));
     let mut b = client
@@ -303,7 +303,7 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
 /// The frames of a `text/event-stream` body: each event's `data:` lines joined;
 /// comments (keepalives) skipped.
 fn sse_frames(
-    stream: meshery::client::ByteStream,
+    stream: meshery_client::rest::ByteStream,
 ) -> impl futures_util::Stream<Item = Result<String, reqwest::Error>> {
     futures_util::stream::unfold(
         (stream, Vec::<u8>::new(), false),
@@ -436,7 +436,7 @@ fn results_table(page: &PerfResultPage) -> String {
     out
 }
 
-fn profiles_table(page: &meshery::models::PerformanceProfilePage) -> String {
+fn profiles_table(page: &meshery_models::PerformanceProfilePage) -> String {
     let mut out = output::table(
         &[
             "id",

@@ -1,6 +1,6 @@
 //! `registry model list|view` over `/api/registry/models`.
 
-use meshery::models::{ModelPage, RegistryModel};
+use meshery_models::{ModelPage, RegistryModel};
 
 use crate::api::Target;
 use crate::failure::Outcome;

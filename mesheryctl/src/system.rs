@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use meshery::models::{AuthFile, ProviderInfo, ProviderType};
+use meshery_models::{AuthFile, ProviderInfo, ProviderType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::api::{self, Target};
@@ -22,7 +22,7 @@ pub struct LoginOptions {
 }
 
 async fn providers(target: &Target) -> Outcome<Vec<ProviderInfo>> {
-    let client = meshery::client::Client::new_with_client(&target.endpoint, api::http(None)?);
+    let client = meshery_client::rest::Client::new_with_client(&target.endpoint, api::http(None)?);
     let list = client
         .list_providers()
         .send()
@@ -98,7 +98,7 @@ async fn exchange(target: &Target, provider: &str, token: &str) -> Outcome<AuthF
         token: token.to_string(),
     };
     let client =
-        meshery::client::Client::new_with_client(&target.endpoint, api::http(Some(&creds))?);
+        meshery_client::rest::Client::new_with_client(&target.endpoint, api::http(Some(&creds))?);
     match client.get_token().send().await {
         Ok(r) => Ok(r.into_inner()),
         Err(e) => {

@@ -2,8 +2,6 @@
 //! into a typed [`Session`] (secured operations) or [`Caller`] (public ones). REST,
 //! GraphQL over HTTP and GraphQL over WebSocket all call it.
 
-pub mod jwt;
-
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -57,29 +55,13 @@ pub struct Caller {
     pub token: Option<String>,
 }
 
-/// A cookie's value, from every `Cookie` header.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_string())
-}
+pub use meshery_http::credentials::cookie;
 
 /// The credential of a request: `Authorization: Bearer`, else the `token` cookie, which
 /// holds a raw JWT or base64 of an OAuth2 token JSON (Meshery's cookie format).
 pub fn token(headers: &HeaderMap) -> Option<String> {
-    if let Some(value) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some((scheme, token)) = value.trim().split_once(' ')
-        && scheme.eq_ignore_ascii_case("bearer")
-        && !token.trim().is_empty()
-    {
-        return Some(token.trim().to_string());
+    if let Some(token) = meshery_http::credentials::bearer(headers) {
+        return Some(token.to_string());
     }
     let raw = cookie(headers, "token").filter(|t| !t.is_empty())?;
     Some(decode_token_cookie(&raw).unwrap_or(raw))
@@ -175,7 +157,7 @@ pub fn identify(app: &App, parts: &Parts) -> Caller {
 }
 
 /// A remote provider's user, from the token's claims.
-pub fn remote_user(provider: &str, claims: &jwt::Claims) -> User {
+pub fn remote_user(provider: &str, claims: &crate::jwt::Claims) -> User {
     let login = claims
         .preferred_username
         .clone()

@@ -14,7 +14,7 @@ impl ProviderApi for App {
         match self.providers.canonical(&request.provider) {
             Some(name) => SelectProviderResponse::Found {
                 location: "/user/login".into(),
-                set_cookie: Some(crate::handlers::user::cookie(
+                set_cookie: Some(crate::cookies::cookie(
                     &self.config,
                     "meshery-provider",
                     &name,

@@ -10,9 +10,6 @@ use crate::models::HealthStatus;
 use crate::server::App;
 use crate::{gql, web};
 
-/// The spec this server was generated from, served verbatim.
-pub const OPENAPI_YAML: &str = include_str!("../../schema/openapi.yaml");
-
 impl SystemApi for App {
     async fn get_system_version(
         &self,
@@ -22,7 +19,7 @@ impl SystemApi for App {
     }
 
     async fn get_open_api_spec(&self, _: GetOpenApiSpecRequest<Caller>) -> GetOpenApiSpecResponse {
-        GetOpenApiSpecResponse::Ok(OPENAPI_YAML.to_string())
+        GetOpenApiSpecResponse::Ok(crate::generated::OPENAPI_YAML.to_string())
     }
 
     async fn get_liveness(&self, _: GetLivenessRequest<Caller>) -> GetLivenessResponse {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use meshery::refprovider::{self, Account, ProviderConfig};
+use meshery_provider::{self as refprovider, Account, ProviderConfig};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -45,7 +45,7 @@ pub async fn setup() -> Setup {
 impl Setup {
     /// The generated client as a user of the reference provider (bearer token and
     /// provider header on every request).
-    pub fn client_as(&self, user: &str) -> meshery::client::Client {
+    pub fn client_as(&self, user: &str) -> meshery_client::rest::Client {
         let token = self.token(user);
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
@@ -54,7 +54,7 @@ impl Setup {
             .default_headers(h)
             .build()
             .unwrap();
-        meshery::client::Client::new_with_client(&self.server.base, http)
+        meshery_client::rest::Client::new_with_client(&self.server.base, http)
     }
 
     async fn finish(self) {

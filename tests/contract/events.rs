@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use cynic::{QueryBuilder, SubscriptionBuilder};
 use futures_util::{SinkExt, Stream, StreamExt};
-use meshery::client::Client;
-use meshery::graphql_client::SubscribeEvents;
 use meshery::models::{
     Event, EventIds, EventInput, EventSeverity, EventStatus, EventStatusUpdate, EventsStatusUpdate,
 };
+use meshery_client::graphql::SubscribeEvents;
+use meshery_client::rest::Client;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -260,7 +260,9 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         })
         .send()
         .await;
-    assert!(matches!(missing, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    assert!(
+        matches!(missing, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
+    );
 
     // Delete one, then in bulk.
     client
@@ -274,7 +276,9 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         .event_id(created[3].id.clone())
         .send()
         .await;
-    assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    assert!(
+        matches!(again, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
+    );
     let deleted = client
         .delete_events()
         .body(EventIds {
@@ -359,11 +363,11 @@ async fn each_user_sees_and_touches_only_their_own_events() {
         .send()
         .await;
     assert!(
-        matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(not_found, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     let not_found = bob.delete_event().event_id(secret.id.clone()).send().await;
     assert!(
-        matches!(not_found, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(not_found, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     let none = bob
         .delete_events()
@@ -532,8 +536,8 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
 
     // The same events through the query.
     let query =
-        meshery::graphql_client::GetEvents::build(meshery::graphql_client::SelectorVariables {
-            selector: meshery::graphql_client::PageFilter {
+        meshery_client::graphql::GetEvents::build(meshery_client::graphql::SelectorVariables {
+            selector: meshery_client::graphql::PageFilter {
                 page: "0".into(),
                 page_size: "all".into(),
                 ..Default::default()
@@ -549,7 +553,7 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
         .json()
         .await
         .unwrap();
-    let page: meshery::graphql_client::GetEvents =
+    let page: meshery_client::graphql::GetEvents =
         serde_json::from_value(answer["data"].clone()).unwrap();
     assert_eq!(page.get_events.total_count as usize, made.len() + 1);
     assert_eq!(page.get_events.events[0].id, perf.id);

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use cynic::http::ReqwestExt;
 use cynic::{MutationBuilder, QueryBuilder, SubscriptionBuilder};
 use futures_util::{SinkExt, StreamExt};
-use meshery::graphql_client::*;
+use meshery_client::graphql::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -196,7 +196,7 @@ async fn graphql_over_get_through_the_generated_rest_client() {
     let m =
         "mutation { updateUserPrefs(input: {anonymousUsageStats: false}) { anonymousUsageStats } }";
     match client.get_graphql_query().query(m).send().await {
-        Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 405),
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => assert_eq!(e.status(), 405),
         other => panic!("expected 405, got {other:?}"),
     }
     assert!(

@@ -160,7 +160,7 @@ fn cookies(response: &reqwest::Response) -> Vec<String> {
 
 #[tokio::test]
 async fn cookies_are_secure_when_browsers_reach_the_server_over_https() {
-    use meshery::refprovider::{self, Account, ProviderConfig};
+    use meshery_provider::{self as refprovider, Account, ProviderConfig};
     let provider = refprovider::start(
         ProviderConfig {
             accounts: vec![Account::parse("alice:alice-pw").unwrap()],
@@ -620,7 +620,7 @@ async fn concurrent_load_tests_are_capped_server_wide() {
         .send()
         .await;
     match second {
-        Err(meshery::client::Error::ErrorResponse(e)) => {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 429);
             assert!(e.error.contains("on this server"), "{}", e.error);
         }
@@ -633,7 +633,7 @@ async fn concurrent_load_tests_are_capped_server_wide() {
 
 #[tokio::test]
 async fn the_reference_provider_guards_rotation_handshakes_per_connection_and_forgets() {
-    use meshery::refprovider::{self, Account, ProviderConfig, TlsIdentity};
+    use meshery_provider::{self as refprovider, Account, ProviderConfig, TlsIdentity};
     use std::time::{Duration, Instant};
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let cert_pem = crate::harness::pem("CERTIFICATE", certified.cert.der());

@@ -149,8 +149,8 @@ impl TestServer {
     }
 
     /// The generated REST client.
-    pub fn client(&self) -> meshery::client::Client {
-        meshery::client::Client::new_with_client(&self.base, self.http())
+    pub fn client(&self) -> meshery_client::rest::Client {
+        meshery_client::rest::Client::new_with_client(&self.base, self.http())
     }
 
     pub fn url(&self, path: &str) -> String {

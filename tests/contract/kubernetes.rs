@@ -216,7 +216,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         .send()
         .await
     {
-        Err(meshery::client::Error::ErrorResponse(e)) => {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 502);
             assert!(
                 e.error.contains("unreachable") && e.error.contains("connect"),
@@ -227,7 +227,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         other => panic!("{other:?}"),
     }
     match client.ping_k8s_context().context_id("nope").send().await {
-        Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 404),
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => assert_eq!(e.status(), 404),
         other => panic!("{other:?}"),
     }
 
@@ -251,10 +251,10 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         .await
         .unwrap();
     assert!(
-        matches!(client.get_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.get_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     assert!(
-        matches!(client.delete_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.delete_k8s_context().context_id(dead.id.clone()).send().await, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     let sync = client.get_system_sync().send().await.unwrap().into_inner();
     assert_eq!(
@@ -373,8 +373,9 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
         .unwrap()
         .into_inner();
     let id = &stored[0].id;
-    let status = |r: Result<(), meshery::client::Error<meshery::models::MeshKitError>>| match r {
-        Err(meshery::client::Error::ErrorResponse(e)) => e.status().as_u16(),
+    let status = |r: Result<(), meshery_client::rest::Error<meshery::models::MeshKitError>>| match r
+    {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => e.status().as_u16(),
         other => panic!("{other:?}"),
     };
     assert_eq!(

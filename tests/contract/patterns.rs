@@ -4,8 +4,8 @@
 use base64::Engine;
 use cynic::{MutationBuilder, QueryBuilder};
 use futures_util::StreamExt;
-use meshery::client::types::DownloadPatternFormat;
 use meshery::models::{Pattern, PatternImport, PatternInput, PatternVisibility, PatternsDelete};
+use meshery_client::rest::types::DownloadPatternFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -79,7 +79,9 @@ fn config_map(name: &str) -> Value {
     json!({"name": name, "kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": name}, "data": {"a": "b"}})
 }
 
-async fn text(response: meshery::client::ResponseValue<meshery::client::ByteStream>) -> String {
+async fn text(
+    response: meshery_client::rest::ResponseValue<meshery_client::rest::ByteStream>,
+) -> String {
     let mut stream = response.into_inner_stream();
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -233,7 +235,7 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         .send()
         .await;
     match broken {
-        Err(meshery::client::Error::ErrorResponse(e)) => {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 400);
             assert!(e.error.contains("line"), "{}", e.error);
         }
@@ -418,13 +420,17 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
         .pattern_id(copy.id.clone())
         .send()
         .await;
-    assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    assert!(
+        matches!(gone, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
+    );
     let gone = client
         .delete_pattern()
         .pattern_id(copy.id.clone())
         .send()
         .await;
-    assert!(matches!(gone, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    assert!(
+        matches!(gone, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
+    );
     let deleted = client
         .delete_patterns().body(serde_json::from_value::<PatternsDelete>(json!({"patterns": [{"id": made[0].id, "name": "alpha"}, {"id": made[2].id}, {"id": "nope"}]})).unwrap()).send()
         .await
@@ -453,7 +459,7 @@ async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
         .await
         .unwrap()
         .into_inner();
-    let not_found = |r: Result<(), meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
+    let not_found = |r: Result<(), meshery_client::rest::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404);
     assert!(not_found(
         bob.get_pattern()
             .pattern_id(secret.id.clone())
@@ -599,10 +605,10 @@ async fn url_imports_fetch_under_the_target_policy() {
         ("shop", 3)
     );
     let status = |r: Result<
-        meshery::client::ResponseValue<Pattern>,
-        meshery::client::Error<meshery::models::MeshKitError>,
+        meshery_client::rest::ResponseValue<Pattern>,
+        meshery_client::rest::Error<meshery::models::MeshKitError>,
     >| match r {
-        Err(meshery::client::Error::ErrorResponse(e)) => e.status().as_u16(),
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => e.status().as_u16(),
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -663,7 +669,7 @@ async fn url_imports_fetch_under_the_target_policy() {
 async fn graphql_saves_fetches_and_streams_designs() {
     use cynic::SubscriptionBuilder;
     use futures_util::SinkExt;
-    use meshery::graphql_client as gc;
+    use meshery_client::graphql as gc;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -853,7 +859,7 @@ async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
         .send()
         .await
     {
-        Err(meshery::client::Error::ErrorResponse(e)) => {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 502);
             assert!(
                 e.error.to_lowercase().contains("certificate"),

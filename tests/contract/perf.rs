@@ -251,7 +251,9 @@ async fn bad_input_is_refused_and_nothing_is_stored() {
             .send()
             .await
         {
-            Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 400, "{smp}"),
+            Err(meshery_client::rest::Error::ErrorResponse(e)) => {
+                assert_eq!(e.status(), 400, "{smp}")
+            }
             Ok(r) => panic!("{smp}: accepted ({})", r.status()),
             Err(e) => panic!("{smp}: {e}"),
         }
@@ -285,7 +287,7 @@ async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
     // One run at a time for this user: the second is refused.
     tokio::time::sleep(Duration::from_millis(200)).await;
     match server.client().run_perf_test_smp().body(smp).send().await {
-        Err(meshery::client::Error::ErrorResponse(e)) => assert_eq!(e.status(), 429),
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => assert_eq!(e.status(), 429),
         other => panic!("expected 429, got {:?}", other.map(|r| r.status())),
     }
     let runs = server
@@ -331,7 +333,9 @@ async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
         .run_id("no-such-run")
         .send()
         .await;
-    assert!(matches!(unknown, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404));
+    assert!(
+        matches!(unknown, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
+    );
     server.finish().await;
 }
 
@@ -342,7 +346,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let mut config = meshery::server::Config::new(home.path().to_path_buf());
     config.port = 0;
     let running = meshery::server::start(config.clone()).await.unwrap();
-    let client = meshery::client::Client::new_with_client(
+    let client = meshery_client::rest::Client::new_with_client(
         &format!("http://{}", running.addr),
         crate::harness::client_builder().build().unwrap(),
     );
@@ -360,7 +364,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let _first = stream.next().await;
     running.stop().await.unwrap();
     let again = meshery::server::start(config).await.unwrap();
-    let client = meshery::client::Client::new_with_client(
+    let client = meshery_client::rest::Client::new_with_client(
         &format!("http://{}", again.addr),
         crate::harness::client_builder().build().unwrap(),
     );
@@ -581,7 +585,7 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         let mut p = input("bad");
         mutate(&mut p);
         match client.save_perf_profile().body(p.clone()).send().await {
-            Err(meshery::client::Error::ErrorResponse(e)) => {
+            Err(meshery_client::rest::Error::ErrorResponse(e)) => {
                 assert!(e.status() == 400 || e.status() == 404, "{why}")
             }
             other => panic!("{why}: {:?}", other.map(|r| r.status())),
@@ -603,10 +607,10 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         .await
         .unwrap();
     assert!(
-        matches!(client.get_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.get_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     assert!(
-        matches!(client.delete_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404)
+        matches!(client.delete_perf_profile().profile_id(second.id.clone()).send().await, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404)
     );
     server.finish().await;
 }
@@ -654,7 +658,7 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
     .result
     .clone()
     .unwrap();
-    let not_found = |r: Result<_, meshery::client::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 404);
+    let not_found = |r: Result<_, meshery_client::rest::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404);
     assert!(not_found(
         bob.get_perf_profile()
             .profile_id(profile.id.clone())
@@ -786,7 +790,7 @@ impl Subscription {
 async fn graphql_profiles_runs_progress_and_results() {
     use cynic::http::ReqwestExt;
     use cynic::{MutationBuilder, QueryBuilder, SubscriptionBuilder};
-    use meshery::graphql_client::*;
+    use meshery_client::graphql::*;
     let server = TestServer::start().await;
     let (base, _) = target().await;
     let http = server.http();

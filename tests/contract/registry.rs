@@ -1,8 +1,8 @@
 //! The registry through the generated client: the built-in catalogue, listings with
 //! search, sort and pages, the `/api/meshmodels` aliases, and registration that persists.
 
-use meshery::client::types::{ListModelComponentsOrder, ListModelsOrder};
 use meshery::models::ModelDefinition;
+use meshery_client::rest::types::{ListModelComponentsOrder, ListModelsOrder};
 use serde_json::{Value, json};
 
 use crate::harness::TestServer;
@@ -411,7 +411,9 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
         .body(definition(good.clone()))
         .send()
         .await;
-    assert!(matches!(again, Err(meshery::client::Error::ErrorResponse(e)) if e.status() == 409));
+    assert!(
+        matches!(again, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 409)
+    );
     let mut newer = good.clone();
     newer["version"] = json!("v0.10.0");
     newer["registrant"] = json!("acme-corp");

@@ -1,5 +1,5 @@
-use meshery::client::Error as ClientError;
 use meshery::models::{ProviderType, UserPrefsUpdate};
+use meshery_client::rest::Error as ClientError;
 use serde_json::json;
 
 use crate::harness::TestServer;

@@ -1,4 +1,4 @@
-//! Developer tasks: `cargo xtask docs [--check]`, `cargo xtask test`.
+//! Developer tasks: `cargo xtask docs [--check]`, `test`, `lint`, `conformance`, `bench`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +15,11 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("docs") => docs(args.iter().any(|a| a == "--check")),
         Some("test") => test::run_all(&root()),
+        Some("lint") => lint::run(&root()),
         Some("conformance") => conformance::run_all(&root(), true),
         Some("bench") => bench(&args[1..]),
         _ => Err(
-            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask conformance | cargo xtask bench".to_string(),
+            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask lint | cargo xtask conformance | cargo xtask bench".to_string(),
         ),
     };
     match result {
@@ -69,6 +70,7 @@ fn docs(check: bool) -> Result<(), String> {
 }
 
 mod conformance;
+mod lint;
 mod test;
 
 /// Benchmarks, release build: ratios measured within one run.

@@ -211,7 +211,7 @@ impl<S: KeySource> Verifier<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::refprovider::{ProviderConfig, RefProvider};
+    use meshery_provider::{ProviderConfig, RefProvider};
     use serde_json::json;
 
     struct Static(JwkSet);

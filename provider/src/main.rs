@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Parser;
-use meshery::refprovider::{self, Account, ProviderConfig};
+use meshery_provider::{self as refprovider, Account, ProviderConfig};
 
 /// A small identity provider that speaks Meshery's remote-provider contract.
 #[derive(Parser, Debug)]
@@ -34,7 +34,7 @@ struct Args {
     tls_key: Option<std::path::PathBuf>,
     /// The address other devices reach this provider at (device sign-in links, token
     /// issuer), e.g. https://id.example.com; defaults to the bound address.
-    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = meshery::server::parse_public_url)]
+    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = public_url)]
     public_url: Option<String>,
     /// Bearer credential for administrative calls (POST /keys/rotate); without it
     /// they are refused. Prefer the environment variable: arguments show in `ps`.
@@ -113,4 +113,9 @@ async fn main() -> ExitCode {
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;
     ExitCode::SUCCESS
+}
+
+/// `--public-url`: an absolute http(s) URL, without its trailing slash.
+fn public_url(s: &str) -> Result<String, String> {
+    meshery_http::public_url(s).map_err(|e| e.to_string())
 }

@@ -1,14 +1,77 @@
 //! The real `mesheryctl` binary against a real server (Local, and the reference remote
-//! provider) on port 0, with HOME in a temporary directory.
+//! provider) on port 0, with HOME in a temporary directory. The CLI is its own package
+//! and compiles no server code, so these tests live with the server and run the CLI that
+//! cargo built for the workspace (see [`mesheryctl`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use meshery::refprovider::{self, Account, ProviderConfig};
 use meshery::server::{self, Config};
+use meshery_provider::{self as refprovider, Account, ProviderConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
+
+/// The `mesheryctl` of this workspace and profile. `cargo test --workspace` (and so
+/// `cargo xtask test`) builds it before any test runs, since the CLI's own tests need it;
+/// cargo holds the build lock while tests run, so a test cannot build it itself. Refuses
+/// a binary older than any source it is built from, so no stale CLI is ever tested.
+fn mesheryctl() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        // This test runs as target/<profile>/deps/cli-<hash>; the CLI lands in target/<profile>.
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps");
+        let binary = profile_dir.join(format!("mesheryctl{}", std::env::consts::EXE_SUFFIX));
+        let built = std::fs::metadata(&binary)
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{} is missing: run `cargo build -p mesheryctl` or `cargo test --workspace`",
+                    binary.display()
+                )
+            });
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut newest = None;
+        for source in [
+            "mesheryctl/src",
+            "mesheryctl/Cargo.toml",
+            "api",
+            "schema",
+            "build.rs",
+        ] {
+            newest_mtime(&root.join(source), &mut newest);
+        }
+        if let Some((time, path)) = newest {
+            assert!(
+                time <= built,
+                "{} is older than {}: run `cargo build -p mesheryctl` or `cargo test --workspace`",
+                binary.display(),
+                path.display()
+            );
+        }
+        binary
+    })
+}
+
+/// The newest modification time of a file or of the files below a directory.
+fn newest_mtime(path: &Path, newest: &mut Option<(std::time::SystemTime, PathBuf)>) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+            newest_mtime(&entry.path(), newest);
+        }
+    } else if let Ok(time) = meta.modified()
+        && newest.as_ref().is_none_or(|(t, _)| time > *t)
+    {
+        *newest = Some((time, path.to_path_buf()));
+    }
+}
 
 struct Run {
     code: i32,
@@ -40,7 +103,7 @@ impl Cli {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_mesheryctl"));
+        let mut c = Command::new(mesheryctl());
         c.args(args)
             .env("HOME", self.home.path())
             .env("MESHERY_SERVER", &self.server)

@@ -88,23 +88,7 @@ pub struct TlsIdentity {
 
 impl TlsIdentity {
     fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("TLS certificate: {e}"))?;
-        let key =
-            PrivateKeyDer::from_pem_slice(&self.key_pem).map_err(|e| format!("TLS key: {e}"))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS identity: {e}"))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+        meshery_http::tls::acceptor(&self.cert_chain_pem, &self.key_pem).map_err(|e| e.to_string())
     }
 }
 
@@ -340,7 +324,7 @@ impl RefProvider {
             .route("/device", get(device_form).post(device_submit))
             .route("/device/token", post(device_token))
             .route("/keys", get(keys))
-            .route("/favicon.ico", get(crate::web::favicon))
+            .route("/favicon.ico", get(meshery_http::favicon))
             .route("/keys/rotate", post(rotate))
             .route("/introspect", post(introspect))
             .route("/refresh", post(refresh))
@@ -380,13 +364,6 @@ struct LoginQuery {
     reference: Option<String>,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn login_form(State(p): State<RefProvider>, Query(q): Query<LoginQuery>) -> Html<String> {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in to {name}</title></head>\
@@ -395,9 +372,9 @@ async fn login_form(State(p): State<RefProvider>, Query(q): Query<LoginQuery>) -
          <p><label>User name <input id=\"username\" name=\"username\" autocomplete=\"username\" required></label></p>\
          <p><label>Password <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
          <p><button id=\"signin\" type=\"submit\">Sign in</button></p></form></body></html>",
-        name = escape(&p.config.name),
-        source = escape(q.source.as_deref().unwrap_or("")),
-        reference = escape(q.reference.as_deref().unwrap_or("")),
+        name = meshery_http::html::escape(&p.config.name),
+        source = meshery_http::html::escape(q.source.as_deref().unwrap_or("")),
+        reference = meshery_http::html::escape(q.reference.as_deref().unwrap_or("")),
     ))
 }
 
@@ -433,7 +410,7 @@ async fn login_submit(
         .decode(form.source.trim_end_matches('='))
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| reqwest::Url::parse(&s).ok())
+        .and_then(|s| url::Url::parse(&s).ok())
         .filter(|u| u.scheme() == "http" || u.scheme() == "https");
     let Some(mut callback) = callback else {
         return (
@@ -552,8 +529,8 @@ async fn device_form(State(p): State<RefProvider>, Query(q): Query<DeviceQuery>)
          <p><label>User name <input id=\"username\" name=\"username\" autocomplete=\"username\" required></label></p>\
          <p><label>Password <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
          <p><button id=\"signin\" type=\"submit\">Sign in</button></p></form></body></html>",
-        name = escape(&p.config.name),
-        code = escape(q.user_code.as_deref().unwrap_or("")),
+        name = meshery_http::html::escape(&p.config.name),
+        code = meshery_http::html::escape(q.user_code.as_deref().unwrap_or("")),
     ))
 }
 
@@ -760,21 +737,17 @@ async fn logout(State(p): State<RefProvider>, headers: HeaderMap) -> StatusCode 
 
 /// The caller's claims from `Authorization: bearer`, or 401.
 fn caller(p: &RefProvider, headers: &HeaderMap) -> Result<Value, Box<Response>> {
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    token.and_then(|t| p.check(&t, false)).ok_or_else(|| {
-        Box::new(
-            (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "invalid token"})),
+    meshery_http::credentials::bearer(headers)
+        .and_then(|t| p.check(t, false))
+        .ok_or_else(|| {
+            Box::new(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"error": "invalid token"})),
+                )
+                    .into_response(),
             )
-                .into_response(),
-        )
-    })
+        })
 }
 
 async fn hello(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
@@ -863,11 +836,11 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
     let stopped = async move {
         let _ = signal.await;
     };
-    // Handshakes run per connection (crate::serve): a stalled client blocks nobody.
-    let task = tokio::spawn(crate::serve::serve(
+    // Handshakes run per connection (meshery_http::serve): a stalled client blocks nobody.
+    let task = tokio::spawn(meshery_http::serve::serve(
         listener,
         router,
-        crate::serve::ConnLimits::default(),
+        meshery_http::serve::ConnLimits::default(),
         tls,
         stopped,
     ));
