@@ -2,7 +2,7 @@
 //! provider's name, `HttpOnly`, `SameSite=Lax`, `Secure` behind https.
 
 /// A session cookie; `Secure` when browsers reach the server over https (`--public-url`).
-pub fn cookie(config: &crate::server::Config, name: &str, value: &str) -> String {
+pub fn cookie(config: &crate::app::Config, name: &str, value: &str) -> String {
     let secure = if config.https() { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }

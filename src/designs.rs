@@ -5,11 +5,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use crate::auth::Session;
 use crate::error::ApiError;
 use crate::events::{Events, NewEvent};
 use crate::models::{EventSeverity, Pattern, PatternVisibility};
 use crate::registry::Registry;
+use crate::session::Session;
 use crate::store::{Listing, Store, stamp};
 
 /// The most components a design may hold.

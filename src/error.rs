@@ -5,7 +5,7 @@ use std::fmt;
 
 use axum::response::{IntoResponse, Response};
 
-use crate::generated::rest::{FromApiError, Rejection};
+use crate::generated::rest::Rejection;
 use crate::models::{MeshKitError, Severity};
 
 /// Error codes, stable across releases (MeshKit style).
@@ -94,11 +94,6 @@ impl ApiError {
             },
             suggested_remediation: self.remediation.clone(),
         }
-    }
-
-    /// The generated response type's variant for this error.
-    pub fn to<R: FromApiError>(&self) -> R {
-        R::from_error(self.status, self.body())
     }
 
     pub fn from_rejection(rejection: &Rejection) -> Self {

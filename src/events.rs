@@ -8,9 +8,9 @@ use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::Session;
 use crate::error::ApiError;
 use crate::models::{Event, EventInput, EventSeverity, EventStatus};
+use crate::session::Session;
 use crate::store::{EventFilter, EventRow, Listing, Store, stamp};
 
 /// The largest `metadata` a client may attach to an event, as JSON.

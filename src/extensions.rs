@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use reqwest::Url;
 
-use crate::auth::Session;
+use crate::app::App;
 use crate::cookies::{cookie, token_cookie_value};
 use crate::error::{ApiError, codes};
 use crate::remote::Remote;
-use crate::server::App;
+use crate::session::Session;
 
 pub const PREFIX: &str = "/api/extensions/";
 /// Largest answer passed back from a provider.
@@ -137,7 +137,8 @@ pub async fn proxy(app: &App, session: Session, request: Request) -> Response {
 }
 
 async fn forward(app: &App, session: Session, request: Request) -> Result<Response, ApiError> {
-    let Some(remote) = session.remote.clone() else {
+    let Some(crate::providers::Provider::Remote(remote)) = app.providers.get(&session.provider)
+    else {
         return Err(ApiError::not_found(format!(
             "provider {} has no extensions",
             session.provider
@@ -149,7 +150,7 @@ async fn forward(app: &App, session: Session, request: Request) -> Result<Respon
     // The raw (still percent-encoded) path, so encoded separators are seen and refused.
     let raw = parts.uri.path().strip_prefix(PREFIX).unwrap_or("");
     let url = join(&remote.base, &safe_segments(raw)?, parts.uri.query())?;
-    let bytes = crate::server::read_body(app, body).await?;
+    let bytes = crate::app::read_body(app, body).await?;
     let headers = filtered(&parts.headers, CLIENT_ONLY);
     let method = parts.method.clone();
     let send = |token: String| {

@@ -13,23 +13,52 @@ use futures_util::FutureExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::{self, Session};
+use crate::app::App;
+use crate::auth;
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
+use crate::gql_perf as pg;
 use crate::models;
-use crate::perf::graphql as pg;
-use crate::server::App;
+use crate::session::Session;
 use serde_json::Value;
 
 pub type Schema = g::GraphqlSchema<Resolver>;
 
-/// Stateless: resolvers find the [`App`] and the [`Session`] in the request data.
-pub struct Resolver;
+/// Resolvers hold the [`App`]; the caller's [`Session`] is in each request's data.
+pub struct Resolver(App);
+
+/// The GraphQL endpoint: the schema over the state, cheap to clone. Built once, where the
+/// router is built.
+#[derive(Clone)]
+pub struct Graphql {
+    app: App,
+    schema: Schema,
+}
+
+impl Graphql {
+    pub fn new(app: App) -> Graphql {
+        Graphql {
+            schema: schema(app.clone()),
+            app,
+        }
+    }
+
+    /// The schema as SDL, as the server serves it.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
+    /// GraphQL over HTTP (GET and POST) for a caller the guard let in.
+    pub async fn http(&self, session: Session, request: Request) -> Response {
+        http(self, session, request).await
+    }
+}
 
 pub use crate::gql_limits::Limits;
 
-pub fn schema(limits: &Limits) -> Schema {
-    g::schema_builder(Arc::new(Resolver))
+fn schema(app: App) -> Schema {
+    let limits = app.config.graphql;
+    g::schema_builder(Arc::new(Resolver(app)))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(crate::gql_limits::AliasLimit(limits.max_aliases))
@@ -127,7 +156,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<g::PerfPageProfiles> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
         pg::profiles_page(&app.perf, session(ctx)?, &listing)
             .await
@@ -140,7 +169,7 @@ impl g::QueryResolver for Resolver {
         selector: g::PageFilter,
         profile_id: String,
     ) -> GqlResult<g::PerfPageResult> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
         pg::results_page(&app.perf, session(ctx)?, Some(&profile_id), &listing)
             .await
@@ -152,7 +181,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<g::PerfPageResult> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
         pg::results_page(&app.perf, session(ctx)?, None, &listing)
             .await
@@ -164,7 +193,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         id: async_graphql::ID,
     ) -> GqlResult<Option<g::MesheryResult>> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         match app.perf.result(session(ctx)?, &id).await {
             Ok(r) => pg::result_out(r).map(Some).map_err(gql_error),
             Err(e) if e.status == 404 => Ok(None),
@@ -177,7 +206,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<g::PatternPage> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         patterns_page(app, session(ctx)?, &selector)
             .await
             .map_err(gql_error)
@@ -188,7 +217,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<g::EventPage> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
         let (events, total) = app
             .events
@@ -205,7 +234,7 @@ impl g::QueryResolver for Resolver {
     }
 
     async fn perf_runs(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::PerfRun>> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         Ok(app
             .perf
             .runs(session(ctx)?)
@@ -214,8 +243,8 @@ impl g::QueryResolver for Resolver {
             .collect())
     }
 
-    async fn version(&self, ctx: &Context<'_>) -> GqlResult<g::Version> {
-        let v = ctx.data::<App>()?.version();
+    async fn version(&self, _ctx: &Context<'_>) -> GqlResult<g::Version> {
+        let v = self.0.version();
         Ok(g::Version {
             build: v.build,
             latest: v.latest,
@@ -225,9 +254,9 @@ impl g::QueryResolver for Resolver {
         })
     }
 
-    async fn providers(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::Provider>> {
-        Ok(ctx
-            .data::<App>()?
+    async fn providers(&self, _ctx: &Context<'_>) -> GqlResult<Vec<g::Provider>> {
+        Ok(self
+            .0
             .providers
             .list()
             .await
@@ -260,7 +289,7 @@ impl g::QueryResolver for Resolver {
     }
 
     async fn user_prefs(&self, ctx: &Context<'_>) -> GqlResult<g::UserPrefs> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let prefs = app.prefs.get(session(ctx)?).await.map_err(gql_error)?;
         Ok(prefs_out(prefs))
     }
@@ -272,7 +301,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::PerfProfileInput,
     ) -> GqlResult<g::PerfProfile> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let saved = app
             .perf
             .save_profile(session(ctx)?, pg::profile_in(input).map_err(gql_error)?)
@@ -286,7 +315,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::DeletePerfProfileInput,
     ) -> GqlResult<String> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         app.perf
             .delete_profile(session(ctx)?, &input.id)
             .await
@@ -299,7 +328,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::RunPerfProfileInput,
     ) -> GqlResult<g::PerfRun> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         pg::run_profile(&app.perf, session(ctx)?, &input.profile_id)
             .await
             .map_err(gql_error)
@@ -310,7 +339,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::CancelPerfRunInput,
     ) -> GqlResult<bool> {
-        Ok(ctx.data::<App>()?.perf.cancel(session(ctx)?, &input.run_id))
+        Ok(self.0.perf.cancel(session(ctx)?, &input.run_id))
     }
 
     async fn save_pattern(
@@ -318,7 +347,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::PatternInput,
     ) -> GqlResult<g::Pattern> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let visibility = input
             .visibility
             .as_deref()
@@ -355,7 +384,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::DeletePatternInput,
     ) -> GqlResult<String> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let n = app
             .designs
             .delete(session(ctx)?, std::slice::from_ref(&input.id))
@@ -375,7 +404,7 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::UserPrefsInput,
     ) -> GqlResult<g::UserPrefs> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let update = models::UserPrefsUpdate {
             anonymous_usage_stats: input.anonymous_usage_stats,
             anonymous_perf_results: input.anonymous_perf_results,
@@ -400,7 +429,7 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageProfiles>>> {
-        let app = ctx.data::<App>()?.clone();
+        let app = self.0.clone();
         let session = session(ctx)?.clone();
         // Checked now, so a bad selector fails the subscription instead of each page.
         pg::page_filter(&selector).map_err(gql_error)?;
@@ -427,7 +456,7 @@ impl g::SubscriptionResolver for Resolver {
         selector: g::PageFilter,
         profile_id: String,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageResult>>> {
-        let app = ctx.data::<App>()?.clone();
+        let app = self.0.clone();
         let session = session(ctx)?.clone();
         pg::page_filter(&selector).map_err(gql_error)?;
         app.perf
@@ -456,7 +485,7 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
         run_id: String,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfFrame>>> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
         Ok(frames.map(|f| f.map_err(gql_error)).boxed())
     }
@@ -466,7 +495,7 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::ConfigurationPage>>> {
-        let app = ctx.data::<App>()?.clone();
+        let app = self.0.clone();
         let session = session(ctx)?.clone();
         pg::page_filter(&selector).map_err(gql_error)?;
         let changes = app.designs.changes();
@@ -490,7 +519,7 @@ impl g::SubscriptionResolver for Resolver {
         &self,
         ctx: &Context<'_>,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::Event>>> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         Ok(app
             .events
             .subscribe(session(ctx)?)
@@ -502,7 +531,7 @@ impl g::SubscriptionResolver for Resolver {
         &self,
         ctx: &Context<'_>,
     ) -> GqlResult<BoxStream<'static, GqlResult<g::UserPrefs>>> {
-        let app = ctx.data::<App>()?;
+        let app = &self.0;
         let user = session(ctx)?.owner();
         // Subscribe before reading, so no change between the two is missed.
         let changes = BroadcastStream::new(app.prefs.changes());
@@ -627,8 +656,9 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     ty == Some(OperationType::Mutation)
 }
 
-/// GraphQL over HTTP (GET and POST), or a WebSocket upgrade on GET.
-pub async fn http(app: &App, session: Session, request: Request) -> Response {
+/// GraphQL over HTTP (GET and POST); WebSocket upgrades are taken by [`upgrade_layer`].
+async fn http(graphql: &Graphql, session: Session, request: Request) -> Response {
+    let app = &graphql.app;
     let (parts, body) = request.into_parts();
     let Some(media) = negotiate(&parts.headers) else {
         return ApiError::new(
@@ -661,10 +691,7 @@ pub async fn http(app: &App, session: Session, request: Request) -> Response {
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let response = app
-        .schema
-        .execute(request.data(app.clone()).data(session))
-        .await;
+    let response = graphql.schema.execute(request.data(session)).await;
     // A request error (nothing executed) is a 400 for graphql-response+json clients; plain
     // JSON clients get 200 with `errors`, as GraphQL over HTTP asks.
     let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
@@ -720,7 +747,7 @@ async fn read_json_body(
             format!("unsupported content type {content_type:?}; send application/json"),
         ));
     }
-    let bytes = crate::server::read_body(app, body).await?;
+    let bytes = crate::app::read_body(app, body).await?;
     if bytes.is_empty() {
         return Err(invalid("the request body is empty"));
     }
@@ -734,7 +761,7 @@ pub const GRAPHQL_PATHS: &[&str] = &["/api/system/graphql/query", "/api/graphql/
 /// Takes WebSocket upgrades on the GraphQL paths before the REST router: their
 /// credentials may arrive only in `connection_init`, which the same guard then checks.
 pub async fn upgrade_layer(
-    axum::extract::State(app): axum::extract::State<App>,
+    axum::extract::State(graphql): axum::extract::State<Graphql>,
     request: Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -749,7 +776,7 @@ pub async fn upgrade_layer(
         return next.run(request).await;
     }
     let (mut parts, _) = request.into_parts();
-    websocket(&app, &mut parts).await
+    websocket(&graphql, &mut parts).await
 }
 
 /// A token from a `connection_init` payload: `{"Authorization": "Bearer ..."}`,
@@ -779,7 +806,8 @@ fn payload_token(payload: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn websocket(app: &App, parts: &mut axum::http::request::Parts) -> Response {
+async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) -> Response {
+    let app = &graphql.app;
     let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
         Ok(u) => u,
         Err(e) => {
@@ -799,8 +827,8 @@ async fn websocket(app: &App, parts: &mut axum::http::request::Parts) -> Respons
     // Credentials on the upgrade request (cookie or header) are checked now; without
     // them the guard runs on the connection_init payload.
     let early = match token {
-        Some(_) => Some(auth::verify(app, named.as_deref(), token).await),
-        None => match auth::verify(app, named.as_deref(), None).await {
+        Some(_) => Some(auth::verify(&app.providers, named.as_deref(), token).await),
+        None => match auth::verify(&app.providers, named.as_deref(), None).await {
             Ok(session) => Some(Ok(session)),
             Err(_) => None,
         },
@@ -810,7 +838,7 @@ async fn websocket(app: &App, parts: &mut axum::http::request::Parts) -> Respons
         Some(Ok(session)) => Some(session),
         None => None,
     };
-    let schema = app.schema.clone();
+    let schema = graphql.schema.clone();
     let limit = app.config.body_limit;
     let app = app.clone();
     upgrade
@@ -818,20 +846,19 @@ async fn websocket(app: &App, parts: &mut axum::http::request::Parts) -> Respons
         .max_frame_size(limit)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let mut data = async_graphql::Data::default();
-            data.insert(app.clone());
             let ws = GraphQLWebSocket::new(socket, schema, protocol);
             match early {
                 Some(session) => {
+                    let mut data = async_graphql::Data::default();
                     data.insert(session);
                     ws.with_data(data).serve().boxed()
                 }
                 None => ws
-                    .with_data(data)
                     .on_connection_init(move |payload: Value| async move {
-                        let session = auth::verify(&app, named.as_deref(), payload_token(&payload))
-                            .await
-                            .map_err(|e| async_graphql::Error::new(e.message))?;
+                        let session =
+                            auth::verify(&app.providers, named.as_deref(), payload_token(&payload))
+                                .await
+                                .map_err(|e| async_graphql::Error::new(e.message))?;
                         let mut data = async_graphql::Data::default();
                         data.insert(session);
                         Ok(data)

@@ -2,7 +2,9 @@
 //! aliases per document, and open subscriptions per user (both as extensions).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextSubscribe,
@@ -11,7 +13,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Response, ServerError, ServerResult, Variables};
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use crate::auth::Session;
+use crate::session::Session;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -111,10 +113,7 @@ impl SubscriptionLimit {
 
     /// Subscriptions `owner` holds open now.
     pub fn open(&self, owner: &str) -> usize {
-        self.open
-            .lock()
-            .map(|m| m.get(owner).copied().unwrap_or(0))
-            .unwrap_or(0)
+        self.open.lock().get(owner).copied().unwrap_or(0)
     }
 }
 
@@ -126,9 +125,8 @@ struct Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.open.lock()
-            && let Some(n) = m.get_mut(&self.owner)
-        {
+        let mut m = self.open.lock();
+        if let Some(n) = m.get_mut(&self.owner) {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 m.remove(&self.owner);
@@ -155,17 +153,15 @@ impl Extension for SubscriptionLimit {
             // Unauthenticated subscriptions fail in their resolver.
             return next.run(ctx, stream);
         };
-        let admitted = match self.open.lock() {
-            Ok(mut m) => {
-                let n = m.entry(owner.clone()).or_insert(0);
-                if *n >= self.max {
-                    false
-                } else {
-                    *n += 1;
-                    true
-                }
+        let admitted = {
+            let mut m = self.open.lock();
+            let n = m.entry(owner.clone()).or_insert(0);
+            if *n >= self.max {
+                false
+            } else {
+                *n += 1;
+                true
             }
-            Err(_) => false,
         };
         if !admitted {
             let error = ServerError::new(

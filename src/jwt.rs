@@ -85,7 +85,8 @@ struct KeySet {
 
 /// What fetches the JWKS; a trait so the verifier is testable without HTTP.
 pub trait KeySource: Send + Sync {
-    fn fetch(&self) -> impl std::future::Future<Output = Result<JwkSet, String>> + Send;
+    type Error: std::fmt::Display;
+    fn fetch(&self) -> impl std::future::Future<Output = Result<JwkSet, Self::Error>> + Send;
 }
 
 pub struct Verifier<S> {
@@ -159,7 +160,11 @@ impl<S: KeySource> Verifier<S> {
             }
         }
         self.keys.write().await.last_fetch = Some(Instant::now());
-        let set = self.source.fetch().await.map_err(JwtError::Keys)?;
+        let set = self
+            .source
+            .fetch()
+            .await
+            .map_err(|e| JwtError::Keys(e.to_string()))?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
             let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), pinned_algorithm(jwk)) else {
@@ -217,7 +222,8 @@ mod tests {
     struct Static(JwkSet);
 
     impl KeySource for Static {
-        async fn fetch(&self) -> Result<JwkSet, String> {
+        type Error = std::convert::Infallible;
+        async fn fetch(&self) -> Result<JwkSet, Self::Error> {
             Ok(self.0.clone())
         }
     }

@@ -9,14 +9,13 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Session;
 use crate::error::{ApiError, codes};
 use crate::models::{K8sContext, K8sContextAuth, K8sServerVersion};
+use crate::session::Session;
 use crate::store::{Listing, Store, stamp};
 
 /// The credentials of a context: never listed, stored only encrypted.
@@ -210,9 +209,28 @@ struct Sealer {
     rng: SystemRandom,
 }
 
+/// Why the key that seals credentials could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretKeyError {
+    #[error("no randomness for the secret key")]
+    NoRandomness,
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a 32-byte key", path.display())]
+    BadKey { path: std::path::PathBuf },
+}
+
 impl Sealer {
     /// Reads `<home>/secret.key`, making it (mode 0600) at first start.
-    fn open(home: &Path) -> Result<Sealer, String> {
+    fn open(home: &Path) -> Result<Sealer, SecretKeyError> {
         let path = home.join("secret.key");
         let rng = SystemRandom::new();
         let bytes = match std::fs::read(&path) {
@@ -220,15 +238,17 @@ impl Sealer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rng.fill(&mut key)
-                    .map_err(|_| "no randomness for the secret key")?;
-                write_private(&path, &key)
-                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+                    .map_err(|_| SecretKeyError::NoRandomness)?;
+                write_private(&path, &key).map_err(|source| SecretKeyError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
                 key.to_vec()
             }
-            Err(e) => return Err(format!("reading {}: {e}", path.display())),
+            Err(source) => return Err(SecretKeyError::Read { path, source }),
         };
         let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| format!("{} is not a 32-byte key", path.display()))?;
+            .map_err(|_| SecretKeyError::BadKey { path: path.clone() })?;
         Ok(Sealer {
             key: LessSafeKey::new(key),
             rng,
@@ -288,7 +308,7 @@ pub struct Kubernetes {
 }
 
 impl Kubernetes {
-    pub fn open(store: Store, home: &Path) -> Result<Kubernetes, String> {
+    pub fn open(store: Store, home: &Path) -> Result<Kubernetes, SecretKeyError> {
         Ok(Kubernetes {
             store,
             sealer: Sealer::open(home)?,
@@ -411,19 +431,49 @@ impl Kubernetes {
             tokio::time::timeout(Duration::from_secs(10), get_version(&target, &credentials))
                 .await
                 .map_err(|_| unreachable("no answer within 10 s".into()))?
-                .map_err(unreachable)?;
+                .map_err(|e| unreachable(e.to_string()))?;
         Ok((context, version))
     }
+}
+
+/// Why a cluster's `/version` could not be read.
+#[derive(Debug, thiserror::Error)]
+enum PingError {
+    #[error("no address")]
+    NoAddress,
+    #[error("connecting to {addr}: {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("connecting to {0}: timed out")]
+    ConnectTimeout(std::net::SocketAddr),
+    #[error("{0}")]
+    Request(#[from] hyper::http::Error),
+    #[error("TLS: {0}")]
+    TlsConfig(#[from] crate::tls::TlsError),
+    #[error("TLS: {0}")]
+    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
+    #[error("TLS: {0}")]
+    Handshake(std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("reading the answer: {0}")]
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    #[error("GET /version answered {0}")]
+    Status(hyper::StatusCode),
+    #[error("GET /version answered something that is not a version: {0}")]
+    NotVersion(serde_json::Error),
 }
 
 /// GET /version over HTTP/1.1 (TLS when https), to the first checked address that connects.
 async fn get_version(
     target: &crate::policy::Target,
     credentials: &Credentials,
-) -> Result<K8sServerVersion, String> {
-    let mut last = String::from("no address");
+) -> Result<K8sServerVersion, PingError> {
+    let mut last = PingError::NoAddress;
     let mut stream = None;
-    for addr in &target.addrs {
+    for &addr in &target.addrs {
         match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
             .await
         {
@@ -431,8 +481,8 @@ async fn get_version(
                 stream = Some(s);
                 break;
             }
-            Ok(Err(e)) => last = format!("connecting to {addr}: {e}"),
-            Err(_) => last = format!("connecting to {addr}: timed out"),
+            Ok(Err(source)) => last = PingError::Connect { addr, source },
+            Err(_) => last = PingError::ConnectTimeout(addr),
         }
     }
     let stream = stream.ok_or(last)?;
@@ -459,18 +509,16 @@ async fn get_version(
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
         request = request.header(hyper::header::AUTHORIZATION, format!("Basic {basic}"));
     }
-    let request = request
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .map_err(|e| e.to_string())?;
+    let request = request.body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
     let response = match &target.tls_name {
         None => send(hyper_util::rt::TokioIo::new(stream), request).await?,
         Some(name) => {
             let config = tls_config(credentials)?;
-            let server_name = ServerName::try_from(name.clone()).map_err(|e| e.to_string())?;
+            let server_name = ServerName::try_from(name.clone())?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(server_name, stream)
                 .await
-                .map_err(|e| format!("TLS: {e}"))?;
+                .map_err(PingError::Handshake)?;
             send(hyper_util::rt::TokioIo::new(tls), request).await?
         }
     };
@@ -478,71 +526,45 @@ async fn get_version(
     let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
         .collect()
         .await
-        .map_err(|e| format!("reading the answer: {e}"))?
+        .map_err(PingError::Read)?
         .to_bytes();
     if !status.is_success() {
-        return Err(format!("GET /version answered {status}"));
+        return Err(PingError::Status(status));
     }
-    serde_json::from_slice(&body)
-        .map_err(|e| format!("GET /version answered something that is not a version: {e}"))
+    serde_json::from_slice(&body).map_err(PingError::NotVersion)
 }
 
 async fn send<I>(
     io: I,
     request: hyper::Request<http_body_util::Empty<hyper::body::Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, String>
+) -> Result<hyper::Response<hyper::body::Incoming>, PingError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP: {e}"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
     tokio::spawn(connection);
-    sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("HTTP: {e}"))
+    Ok(sender.send_request(request).await?)
 }
 
 /// TLS as the kubeconfig says: its CA (else the built-in roots) or no verification, and
 /// its client certificate.
-fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = if c.insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(crate::tls::any_certificate(provider))
-    } else {
+fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, crate::tls::TlsError> {
+    use crate::tls::{Identity, Trust};
+    let trust = match (&c.ca, c.insecure) {
+        (_, true) => Trust::AnyCertificate,
         // The kubeconfig's CA replaces the built-in roots, as kubectl does.
-        let roots = match &c.ca {
-            Some(pem) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| format!("certificate-authority-data: {e}"))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("certificate-authority-data: {e}"))?;
-                }
-                roots
-            }
-            None => crate::tls::roots(None)?,
-        };
-        builder.with_root_certificates(roots)
+        (Some(pem), false) => Trust::Only {
+            pem,
+            what: "certificate-authority-data",
+        },
+        (None, false) => Trust::Builtin { extra_pem: None },
     };
-    match (&c.client_cert, &c.client_key) {
-        (Some(cert), Some(key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("client-certificate-data: {e}"))?;
-            let key =
-                PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("client-key-data: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| e.to_string())
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
+    let identity = match (&c.client_cert, &c.client_key) {
+        (Some(cert), Some(key)) => Some(Identity {
+            cert_chain_pem: cert,
+            key_pem: key,
+        }),
+        _ => None,
+    };
+    crate::tls::client(trust, identity, &[])
 }

@@ -9,7 +9,10 @@
 pub use meshery_http::serve;
 pub use meshery_models as models;
 pub use meshery_stubs as generated;
+/// TLS configurations: outbound clients, load-test targets, acceptors.
+pub use meshery_tls as tls;
 
+pub mod app;
 pub mod auth;
 pub mod cookies;
 pub mod designs;
@@ -18,6 +21,7 @@ pub mod events;
 pub mod extensions;
 pub mod gql;
 pub mod gql_limits;
+pub mod gql_perf;
 mod handlers;
 pub mod jwt;
 pub mod kubernetes;
@@ -28,7 +32,7 @@ pub mod providers;
 pub mod registry;
 pub mod remote;
 pub mod server;
+pub mod session;
 pub mod store;
-pub mod tls;
 pub mod validate;
 pub mod web;

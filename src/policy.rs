@@ -77,12 +77,17 @@ impl std::fmt::Debug for Targets {
 }
 
 /// Parses an allowed network: CIDR (`10.0.0.0/8`, `fe80::/10`) or a bare address.
-pub fn parse_network(s: &str) -> Result<IpNet, String> {
+pub fn parse_network(s: &str) -> Result<IpNet, NotANetwork> {
     let s = s.trim();
     s.parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{s:?} is not a network such as 10.0.0.0/8 or an address"))
+        .map_err(|_| NotANetwork(s.to_string()))
 }
+
+/// A `--perf-allow` entry that is neither a CIDR network nor an address.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a network such as 10.0.0.0/8 or an address")]
+pub struct NotANetwork(pub String);
 
 fn refused(url: &str, why: String) -> ApiError {
     ApiError::new(403, codes::FORBIDDEN_TARGET, format!("target {url} is refused: {why}"))

@@ -2,10 +2,10 @@
 
 use tokio::sync::{Mutex, broadcast};
 
-use crate::auth::Session;
 use crate::error::ApiError;
 use crate::events::{Events, NewEvent};
 use crate::models::{EventSeverity, UserPrefs, UserPrefsUpdate};
+use crate::session::Session;
 use crate::store::{Store, StoredDoc};
 
 pub struct Prefs {

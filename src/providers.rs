@@ -22,10 +22,23 @@ pub enum Provider {
     Remote(Arc<Remote>),
 }
 
+/// Why the providers could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvidersError {
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error("provider name {name:?} of {url} is taken")]
+    NameTaken { name: String, url: String },
+    #[error("PROVIDER={name} names no provider this server offers (known: {known})")]
+    UnknownEnforced { name: String, known: String },
+}
+
 pub struct Providers {
     /// `PROVIDER`: the one provider every request uses.
     enforced: Option<String>,
     version: String,
+    /// This installation's id: the Local user's id.
+    system_id: String,
     remotes: Vec<Arc<Remote>>,
 }
 
@@ -40,7 +53,7 @@ impl Providers {
         policy: Policy,
         tls: &Arc<rustls::ClientConfig>,
         retry: crate::remote::Retry,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProvidersError> {
         // All at once: one slow or dead provider must not hold up the others' retries.
         let urls: Vec<&str> = base_urls
             .iter()
@@ -61,7 +74,10 @@ impl Providers {
                     .iter()
                     .any(|r| r.name.eq_ignore_ascii_case(&remote.name))
             {
-                return Err(format!("provider name {:?} of {url} is taken", remote.name));
+                return Err(ProvidersError::NameTaken {
+                    name: remote.name,
+                    url: url.to_string(),
+                });
             }
             tracing::info!(provider = %remote.name, url, "remote provider ready");
             remotes.push(Arc::new(remote));
@@ -69,18 +85,25 @@ impl Providers {
         let mut providers = Providers {
             enforced: None,
             version: version.to_string(),
+            system_id: system_id.to_string(),
             remotes,
         };
         if let Some(name) = enforced.filter(|s| !s.trim().is_empty()) {
-            let known = providers.canonical(name).ok_or_else(|| {
-                format!(
-                    "PROVIDER={name} names no provider this server offers (known: {})",
-                    providers.names().join(", ")
-                )
-            })?;
+            let known =
+                providers
+                    .canonical(name)
+                    .ok_or_else(|| ProvidersError::UnknownEnforced {
+                        name: name.to_string(),
+                        known: providers.names().join(", "),
+                    })?;
             providers.enforced = Some(known);
         }
         Ok(providers)
+    }
+
+    /// This installation's id, which is also the Local user's id.
+    pub fn system_id(&self) -> &str {
+        &self.system_id
     }
 
     fn names(&self) -> Vec<String> {

@@ -29,7 +29,7 @@ pub struct Remote {
     http: reqwest::Client,
     verifier: Verifier<JwksSource>,
     /// token -> (claims, trusted until).
-    cache: std::sync::Mutex<HashMap<String, (Claims, Instant)>>,
+    cache: parking_lot::Mutex<HashMap<String, (Claims, Instant)>>,
     system_id: String,
 }
 
@@ -39,43 +39,66 @@ pub struct JwksSource {
 }
 
 impl KeySource for JwksSource {
-    async fn fetch(&self) -> Result<JwkSet, String> {
+    type Error = RemoteError;
+    async fn fetch(&self) -> Result<JwkSet, RemoteError> {
         let response = self
             .http
             .get(self.url.clone())
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RemoteError::Unreachable)?;
         if !response.status().is_success() {
-            return Err(format!("{} answered {}", self.url, response.status()));
+            return Err(RemoteError::Status {
+                what: self.url.to_string(),
+                status: response.status(),
+            });
         }
         let body = read_capped(response, MAX_CONTROL_BODY).await?;
-        serde_json::from_slice(&body).map_err(|e| format!("{}: {e}", self.url))
+        serde_json::from_slice(&body).map_err(|source| RemoteError::Json {
+            what: self.url.to_string(),
+            source,
+        })
     }
 }
 
 /// Why a body could not be read whole.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// More than the cap (the caller's fault or the upstream's, depending on the caller).
+    #[error("response larger than {0} bytes")]
     TooLarge(usize),
     /// The connection failed while reading.
-    Io(String),
+    #[error("{0}")]
+    Io(reqwest::Error),
 }
 
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ReadError::TooLarge(cap) => write!(f, "response larger than {cap} bytes"),
-            ReadError::Io(e) => f.write_str(e),
-        }
-    }
-}
-
-impl From<ReadError> for String {
-    fn from(e: ReadError) -> String {
-        e.to_string()
-    }
+/// Why a call to a remote provider failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error("provider URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("HTTP client: {0}")]
+    Client(reqwest::Error),
+    #[error("{0}")]
+    Unreachable(reqwest::Error),
+    #[error("{what} answered {status}")]
+    Status {
+        what: String,
+        status: reqwest::StatusCode,
+    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error("{what}: {source}")]
+    Json {
+        what: String,
+        source: serde_json::Error,
+    },
+    #[error("{0}")]
+    Capabilities(String),
+    #[error("provider {base} did not answer its capabilities: {last}")]
+    NoCapabilities { base: Url, last: Box<RemoteError> },
+    #[error("refresh answered no token")]
+    NoToken,
 }
 
 /// Reads a response body, refusing more than `cap` bytes.
@@ -87,7 +110,7 @@ pub async fn read_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| ReadError::Io(e.without_url().to_string()))?
+        .map_err(|e| ReadError::Io(e.without_url()))?
     {
         if out.len() + chunk.len() > cap {
             return Err(ReadError::TooLarge(cap));
@@ -125,9 +148,11 @@ fn snake_to_camel(key: &str) -> String {
 
 /// Capabilities documents come with camelCase keys (now) or snake_case (older
 /// providers); missing parts take empty defaults.
-pub fn parse_capabilities(doc: Value) -> Result<ProviderCapabilities, String> {
+pub fn parse_capabilities(doc: Value) -> Result<ProviderCapabilities, RemoteError> {
     let Value::Object(map) = doc else {
-        return Err("the capabilities document is not a JSON object".into());
+        return Err(RemoteError::Capabilities(
+            "the capabilities document is not a JSON object".into(),
+        ));
     };
     let mut out = json!({
         "providerType": "remote", "packageVersion": "", "packageUrl": "", "providerName": "",
@@ -147,9 +172,14 @@ pub fn parse_capabilities(doc: Value) -> Result<ProviderCapabilities, String> {
         out[key] = v;
     }
     let caps: ProviderCapabilities =
-        serde_json::from_value(out).map_err(|e| format!("capabilities: {e}"))?;
+        serde_json::from_value(out).map_err(|source| RemoteError::Json {
+            what: "capabilities".into(),
+            source,
+        })?;
     if caps.provider_name.trim().is_empty() {
-        return Err("the capabilities document has no providerName".into());
+        return Err(RemoteError::Capabilities(
+            "the capabilities document has no providerName".into(),
+        ));
     }
     Ok(caps)
 }
@@ -181,26 +211,30 @@ impl Remote {
         policy: Policy,
         tls: &std::sync::Arc<rustls::ClientConfig>,
         retry: Retry,
-    ) -> Result<Remote, String> {
-        let mut base =
-            Url::parse(base.trim()).map_err(|e| format!("provider URL {base:?}: {e}"))?;
+    ) -> Result<Remote, RemoteError> {
+        let bad_url = |reason: String| RemoteError::BadUrl {
+            url: base.to_string(),
+            reason,
+        };
+        let mut base = Url::parse(base.trim()).map_err(|e| bad_url(e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
-            return Err(format!("provider URL {base} must be http(s) with a host"));
+            return Err(bad_url("must be http(s) with a host".into()));
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
         let http = http_client_builder(tls)
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .map_err(RemoteError::Client)?;
         let mut url = base
             .join(&format!("{version}/capabilities"))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| bad_url(e.to_string()))?;
+        let keys = base.join("keys").map_err(|e| bad_url(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("os", std::env::consts::OS)
             .append_pair("playground", "false");
         let mut delay = retry.first_delay;
-        let mut last_error = String::new();
+        let mut last_error = None;
         for attempt in 1..=retry.attempts.max(1) {
             if attempt > 1 {
                 tokio::time::sleep(delay).await;
@@ -210,13 +244,13 @@ impl Remote {
                 Ok(caps) => {
                     let jwks = JwksSource {
                         http: http.clone(),
-                        url: base.join("keys").map_err(|e| e.to_string())?,
+                        url: keys,
                     };
                     return Ok(Remote {
                         name: caps.provider_name.clone(),
                         capabilities: RwLock::new(caps),
                         verifier: Verifier::new(jwks, policy),
-                        cache: std::sync::Mutex::new(HashMap::new()),
+                        cache: parking_lot::Mutex::new(HashMap::new()),
                         system_id: system_id.to_string(),
                         base,
                         http,
@@ -224,30 +258,37 @@ impl Remote {
                 }
                 Err(e) => {
                     tracing::warn!(%url, attempt, error = %e, "provider capabilities not available yet");
-                    last_error = e;
+                    last_error = Some(e);
                 }
             }
         }
-        Err(format!(
-            "provider {base} did not answer its capabilities: {last_error}"
-        ))
+        Err(RemoteError::NoCapabilities {
+            base,
+            last: Box::new(last_error.unwrap_or(RemoteError::Capabilities("no attempt".into()))),
+        })
     }
 
     async fn fetch_capabilities(
         http: &reqwest::Client,
         url: &Url,
         token: Option<&str>,
-    ) -> Result<ProviderCapabilities, String> {
+    ) -> Result<ProviderCapabilities, RemoteError> {
         let mut request = http.get(url.clone());
         if let Some(t) = token {
             request = request.bearer_auth(t);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(RemoteError::Unreachable)?;
         if !response.status().is_success() {
-            return Err(format!("answered {}", response.status()));
+            return Err(RemoteError::Status {
+                what: "capabilities".into(),
+                status: response.status(),
+            });
         }
         let body = read_capped(response, MAX_CONTROL_BODY).await?;
-        let doc: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let doc: Value = serde_json::from_slice(&body).map_err(|source| RemoteError::Json {
+            what: "capabilities".into(),
+            source,
+        })?;
         parse_capabilities(doc)
     }
 
@@ -291,34 +332,42 @@ impl Remote {
             .map_err(|e| ApiError::internal("building a provider URL", e))
     }
 
-    async fn post_token(&self, path: &str, token: &str) -> Result<Value, String> {
-        let url = self.base.join(path).map_err(|e| e.to_string())?;
+    async fn post_token(&self, path: &str, token: &str) -> Result<Value, RemoteError> {
+        let url = self.base.join(path).map_err(|e| RemoteError::BadUrl {
+            url: path.to_string(),
+            reason: e.to_string(),
+        })?;
         let response = self
             .request(reqwest::Method::POST, url, token)
             .json(&json!({"token": token}))
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(RemoteError::Unreachable)?;
         let status = response.status();
         let body = read_capped(response, MAX_CONTROL_BODY).await?;
         if !status.is_success() {
-            return Err(format!("{path} answered {status}"));
+            return Err(RemoteError::Status {
+                what: path.to_string(),
+                status,
+            });
         }
         if body.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{path}: {e}"))
+        serde_json::from_slice(&body).map_err(|source| RemoteError::Json {
+            what: path.to_string(),
+            source,
+        })
     }
 
     /// Verifies a token: the signature and claims locally, then the provider confirms it is
     /// still active (revocation). The result is cached for a minute at most.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, ApiError> {
-        if let Ok(cache) = self.cache.lock()
-            && let Some((claims, until)) = cache.get(token)
-            && Instant::now() < *until
+        if let Some((claims, until)) = self.cache.lock().get(token).cloned()
+            && Instant::now() < until
             && claims.exp > chrono::Utc::now().timestamp() - 60
         {
-            return Ok(claims.clone());
+            return Ok(claims);
         }
         let claims = self.verifier.verify(token).await.map_err(|e| {
             let err = ApiError::unauthorized(format!(
@@ -348,32 +397,30 @@ impl Remote {
                 "the token was revoked or is no longer active",
             ));
         }
-        if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= CACHE_CAP {
-                cache.clear();
-            }
-            cache.insert(
-                token.to_string(),
-                (claims.clone(), Instant::now() + CONFIRM_TTL),
-            );
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHE_CAP {
+            cache.clear();
         }
+        cache.insert(
+            token.to_string(),
+            (claims.clone(), Instant::now() + CONFIRM_TTL),
+        );
+        drop(cache);
         Ok(claims)
     }
 
     /// Exchanges a token for a new one (`POST /refresh`).
-    pub async fn refresh(&self, token: &str) -> Result<String, String> {
+    pub async fn refresh(&self, token: &str) -> Result<String, RemoteError> {
         let doc = self.post_token("refresh", token).await?;
         doc.get("token")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .ok_or_else(|| "refresh answered no token".into())
+            .ok_or(RemoteError::NoToken)
     }
 
     /// Logs out at the provider and revokes the token; forgets it here first.
     pub async fn logout(&self, token: &str) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(token);
-        }
+        self.cache.lock().remove(token);
         if let Ok(url) = self.base.join("logout") {
             let _ = self.request(reqwest::Method::GET, url, token).send().await;
         }

@@ -35,15 +35,28 @@ pub fn to_json_schema(v: &Value) -> Value {
     }
 }
 
+/// Why the request-body schemas could not be built from the spec.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("openapi.yaml: {0}")]
+    Yaml(#[from] yaml_serde::Error),
+    #[error("request body schema of {operation}: {message}")]
+    Schema { operation: String, message: String },
+}
+
+/// What is wrong with a request body: the first few problems, each with its place.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct BodyProblems(pub Vec<String>);
+
 /// The JSON request-body validator of every operation that has one, by operation id.
 pub struct BodySchemas {
     by_operation: HashMap<String, jsonschema::Validator>,
 }
 
 impl BodySchemas {
-    pub fn load(spec_yaml: &str) -> Result<BodySchemas, String> {
-        let doc: Value =
-            yaml_serde::from_str(spec_yaml).map_err(|e| format!("openapi.yaml: {e}"))?;
+    pub fn load(spec_yaml: &str) -> Result<BodySchemas, SpecError> {
+        let doc: Value = yaml_serde::from_str(spec_yaml)?;
         let components = to_json_schema(&doc["components"]);
         let resolve = |v: &Value| -> Value {
             match v.get("$ref").and_then(Value::as_str) {
@@ -79,8 +92,11 @@ impl BodySchemas {
                     }
                     _ => root = json!({"allOf": [root], "components": components.clone()}),
                 }
-                let validator = jsonschema::validator_for(&root)
-                    .map_err(|e| format!("request body schema of {id}: {e}"))?;
+                let validator =
+                    jsonschema::validator_for(&root).map_err(|e| SpecError::Schema {
+                        operation: id.to_string(),
+                        message: e.to_string(),
+                    })?;
                 by_operation.insert(id.to_string(), validator);
             }
         }
@@ -88,7 +104,7 @@ impl BodySchemas {
     }
 
     /// Whether `body` fits the operation's schema; the first few problems otherwise.
-    pub fn check(&self, operation: &str, body: &Value) -> Result<(), String> {
+    pub fn check(&self, operation: &str, body: &Value) -> Result<(), BodyProblems> {
         let Some(validator) = self.by_operation.get(operation) else {
             return Ok(());
         };
@@ -107,7 +123,7 @@ impl BodySchemas {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(problems.join("; "))
+            Err(BodyProblems(problems))
         }
     }
 }
@@ -121,12 +137,13 @@ mod tests {
         let schemas = BodySchemas::load(crate::generated::OPENAPI_YAML).unwrap();
         let ok =
             json!({"category": "a", "action": "b", "severity": "informational", "description": ""});
-        assert_eq!(schemas.check("createEvent", &ok), Ok(()));
+        assert!(schemas.check("createEvent", &ok).is_ok());
         let null = json!({"category": "a", "action": "b", "severity": "informational", "description": "", "metadata": null});
         assert!(
             schemas
                 .check("createEvent", &null)
                 .unwrap_err()
+                .to_string()
                 .contains("/metadata")
         );
         let severity =

@@ -11,10 +11,10 @@ use axum::routing::{MethodRouter, get};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 
+use crate::app::{App, BUILD};
 use crate::auth;
 use crate::error::ApiError;
 use crate::providers::{LOCAL, Provider};
-use crate::server::{App, BUILD};
 
 /// The offline GraphQL playground.
 pub const PLAYGROUND: &str = include_str!("web/playground.html");

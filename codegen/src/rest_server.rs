@@ -617,8 +617,10 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
 
     let trait_method = quote! {
         #[doc = #doc]
+        #[doc = ""]
+        #[doc = "An `Err` becomes the response the spec declares for its status (see `Hooks::error_body`)."]
         fn #snake(&self, request: #request_ident<#who_type>)
-            -> impl ::std::future::Future<Output = #response_ident> + Send;
+            -> impl ::std::future::Future<Output = ::std::result::Result<#response_ident, Self::Error>> + Send;
     };
     let tag_bound = tag_trait(tag);
     let handler = quote! {
@@ -642,7 +644,14 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                 Ok(request) => request,
                 Err(rejection) => return api.reject(Some(op), rejection),
             };
-            match api.#snake(request).await.into_http() {
+            let response = match api.#snake(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    let (status, body) = api.error_body(op, error);
+                    <#response_ident as FromApiError>::from_error(status, body)
+                }
+            };
+            match response.into_http() {
                 Ok(response) => response,
                 Err(rejection) => api.reject(Some(op), rejection),
             }
@@ -775,6 +784,9 @@ pub fn generate(spec: &Spec) -> Result<String> {
             type Session: Send + 'static;
             /// Who calls a public operation (may be anonymous).
             type Caller: Send + 'static;
+            /// What an operation fails with; [`Hooks::error_body`] turns it into the shared
+            /// error schema, so handlers propagate failures with `?`.
+            type Error: Send + 'static;
 
             fn authenticate(&self, op: &'static Operation, parts: &mut ::axum::http::request::Parts)
                 -> impl ::std::future::Future<Output = ::std::result::Result<Self::Session, ::axum::response::Response>> + Send;
@@ -785,6 +797,10 @@ pub fn generate(spec: &Spec) -> Result<String> {
             /// Turns a rejected request into the error response (`op` is `None` when no
             /// operation matched the method).
             fn reject(&self, op: ::std::option::Option<&'static Operation>, rejection: Rejection) -> ::axum::response::Response;
+
+            /// The status and body of a failed operation; the response is the variant the
+            /// spec declares for that status, else its 500 variant.
+            fn error_body(&self, op: &'static Operation, error: Self::Error) -> (u16, #error_model);
 
             /// The largest request body accepted, in bytes.
             fn body_limit(&self, _op: &'static Operation) -> usize {

@@ -1,12 +1,11 @@
 //! HTTP plumbing shared by `meshery-server` and the reference provider (`meshery-provider`),
-//! so neither keeps its own copy: the one accept loop ([`serve`]), TLS identities from PEM
-//! ([`tls`]), credentials in request headers ([`credentials`]), HTML escaping
+//! so neither keeps its own copy: the one accept loop ([`serve`], TLS from `meshery-tls`),
+//! credentials in request headers ([`credentials`]), HTML escaping
 //! ([`html`]), public URLs ([`public_url`]) and the site icon ([`favicon`]).
 
 pub mod credentials;
 pub mod html;
 pub mod serve;
-pub mod tls;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

@@ -134,7 +134,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<meshery_tls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));

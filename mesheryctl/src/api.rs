@@ -3,7 +3,6 @@
 //! the credentials as Meshery's cookies and as a bearer header.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -47,8 +46,9 @@ pub fn endpoint(url: &str) -> Outcome {
 
 impl Target {
     pub fn resolve(o: &Overrides) -> Outcome<Target> {
-        let config_path = config::path(o.config.clone()).map_err(failure::config)?;
-        let config = config::load(&config_path).map_err(failure::config)?;
+        let config_path =
+            config::path(o.config.clone()).map_err(|e| failure::config(e.to_string()))?;
+        let config = config::load(&config_path).map_err(|e| failure::config(e.to_string()))?;
         let context = o
             .context
             .clone()
@@ -111,35 +111,22 @@ pub fn read_auth(path: &Path) -> Outcome<Option<AuthFile>> {
 /// Writes a token file atomically, readable by the user only.
 pub fn write_auth(path: &Path, auth: &AuthFile) -> Outcome<()> {
     let text = serde_json::to_vec_pretty(auth).map_err(|e| failure::config(e.to_string()))?;
-    config::write_atomic(path, &text).map_err(failure::config)
+    config::write_atomic(path, &text).map_err(|e| failure::config(e.to_string()))
 }
 
 /// rustls with the built-in roots and `MESHERY_CA_FILE`, for https servers and providers.
-pub fn tls() -> Outcome<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(file) = std::env::var_os("MESHERY_CA_FILE") {
-        let pem = std::fs::read(&file).map_err(|e| {
+pub fn tls() -> Outcome<meshery_tls::rustls::ClientConfig> {
+    let extra = match std::env::var_os("MESHERY_CA_FILE") {
+        Some(file) => Some(std::fs::read(&file).map_err(|e| {
             failure::config(format!(
                 "MESHERY_CA_FILE {}: {e}",
                 Path::new(&file).display()
             ))
-        })?;
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-            let cert: rustls::pki_types::CertificateDer<'static> =
-                cert.map_err(|e| failure::config(format!("MESHERY_CA_FILE: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| failure::config(format!("MESHERY_CA_FILE: {e}")))?;
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| failure::config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
+        })?),
+        None => None,
+    };
+    meshery_tls::outbound_config(extra.as_deref())
+        .map_err(|e| failure::config(format!("MESHERY_CA_FILE: {e}")))
 }
 
 /// An HTTP client: bounded connect and read times, no redirects (Meshery answers a bad

@@ -79,28 +79,54 @@ impl Default for Config {
     }
 }
 
+/// Why the config (or a file written next to it) could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no home directory; pass --config")]
+    NoHome,
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Yaml {
+        path: PathBuf,
+        source: yaml_serde::Error,
+    },
+}
+
 /// Where the config lives: `--config`, else `~/.meshery/config.yaml`.
-pub fn path(explicit: Option<PathBuf>) -> Result<PathBuf, String> {
+pub fn path(explicit: Option<PathBuf>) -> Result<PathBuf, ConfigError> {
     match explicit {
         Some(p) => Ok(p),
         None => std::env::home_dir()
             .map(|h| h.join(".meshery").join("config.yaml"))
-            .ok_or_else(|| "no home directory; pass --config".to_string()),
+            .ok_or(ConfigError::NoHome),
     }
 }
 
 /// Reads the config; a missing file is the default config (written on the first change).
-pub fn load(path: &Path) -> Result<Config, String> {
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => yaml_serde::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => yaml_serde::from_str(&text).map_err(|source| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// Writes the config atomically (a temporary file renamed over it), readable by the user only.
-pub fn save(path: &Path, config: &Config) -> Result<(), String> {
-    let text = yaml_serde::to_string(config).map_err(|e| e.to_string())?;
+pub fn save(path: &Path, config: &Config) -> Result<(), ConfigError> {
+    let text = yaml_serde::to_string(config).map_err(|source| ConfigError::Yaml {
+        path: path.to_path_buf(),
+        source,
+    })?;
     write_atomic(path, text.as_bytes())
 }
 
@@ -128,15 +154,22 @@ pub fn auth_path(config_path: &Path, config: &Config, context: &Context) -> Path
 }
 
 /// Replaces `path` with `bytes` in one step (a private temporary file renamed over it).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ConfigError::Io { path, source }
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    write_private(&temp, bytes).map_err(|e| format!("{}: {e}", temp.display()))?;
-    std::fs::rename(&temp, path).map_err(|e| {
+    write_private(&temp, bytes).map_err(io(&temp))?;
+    std::fs::rename(&temp, path).map_err(|source| {
         let _ = std::fs::remove_file(&temp);
-        format!("{}: {e}", path.display())
+        ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 

@@ -101,10 +101,12 @@ pub fn tls_failure(endpoint: &str, e: &dyn std::fmt::Display) -> Failure {
     )
 }
 
-pub fn tls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+pub fn tls_cause<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a meshery_tls::rustls::Error> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(link) = next {
-        if let Some(t) = link.downcast_ref::<rustls::Error>() {
+        if let Some(t) = link.downcast_ref::<meshery_tls::rustls::Error>() {
             return Some(t);
         }
         next = match link

@@ -302,8 +302,9 @@ fn not_found(what: &str, config: &Config) -> Failure {
 }
 
 fn context(command: ContextCommand, path: &std::path::Path) -> Outcome {
-    let mut config = config::load(path).map_err(failure::config)?;
-    let save = |config: &Config| config::save(path, config).map_err(failure::config);
+    let mut config = config::load(path).map_err(|e| failure::config(e.to_string()))?;
+    let save =
+        |config: &Config| config::save(path, config).map_err(|e| failure::config(e.to_string()));
     match command {
         ContextCommand::Create {
             name,
@@ -404,7 +405,7 @@ async fn run(cli: Cli) -> Outcome {
         }
         Command::System { command } => match command {
             SystemCommand::Context { command } => {
-                let path = config::path(cli.config).map_err(failure::config)?;
+                let path = config::path(cli.config).map_err(|e| failure::config(e.to_string()))?;
                 context(command, &path)
             }
             SystemCommand::Login {

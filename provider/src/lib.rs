@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 
 use axum::Router;
 use axum::extract::{Path, Query, RawQuery, State};
@@ -30,16 +32,36 @@ pub struct Account {
     pub email: String,
 }
 
+/// What went wrong in the provider.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0:?}: expected user:password[:Full Name[:email]]")]
+    BadAccount(String),
+    #[error("no randomness for a signing key: {0}")]
+    Randomness(getrandom::Error),
+    #[error("signing: {0}")]
+    Jwt(#[from] jsonwebtoken::errors::Error),
+    #[error("no signing key")]
+    NoKey,
+    #[error("no user {0}")]
+    UnknownUser(String),
+    #[error(transparent)]
+    Tls(#[from] meshery_tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 impl Account {
     /// Parses `user:password[:Given Family[:email]]`.
-    pub fn parse(spec: &str) -> Result<Account, String> {
+    pub fn parse(spec: &str) -> Result<Account, ProviderError> {
         let mut parts = spec.splitn(4, ':');
         let username = parts.next().unwrap_or("").trim().to_string();
         let password = parts.next().unwrap_or("").to_string();
         if username.is_empty() || password.is_empty() {
-            return Err(format!(
-                "{spec:?}: expected user:password[:Full Name[:email]]"
-            ));
+            return Err(ProviderError::BadAccount(spec.to_string()));
         }
         let name = parts.next().unwrap_or("").trim().to_string();
         let (given, family) = name.split_once(' ').unwrap_or((name.as_str(), ""));
@@ -87,8 +109,8 @@ pub struct TlsIdentity {
 }
 
 impl TlsIdentity {
-    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, String> {
-        meshery_http::tls::acceptor(&self.cert_chain_pem, &self.key_pem).map_err(|e| e.to_string())
+    fn acceptor(&self) -> Result<meshery_tls::TlsAcceptor, ProviderError> {
+        Ok(meshery_tls::acceptor(&self.cert_chain_pem, &self.key_pem)?)
     }
 }
 
@@ -113,9 +135,9 @@ struct SigningKey {
     jwk: Jwk,
 }
 
-fn new_key() -> Result<SigningKey, String> {
+fn new_key() -> Result<SigningKey, ProviderError> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut seed).map_err(ProviderError::Randomness)?;
     // PKCS#8 v1 of an Ed25519 seed: a fixed 16-byte ASN.1 prefix, then the seed.
     let mut der = vec![
         0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
@@ -123,7 +145,7 @@ fn new_key() -> Result<SigningKey, String> {
     ];
     der.extend_from_slice(&seed);
     let encoding = EncodingKey::from_ed_der(&der);
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA).map_err(|e| e.to_string())?;
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::EdDSA)?;
     let kid = uuid::Uuid::new_v4().simple().to_string();
     jwk.common.key_id = Some(kid.clone());
     Ok(SigningKey { kid, encoding, jwk })
@@ -162,7 +184,7 @@ fn now() -> i64 {
 }
 
 impl RefProvider {
-    pub fn new(config: ProviderConfig, base_url: &str) -> Result<RefProvider, String> {
+    pub fn new(config: ProviderConfig, base_url: &str) -> Result<RefProvider, ProviderError> {
         let issuer = config
             .issuer
             .clone()
@@ -188,35 +210,32 @@ impl RefProvider {
     pub fn current_kid(&self) -> String {
         self.keys
             .lock()
-            .map(|k| k.last().map(|k| k.kid.clone()).unwrap_or_default())
+            .last()
+            .map(|k| k.kid.clone())
             .unwrap_or_default()
     }
 
     /// Adds a new signing key; the old ones stay in the JWKS.
-    pub fn rotate(&self) -> Result<String, String> {
+    pub fn rotate(&self) -> Result<String, ProviderError> {
         let key = new_key()?;
         let kid = key.kid.clone();
-        self.keys.lock().map_err(|e| e.to_string())?.push(key);
+        self.keys.lock().push(key);
         Ok(kid)
     }
 
     pub fn jwks(&self) -> JwkSet {
         JwkSet {
-            keys: self
-                .keys
-                .lock()
-                .map(|k| k.iter().map(|k| k.jwk.clone()).collect())
-                .unwrap_or_default(),
+            keys: self.keys.lock().iter().map(|k| k.jwk.clone()).collect(),
         }
     }
 
     /// Signs arbitrary claims with the current key (tests forge bad tokens with it).
-    pub fn sign(&self, claims: &Value) -> Result<String, String> {
-        let keys = self.keys.lock().map_err(|e| e.to_string())?;
-        let key = keys.last().ok_or("no key")?;
+    pub fn sign(&self, claims: &Value) -> Result<String, ProviderError> {
+        let keys = self.keys.lock();
+        let key = keys.last().ok_or(ProviderError::NoKey)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(|e| e.to_string())
+        Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
     }
 
     /// The standard claims of a token for `account`.
@@ -243,10 +262,10 @@ impl RefProvider {
     }
 
     /// A fresh token for a known user.
-    pub fn issue(&self, username: &str) -> Result<String, String> {
+    pub fn issue(&self, username: &str) -> Result<String, ProviderError> {
         let account = self
             .account(username)
-            .ok_or_else(|| format!("no user {username}"))?;
+            .ok_or_else(|| ProviderError::UnknownUser(username.to_string()))?;
         self.sign(&self.claims_for(account))
     }
 
@@ -255,9 +274,8 @@ impl RefProvider {
     fn check(&self, token: &str, allow_expired: bool) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let kid = header.kid?;
-        let keys = self.keys.lock().ok()?;
-        let key = keys.iter().find(|k| k.kid == kid)?;
-        let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.jwk).ok()?;
+        let jwk = self.keys.lock().iter().find(|k| k.kid == kid)?.jwk.clone();
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).ok()?;
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.issuer]);
@@ -272,7 +290,7 @@ impl RefProvider {
             return None;
         }
         let jti = claims["jti"].as_str().unwrap_or_default().to_string();
-        let revoked = self.revoked.lock().ok()?.contains_key(&jti);
+        let revoked = self.revoked.lock().contains_key(&jti);
         (!revoked).then_some(claims)
     }
 
@@ -284,7 +302,8 @@ impl RefProvider {
     pub fn revoke(&self, token: &str) -> bool {
         match self.check(token, true) {
             Some(claims) => {
-                if let (Ok(mut r), Some(jti)) = (self.revoked.lock(), claims["jti"].as_str()) {
+                if let Some(jti) = claims["jti"].as_str() {
+                    let mut r = self.revoked.lock();
                     // Past its expiry and grace a token fails on its own: forget those.
                     let now = now();
                     r.retain(|_, until| *until >= now);
@@ -300,20 +319,17 @@ impl RefProvider {
     /// Starts a sign-in session for `username`; ended ones are forgotten.
     fn open_session(&self, username: &str) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        if let Ok(mut s) = self.sessions.lock() {
-            let now = now();
-            s.retain(|_, (_, until)| *until >= now);
-            s.insert(id.clone(), (username.to_string(), now + self.grace()));
-        }
+        let now = now();
+        let mut s = self.sessions.lock();
+        s.retain(|_, (_, until)| *until >= now);
+        s.insert(id.clone(), (username.to_string(), now + self.grace()));
+        drop(s);
         id
     }
 
     /// Revocations and sessions held now (both shrink as entries expire).
     pub fn held(&self) -> (usize, usize) {
-        (
-            self.revoked.lock().map(|r| r.len()).unwrap_or(0),
-            self.sessions.lock().map(|s| s.len()).unwrap_or(0),
-        )
+        (self.revoked.lock().len(), self.sessions.lock().len())
     }
 
     pub fn router(&self) -> Router {
@@ -421,7 +437,7 @@ async fn login_submit(
     };
     let token = match p.sign(&p.claims_for(account)) {
         Ok(t) => t,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let session = p.open_session(&account.username);
     {
@@ -481,9 +497,7 @@ fn device_error(status: StatusCode, error: &str, description: &str) -> Response 
 }
 
 async fn device_code(State(p): State<RefProvider>) -> Response {
-    let Ok(mut devices) = p.devices.lock() else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
+    let mut devices = p.devices.lock();
     let t = now();
     devices.retain(|_, g| g.expires > t);
     if devices.len() >= DEVICE_MAX_PENDING {
@@ -557,13 +571,13 @@ async fn device_submit(
     };
     let code = normalize_code(&form.user_code);
     let t = now();
-    let approved = p.devices.lock().ok().is_some_and(|mut devices| {
-        devices
-            .values_mut()
-            .find(|g| g.user_code == code && g.expires > t && g.approved.is_none())
-            .map(|g| g.approved = Some(account.username.clone()))
-            .is_some()
-    });
+    let approved = p
+        .devices
+        .lock()
+        .values_mut()
+        .find(|g| g.user_code == code && g.expires > t && g.approved.is_none())
+        .map(|g| g.approved = Some(account.username.clone()))
+        .is_some();
     if approved {
         Html("<p id=\"done\">Signed in. Return to your terminal.</p>").into_response()
     } else {
@@ -587,9 +601,7 @@ async fn device_token(
 ) -> Response {
     let t = now();
     let approved = {
-        let Ok(mut devices) = p.devices.lock() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
+        let mut devices = p.devices.lock();
         let Some(grant) = devices.get_mut(&body.device_code) else {
             return device_error(
                 StatusCode::BAD_REQUEST,
@@ -627,7 +639,7 @@ async fn device_token(
     };
     match p.issue(&approved) {
         Ok(token) => axum::Json(json!({"token": token, "token_type": "bearer"})).into_response(),
-        Err(e) => device_error(StatusCode::BAD_REQUEST, "access_denied", &e),
+        Err(e) => device_error(StatusCode::BAD_REQUEST, "access_denied", &e.to_string()),
     }
 }
 
@@ -637,13 +649,10 @@ async fn keys(State(p): State<RefProvider>) -> axum::Json<JwkSet> {
 }
 
 async fn rotate(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim());
-    match (&p.config.admin_token, given) {
+    match (
+        &p.config.admin_token,
+        meshery_http::credentials::bearer(&headers),
+    ) {
         (Some(admin), Some(given)) if same(admin, given) => {}
         (None, _) => {
             return (
@@ -662,7 +671,7 @@ async fn rotate(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
     }
     match p.rotate() {
         Ok(kid) => axum::Json(json!({"kid": kid})).into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
@@ -703,7 +712,11 @@ async fn refresh(
     p.revoke(&body.token);
     match p.issue(&username) {
         Ok(token) => axum::Json(json!({"token": token})).into_response(),
-        Err(e) => (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": e}))).into_response(),
+        Err(e) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
     }
 }
 
@@ -719,18 +732,8 @@ async fn revoke(
 }
 
 async fn logout(State(p): State<RefProvider>, headers: HeaderMap) -> StatusCode {
-    if let Some(session) = headers
-        .get("cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| {
-            c.split(';')
-                .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| *k == "session_cookie")
-                .map(|(_, v)| v.to_string())
-        })
-        && let Ok(mut s) = p.sessions.lock()
-    {
-        s.remove(&session);
+    if let Some(session) = meshery_http::credentials::cookie(&headers, "session_cookie") {
+        p.sessions.lock().remove(&session);
     }
     StatusCode::OK
 }
@@ -822,11 +825,10 @@ impl Running {
     }
 }
 
-pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, String> {
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, ProviderError> {
+    let listen = |source| ProviderError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let tls = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
     let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     let public = config.public_url.clone().unwrap_or_else(|| url.clone());

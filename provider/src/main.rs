@@ -34,7 +34,7 @@ struct Args {
     tls_key: Option<std::path::PathBuf>,
     /// The address other devices reach this provider at (device sign-in links, token
     /// issuer), e.g. https://id.example.com; defaults to the bound address.
-    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = public_url)]
+    #[arg(long, env = "MESHERY_PROVIDER_PUBLIC_URL", value_parser = meshery_http::public_url)]
     public_url: Option<String>,
     /// Bearer credential for administrative calls (POST /keys/rotate); without it
     /// they are refused. Prefer the environment variable: arguments show in `ps`.
@@ -48,8 +48,7 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
-    let accounts: Result<Vec<Account>, String> =
-        args.users.iter().map(|u| Account::parse(u)).collect();
+    let accounts: Result<Vec<Account>, _> = args.users.iter().map(|u| Account::parse(u)).collect();
     let accounts = match accounts {
         Ok(a) if !a.is_empty() => a,
         Ok(_) => {
@@ -113,9 +112,4 @@ async fn main() -> ExitCode {
     let _ = tokio::signal::ctrl_c().await;
     running.stop().await;
     ExitCode::SUCCESS
-}
-
-/// `--public-url`: an absolute http(s) URL, without its trailing slash.
-fn public_url(s: &str) -> Result<String, String> {
-    meshery_http::public_url(s).map_err(|e| e.to_string())
 }

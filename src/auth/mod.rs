@@ -2,50 +2,14 @@
 //! into a typed [`Session`] (secured operations) or [`Caller`] (public ones). REST,
 //! GraphQL over HTTP and GraphQL over WebSocket all call it.
 
-use std::sync::Arc;
-
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine;
 
 use crate::error::ApiError;
 use crate::models::User;
-use crate::providers::{LOCAL, Provider};
-use crate::remote::Remote;
-use crate::server::App;
-
-/// Who calls a secured operation.
-#[derive(Clone)]
-pub struct Session {
-    pub provider: String,
-    pub user: User,
-    /// The credential the request carried, if any (the Local provider needs none).
-    pub token: Option<String>,
-    /// The remote provider that vouched for the token.
-    pub remote: Option<Arc<Remote>>,
-}
-
-impl std::fmt::Debug for Session {
-    // The token stays out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("provider", &self.provider)
-            .field("user", &self.user.id)
-            .finish()
-    }
-}
-
-impl Session {
-    /// The key that owns this user's stored data: provider and user id, so two
-    /// providers' users never share data.
-    pub fn owner(&self) -> String {
-        if self.remote.is_some() {
-            format!("{}:{}", self.provider, self.user.id)
-        } else {
-            self.user.id.clone()
-        }
-    }
-}
+use crate::providers::{LOCAL, Provider, Providers};
+pub use crate::session::Session;
 
 /// Who calls a public operation: maybe nobody in particular.
 #[derive(Clone)]
@@ -97,31 +61,33 @@ pub fn named_provider(parts: &Parts) -> Option<String> {
 }
 
 /// The guard for secured operations.
-pub async fn authenticate(app: &App, parts: &Parts) -> Result<Session, ApiError> {
-    verify(app, named_provider(parts).as_deref(), token(&parts.headers)).await
+pub async fn authenticate(providers: &Providers, parts: &Parts) -> Result<Session, ApiError> {
+    verify(
+        providers,
+        named_provider(parts).as_deref(),
+        token(&parts.headers),
+    )
+    .await
 }
 
 /// The core of the guard, shared by REST, GraphQL over HTTP and GraphQL over WebSocket
 /// (where the token may come in `connection_init`).
 pub async fn verify(
-    app: &App,
+    providers: &Providers,
     named: Option<&str>,
     token: Option<String>,
 ) -> Result<Session, ApiError> {
     // Naming an unknown provider leaves the request without valid credentials.
-    let provider = app
-        .providers
-        .select(named, token.is_some())
-        .map_err(|mut e| {
-            e.status = 401;
-            e
-        })?;
-    match app.providers.get(&provider) {
+    let provider = providers.select(named, token.is_some()).map_err(|mut e| {
+        e.status = 401;
+        e
+    })?;
+    match providers.get(&provider) {
         Some(Provider::Local) => Ok(Session {
-            user: app.local_user(),
+            user: local_user(providers.system_id()),
             provider,
             token,
-            remote: None,
+            remote: false,
         }),
         Some(Provider::Remote(remote)) => {
             let Some(token) = token else {
@@ -135,7 +101,7 @@ pub async fn verify(
                 user: remote_user(&provider, &claims),
                 provider,
                 token: Some(token),
-                remote: Some(remote),
+                remote: true,
             })
         }
         None => Err(ApiError::unauthorized(format!(
@@ -146,12 +112,10 @@ pub async fn verify(
 
 /// The guard for public operations: never fails; an unknown provider is kept as an error
 /// for the handlers that need a provider.
-pub fn identify(app: &App, parts: &Parts) -> Caller {
+pub fn identify(providers: &Providers, parts: &Parts) -> Caller {
     let token = token(&parts.headers);
     Caller {
-        provider: app
-            .providers
-            .select(named_provider(parts).as_deref(), token.is_some()),
+        provider: providers.select(named_provider(parts).as_deref(), token.is_some()),
         token,
     }
 }

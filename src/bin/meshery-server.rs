@@ -46,7 +46,7 @@ struct Args {
     #[arg(long, env = "MESHERY_JWKS_REFETCH_SECS", default_value_t = 30)]
     jwks_refetch_secs: u64,
     /// This server's URL as browsers reach it, for login callbacks (default: the request's Host).
-    #[arg(long, env = "MESHERY_PUBLIC_URL", value_parser = meshery::server::parse_public_url)]
+    #[arg(long, env = "MESHERY_PUBLIC_URL", value_parser = meshery_http::public_url)]
     public_url: Option<String>,
     /// Longest load test, in seconds.
     #[arg(long, env = "MESHERY_PERF_MAX_SECS", default_value_t = 600)]

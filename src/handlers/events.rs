@@ -1,105 +1,97 @@
-use crate::auth::Session;
 use crate::error::ApiError;
 use crate::generated::rest::*;
 use crate::models::EventsChanged;
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 use crate::store::EventFilter;
 
 fn event_frame(event: &crate::models::Event) -> Option<axum::response::sse::Event> {
     axum::response::sse::Event::default().json_data(event).ok()
 }
 
-impl EventsApi for App {
-    async fn list_events(&self, r: ListEventsRequest<Session>) -> ListEventsResponse {
-        let listing = match listing_of!(r) {
-            Ok(l) => l,
-            Err(e) => return e.to(),
-        };
+impl EventsApi for Api {
+    async fn list_events(
+        &self,
+        r: ListEventsRequest<Session>,
+    ) -> Result<ListEventsResponse, ApiError> {
+        let listing = listing_of!(r)?;
         let filter = EventFilter {
             category: r.category.clone(),
             severity: r.severity.iter().map(ToString::to_string).collect(),
             action: r.action.clone(),
             status: r.status.map(|s| s.to_string()),
         };
-        let result = async {
-            let (events, total) = self.events.list(&r.session, &filter, &listing).await?;
-            let mut page: crate::models::EventPage = listing.page_of(events, total);
-            page.count_by_severity_level = self.events.unread_by_severity(&r.session).await?;
-            Ok::<_, ApiError>(page)
-        };
-        match result.await {
-            Ok(page) => ListEventsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+        let (events, total) = self.events.list(&r.session, &filter, &listing).await?;
+        let mut page: crate::models::EventPage = listing.page_of(events, total);
+        page.count_by_severity_level = self.events.unread_by_severity(&r.session).await?;
+        Ok(ListEventsResponse::Ok(page))
     }
 
-    async fn create_event(&self, r: CreateEventRequest<Session>) -> CreateEventResponse {
-        match self.events.ingest(&r.session, r.body).await {
-            Ok(event) => CreateEventResponse::Created(event),
-            Err(e) => e.to(),
-        }
+    async fn create_event(
+        &self,
+        r: CreateEventRequest<Session>,
+    ) -> Result<CreateEventResponse, ApiError> {
+        let event = self.events.ingest(&r.session, r.body).await?;
+        Ok(CreateEventResponse::Created(event))
     }
 
-    async fn delete_events(&self, r: DeleteEventsRequest<Session>) -> DeleteEventsResponse {
-        match self.events.delete(&r.session, &r.body.ids).await {
-            Ok(n) => DeleteEventsResponse::Ok(EventsChanged { changed: n as i64 }),
-            Err(e) => e.to(),
-        }
+    async fn delete_events(
+        &self,
+        r: DeleteEventsRequest<Session>,
+    ) -> Result<DeleteEventsResponse, ApiError> {
+        let n = self.events.delete(&r.session, &r.body.ids).await?;
+        Ok(DeleteEventsResponse::Ok(EventsChanged {
+            changed: n as i64,
+        }))
     }
 
     async fn update_events_status(
         &self,
         r: UpdateEventsStatusRequest<Session>,
-    ) -> UpdateEventsStatusResponse {
-        match self
+    ) -> Result<UpdateEventsStatusResponse, ApiError> {
+        let changed = self
             .events
             .set_status(&r.session, &r.body.ids, r.body.status)
-            .await
-        {
-            Ok(changed) => UpdateEventsStatusResponse::Ok(EventsChanged {
-                changed: changed.len() as i64,
-            }),
-            Err(e) => e.to(),
-        }
+            .await?;
+        Ok(UpdateEventsStatusResponse::Ok(EventsChanged {
+            changed: changed.len() as i64,
+        }))
     }
 
     async fn update_event_status(
         &self,
         r: UpdateEventStatusRequest<Session>,
-    ) -> UpdateEventStatusResponse {
+    ) -> Result<UpdateEventStatusResponse, ApiError> {
         let ids = [r.event_id.clone()];
-        match self
+        let mut changed = self
             .events
             .set_status(&r.session, &ids, r.body.status)
-            .await
-        {
-            Ok(mut changed) => match changed.pop() {
-                Some(event) => UpdateEventStatusResponse::Ok(event),
-                None => not_found(&r.event_id).to(),
-            },
-            Err(e) => e.to(),
-        }
+            .await?;
+        let event = changed.pop().ok_or_else(|| not_found(&r.event_id))?;
+        Ok(UpdateEventStatusResponse::Ok(event))
     }
 
     async fn subscribe_events(
         &self,
         r: SubscribeEventsRequest<Session>,
-    ) -> SubscribeEventsResponse {
+    ) -> Result<SubscribeEventsResponse, ApiError> {
         use futures_util::StreamExt;
         let frames = self
             .events
             .subscribe(&r.session)
             .filter_map(|e| std::future::ready(event_frame(&e)))
             .boxed();
-        SubscribeEventsResponse::Ok(frames)
+        Ok(SubscribeEventsResponse::Ok(frames))
     }
 
-    async fn delete_event(&self, r: DeleteEventRequest<Session>) -> DeleteEventResponse {
+    async fn delete_event(
+        &self,
+        r: DeleteEventRequest<Session>,
+    ) -> Result<DeleteEventResponse, ApiError> {
         let ids = [r.event_id.clone()];
-        match self.events.delete(&r.session, &ids).await {
-            Ok(0) => not_found(&r.event_id).to(),
-            Ok(_) => DeleteEventResponse::NoContent,
-            Err(e) => e.to(),
+        match self.events.delete(&r.session, &ids).await? {
+            0 => Err(not_found(&r.event_id)),
+            _ => Ok(DeleteEventResponse::NoContent),
         }
     }
 }

@@ -1,12 +1,12 @@
 use axum::extract::Request;
 use axum::response::Response;
 
-use crate::auth::Session;
 use crate::extensions::proxy;
 use crate::generated::rest::*;
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 
-impl ExtensionsApi for App {
+impl ExtensionsApi for Api {
     async fn get_extension(&self, session: Session, request: Request) -> Response {
         proxy(self, session, request).await
     }

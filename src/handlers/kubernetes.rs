@@ -1,12 +1,13 @@
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::Session;
+use crate::app::{App, read_body};
 use crate::error::{ApiError, codes};
 use crate::events::NewEvent;
 use crate::generated::rest::*;
 use crate::models::{EventSeverity, K8sPing, SystemSync};
-use crate::server::{App, read_body};
+use crate::server::Api;
+use crate::session::Session;
 
 impl App {
     /// The kubeconfig of an upload: the body itself, or the `k8sfile` field of a form.
@@ -68,7 +69,7 @@ fn json(status: u16, body: &impl serde::Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-impl KubernetesApi for App {
+impl KubernetesApi for Api {
     async fn upload_kubeconfig(&self, session: Session, request: Request) -> Response {
         let result = async {
             let text = self.kubeconfig(request).await?;
@@ -109,70 +110,65 @@ impl KubernetesApi for App {
     async fn list_k8s_contexts(
         &self,
         r: ListK8sContextsRequest<Session>,
-    ) -> ListK8sContextsResponse {
-        let result = async {
-            let listing = listing_of!(r)?;
-            let (contexts, total) = self.kubernetes.list(&r.session, &listing).await?;
-            Ok::<_, ApiError>(listing.page_of(contexts, total))
-        };
-        match result.await {
-            Ok(page) => ListK8sContextsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListK8sContextsResponse, ApiError> {
+        let listing = listing_of!(r)?;
+        let (contexts, total) = self.kubernetes.list(&r.session, &listing).await?;
+        Ok(ListK8sContextsResponse::Ok(
+            listing.page_of(contexts, total),
+        ))
     }
 
-    async fn get_k8s_context(&self, r: GetK8sContextRequest<Session>) -> GetK8sContextResponse {
-        match self.kubernetes.get(&r.session, &r.context_id).await {
-            Ok(c) => GetK8sContextResponse::Ok(c),
-            Err(e) => e.to(),
-        }
+    async fn get_k8s_context(
+        &self,
+        r: GetK8sContextRequest<Session>,
+    ) -> Result<GetK8sContextResponse, ApiError> {
+        Ok(GetK8sContextResponse::Ok(
+            self.kubernetes.get(&r.session, &r.context_id).await?,
+        ))
     }
 
     async fn delete_k8s_context(
         &self,
         r: DeleteK8sContextRequest<Session>,
-    ) -> DeleteK8sContextResponse {
-        match self.kubernetes.delete(&r.session, &r.context_id).await {
-            Ok(()) => {
-                let event = NewEvent::new(
-                    "kubernetes",
-                    "delete_context",
-                    EventSeverity::Informational,
-                    format!("Kubernetes context {} deleted", r.context_id),
-                )
-                .acted_upon(r.context_id.clone());
-                self.events.note(&r.session, event).await;
-                DeleteK8sContextResponse::NoContent
-            }
-            Err(e) => e.to(),
-        }
+    ) -> Result<DeleteK8sContextResponse, ApiError> {
+        self.kubernetes.delete(&r.session, &r.context_id).await?;
+        let event = NewEvent::new(
+            "kubernetes",
+            "delete_context",
+            EventSeverity::Informational,
+            format!("Kubernetes context {} deleted", r.context_id),
+        )
+        .acted_upon(r.context_id.clone());
+        self.events.note(&r.session, event).await;
+        Ok(DeleteK8sContextResponse::NoContent)
     }
 
-    async fn ping_k8s_context(&self, r: PingK8sContextRequest<Session>) -> PingK8sContextResponse {
-        match self
+    async fn ping_k8s_context(
+        &self,
+        r: PingK8sContextRequest<Session>,
+    ) -> Result<PingK8sContextResponse, ApiError> {
+        let (context, version) = self
             .kubernetes
             .ping(&r.session, &r.context_id, &self.config.targets)
-            .await
-        {
-            Ok((context, version)) => PingK8sContextResponse::Ok(K8sPing {
-                context_id: context.id,
-                name: context.name,
-                server_version: version,
-            }),
-            Err(e) => e.to(),
-        }
+            .await?;
+        Ok(PingK8sContextResponse::Ok(K8sPing {
+            context_id: context.id,
+            name: context.name,
+            server_version: version,
+        }))
     }
 
-    async fn get_system_sync(&self, r: GetSystemSyncRequest<Session>) -> GetSystemSyncResponse {
+    async fn get_system_sync(
+        &self,
+        r: GetSystemSyncRequest<Session>,
+    ) -> Result<GetSystemSyncResponse, ApiError> {
         let listing = crate::store::Listing {
             order: ("name", false),
             ..Default::default()
         };
-        match self.kubernetes.list(&r.session, &listing).await {
-            Ok((contexts, _)) => GetSystemSyncResponse::Ok(SystemSync {
-                k8s_config: contexts,
-            }),
-            Err(e) => e.to(),
-        }
+        let (contexts, _) = self.kubernetes.list(&r.session, &listing).await?;
+        Ok(GetSystemSyncResponse::Ok(SystemSync {
+            k8s_config: contexts,
+        }))
     }
 }

@@ -1,12 +1,13 @@
 use base64::Engine;
 
-use crate::auth::Session;
+use crate::app::App;
 use crate::designs::{self, Checked};
 use crate::error::{ApiError, codes};
 use crate::generated::rest::*;
 use crate::models::EventsChanged;
 use crate::remote::ReadError;
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 
 /// The largest file an import fetches from a URL.
 const MAX_IMPORT: usize = 4 << 20;
@@ -50,7 +51,7 @@ impl App {
                 ReadError::TooLarge(cap) => {
                     ApiError::bad_request(format!("{url} is larger than {cap} bytes"))
                 }
-                ReadError::Io(why) => gateway(why),
+                ReadError::Io(why) => gateway(why.to_string()),
             })?;
         String::from_utf8(body)
             .map_err(|_| ApiError::bad_request(format!("{url} is not UTF-8 text")))
@@ -115,121 +116,124 @@ impl App {
     }
 }
 
-impl PatternApi for App {
-    async fn list_patterns(&self, r: ListPatternsRequest<Session>) -> ListPatternsResponse {
-        let result = async {
-            let listing = listing_of!(r)?;
-            let visibility = designs::visibility_filter(&r.visibility)?;
-            let (patterns, total) = self.designs.list(&r.session, &visibility, &listing).await?;
-            Ok::<_, ApiError>(listing.page_of(patterns, total))
-        };
-        match result.await {
-            Ok(page) => ListPatternsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+impl PatternApi for Api {
+    async fn list_patterns(
+        &self,
+        r: ListPatternsRequest<Session>,
+    ) -> Result<ListPatternsResponse, ApiError> {
+        let listing = listing_of!(r)?;
+        let visibility = designs::visibility_filter(&r.visibility)?;
+        let (patterns, total) = self.designs.list(&r.session, &visibility, &listing).await?;
+        Ok(ListPatternsResponse::Ok(listing.page_of(patterns, total)))
     }
 
-    async fn save_pattern(&self, r: SavePatternRequest<Session>) -> SavePatternResponse {
+    async fn save_pattern(
+        &self,
+        r: SavePatternRequest<Session>,
+    ) -> Result<SavePatternResponse, ApiError> {
         let body = r.body;
-        let result = async {
-            let checked: Checked = designs::check(&body.pattern_file, &self.registry)?;
-            self.designs
-                .save(
-                    &r.session,
-                    body.id.as_deref(),
-                    body.name.as_ref().map(|n| n.as_str()),
-                    body.pattern_file.to_string(),
-                    &checked,
-                    body.visibility,
-                    Some(body.catalog_data.clone()).filter(|c| !c.is_empty()),
-                    "save",
-                )
-                .await
-        };
-        match result.await {
-            Ok((pattern, true)) => SavePatternResponse::Created(pattern),
-            Ok((pattern, false)) => SavePatternResponse::Ok(pattern),
-            Err(e) => e.to(),
-        }
+        let checked: Checked = designs::check(&body.pattern_file, &self.registry)?;
+        let (pattern, created) = self
+            .designs
+            .save(
+                &r.session,
+                body.id.as_deref(),
+                body.name.as_ref().map(|n| n.as_str()),
+                body.pattern_file.to_string(),
+                &checked,
+                body.visibility,
+                Some(body.catalog_data.clone()).filter(|c| !c.is_empty()),
+                "save",
+            )
+            .await?;
+        Ok(if created {
+            SavePatternResponse::Created(pattern)
+        } else {
+            SavePatternResponse::Ok(pattern)
+        })
     }
 
-    async fn import_pattern(&self, r: ImportPatternRequest<Session>) -> ImportPatternResponse {
-        match self.import(&r.session, r.body).await {
-            Ok(pattern) => ImportPatternResponse::Created(pattern),
-            Err(e) => e.to(),
-        }
+    async fn import_pattern(
+        &self,
+        r: ImportPatternRequest<Session>,
+    ) -> Result<ImportPatternResponse, ApiError> {
+        Ok(ImportPatternResponse::Created(
+            self.import(&r.session, r.body).await?,
+        ))
     }
 
     async fn download_pattern(
         &self,
         r: DownloadPatternRequest<Session>,
-    ) -> DownloadPatternResponse {
-        let result = async {
-            let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
-            match r.format.as_deref() {
-                Some("manifest") => {
-                    let checked = designs::check(&pattern.pattern_file, &self.registry)?;
-                    designs::to_manifests(&checked)
-                }
-                _ => Ok(pattern.pattern_file),
+    ) -> Result<DownloadPatternResponse, ApiError> {
+        let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
+        let text = match r.format.as_deref() {
+            Some("manifest") => {
+                let checked = designs::check(&pattern.pattern_file, &self.registry)?;
+                designs::to_manifests(&checked)?
             }
+            _ => pattern.pattern_file,
         };
-        match result.await {
-            Ok(text) => DownloadPatternResponse::Ok(text),
-            Err(e) => e.to(),
-        }
+        Ok(DownloadPatternResponse::Ok(text))
     }
 
-    async fn clone_pattern(&self, r: ClonePatternRequest<Session>) -> ClonePatternResponse {
-        let result = async {
-            let source = self.designs.readable(&r.session, &r.pattern_id).await?;
-            let checked = designs::check(&source.pattern_file, &self.registry)?;
-            let name = format!("{} (copy)", source.name);
-            self.designs
-                .save(
-                    &r.session,
-                    None,
-                    Some(&name),
-                    source.pattern_file,
-                    &checked,
-                    None,
-                    Some(source.catalog_data),
-                    "clone",
-                )
-                .await
-        };
-        match result.await {
-            Ok((pattern, _)) => ClonePatternResponse::Created(pattern),
-            Err(e) => e.to(),
-        }
+    async fn clone_pattern(
+        &self,
+        r: ClonePatternRequest<Session>,
+    ) -> Result<ClonePatternResponse, ApiError> {
+        let source = self.designs.readable(&r.session, &r.pattern_id).await?;
+        let checked = designs::check(&source.pattern_file, &self.registry)?;
+        let name = format!("{} (copy)", source.name);
+        let (pattern, _) = self
+            .designs
+            .save(
+                &r.session,
+                None,
+                Some(&name),
+                source.pattern_file,
+                &checked,
+                None,
+                Some(source.catalog_data),
+                "clone",
+            )
+            .await?;
+        Ok(ClonePatternResponse::Created(pattern))
     }
 
-    async fn get_pattern(&self, r: GetPatternRequest<Session>) -> GetPatternResponse {
-        match self.designs.readable(&r.session, &r.pattern_id).await {
-            Ok(p) => GetPatternResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    async fn get_pattern(
+        &self,
+        r: GetPatternRequest<Session>,
+    ) -> Result<GetPatternResponse, ApiError> {
+        Ok(GetPatternResponse::Ok(
+            self.designs.readable(&r.session, &r.pattern_id).await?,
+        ))
     }
 
-    async fn delete_pattern(&self, r: DeletePatternRequest<Session>) -> DeletePatternResponse {
-        match self
+    async fn delete_pattern(
+        &self,
+        r: DeletePatternRequest<Session>,
+    ) -> Result<DeletePatternResponse, ApiError> {
+        let deleted = self
             .designs
             .delete(&r.session, std::slice::from_ref(&r.pattern_id))
-            .await
-        {
-            Ok(0) => ApiError::not_found(format!("no design {:?} of yours", r.pattern_id)).to(),
-            Ok(_) => DeletePatternResponse::NoContent,
-            Err(e) => e.to(),
+            .await?;
+        if deleted == 0 {
+            return Err(ApiError::not_found(format!(
+                "no design {:?} of yours",
+                r.pattern_id
+            )));
         }
+        Ok(DeletePatternResponse::NoContent)
     }
 
-    async fn delete_patterns(&self, r: DeletePatternsRequest<Session>) -> DeletePatternsResponse {
+    async fn delete_patterns(
+        &self,
+        r: DeletePatternsRequest<Session>,
+    ) -> Result<DeletePatternsResponse, ApiError> {
         let ids: Vec<String> = r.body.patterns.iter().map(|p| p.id.clone()).collect();
-        match self.designs.delete(&r.session, &ids).await {
-            Ok(n) => DeletePatternsResponse::Ok(EventsChanged {
-                changed: i64::try_from(n).unwrap_or(i64::MAX),
-            }),
-            Err(e) => e.to(),
-        }
+        let n = self.designs.delete(&r.session, &ids).await?;
+        Ok(DeletePatternsResponse::Ok(EventsChanged {
+            changed: i64::try_from(n).unwrap_or(i64::MAX),
+        }))
     }
 }

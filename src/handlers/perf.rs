@@ -3,12 +3,13 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use crate::auth::Session;
+use crate::app::App;
 use crate::error::ApiError;
 use crate::generated::rest::*;
 use crate::models::{PerfFrame, PerfResultPage};
 use crate::perf::{self, Perf, Request};
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 
 fn events(frames: futures_util::stream::BoxStream<'static, PerfFrame>) -> rt::EventStream {
     frames
@@ -180,153 +181,149 @@ impl App {
     }
 }
 
-impl PerfApi for App {
-    async fn run_perf_test(&self, r: RunPerfTestRequest<Session>) -> RunPerfTestResponse {
-        let build = || -> Result<Request, ApiError> {
-            Ok(Request {
-                name: r.name.clone(),
-                url: r.url.clone(),
-                duration: perf::parse_duration(r.t.as_deref(), r.dur.as_deref())?,
-                connections: r.c.map(i64::from).unwrap_or(1),
-                qps: r.qps.unwrap_or(0.0),
-                generator: r.load_generator.clone(),
-                method: r.method.clone(),
-                headers: json_pairs("headers", r.headers.as_deref())?,
-                cookies: cookie_header(r.cookies.as_deref())?,
-                content_type: r.content_type.clone(),
-                body: r.req_body.clone(),
-                http2: r.http2.unwrap_or(false),
-                insecure: r.insecure.unwrap_or(false),
-                timeout: r
-                    .timeout
-                    .as_deref()
-                    .map(|t| perf::parse_duration(Some(t), Some("s")))
-                    .transpose()?,
-                profile_id: None,
-            })
+impl PerfApi for Api {
+    async fn run_perf_test(
+        &self,
+        r: RunPerfTestRequest<Session>,
+    ) -> Result<RunPerfTestResponse, ApiError> {
+        let request = Request {
+            name: r.name.clone(),
+            url: r.url.clone(),
+            duration: perf::parse_duration(r.t.as_deref(), r.dur.as_deref())?,
+            connections: r.c.map(i64::from).unwrap_or(1),
+            qps: r.qps.unwrap_or(0.0),
+            generator: r.load_generator.clone(),
+            method: r.method.clone(),
+            headers: json_pairs("headers", r.headers.as_deref())?,
+            cookies: cookie_header(r.cookies.as_deref())?,
+            content_type: r.content_type.clone(),
+            body: r.req_body.clone(),
+            http2: r.http2.unwrap_or(false),
+            insecure: r.insecure.unwrap_or(false),
+            timeout: r
+                .timeout
+                .as_deref()
+                .map(|t| perf::parse_duration(Some(t), Some("s")))
+                .transpose()?,
+            profile_id: None,
         };
-        let request = match build() {
-            Ok(req) => req,
-            Err(e) => return e.to(),
-        };
-        match start(&self.perf, &r.session, request).await {
-            Ok(stream) => RunPerfTestResponse::Ok(stream),
-            Err(e) => e.to(),
-        }
+        Ok(RunPerfTestResponse::Ok(
+            start(&self.perf, &r.session, request).await?,
+        ))
     }
 
-    async fn run_perf_test_smp(&self, r: RunPerfTestSmpRequest<Session>) -> RunPerfTestSmpResponse {
-        let request = match smp_request(&r.body) {
-            Ok(req) => req,
-            Err(e) => return e.to(),
-        };
-        match start(&self.perf, &r.session, request).await {
-            Ok(stream) => RunPerfTestSmpResponse::Ok(stream),
-            Err(e) => e.to(),
-        }
+    async fn run_perf_test_smp(
+        &self,
+        r: RunPerfTestSmpRequest<Session>,
+    ) -> Result<RunPerfTestSmpResponse, ApiError> {
+        let request = smp_request(&r.body)?;
+        Ok(RunPerfTestSmpResponse::Ok(
+            start(&self.perf, &r.session, request).await?,
+        ))
     }
 
     async fn list_perf_results(
         &self,
         r: ListPerfResultsRequest<Session>,
-    ) -> ListPerfResultsResponse {
-        match self.results_page(&r.session, None, listing_of!(r)).await {
-            Ok(page) => ListPerfResultsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListPerfResultsResponse, ApiError> {
+        Ok(ListPerfResultsResponse::Ok(
+            self.results_page(&r.session, None, listing_of!(r)).await?,
+        ))
     }
 
     async fn list_all_perf_results(
         &self,
         r: ListAllPerfResultsRequest<Session>,
-    ) -> ListAllPerfResultsResponse {
-        match self.results_page(&r.session, None, listing_of!(r)).await {
-            Ok(page) => ListAllPerfResultsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListAllPerfResultsResponse, ApiError> {
+        Ok(ListAllPerfResultsResponse::Ok(
+            self.results_page(&r.session, None, listing_of!(r)).await?,
+        ))
     }
 
     async fn list_perf_profile_results(
         &self,
         r: ListPerfProfileResultsRequest<Session>,
-    ) -> ListPerfProfileResultsResponse {
-        match self
-            .results_page(&r.session, Some(&r.profile_id), listing_of!(r))
-            .await
-        {
-            Ok(page) => ListPerfProfileResultsResponse::Ok(page),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListPerfProfileResultsResponse, ApiError> {
+        Ok(ListPerfProfileResultsResponse::Ok(
+            self.results_page(&r.session, Some(&r.profile_id), listing_of!(r))
+                .await?,
+        ))
     }
 
     async fn list_perf_profiles(
         &self,
         r: ListPerfProfilesRequest<Session>,
-    ) -> ListPerfProfilesResponse {
-        let listing = match listing_of!(r) {
-            Ok(l) => l,
-            Err(e) => return e.to(),
-        };
-        match self.perf.profiles(&r.session, &listing).await {
-            Ok((profiles, total)) => ListPerfProfilesResponse::Ok(listing.page_of(profiles, total)),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListPerfProfilesResponse, ApiError> {
+        let listing = listing_of!(r)?;
+        let (profiles, total) = self.perf.profiles(&r.session, &listing).await?;
+        Ok(ListPerfProfilesResponse::Ok(
+            listing.page_of(profiles, total),
+        ))
     }
 
     async fn save_perf_profile(
         &self,
         r: SavePerfProfileRequest<Session>,
-    ) -> SavePerfProfileResponse {
-        match self.perf.save_profile(&r.session, r.body).await {
-            Ok(p) => SavePerfProfileResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    ) -> Result<SavePerfProfileResponse, ApiError> {
+        Ok(SavePerfProfileResponse::Ok(
+            self.perf.save_profile(&r.session, r.body).await?,
+        ))
     }
 
-    async fn get_perf_profile(&self, r: GetPerfProfileRequest<Session>) -> GetPerfProfileResponse {
-        match self.perf.profile(&r.session, &r.profile_id).await {
-            Ok(p) => GetPerfProfileResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    async fn get_perf_profile(
+        &self,
+        r: GetPerfProfileRequest<Session>,
+    ) -> Result<GetPerfProfileResponse, ApiError> {
+        Ok(GetPerfProfileResponse::Ok(
+            self.perf.profile(&r.session, &r.profile_id).await?,
+        ))
     }
 
     async fn delete_perf_profile(
         &self,
         r: DeletePerfProfileRequest<Session>,
-    ) -> DeletePerfProfileResponse {
-        match self.perf.delete_profile(&r.session, &r.profile_id).await {
-            Ok(()) => DeletePerfProfileResponse::NoContent,
-            Err(e) => e.to(),
-        }
+    ) -> Result<DeletePerfProfileResponse, ApiError> {
+        self.perf.delete_profile(&r.session, &r.profile_id).await?;
+        Ok(DeletePerfProfileResponse::NoContent)
     }
 
-    async fn run_perf_profile(&self, r: RunPerfProfileRequest<Session>) -> RunPerfProfileResponse {
-        let run = async {
-            let profile = self.perf.profile(&r.session, &r.profile_id).await?;
-            start(&self.perf, &r.session, Perf::profile_request(&profile)?).await
-        };
-        match run.await {
-            Ok(stream) => RunPerfProfileResponse::Ok(stream),
-            Err(e) => e.to(),
-        }
+    async fn run_perf_profile(
+        &self,
+        r: RunPerfProfileRequest<Session>,
+    ) -> Result<RunPerfProfileResponse, ApiError> {
+        let profile = self.perf.profile(&r.session, &r.profile_id).await?;
+        let request = Perf::profile_request(&profile)?;
+        Ok(RunPerfProfileResponse::Ok(
+            start(&self.perf, &r.session, request).await?,
+        ))
     }
 
-    async fn get_perf_result(&self, r: GetPerfResultRequest<Session>) -> GetPerfResultResponse {
-        match self.perf.result(&r.session, &r.result_id).await {
-            Ok(result) => GetPerfResultResponse::Ok(result),
-            Err(e) => e.to(),
-        }
+    async fn get_perf_result(
+        &self,
+        r: GetPerfResultRequest<Session>,
+    ) -> Result<GetPerfResultResponse, ApiError> {
+        Ok(GetPerfResultResponse::Ok(
+            self.perf.result(&r.session, &r.result_id).await?,
+        ))
     }
 
-    async fn list_perf_runs(&self, r: ListPerfRunsRequest<Session>) -> ListPerfRunsResponse {
-        ListPerfRunsResponse::Ok(self.perf.runs(&r.session))
+    async fn list_perf_runs(
+        &self,
+        r: ListPerfRunsRequest<Session>,
+    ) -> Result<ListPerfRunsResponse, ApiError> {
+        Ok(ListPerfRunsResponse::Ok(self.perf.runs(&r.session)))
     }
 
-    async fn cancel_perf_run(&self, r: CancelPerfRunRequest<Session>) -> CancelPerfRunResponse {
-        if self.perf.cancel(&r.session, &r.run_id) {
-            CancelPerfRunResponse::NoContent
-        } else {
-            ApiError::not_found(format!("no run {:?} of yours is in progress", r.run_id)).to()
+    async fn cancel_perf_run(
+        &self,
+        r: CancelPerfRunRequest<Session>,
+    ) -> Result<CancelPerfRunResponse, ApiError> {
+        if !self.perf.cancel(&r.session, &r.run_id) {
+            return Err(ApiError::not_found(format!(
+                "no run {:?} of yours is in progress",
+                r.run_id
+            )));
         }
+        Ok(CancelPerfRunResponse::NoContent)
     }
 }

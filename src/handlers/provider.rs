@@ -1,17 +1,21 @@
 use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::generated::rest::*;
-use crate::server::App;
+use crate::server::Api;
 
-impl ProviderApi for App {
-    async fn list_providers(&self, _: ListProvidersRequest<Caller>) -> ListProvidersResponse {
-        ListProvidersResponse::Ok(self.providers.list().await)
+impl ProviderApi for Api {
+    async fn list_providers(
+        &self,
+        _: ListProvidersRequest<Caller>,
+    ) -> Result<ListProvidersResponse, ApiError> {
+        Ok(ListProvidersResponse::Ok(self.providers.list().await))
     }
 
     async fn select_provider(
         &self,
         request: SelectProviderRequest<Caller>,
-    ) -> SelectProviderResponse {
-        match self.providers.canonical(&request.provider) {
+    ) -> Result<SelectProviderResponse, ApiError> {
+        Ok(match self.providers.canonical(&request.provider) {
             Some(name) => SelectProviderResponse::Found {
                 location: "/user/login".into(),
                 set_cookie: Some(crate::cookies::cookie(
@@ -25,22 +29,20 @@ impl ProviderApi for App {
                 location: "/provider".into(),
                 set_cookie: None,
             },
-        }
+        })
     }
 
     async fn get_provider_capabilities(
         &self,
         request: GetProviderCapabilitiesRequest<Caller>,
-    ) -> GetProviderCapabilitiesResponse {
-        let name = match request.caller.provider {
-            Ok(name) => name,
-            Err(e) => return e.to(),
-        };
-        match self.providers.get(&name) {
-            Some(provider) => {
-                GetProviderCapabilitiesResponse::Ok(self.providers.capabilities(&provider).await)
-            }
-            None => crate::error::ApiError::bad_request(format!("unknown provider {name:?}")).to(),
-        }
+    ) -> Result<GetProviderCapabilitiesResponse, ApiError> {
+        let name = request.caller.provider?;
+        let provider = self
+            .providers
+            .get(&name)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown provider {name:?}")))?;
+        Ok(GetProviderCapabilitiesResponse::Ok(
+            self.providers.capabilities(&provider).await,
+        ))
     }
 }

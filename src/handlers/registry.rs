@@ -1,10 +1,10 @@
-use crate::auth::Session;
 use crate::error::ApiError;
 use crate::generated::rest::*;
 use crate::models::{
     RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant, RegistryRelationship,
 };
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 
 /// What the registry's listings need to know of an item: its text for `search` and the
 /// value of each field `sort` may name.
@@ -154,8 +154,11 @@ fn trim(components: &mut [RegistryComponent], trim: Option<bool>) {
     }
 }
 
-impl RegistryApi for App {
-    async fn list_models(&self, r: ListModelsRequest<Session>) -> ListModelsResponse {
+impl RegistryApi for Api {
+    async fn list_models(
+        &self,
+        r: ListModelsRequest<Session>,
+    ) -> Result<ListModelsResponse, ApiError> {
         let mut models = self.registry.models(
             r.version.as_deref(),
             r.category.as_deref(),
@@ -164,123 +167,110 @@ impl RegistryApi for App {
         for m in &mut models {
             trim(&mut m.components, r.trim);
         }
-        match page(models, params_of!(r)) {
-            Ok(p) => ListModelsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+        Ok(ListModelsResponse::Ok(page(models, params_of!(r))?))
     }
 
-    async fn get_model(&self, r: GetModelRequest<Session>) -> GetModelResponse {
-        match self.registry.model(&r.model, r.version.as_deref()) {
-            Ok(mut m) => {
-                trim(&mut m.components, r.trim);
-                GetModelResponse::Ok(m)
-            }
-            Err(e) => e.to(),
-        }
+    async fn get_model(&self, r: GetModelRequest<Session>) -> Result<GetModelResponse, ApiError> {
+        let mut m = self.registry.model(&r.model, r.version.as_deref())?;
+        trim(&mut m.components, r.trim);
+        Ok(GetModelResponse::Ok(m))
     }
 
     async fn list_model_components(
         &self,
         r: ListModelComponentsRequest<Session>,
-    ) -> ListModelComponentsResponse {
-        let result = self
-            .registry
-            .model(&r.model, r.version.as_deref())
-            .and_then(|mut m| {
-                trim(&mut m.components, r.trim);
-                page(m.components, params_of!(r))
-            });
-        match result {
-            Ok(p) => ListModelComponentsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListModelComponentsResponse, ApiError> {
+        let mut m = self.registry.model(&r.model, r.version.as_deref())?;
+        trim(&mut m.components, r.trim);
+        Ok(ListModelComponentsResponse::Ok(page(
+            m.components,
+            params_of!(r),
+        )?))
     }
 
     async fn list_model_relationships(
         &self,
         r: ListModelRelationshipsRequest<Session>,
-    ) -> ListModelRelationshipsResponse {
-        let result = self
-            .registry
-            .model(&r.model, r.version.as_deref())
-            .and_then(|m| page(m.relationships, params_of!(r)));
-        match result {
-            Ok(p) => ListModelRelationshipsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListModelRelationshipsResponse, ApiError> {
+        let m = self.registry.model(&r.model, r.version.as_deref())?;
+        Ok(ListModelRelationshipsResponse::Ok(page(
+            m.relationships,
+            params_of!(r),
+        )?))
     }
 
-    async fn list_categories(&self, r: ListCategoriesRequest<Session>) -> ListCategoriesResponse {
-        match page(self.registry.categories(), params_of!(r)) {
-            Ok(p) => ListCategoriesResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    async fn list_categories(
+        &self,
+        r: ListCategoriesRequest<Session>,
+    ) -> Result<ListCategoriesResponse, ApiError> {
+        Ok(ListCategoriesResponse::Ok(page(
+            self.registry.categories(),
+            params_of!(r),
+        )?))
     }
 
-    async fn list_components(&self, r: ListComponentsRequest<Session>) -> ListComponentsResponse {
+    async fn list_components(
+        &self,
+        r: ListComponentsRequest<Session>,
+    ) -> Result<ListComponentsResponse, ApiError> {
         let mut components = self.registry.components();
         if let Some(v) = r.api_version.as_deref() {
             components.retain(|c| c.api_version == v);
         }
         trim(&mut components, r.trim);
-        match page(components, params_of!(r)) {
-            Ok(p) => ListComponentsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+        Ok(ListComponentsResponse::Ok(page(components, params_of!(r))?))
     }
 
     async fn list_components_by_kind(
         &self,
         r: ListComponentsByKindRequest<Session>,
-    ) -> ListComponentsByKindResponse {
+    ) -> Result<ListComponentsByKindResponse, ApiError> {
         let mut components = self.registry.components();
         components.retain(|c| {
             c.kind.eq_ignore_ascii_case(&r.name)
                 && r.api_version.as_deref().is_none_or(|v| c.api_version == v)
         });
         trim(&mut components, r.trim);
-        match page(components, params_of!(r)) {
-            Ok(p) => ListComponentsByKindResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+        Ok(ListComponentsByKindResponse::Ok(page(
+            components,
+            params_of!(r),
+        )?))
     }
 
     async fn list_relationships(
         &self,
         r: ListRelationshipsRequest<Session>,
-    ) -> ListRelationshipsResponse {
-        match page(self.registry.relationships(), params_of!(r)) {
-            Ok(p) => ListRelationshipsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListRelationshipsResponse, ApiError> {
+        Ok(ListRelationshipsResponse::Ok(page(
+            self.registry.relationships(),
+            params_of!(r),
+        )?))
     }
 
     async fn list_registrants(
         &self,
         r: ListRegistrantsRequest<Session>,
-    ) -> ListRegistrantsResponse {
-        match page(self.registry.registrants(), params_of!(r)) {
-            Ok(p) => ListRegistrantsResponse::Ok(p),
-            Err(e) => e.to(),
-        }
+    ) -> Result<ListRegistrantsResponse, ApiError> {
+        Ok(ListRegistrantsResponse::Ok(page(
+            self.registry.registrants(),
+            params_of!(r),
+        )?))
     }
 
-    async fn register_model(&self, r: RegisterModelRequest<Session>) -> RegisterModelResponse {
+    async fn register_model(
+        &self,
+        r: RegisterModelRequest<Session>,
+    ) -> Result<RegisterModelResponse, ApiError> {
         let registrant = r.session.user.user_name.clone();
-        match self.registry.register(r.body, &registrant).await {
-            Ok(model) => {
-                let event = crate::events::NewEvent::new(
-                    "registry",
-                    "register",
-                    crate::models::EventSeverity::Success,
-                    format!("Model {} registered", model.id),
-                )
-                .acted_upon(model.id.clone());
-                self.events.note(&r.session, event).await;
-                RegisterModelResponse::Created(model)
-            }
-            Err(e) => e.to(),
-        }
+        let model = self.registry.register(r.body, &registrant).await?;
+        let event = crate::events::NewEvent::new(
+            "registry",
+            "register",
+            crate::models::EventSeverity::Success,
+            format!("Model {} registered", model.id),
+        )
+        .acted_upon(model.id.clone());
+        self.events.note(&r.session, event).await;
+        Ok(RegisterModelResponse::Created(model))
     }
 }

@@ -1,4 +1,5 @@
-use crate::auth::{Caller, Session};
+use crate::app::App;
+use crate::auth::Caller;
 use crate::cookies::{cookie, token_cookie_value};
 use crate::error::ApiError;
 use crate::events::NewEvent;
@@ -6,41 +7,50 @@ use crate::generated::rest::*;
 use crate::models::AuthFile;
 use crate::models::EventSeverity;
 use crate::providers::Provider;
-use crate::server::App;
+use crate::server::Api;
+use crate::session::Session;
 
-impl UserApi for App {
-    async fn get_user(&self, request: GetUserRequest<Session>) -> GetUserResponse {
-        GetUserResponse::Ok(request.session.user)
+impl UserApi for Api {
+    async fn get_user(
+        &self,
+        request: GetUserRequest<Session>,
+    ) -> Result<GetUserResponse, ApiError> {
+        Ok(GetUserResponse::Ok(request.session.user))
     }
 
-    async fn get_user_prefs(&self, request: GetUserPrefsRequest<Session>) -> GetUserPrefsResponse {
-        match self.prefs.get(&request.session).await {
-            Ok(prefs) => GetUserPrefsResponse::Ok(prefs),
-            Err(e) => e.to(),
-        }
+    async fn get_user_prefs(
+        &self,
+        request: GetUserPrefsRequest<Session>,
+    ) -> Result<GetUserPrefsResponse, ApiError> {
+        Ok(GetUserPrefsResponse::Ok(
+            self.prefs.get(&request.session).await?,
+        ))
     }
 
     async fn update_user_prefs(
         &self,
         request: UpdateUserPrefsRequest<Session>,
-    ) -> UpdateUserPrefsResponse {
-        match self.prefs.update(&request.session, request.body).await {
-            Ok(prefs) => UpdateUserPrefsResponse::Ok(prefs),
-            Err(e) => e.to(),
-        }
+    ) -> Result<UpdateUserPrefsResponse, ApiError> {
+        Ok(UpdateUserPrefsResponse::Ok(
+            self.prefs.update(&request.session, request.body).await?,
+        ))
     }
 
-    async fn complete_login(&self, request: CompleteLoginRequest<Caller>) -> CompleteLoginResponse {
-        self.complete_login_inner(request)
-            .await
-            .unwrap_or_else(|e| e.to())
+    async fn complete_login(
+        &self,
+        request: CompleteLoginRequest<Caller>,
+    ) -> Result<CompleteLoginResponse, ApiError> {
+        complete_login(&self.app, request).await
     }
 
-    async fn get_token(&self, request: GetTokenRequest<Session>) -> GetTokenResponse {
-        GetTokenResponse::Ok(AuthFile {
+    async fn get_token(
+        &self,
+        request: GetTokenRequest<Session>,
+    ) -> Result<GetTokenResponse, ApiError> {
+        Ok(GetTokenResponse::Ok(AuthFile {
             meshery_provider: request.session.provider,
             token: request.session.token.unwrap_or_default(),
-        })
+        }))
     }
 }
 
@@ -69,62 +79,61 @@ pub fn local_path(reference: Option<&str>) -> String {
     }
 }
 
-impl App {
-    pub(crate) async fn complete_login_inner(
-        &self,
-        request: CompleteLoginRequest<Caller>,
-    ) -> Result<CompleteLoginResponse, ApiError> {
-        let named = request
-            .provider
-            .clone()
-            .map(Ok)
-            .unwrap_or(request.caller.provider)?;
-        let Some(Provider::Remote(remote)) = self.providers.get(&named) else {
-            return Err(ApiError::bad_request(format!(
-                "{named} is not a remote provider; there is nothing to sign in to"
-            )));
-        };
-        let session = request.session_cookie.unwrap_or_default();
-        if !session
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(ApiError::bad_request(
-                "session_cookie has characters a cookie cannot carry",
-            ));
-        }
-        // Verified before any cookie is set.
-        let claims = remote.authenticate(&request.token).await?;
-        remote
-            .refresh_capabilities(&request.token, crate::server::BUILD)
-            .await;
-        let signed_in = crate::auth::Session {
-            user: crate::auth::remote_user(&remote.name, &claims),
-            provider: remote.name.clone(),
-            token: None,
-            remote: Some(remote.clone()),
-        };
-        let event = NewEvent::new(
-            "authentication",
-            "login",
-            EventSeverity::Informational,
-            format!("Signed in with {}", remote.name),
-        );
-        self.events.note(&signed_in, event).await;
-        let mut cookies = vec![
-            cookie(
-                &self.config,
-                "token",
-                &token_cookie_value(&request.token, claims.exp),
-            ),
-            cookie(&self.config, "meshery-provider", &remote.name),
-        ];
-        if !session.is_empty() {
-            cookies.push(cookie(&self.config, "session_cookie", &session));
-        }
-        Ok(CompleteLoginResponse::Found {
-            location: local_path(request.r#ref.as_deref()),
-            set_cookie: cookies,
-        })
+/// The end of a remote sign-in: the token is verified before any cookie is set.
+async fn complete_login(
+    app: &App,
+    request: CompleteLoginRequest<Caller>,
+) -> Result<CompleteLoginResponse, ApiError> {
+    let named = request
+        .provider
+        .clone()
+        .map(Ok)
+        .unwrap_or(request.caller.provider)?;
+    let Some(Provider::Remote(remote)) = app.providers.get(&named) else {
+        return Err(ApiError::bad_request(format!(
+            "{named} is not a remote provider; there is nothing to sign in to"
+        )));
+    };
+    let session = request.session_cookie.unwrap_or_default();
+    if !session
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::bad_request(
+            "session_cookie has characters a cookie cannot carry",
+        ));
     }
+    // Verified before any cookie is set.
+    let claims = remote.authenticate(&request.token).await?;
+    remote
+        .refresh_capabilities(&request.token, crate::app::BUILD)
+        .await;
+    let signed_in = crate::session::Session {
+        user: crate::auth::remote_user(&remote.name, &claims),
+        provider: remote.name.clone(),
+        token: None,
+        remote: true,
+    };
+    let event = NewEvent::new(
+        "authentication",
+        "login",
+        EventSeverity::Informational,
+        format!("Signed in with {}", remote.name),
+    );
+    app.events.note(&signed_in, event).await;
+    let mut cookies = vec![
+        cookie(
+            &app.config,
+            "token",
+            &token_cookie_value(&request.token, claims.exp),
+        ),
+        cookie(&app.config, "meshery-provider", &remote.name),
+    ];
+    if !session.is_empty() {
+        cookies.push(cookie(&app.config, "session_cookie", &session));
+    }
+    Ok(CompleteLoginResponse::Found {
+        location: local_path(request.r#ref.as_deref()),
+        set_cookie: cookies,
+    })
 }

@@ -187,25 +187,46 @@ fn kind(e: &(dyn std::error::Error + 'static)) -> String {
     "error".into()
 }
 
+/// Why a worker could not connect or build its request. Its text is the error's kind in
+/// the result, so it stays short and free of addresses.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    #[error("connect timeout")]
+    ConnectTimeout,
+    #[error("tls handshake timeout")]
+    TlsTimeout,
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("the server did not agree to HTTP/2 (ALPN)")]
+    NoHttp2,
+    /// An I/O or protocol failure, by its kind (see [`kind`]).
+    #[error("{0}")]
+    Kind(String),
+    #[error("{0}")]
+    Request(#[from] hyper::http::Error),
+    #[error("{UNANSWERED}")]
+    Unanswered,
+}
+
 /// An HTTP/2 connection over `io`, its driver spawned.
-async fn h2<I>(io: I) -> Result<Conn, String>
+async fn h2<I>(io: I) -> Result<Conn, ConnectError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (send, conn) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
-            .map_err(|e| kind(&e))?;
+            .map_err(|e| ConnectError::Kind(kind(&e)))?;
     tokio::spawn(conn);
     Ok(Conn::H2(send))
 }
 
-async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
+async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, ConnectError> {
     let addr = spec.addrs[worker % spec.addrs.len()];
     let stream = tokio::time::timeout(spec.timeout, tokio::net::TcpStream::connect(addr))
         .await
-        .map_err(|_| "connect timeout".to_string())?
-        .map_err(|e| kind(&e))?;
+        .map_err(|_| ConnectError::ConnectTimeout)?
+        .map_err(|e| ConnectError::Kind(kind(&e)))?;
     let _ = stream.set_nodelay(true);
     match &spec.tls {
         None if spec.http2 => h2(stream).await,
@@ -216,20 +237,19 @@ async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
                 tokio_rustls::TlsConnector::from(config.clone()).connect(name.clone(), stream),
             )
             .await
-            .map_err(|_| "tls handshake timeout".to_string())?
+            .map_err(|_| ConnectError::TlsTimeout)?
             .map_err(|e| {
-                format!(
-                    "tls: {}",
+                ConnectError::Tls(
                     e.get_ref()
                         .map(|i| i.to_string())
-                        .unwrap_or_else(|| e.kind().to_string())
+                        .unwrap_or_else(|| e.kind().to_string()),
                 )
             })?;
             let alpn_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
             if spec.http2 && alpn_h2 {
                 h2(tls).await
             } else if spec.http2 {
-                Err("the server did not agree to HTTP/2 (ALPN)".into())
+                Err(ConnectError::NoHttp2)
             } else {
                 Ok(Conn::H1Tls(Box::new(super::h1::H1Conn::new(tls, spec))))
             }
@@ -238,7 +258,7 @@ async fn connect(spec: &LoadSpec, worker: usize) -> Result<Conn, String> {
 }
 
 /// An HTTP/2 request (HTTP/2 carries the authority in the URI).
-fn request(spec: &LoadSpec) -> Result<Request<Full<Bytes>>, String> {
+fn request(spec: &LoadSpec) -> Result<Request<Full<Bytes>>, ConnectError> {
     let scheme = if spec.tls.is_some() { "https" } else { "http" };
     let uri = format!(
         "{scheme}://{}{}",
@@ -249,9 +269,7 @@ fn request(spec: &LoadSpec) -> Result<Request<Full<Bytes>>, String> {
     for (k, v) in &spec.headers {
         builder = builder.header(k, v);
     }
-    builder
-        .body(Full::new(spec.body.clone()))
-        .map_err(|e| e.to_string())
+    Ok(builder.body(Full::new(spec.body.clone()))?)
 }
 
 fn us(d: Duration) -> u64 {
@@ -320,7 +338,7 @@ async fn worker(
         if conn.is_none() {
             let connected = tokio::select! {
                 c = connect(&spec, index) => c,
-                _ = tokio::time::sleep_until(hard_end) => Err(UNANSWERED.to_string()),
+                _ = tokio::time::sleep_until(hard_end) => Err(ConnectError::Unanswered),
                 _ = &mut cancelled => break,
             };
             match connected {
@@ -329,7 +347,7 @@ async fn worker(
                     conn = Some(c);
                 }
                 Err(e) => {
-                    fail(&mut out, e);
+                    fail(&mut out, e.to_string());
                     counters.requests.fetch_add(1, Ordering::Relaxed);
                     out.requests += 1;
                     if interval.is_none() {
@@ -358,7 +376,7 @@ async fn worker(
                 let req = match request(&spec) {
                     Ok(r) => r,
                     Err(e) => {
-                        fail(&mut out, e);
+                        fail(&mut out, e.to_string());
                         break;
                     }
                 };

@@ -2,13 +2,14 @@
 //! own (a client that disconnects does not stop them), bounded by limits and a target
 //! policy, streamed as frames, stored per user.
 
-pub mod graphql;
 pub mod h1;
 pub mod loadgen;
 pub mod report;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue, Method};
@@ -18,9 +19,9 @@ use crate::{policy, tls};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Session;
 use crate::error::{ApiError, codes};
 use crate::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfRun};
+use crate::session::Session;
 use crate::store::{Listing, Store};
 use loadgen::{LoadSpec, Snapshot};
 
@@ -265,10 +266,7 @@ impl Perf {
             started_at: chrono::Utc::now(),
         };
         {
-            let mut runs = self
-                .runs
-                .lock()
-                .map_err(|_| ApiError::internal("starting a run", "lock poisoned"))?;
+            let mut runs = self.runs.lock();
             let mine = runs.values().filter(|r| r.owner == owner).count();
             if mine >= self.limits.max_runs_per_user {
                 return Err(ApiError::new(
@@ -391,13 +389,9 @@ impl Perf {
             .meta("requests", outcome.requests);
             this.events.note_for(&owner, &user_id, event).await;
             let _ = frames.send(last);
-            if let Ok(mut runs) = this.runs.lock() {
-                runs.remove(&id);
-            }
+            this.runs.lock().remove(&id);
         });
-        if let Ok(mut runs) = self.runs.lock()
-            && let Some(entry) = runs.get_mut(&run_id)
-        {
+        if let Some(entry) = self.runs.lock().get_mut(&run_id) {
             entry.task = Some(task);
         }
         // The stream ends after the final frame.
@@ -451,8 +445,9 @@ impl Perf {
         run_id: &str,
     ) -> Option<broadcast::Receiver<PerfFrame>> {
         let owner = session.owner();
-        let runs = self.runs.lock().ok()?;
-        runs.get(run_id)
+        self.runs
+            .lock()
+            .get(run_id)
             .filter(|r| r.owner == owner)
             .map(|r| r.frames.subscribe())
     }
@@ -462,13 +457,10 @@ impl Perf {
         let mut out: Vec<PerfRun> = self
             .runs
             .lock()
-            .map(|runs| {
-                runs.values()
-                    .filter(|r| r.owner == owner)
-                    .map(|r| r.info.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+            .values()
+            .filter(|r| r.owner == owner)
+            .map(|r| r.info.clone())
+            .collect();
         out.sort_by_key(|r| r.started_at);
         out
     }
@@ -476,15 +468,12 @@ impl Perf {
     /// Cancels one of the session user's runs; false when there is none with that id.
     pub fn cancel(&self, session: &Session, run_id: &str) -> bool {
         let owner = session.owner();
-        match self.runs.lock() {
-            Ok(runs) => match runs.get(run_id).filter(|r| r.owner == owner) {
-                Some(r) => {
-                    r.cancel.cancel();
-                    true
-                }
-                None => false,
-            },
-            Err(_) => false,
+        match self.runs.lock().get(run_id).filter(|r| r.owner == owner) {
+            Some(r) => {
+                r.cancel.cancel();
+                true
+            }
+            None => false,
         }
     }
 
@@ -494,8 +483,9 @@ impl Perf {
         let tasks: Vec<_> = self
             .runs
             .lock()
-            .map(|mut runs| runs.values_mut().filter_map(|r| r.task.take()).collect())
-            .unwrap_or_default();
+            .values_mut()
+            .filter_map(|r| r.task.take())
+            .collect();
         for t in tasks {
             let _ = t.await;
         }

@@ -3,7 +3,9 @@
 //! every user; design validation looks kinds up here.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use serde_json::{Value, json};
 
@@ -55,11 +57,46 @@ fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// A kind the registry has no schema for (at that apiVersion).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "kind {kind} is not registered{}",
+    registered_note(api_version, registered)
+)]
+pub struct Unregistered {
+    pub kind: String,
+    pub api_version: String,
+    /// The apiVersions that kind is registered for.
+    pub registered: Vec<String>,
+}
+
+fn registered_note(api_version: &str, registered: &[String]) -> String {
+    if registered.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " for apiVersion {api_version} (registered: {})",
+            registered.join(", ")
+        )
+    }
+}
+
+/// Why the registry could not be loaded at start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("built-in catalogue: {0}")]
+    Builtin(String),
+    #[error("stored model: {0}")]
+    Stored(String),
+    #[error("stored models: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
 impl Registry {
     /// Loads the built-in catalogue and the stored registrations.
-    pub async fn load(store: Store) -> Result<Registry, String> {
+    pub async fn load(store: Store) -> Result<Registry, LoadError> {
         let catalogue: Value =
-            yaml_serde::from_str(CATALOGUE).map_err(|e| format!("built-in catalogue: {e}"))?;
+            yaml_serde::from_str(CATALOGUE).map_err(|e| LoadError::Builtin(e.to_string()))?;
         let defs = catalogue["defs"].clone();
         let registry = Registry {
             store,
@@ -68,33 +105,29 @@ impl Registry {
         };
         let builtin: Vec<ModelDefinition> = catalogue["models"]
             .as_array()
-            .ok_or("built-in catalogue: no models")?
+            .ok_or_else(|| LoadError::Builtin("no models".into()))?
             .iter()
             .map(|m| serde_json::from_value(m.clone()))
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("built-in catalogue: {e}"))?;
+            .map_err(|e| LoadError::Builtin(e.to_string()))?;
         let mut entries = Vec::new();
         for definition in builtin {
             let entry = registry
                 .build(definition, true, &entries)
-                .map_err(|e| format!("built-in catalogue: {}", e.message))?;
+                .map_err(|e| LoadError::Builtin(e.message))?;
             entries.push(Arc::new(entry));
         }
-        let stored = registry
-            .store
-            .registered_models()
-            .await
-            .map_err(|e| e.to_string())?;
+        let stored = registry.store.registered_models().await?;
         for doc in stored {
             let definition: ModelDefinition =
-                serde_json::from_str(&doc).map_err(|e| format!("stored model: {e}"))?;
+                serde_json::from_str(&doc).map_err(|e| LoadError::Stored(e.to_string()))?;
             let entry = registry
                 .build(definition, false, &entries)
-                .map_err(|e| format!("stored model: {}", e.message))?;
+                .map_err(|e| LoadError::Stored(e.message))?;
             entries.push(Arc::new(entry));
         }
         sort(&mut entries);
-        *registry.entries.write().map_err(|e| e.to_string())? = entries;
+        *registry.entries.write() = entries;
         Ok(registry)
     }
 
@@ -222,10 +255,7 @@ impl Registry {
     }
 
     fn snapshot(&self) -> Vec<Arc<Entry>> {
-        match self.entries.read() {
-            Ok(e) => e.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.entries.read().clone()
     }
 
     /// Registers a model; it is stored and survives restarts.
@@ -262,10 +292,7 @@ impl Registry {
                 format!("model {} is already registered", model.id),
             ));
         }
-        let mut entries = match self.entries.write() {
-            Ok(e) => e,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut entries = self.entries.write();
         entries.push(Arc::new(entry));
         sort(&mut entries);
         Ok(model)
@@ -347,7 +374,7 @@ impl Registry {
         api_version: &str,
         kind: &str,
         resource: &Value,
-    ) -> Result<Vec<Finding>, String> {
+    ) -> Result<Vec<Finding>, Unregistered> {
         let key = (api_version.to_string(), kind.to_string());
         let entries = self.snapshot();
         let Some(validator) = entries.iter().rev().find_map(|e| e.validators.get(&key)) else {
@@ -357,13 +384,10 @@ impl Registry {
                 .filter(|c| c.kind == kind)
                 .map(|c| c.api_version.clone())
                 .collect();
-            return Err(if other.is_empty() {
-                format!("kind {kind} is not registered")
-            } else {
-                format!(
-                    "kind {kind} is not registered for apiVersion {api_version} (registered: {})",
-                    other.join(", ")
-                )
+            return Err(Unregistered {
+                kind: kind.to_string(),
+                api_version: api_version.to_string(),
+                registered: other,
             });
         };
         Ok(validator

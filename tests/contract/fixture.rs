@@ -34,6 +34,8 @@ fn error(status: u16, message: String) -> Response {
 impl Hooks for Pets {
     type Session = ();
     type Caller = ();
+    /// A status and a message.
+    type Error = (u16, String);
 
     async fn authenticate(&self, _: &'static Operation, parts: &mut Parts) -> Result<(), Response> {
         match parts.headers.get("authorization") {
@@ -50,13 +52,24 @@ impl Hooks for Pets {
         error(rejection.status(), rejection.to_string())
     }
 
+    fn error_body(
+        &self,
+        _: &'static Operation,
+        (status, message): (u16, String),
+    ) -> (u16, crate::models::Error) {
+        (status, crate::models::Error { message })
+    }
+
     fn body_limit(&self, _: &'static Operation) -> usize {
         256
     }
 }
 
 impl PetsApi for Pets {
-    async fn page_pets(&self, request: PagePetsRequest<()>) -> PagePetsResponse {
+    async fn page_pets(
+        &self,
+        request: PagePetsRequest<()>,
+    ) -> Result<PagePetsResponse, (u16, String)> {
         let pets = self.0.lock().unwrap().clone();
         let size: i64 = request
             .pagesize
@@ -70,10 +83,15 @@ impl PetsApi for Pets {
             .skip((page * size) as usize)
             .take(size as usize)
             .collect();
-        PagePetsResponse::Ok(Page::from_parts(page, size, total, items))
+        Ok(PagePetsResponse::Ok(Page::from_parts(
+            page, size, total, items,
+        )))
     }
 
-    async fn list_pets(&self, request: ListPetsRequest<()>) -> ListPetsResponse {
+    async fn list_pets(
+        &self,
+        request: ListPetsRequest<()>,
+    ) -> Result<ListPetsResponse, (u16, String)> {
         let pets = self.0.lock().unwrap().clone();
         let mut out: Vec<Pet> = pets
             .into_iter()
@@ -85,10 +103,13 @@ impl PetsApi for Pets {
             out.clear();
         }
         out.truncate(request.limit.unwrap_or(100) as usize);
-        ListPetsResponse::Ok(out)
+        Ok(ListPetsResponse::Ok(out))
     }
 
-    async fn create_pet(&self, request: CreatePetRequest<()>) -> CreatePetResponse {
+    async fn create_pet(
+        &self,
+        request: CreatePetRequest<()>,
+    ) -> Result<CreatePetResponse, (u16, String)> {
         let NewPet { name, tag } = request.body;
         let mut pets = self.0.lock().unwrap();
         let pet = Pet {
@@ -98,30 +119,31 @@ impl PetsApi for Pets {
         };
         pets.push(pet.clone());
         let _ = self.1.send(pet.clone());
-        CreatePetResponse::Created {
+        Ok(CreatePetResponse::Created {
             location: format!("/pets/{}", pet.id),
             body: pet,
-        }
+        })
     }
 
-    async fn watch_pets(&self, _: WatchPetsRequest<()>) -> WatchPetsResponse {
-        WatchPetsResponse::Ok(self.watch().await)
+    async fn watch_pets(
+        &self,
+        _: WatchPetsRequest<()>,
+    ) -> Result<WatchPetsResponse, (u16, String)> {
+        Ok(WatchPetsResponse::Ok(self.watch().await))
     }
 
-    async fn delete_pet(&self, request: DeletePetRequest<()>) -> DeletePetResponse {
+    async fn delete_pet(
+        &self,
+        request: DeletePetRequest<()>,
+    ) -> Result<DeletePetResponse, (u16, String)> {
         let mut pets = self.0.lock().unwrap();
-        match pets.iter().position(|p| p.id == request.pet_id) {
-            Some(i) => {
-                pets.remove(i);
-                DeletePetResponse::NoContent
-            }
-            None => DeletePetResponse::from_error(
-                404,
-                crate::models::Error {
-                    message: "no such pet".into(),
-                },
-            ),
-        }
+        // An `Err` becomes the 404 the spec declares for it.
+        let i = pets
+            .iter()
+            .position(|p| p.id == request.pet_id)
+            .ok_or((404, "no such pet".to_string()))?;
+        pets.remove(i);
+        Ok(DeletePetResponse::NoContent)
     }
 }
 
@@ -140,8 +162,11 @@ impl Pets {
 }
 
 impl SystemApi for Pets {
-    async fn get_health(&self, _: GetHealthRequest<()>) -> GetHealthResponse {
-        GetHealthResponse::Ok("ok".into())
+    async fn get_health(
+        &self,
+        _: GetHealthRequest<()>,
+    ) -> Result<GetHealthResponse, (u16, String)> {
+        Ok(GetHealthResponse::Ok("ok".into()))
     }
 }
 
@@ -290,14 +315,14 @@ async fn fixture_router_extracts_validates_and_encodes() {
         .unwrap();
     assert_eq!(deleted.status(), 204);
     assert!(deleted.bytes().await.unwrap().is_empty());
-    assert_eq!(
-        authed(http.delete(format!("{base}/pets/p2")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    // The handler's `Err` is answered as the 404 the spec declares, with its body.
+    let missing = authed(http.delete(format!("{base}/pets/p2")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(body, json!({"message": "no such pet"}));
     // An alias path (`x-aliases`) reaches the same operation.
     assert_eq!(
         authed(http.delete(format!("{base}/animals/p1")))

@@ -78,13 +78,18 @@ fn canonical(sdl: &str) -> BTreeMap<String, String> {
     out
 }
 
-#[test]
-fn printed_sdl_equals_the_schema_file() {
-    let printed = meshery::gql::schema(&Default::default()).sdl();
+#[tokio::test]
+async fn printed_sdl_equals_the_schema_file() {
+    let home = tempfile::tempdir().unwrap();
+    let app = meshery::server::App::new(meshery::server::Config::new(home.path().to_path_buf()))
+        .await
+        .unwrap();
+    let printed = meshery::gql::Graphql::new(app.clone()).sdl();
     assert_eq!(
         canonical(&printed),
         canonical(include_str!("../../schema/schema.graphql"))
     );
+    app.store.close().await;
 }
 
 #[test]

@@ -362,7 +362,18 @@ async fn unavailable_providers_are_retried_together_and_start_up_fails_without_a
         .expect("start-up fails");
     let took = started.elapsed();
     assert!(
-        failed.contains("did not answer its capabilities"),
+        matches!(
+            &failed,
+            meshery::server::StartError::Providers(meshery::providers::ProvidersError::Remote(
+                meshery::remote::RemoteError::NoCapabilities { .. }
+            ))
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        failed
+            .to_string()
+            .contains("did not answer its capabilities"),
         "{failed}"
     );
     // Waits of 100 + 200 + 400 ms between four tries, none after the last, both

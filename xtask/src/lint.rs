@@ -43,11 +43,13 @@ const LAYERS: &[(&str, &[&str])] = &[
         "http",
         &[
             "error",
+            "app",
             "cookies",
             "server",
             "handlers",
             "gql",
             "gql_limits",
+            "gql_perf",
             "web",
             "extensions",
             "validate",
@@ -73,22 +75,6 @@ const KNOWN: &[(&str, &str)] = &[
     ("registry", "error"),
     ("remote", "error"),
     ("store", "error"),
-    // `Session` lives in `auth`, which takes the whole `App`; a leaf `session` module and
-    // a guard that takes the providers replace them.
-    ("auth", "server"),
-    ("designs", "auth"),
-    ("events", "auth"),
-    ("kubernetes", "auth"),
-    ("perf", "auth"),
-    ("prefs", "auth"),
-    // The GraphQL side of perf is HTTP-layer code living in the domain module.
-    ("perf", "server"),
-    // `server` is both the state (`App`, `Config`) that GraphQL, pages and cookies use and
-    // the composition root that builds the router from them: the state moves to a module
-    // of its own below them.
-    ("gql", "server"),
-    ("cookies", "server"),
-    ("web", "server"),
 ];
 
 /// Crates the CLI must not compile.

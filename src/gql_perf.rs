@@ -3,12 +3,12 @@
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::auth::Session;
+use crate::app::App;
 use crate::error::ApiError;
 use crate::generated::graphql as g;
 use crate::models;
 use crate::perf::Perf;
-use crate::server::App;
+use crate::session::Session;
 use crate::store::Listing;
 use crate::store::listing;
 

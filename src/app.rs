@@ -1,0 +1,238 @@
+//! The application's state: its configuration and the services every handler, resolver and
+//! page shares. Built once at start; knows nothing of routes (see `server`).
+
+use std::net::IpAddr;
+use std::ops::Deref;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::models::{SystemVersion, User};
+use crate::prefs::Prefs;
+use crate::providers::Providers;
+use crate::store::Store;
+
+/// Everything the server is started with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: IpAddr,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    pub home: PathBuf,
+    /// `PROVIDER`: enforce one provider.
+    pub provider: Option<String>,
+    pub release_channel: String,
+    /// The newest release the operator knows of; the server makes no network call for it.
+    pub latest_version: Option<String>,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// `PROVIDER_BASE_URLS`: the remote providers.
+    pub provider_base_urls: Vec<String>,
+    /// How start-up retries providers that do not answer yet.
+    pub provider_retry: crate::remote::Retry,
+    /// Required `iss` of remote providers' tokens, when set.
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of remote providers' tokens, when set.
+    pub jwt_audience: Option<String>,
+    /// The least time between JWKS fetches caused by unknown key ids.
+    pub jwks_refetch_interval: std::time::Duration,
+    /// This server's URL as browsers reach it (login callbacks); else the request's Host.
+    pub public_url: Option<String>,
+    /// Limits of load tests.
+    pub perf: crate::perf::Limits,
+    /// Which addresses users' URLs may reach (load tests, imports, cluster pings).
+    pub targets: crate::policy::Targets,
+    /// Extra CA certificates (PEM) outbound https calls trust besides the built-in roots.
+    pub extra_ca_pem: Option<Vec<u8>>,
+    /// Limits on inbound connections.
+    pub conn: crate::serve::ConnLimits,
+    /// Limits on GraphQL documents and subscriptions.
+    pub graphql: crate::gql_limits::Limits,
+}
+
+impl Config {
+    /// Whether browsers reach this server over https, so cookies must be `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn new(home: PathBuf) -> Self {
+        Config {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 9081,
+            home,
+            provider: None,
+            release_channel: "stable".into(),
+            latest_version: None,
+            body_limit: 1 << 20,
+            provider_base_urls: Vec::new(),
+            provider_retry: crate::remote::Retry::default(),
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwks_refetch_interval: std::time::Duration::from_secs(30),
+            public_url: None,
+            perf: crate::perf::Limits::default(),
+            targets: crate::policy::Targets::default(),
+            extra_ca_pem: None,
+            conn: crate::serve::ConnLimits::default(),
+            graphql: crate::gql_limits::Limits::default(),
+        }
+    }
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub providers: Providers,
+    pub prefs: Prefs,
+    pub perf: Arc<crate::perf::Perf>,
+    pub events: crate::events::Events,
+    pub registry: Arc<crate::registry::Registry>,
+    pub designs: Arc<crate::designs::Designs>,
+    pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
+    /// TLS of outbound https calls (providers, imports).
+    pub outbound_tls: Arc<rustls::ClientConfig>,
+    pub instance_id: String,
+    /// Request-body validators from openapi.yaml.
+    pub bodies: crate::validate::BodySchemas,
+}
+
+/// The state handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<AppState>);
+
+impl Deref for App {
+    type Target = AppState;
+    fn deref(&self) -> &AppState {
+        &self.0
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("outbound TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Providers(#[from] crate::providers::ProvidersError),
+    #[error("registry: {0}")]
+    Registry(#[from] crate::registry::LoadError),
+    #[error("kubeconfig sealing key: {0}")]
+    SecretKey(#[from] crate::kubernetes::SecretKeyError),
+    #[error(transparent)]
+    Spec(#[from] crate::validate::SpecError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The build this binary is, as `/api/system/version` reports it.
+pub const BUILD: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+impl App {
+    pub async fn new(config: Config) -> Result<App, StartError> {
+        crate::tls::install_crypto();
+        let outbound_tls = Arc::new(crate::tls::outbound_config(config.extra_ca_pem.as_deref())?);
+        let store = Store::open(&config.home).await?;
+        let instance_id = store.instance_id().await?;
+        let policy = crate::jwt::Policy {
+            issuer: config.jwt_issuer.clone(),
+            audience: config.jwt_audience.clone(),
+            refetch_interval: config.jwks_refetch_interval,
+            ..Default::default()
+        };
+        let providers = Providers::connect(
+            config.provider.as_deref(),
+            BUILD,
+            &config.provider_base_urls,
+            &instance_id,
+            policy,
+            &outbound_tls,
+            config.provider_retry,
+        )
+        .await?;
+        let events = crate::events::Events::new(store.clone(), instance_id.clone());
+        let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
+        let kubernetes = Arc::new(crate::kubernetes::Kubernetes::open(
+            store.clone(),
+            &config.home,
+        )?);
+        Ok(App(Arc::new(AppState {
+            prefs: Prefs::new(store.clone(), events.clone()),
+            perf: Arc::new(crate::perf::Perf::new(
+                store.clone(),
+                config.perf.clone(),
+                config.targets.clone(),
+                events.clone(),
+            )),
+            designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),
+            events,
+            registry,
+            kubernetes,
+            outbound_tls,
+            bodies: crate::validate::BodySchemas::load(crate::generated::OPENAPI_YAML)?,
+            config,
+            store,
+            providers,
+            instance_id,
+        })))
+    }
+
+    /// Ends what would keep graceful shutdown waiting: live event streams end, runs in
+    /// progress are cancelled and store what they measured.
+    pub async fn wind_down(&self) {
+        self.events.close();
+        self.perf.shutdown().await;
+    }
+
+    pub fn local_user(&self) -> User {
+        auth::local_user(&self.instance_id)
+    }
+
+    pub fn version(&self) -> SystemVersion {
+        let latest = self
+            .config
+            .latest_version
+            .clone()
+            .unwrap_or_else(|| BUILD.to_string());
+        SystemVersion {
+            outdated: newer(&latest, BUILD),
+            build: BUILD.to_string(),
+            latest,
+            commitsha: env!("MESHERY_COMMIT_SHA").to_string(),
+            release_channel: self.config.release_channel.clone(),
+        }
+    }
+}
+
+/// Reads a whole request body up to the configured limit (413 beyond it), for the
+/// handlers that read bodies themselves (GraphQL, the extensions proxy).
+pub async fn read_body(app: &App, body: axum::body::Body) -> Result<axum::body::Bytes, ApiError> {
+    let limit = app.config.body_limit;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            413,
+            crate::error::codes::TOO_LARGE,
+            format!("request body larger than {limit} bytes"),
+        )
+    })
+}
+
+/// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
+fn newer(a: &str, b: &str) -> bool {
+    let parse = |v: &str| -> Vec<u64> {
+        v.trim_start_matches('v')
+            .split(['.', '-'])
+            .take(3)
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    parse(a) > parse(b)
+}
