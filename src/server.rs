@@ -122,16 +122,15 @@ pub fn router(app: App) -> Router {
 pub struct Running {
     pub addr: SocketAddr,
     pub app: App,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    served: crate::serve::Served,
 }
 
 impl Running {
     /// Stops accepting, finishes open requests, closes the database.
     pub async fn stop(self) -> std::io::Result<()> {
-        let _ = self.shutdown.send(());
+        let stopped = self.served.stop();
         self.app.wind_down().await;
-        self.task
+        stopped
             .await
             .map_err(|e| std::io::Error::other(format!("the server task failed: {e}")))?;
         self.app.store.close().await;
@@ -145,23 +144,11 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let app = App::new(config).await?;
     let listen = |source| StartError::Listen { addr, source };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
-    let addr = listener.local_addr().map_err(listen)?;
-    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    let service = router(app.clone());
-    let limits = app.config.conn;
-    let task = tokio::spawn(crate::serve::serve(
-        listener,
-        service,
-        limits,
-        None,
-        async move {
-            let _ = signal.await;
-        },
-    ));
+    let served = crate::serve::spawn(listener, router(app.clone()), app.config.conn, None)
+        .map_err(listen)?;
     Ok(Running {
-        addr,
+        addr: served.addr,
         app,
-        shutdown,
-        task,
+        served,
     })
 }

@@ -777,21 +777,11 @@ async fn remote_provider_login_by_browser_device_code_paste_and_token_file() {
 /// An https front for `backend`: TLS with a fresh self-signed certificate for 127.0.0.1,
 /// then bytes copied both ways. Returns its address and the certificate (PEM).
 async fn tls_front(backend: std::net::SocketAddr) -> (std::net::SocketAddr, String) {
-    use std::sync::Arc;
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let pem = cert.cert.pem();
-    let key =
-        tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der())
+    let acceptor =
+        meshery::tls::acceptor(pem.as_bytes(), cert.signing_key.serialize_pem().as_bytes())
             .unwrap();
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_rustls::rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

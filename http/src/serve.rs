@@ -128,6 +128,43 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 }
 
+/// A server [`spawn`]ed in the background.
+pub struct Served {
+    /// Where it listens (the real port when it was bound to port 0).
+    pub addr: std::net::SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Served {
+    /// Stops accepting and waits until every open connection has finished its requests.
+    pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.shutdown.send(());
+        self.task.await
+    }
+}
+
+/// Serves `router` on `listener` in a task of its own (with TLS when `tls` is given)
+/// until [`Served::stop`]. The one way the server, the reference provider and the tests
+/// start serving.
+pub fn spawn(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    tls: Option<meshery_tls::TlsAcceptor>,
+) -> std::io::Result<Served> {
+    let addr = listener.local_addr()?;
+    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, router, limits, tls, async move {
+        let _ = signal.await;
+    }));
+    Ok(Served {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
 /// Serves `router` until `shutdown` resolves, then stops accepting, lets every open
 /// connection finish its requests, and returns.
 pub async fn serve(

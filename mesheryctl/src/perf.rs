@@ -9,6 +9,8 @@ use meshery_models::{
     PerformanceProfileInput,
 };
 
+use meshery_client::sse::EventStreamError;
+
 use crate::api::Target;
 use crate::failure::{self, Class, Failure, Outcome};
 use crate::output::{self, Format};
@@ -241,7 +243,7 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
     };
     bar.enable_steady_tick(Duration::from_millis(200));
     let started = std::time::Instant::now();
-    let mut frames = Box::pin(sse_frames(stream));
+    let mut frames = Box::pin(meshery_client::sse::data_frames(stream.into_inner()));
     let mut result = None;
     let mut run_id = None;
     let interrupted = tokio::signal::ctrl_c();
@@ -264,7 +266,13 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
             bar.abandon();
-            failure::transport(&e, &target.endpoint)
+            match e {
+                EventStreamError::Transport(e) => failure::transport(&e, &target.endpoint),
+                other => Failure::new(
+                    Class::Server,
+                    format!("the server sent a malformed event stream: {other}"),
+                ),
+            }
         })?;
         let Ok(frame) = serde_json::from_str::<PerfFrame>(&frame) else {
             continue;
@@ -298,46 +306,6 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
         )
     })?;
     output::emit(format, &result, summary)
-}
-
-/// The frames of a `text/event-stream` body: each event's `data:` lines joined;
-/// comments (keepalives) skipped.
-fn sse_frames(
-    stream: meshery_client::rest::ByteStream,
-) -> impl futures_util::Stream<Item = Result<String, reqwest::Error>> {
-    futures_util::stream::unfold(
-        (stream, Vec::<u8>::new(), false),
-        |(mut stream, mut buf, mut done)| async move {
-            loop {
-                if let Some(end) = buf.windows(2).position(|w| w == b"\n\n") {
-                    let event: Vec<u8> = buf.drain(..end + 2).collect();
-                    // Decoded per event, so a character split across chunks stays whole.
-                    let event = String::from_utf8_lossy(&event);
-                    let data: Vec<&str> = event
-                        .lines()
-                        .filter_map(|l| l.strip_prefix("data:"))
-                        .map(|l| l.strip_prefix(' ').unwrap_or(l))
-                        .collect();
-                    if !data.is_empty() {
-                        return Some((Ok(data.join("\n")), (stream, buf, done)));
-                    }
-                    continue;
-                }
-                if done {
-                    return None;
-                }
-                match stream.next().await {
-                    Some(Ok(bytes)) => buf.extend(bytes.iter().filter(|b| **b != b'\r')),
-                    Some(Err(e)) => return Some((Err(e), (stream, buf, true))),
-                    None => {
-                        // The last event may lack its blank line.
-                        buf.extend_from_slice(b"\n\n");
-                        done = true;
-                    }
-                }
-            }
-        },
-    )
 }
 
 fn ms(seconds: f64) -> String {

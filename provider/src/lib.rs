@@ -814,14 +814,15 @@ pub struct Running {
     pub addr: SocketAddr,
     pub url: String,
     pub provider: RefProvider,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    served: meshery_http::serve::Served,
 }
 
 impl Running {
+    /// Stops accepting and lets open requests finish.
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+        if let Err(e) = self.served.stop().await {
+            tracing::warn!(error = %e, "the provider's server task failed");
+        }
     }
 }
 
@@ -833,24 +834,18 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
     let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
     let public = config.public_url.clone().unwrap_or_else(|| url.clone());
     let provider = RefProvider::new(config, &public)?;
-    let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    let router = provider.router();
-    let stopped = async move {
-        let _ = signal.await;
-    };
     // Handshakes run per connection (meshery_http::serve): a stalled client blocks nobody.
-    let task = tokio::spawn(meshery_http::serve::serve(
+    let served = meshery_http::serve::spawn(
         listener,
-        router,
+        provider.router(),
         meshery_http::serve::ConnLimits::default(),
         tls,
-        stopped,
-    ));
+    )
+    .map_err(listen)?;
     Ok(Running {
         addr,
         url,
         provider,
-        shutdown,
-        task,
+        served,
     })
 }

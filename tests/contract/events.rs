@@ -16,36 +16,29 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::harness::TestServer;
 
-type ByteStream = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+/// The events of an SSE stream, decoded (comments and keepalives skipped).
+type Events = std::pin::Pin<
+    Box<dyn Stream<Item = Result<Event, meshery_client::sse::SseError<reqwest::Error>>> + Send>,
+>;
 
-/// The next `data:` frame of an SSE stream, decoded; comments (keepalives) are skipped.
-async fn next_event(stream: &mut ByteStream, buffer: &mut String) -> Event {
-    loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data:")) {
-                return serde_json::from_str(data.trim()).unwrap();
-            }
-            continue;
-        }
-        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("no event within 10 s")
-            .expect("stream ended")
-            .unwrap();
-        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
+/// The next event of the stream, within 10 s.
+async fn next_event(events: &mut Events) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("no event within 10 s")
+        .expect("stream ended")
+        .expect("an event")
 }
 
-async fn sse(client: &Client) -> ByteStream {
-    Box::pin(
+async fn sse(client: &Client) -> Events {
+    Box::pin(meshery_client::sse::json_frames(
         client
             .subscribe_events()
             .send()
             .await
             .unwrap()
             .into_inner_stream(),
-    )
+    ))
 }
 
 fn input(category: &str, action: &str, severity: EventSeverity, description: &str) -> EventInput {
@@ -83,7 +76,7 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
     let server = TestServer::start().await;
     let client = server.client();
     let http = server.http();
-    let (mut stream, mut buffer) = (sse(&client).await, String::new());
+    let mut stream = sse(&client).await;
 
     // A server-side change records an event, delivered live.
     let update = meshery::models::UserPrefsUpdate {
@@ -96,7 +89,7 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
         .send()
         .await
         .unwrap();
-    let live = next_event(&mut stream, &mut buffer).await;
+    let live = next_event(&mut stream).await;
     assert_eq!(
         (live.category.as_str(), live.action.as_str()),
         ("user", "update_preferences")
@@ -121,7 +114,7 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(next_event(&mut stream, &mut buffer).await, event);
+        assert_eq!(next_event(&mut stream).await, event);
         created.push(event);
     }
 
@@ -303,7 +296,6 @@ async fn each_user_sees_and_touches_only_their_own_events() {
     let (alice, alice_token) = (s.client_as("alice"), s.token("alice"));
     let bob = s.client_as("bob");
     let mut bob_stream = sse(&bob).await;
-    let mut bob_buffer = String::new();
 
     // Signing in records an event for the user who signed in.
     let callback = crate::harness::client_builder()
@@ -399,10 +391,7 @@ async fn each_user_sees_and_touches_only_their_own_events() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(
-        next_event(&mut bob_stream, &mut bob_buffer).await.id,
-        his.id
-    );
+    assert_eq!(next_event(&mut bob_stream).await.id, his.id);
     let still = alice
         .list_events()
         .pagesize("all")

@@ -215,27 +215,25 @@ async fn fixture_router_extracts_validates_and_encodes() {
     }
 
     // Server-sent events: a new pet arrives as a `data:` frame.
-    let mut events = authed(http.get(format!("{base}/pets/events")))
+    let events = authed(http.get(format!("{base}/pets/events")))
         .send()
         .await
         .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
+    use futures_util::StreamExt;
+    let mut pets = Box::pin(meshery_client::sse::json_frames::<Pet, _, _, _>(
+        events.bytes_stream(),
+    ));
     authed(http.post(format!("{base}/pets")))
         .json(&json!({"name": "sse"}))
         .send()
         .await
         .unwrap();
-    let mut frames = String::new();
-    while !frames.contains("\n\n") {
-        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), events.chunk())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        frames.push_str(std::str::from_utf8(&chunk).unwrap());
-    }
-    let pet: Pet =
-        serde_json::from_str(frames.trim().strip_prefix("data:").unwrap().trim()).unwrap();
+    let pet = tokio::time::timeout(std::time::Duration::from_secs(5), pets.next())
+        .await
+        .expect("a frame within 5 s")
+        .expect("the stream is open")
+        .expect("a pet");
     assert_eq!(pet.name, "sse");
 
     // A page envelope: generated constructor, camelCase and legacy snake_case keys.

@@ -252,19 +252,16 @@ async fn run_to_end(
         .send()
         .await
         .unwrap();
-    let mut stream = response.into_inner_stream();
-    let mut text = String::new();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
-        text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-    }
+    let frames: Vec<meshery::models::PerfFrame> = futures_util::StreamExt::collect::<Vec<_>>(
+        meshery_client::sse::json_frames(response.into_inner_stream()),
+    )
+    .await
+    .into_iter()
+    .map(|f| f.expect("a perf frame"))
+    .collect();
     let took = started.elapsed();
-    let last = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .next_back()
-        .expect("frames");
-    let frame: meshery::models::PerfFrame = serde_json::from_str(last.trim()).unwrap();
-    (frame.result.expect("a result"), took)
+    let last = frames.into_iter().next_back().expect("frames");
+    (last.result.expect("a result"), took)
 }
 
 #[tokio::test]

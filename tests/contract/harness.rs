@@ -28,8 +28,7 @@ pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub app: App,
     audit: Arc<Audit>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    served: Option<meshery::serve::Served>,
     _home: tempfile::TempDir,
 }
 
@@ -116,26 +115,16 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // The server's own accept loop, with its connection limits.
-        let limits = app.config.conn;
-        let task = tokio::spawn(meshery::serve::serve(
-            listener,
-            router,
-            limits,
-            None,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let served =
+            meshery::serve::spawn(listener, router, app.config.conn, None).expect("serving");
+        let addr = served.addr;
         TestServer {
             base: format!("http://{addr}"),
             addr,
             app,
             audit,
-            shutdown: Some(tx),
-            task: Some(task),
+            served: Some(served),
             _home: home,
         }
     }
@@ -157,17 +146,26 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// Stops the server and fails if any response broke the spec.
+    /// Stops the server gracefully (open streams must not hold shutdown up), then
+    /// audits on drop.
     pub async fn finish(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.app.wind_down().await;
-        if let Some(task) = self.task.take() {
-            // Open streams (SSE, subscriptions) must not hold shutdown up.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        if let Some(served) = self.served.take() {
+            let stopped = served.stop();
+            self.app.wind_down().await;
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stopped)
                 .await
                 .expect("graceful shutdown did not finish within 10 s");
+        }
+        self.app.store.close().await;
+    }
+}
+
+impl Drop for TestServer {
+    /// The contract audit: runs whether or not the test called `finish`, so no test can
+    /// skip it. Fails the test if any response broke the spec, or if none was checked.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // the test already failed; its own message is the useful one
         }
         let violations = self.audit.violations.lock().unwrap().clone();
         assert!(
@@ -179,8 +177,26 @@ impl TestServer {
             self.audit.checked.load(Ordering::Relaxed) > 0,
             "no response was checked"
         );
-        self.app.store.close().await;
     }
+}
+
+/// Serves `router` over https with a fresh self-signed certificate for 127.0.0.1, through
+/// the server's own accept loop, offering `alpn`. Returns the handle (dropping it stops the
+/// server) and the certificate as PEM.
+pub async fn serve_https(router: axum::Router, alpn: &[&[u8]]) -> (meshery::serve::Served, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    let config = meshery::tls::server_config(
+        cert_pem.as_bytes(),
+        certified.signing_key.serialize_pem().as_bytes(),
+        alpn,
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let acceptor = meshery::tls::TlsAcceptor::from(Arc::new(config));
+    let served =
+        meshery::serve::spawn(listener, router, Default::default(), Some(acceptor)).unwrap();
+    (served, cert_pem)
 }
 
 /// PEM of DER bytes under `label`.

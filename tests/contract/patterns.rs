@@ -795,54 +795,18 @@ async fn graphql_saves_fetches_and_streams_designs() {
     server.finish().await;
 }
 
-/// An https server (self-signed certificate for 127.0.0.1) serving the manifest; its
-/// certificate as PEM.
-async fn https_manifest_server() -> (String, String) {
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    use std::sync::Arc;
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let pem = String::from_utf8(crate::harness::pem("CERTIFICATE", certified.cert.der())).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}/shop.yaml", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service =
-                    hyper::service::service_fn(|_: hyper::Request<hyper::body::Incoming>| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                            http_body_util::Full::new(bytes::Bytes::from(MANIFEST)),
-                        ))
-                    });
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-            });
-        }
-    });
-    (url, pem)
+/// An https server (self-signed certificate for 127.0.0.1) serving the manifest: its
+/// handle (dropping it stops the server), URL and certificate as PEM.
+async fn https_manifest_server() -> (meshery::serve::Served, String, String) {
+    let router = axum::Router::new().fallback(|| async { MANIFEST });
+    let (served, pem) = crate::harness::serve_https(router, &[b"http/1.1"]).await;
+    let url = format!("https://{}/shop.yaml", served.addr);
+    (served, url, pem)
 }
 
 #[tokio::test]
 async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
-    let (url, pem) = https_manifest_server().await;
+    let (_served, url, pem) = https_manifest_server().await;
     let import = PatternImport {
         file: None,
         file_name: None,

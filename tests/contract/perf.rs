@@ -38,22 +38,15 @@ async fn target() -> (String, Arc<AtomicU64>) {
 async fn frames(
     stream: impl futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Unpin,
 ) -> Vec<(Instant, PerfFrame)> {
-    let mut stream = stream;
-    let mut buffer = String::new();
+    let mut frames = Box::pin(meshery_client::sse::json_frames::<PerfFrame, _, _, _>(
+        stream,
+    ));
     let mut out = Vec::new();
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(60), stream.next())
+    while let Some(frame) = tokio::time::timeout(Duration::from_secs(60), frames.next())
         .await
         .expect("frames stalled")
     {
-        buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data:") {
-                    out.push((Instant::now(), serde_json::from_str(data.trim()).unwrap()));
-                }
-            }
-        }
+        out.push((Instant::now(), frame.expect("a perf frame")));
     }
     out
 }
@@ -984,60 +977,24 @@ async fn h2c_targets_are_loaded_over_http2() {
 }
 
 /// An https target with a self-signed certificate for 127.0.0.1, speaking HTTP/1.1 and
-/// HTTP/2 (ALPN); counts the HTTP/2 requests.
-async fn tls_target() -> (std::net::SocketAddr, Arc<AtomicU64>) {
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![certified.cert.der().clone()], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+/// HTTP/2 (ALPN); counts the HTTP/2 requests. Dropping the handle stops it.
+async fn tls_target() -> (meshery::serve::Served, Arc<AtomicU64>) {
     let h2 = Arc::new(AtomicU64::new(0));
     let seen = h2.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, seen) = (acceptor.clone(), seen.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let service = hyper::service::service_fn(
-                    move |request: hyper::Request<hyper::body::Incoming>| {
-                        if request.version() == hyper::Version::HTTP_2 {
-                            seen.fetch_add(1, Ordering::SeqCst);
-                        }
-                        async {
-                            Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                                http_body_util::Full::new(bytes::Bytes::from("ok")),
-                            ))
-                        }
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-            });
+    let router = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        if request.version() == axum::http::Version::HTTP_2 {
+            seen.fetch_add(1, Ordering::SeqCst);
         }
+        async { "ok" }
     });
-    (addr, h2)
+    let (served, _) = crate::harness::serve_https(router, &[b"h2", b"http/1.1"]).await;
+    (served, h2)
 }
 
 #[tokio::test]
 async fn https_targets_over_http1_and_http2() {
-    let (addr, h2) = tls_target().await;
+    let (target, h2) = tls_target().await;
+    let addr = target.addr;
     let server = TestServer::start().await;
     let url = format!("https://{addr}/");
     {

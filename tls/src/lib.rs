@@ -195,8 +195,13 @@ pub fn client_config(http2: bool, insecure: bool) -> Result<Arc<ClientConfig>, T
     client(trust, None, &[alpn]).map(Arc::new)
 }
 
-/// An acceptor for a certificate chain and private key (both PEM), speaking HTTP/1.1.
-pub fn acceptor(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, TlsError> {
+/// A server configuration for a certificate chain and private key (both PEM), offering
+/// the `alpn` protocols.
+pub fn server_config(
+    cert_chain_pem: &[u8],
+    key_pem: &[u8],
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, TlsError> {
     let certs = CertificateDer::pem_slice_iter(cert_chain_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| TlsError::Pem {
@@ -210,7 +215,13 @@ pub fn acceptor(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, Tl
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_single_cert(certs, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
+/// An acceptor for a certificate chain and private key (both PEM), speaking HTTP/1.1.
+pub fn acceptor(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, TlsError> {
+    let config = server_config(cert_chain_pem, key_pem, &[b"http/1.1"])?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

@@ -1,6 +1,6 @@
 //! The client SDKs, generated from `schema/` by the workspace's `build.rs`:
 //! [`rest`] is progenitor's REST client over the shared [`models`]; [`graphql`] holds
-//! cynic operations over the schema registered at build time.
+//! cynic operations over the schema registered at build time; [`sse`] reads event streams.
 
 pub use meshery_models as models;
 
@@ -12,3 +12,4 @@ pub mod rest {
 }
 
 pub mod graphql;
+pub mod sse;
