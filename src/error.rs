@@ -133,3 +133,37 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+// Domain errors at the boundary: each maps to its status, code and remedy here, so the
+// domain modules need not know HTTP.
+
+impl From<crate::store::ListingError> for ApiError {
+    fn from(e: crate::store::ListingError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+impl From<crate::prefs::PrefsError> for ApiError {
+    fn from(e: crate::prefs::PrefsError) -> Self {
+        use crate::prefs::PrefsError::*;
+        match e {
+            Read(cause) => ApiError::internal("reading preferences", cause),
+            Decode(cause) => ApiError::internal("decoding stored preferences", cause),
+            Encode(cause) => ApiError::internal("encoding preferences", cause),
+            Save(cause) => ApiError::internal("saving preferences", cause),
+        }
+    }
+}
+
+impl From<crate::policy::TargetError> for ApiError {
+    fn from(e: crate::policy::TargetError) -> Self {
+        match e {
+            crate::policy::TargetError::Bad { .. } => ApiError::bad_request(e.to_string()),
+            crate::policy::TargetError::Refused { .. } => {
+                ApiError::new(403, codes::FORBIDDEN_TARGET, e.to_string()).remedy(
+                    "Point the test at the service itself, or have the operator allow that network (--perf-allow).",
+                )
+            }
+        }
+    }
+}

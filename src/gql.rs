@@ -68,7 +68,8 @@ fn schema(app: App) -> Schema {
         .finish()
 }
 
-fn gql_error(e: ApiError) -> async_graphql::Error {
+fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
+    let e: ApiError = e.into();
     async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| ext.set("code", e.code))
 }
 

@@ -63,14 +63,14 @@ pub fn page_filter(f: &g::PageFilter) -> Result<Listing> {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    listing(
+    Ok(listing(
         page,
         Some(f.page_size.as_str()),
         f.search.clone(),
         f.order.as_deref(),
         from,
         rfc3339("to", f.to.as_deref())?,
-    )
+    )?)
 }
 
 pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {

@@ -13,8 +13,6 @@ use std::sync::Arc;
 use axum::http::Uri;
 use ipnet::IpNet;
 
-use crate::error::{ApiError, codes};
-
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The checked addresses: every connection for this target goes to one of them.
@@ -89,9 +87,22 @@ pub fn parse_network(s: &str) -> Result<IpNet, NotANetwork> {
 #[error("{0:?} is not a network such as 10.0.0.0/8 or an address")]
 pub struct NotANetwork(pub String);
 
-fn refused(url: &str, why: String) -> ApiError {
-    ApiError::new(403, codes::FORBIDDEN_TARGET, format!("target {url} is refused: {why}"))
-        .remedy("Point the test at the service itself, or have the operator allow that network (--perf-allow).")
+/// Why a URL users gave cannot be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Malformed, unresolvable or otherwise unusable (a 400 at the boundary).
+    #[error("url {url:?}: {why}")]
+    Bad { url: String, why: String },
+    /// The policy refuses it (a 403 at the boundary).
+    #[error("target {url} is refused: {why}")]
+    Refused { url: String, why: String },
+}
+
+fn refused(url: &str, why: String) -> TargetError {
+    TargetError::Refused {
+        url: url.to_string(),
+        why,
+    }
 }
 
 /// Why an address is refused by default, if it is.
@@ -133,8 +144,11 @@ pub fn refusal(ip: IpAddr) -> Option<&'static str> {
 
 impl Targets {
     /// Parses and resolves a target URL, refusing what the policy refuses.
-    pub async fn resolve(&self, url: &str) -> Result<Target, ApiError> {
-        let bad = |why: String| ApiError::bad_request(format!("url {url:?}: {why}"));
+    pub async fn resolve(&self, url: &str) -> Result<Target, TargetError> {
+        let bad = |why: String| TargetError::Bad {
+            url: url.to_string(),
+            why,
+        };
         let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
         let https = match parsed.scheme() {
             "http" => false,
@@ -229,7 +243,7 @@ mod tests {
         }
     }
 
-    async fn resolve(url: &str, allow: &[&str]) -> Result<Target, ApiError> {
+    async fn resolve(url: &str, allow: &[&str]) -> Result<Target, TargetError> {
         allowing(allow).resolve(url).await
     }
 
@@ -268,27 +282,31 @@ mod tests {
 
     #[tokio::test]
     async fn metadata_targets_are_refused_unless_allowed() {
+        // Refusals are 403 at the boundary, malformed URLs 400.
+        let status = |e: TargetError| crate::error::ApiError::from(e).status;
         let e = resolve("http://169.254.169.254/latest/meta-data/", &[])
             .await
             .unwrap_err();
-        assert_eq!(e.status, 403);
+        assert!(matches!(e, TargetError::Refused { .. }), "{e}");
+        assert_eq!(status(e), 403);
         assert!(
             resolve("http://169.254.169.254/", &["169.254.0.0/16"])
                 .await
                 .is_ok()
         );
         assert_eq!(
-            resolve("http://metadata.google.internal/", &[])
-                .await
-                .unwrap_err()
-                .status,
+            status(
+                resolve("http://metadata.google.internal/", &[])
+                    .await
+                    .unwrap_err()
+            ),
             403
         );
         assert_eq!(
-            resolve("ftp://127.0.0.1/", &[]).await.unwrap_err().status,
+            status(resolve("ftp://127.0.0.1/", &[]).await.unwrap_err()),
             400
         );
-        assert_eq!(resolve("not a url", &[]).await.unwrap_err().status, 400);
+        assert_eq!(status(resolve("not a url", &[]).await.unwrap_err()), 400);
         let ok = resolve("http://127.0.0.1:8080/a?b=1", &[]).await.unwrap();
         assert_eq!(ok.uri, "/a?b=1");
         assert_eq!(ok.host, "127.0.0.1:8080");

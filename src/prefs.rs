@@ -2,11 +2,23 @@
 
 use tokio::sync::{Mutex, broadcast};
 
-use crate::error::ApiError;
 use crate::events::{Events, NewEvent};
 use crate::models::{EventSeverity, UserPrefs, UserPrefsUpdate};
 use crate::session::Session;
 use crate::store::{Store, StoredDoc};
+
+/// Why preferences could not be read or saved (a 500 at the boundary; the cause is logged).
+#[derive(Debug, thiserror::Error)]
+pub enum PrefsError {
+    #[error("reading preferences: {0}")]
+    Read(crate::store::StoreError),
+    #[error("decoding stored preferences: {0}")]
+    Decode(serde_json::Error),
+    #[error("encoding preferences: {0}")]
+    Encode(serde_json::Error),
+    #[error("saving preferences: {0}")]
+    Save(crate::store::StoreError),
+}
 
 pub struct Prefs {
     store: Store,
@@ -37,21 +49,21 @@ impl Prefs {
     }
 
     /// The preferences of the session's user (owner: provider and user id).
-    pub async fn get(&self, session: &Session) -> Result<UserPrefs, ApiError> {
+    pub async fn get(&self, session: &Session) -> Result<UserPrefs, PrefsError> {
         self.get_owned(&session.owner()).await
     }
 
-    async fn get_owned(&self, owner: &str) -> Result<UserPrefs, ApiError> {
+    async fn get_owned(&self, owner: &str) -> Result<UserPrefs, PrefsError> {
         let stored = self
             .store
             .user_prefs(owner)
             .await
-            .map_err(|e| ApiError::internal("reading preferences", e))?;
+            .map_err(PrefsError::Read)?;
         match stored {
             None => Ok(defaults()),
             Some(StoredDoc { doc, updated_at }) => {
-                let mut prefs: UserPrefs = serde_json::from_str(&doc)
-                    .map_err(|e| ApiError::internal("decoding stored preferences", e))?;
+                let mut prefs: UserPrefs =
+                    serde_json::from_str(&doc).map_err(PrefsError::Decode)?;
                 prefs.updated_at = chrono::DateTime::parse_from_rfc3339(&updated_at)
                     .ok()
                     .map(|t| t.with_timezone(&chrono::Utc));
@@ -65,7 +77,7 @@ impl Prefs {
         &self,
         session: &Session,
         update: UserPrefsUpdate,
-    ) -> Result<UserPrefs, ApiError> {
+    ) -> Result<UserPrefs, PrefsError> {
         let owner = session.owner();
         let _guard = self.write.lock().await;
         let mut prefs = self.get_owned(&owner).await?;
@@ -89,8 +101,7 @@ impl Prefs {
         }
         let now = chrono::Utc::now();
         prefs.updated_at = Some(now);
-        let doc = serde_json::to_string(&prefs)
-            .map_err(|e| ApiError::internal("encoding preferences", e))?;
+        let doc = serde_json::to_string(&prefs).map_err(PrefsError::Encode)?;
         self.store
             .put_user_prefs(
                 &owner,
@@ -100,7 +111,7 @@ impl Prefs {
                 },
             )
             .await
-            .map_err(|e| ApiError::internal("saving preferences", e))?;
+            .map_err(PrefsError::Save)?;
         // No subscriber is not an error.
         let _ = self.changes.send((owner, prefs.clone()));
         let event = NewEvent::new(

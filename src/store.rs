@@ -8,8 +8,6 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, SqlSafeStr};
 
-use crate::error::ApiError;
-
 /// Migrations, in order. Append only: an applied migration must never change.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -150,6 +148,19 @@ impl Listing {
     }
 }
 
+/// Listing parameters the server does not take (a 400 at the boundary).
+#[derive(Debug, thiserror::Error)]
+pub enum ListingError {
+    #[error("pagesize {0:?} must be from 1 to 100, or all")]
+    PageSize(String),
+    #[error("cannot order by {0:?}; use name or created_at")]
+    OrderColumn(String),
+    #[error("order direction {0:?}: use asc or desc")]
+    OrderDirection(String),
+    #[error("order {order:?}: unexpected {extra:?} after the direction")]
+    OrderExtra { order: String, extra: String },
+}
+
 /// Reads listing parameters (`page`, `pagesize`/`pageSize`, `search`, `order`, `from`, `to`).
 pub fn listing(
     page: Option<i64>,
@@ -158,16 +169,14 @@ pub fn listing(
     order: Option<&str>,
     from: Option<chrono::DateTime<chrono::Utc>>,
     to: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<Listing, ApiError> {
+) -> Result<Listing, ListingError> {
     let page_size = match page_size.map(str::trim) {
         None | Some("") => Some(10),
         Some(s) if s.eq_ignore_ascii_case("all") => None,
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (1..=100).contains(&n) => Some(n),
             _ => {
-                return Err(ApiError::bad_request(format!(
-                    "pagesize {s:?} must be from 1 to 100, or all"
-                )));
+                return Err(ListingError::PageSize(s.to_string()));
             }
         },
     };
@@ -182,9 +191,7 @@ pub fn listing(
                 Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
                 Some("name") => "name",
                 Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "cannot order by {other:?}; use name or created_at"
-                    )));
+                    return Err(ListingError::OrderColumn(other.to_string()));
                 }
                 None => "created_at",
             };
@@ -192,15 +199,14 @@ pub fn listing(
                 None | Some("desc") => true,
                 Some("asc") => false,
                 Some(other) => {
-                    return Err(ApiError::bad_request(format!(
-                        "order direction {other:?}: use asc or desc"
-                    )));
+                    return Err(ListingError::OrderDirection(other.to_string()));
                 }
             };
             if let Some(extra) = words.next() {
-                return Err(ApiError::bad_request(format!(
-                    "order {o:?}: unexpected {extra:?} after the direction"
-                )));
+                return Err(ListingError::OrderExtra {
+                    order: o.clone(),
+                    extra: extra.to_string(),
+                });
             }
             (column, desc)
         }

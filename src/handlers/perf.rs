@@ -169,7 +169,7 @@ impl App {
         &self,
         session: &Session,
         profile_id: Option<&str>,
-        listing: Result<crate::store::Listing, ApiError>,
+        listing: Result<crate::store::Listing, crate::store::ListingError>,
     ) -> Result<PerfResultPage, ApiError> {
         let listing = listing?;
         if let Some(id) = profile_id {

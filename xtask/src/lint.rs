@@ -69,12 +69,9 @@ const KNOWN: &[(&str, &str)] = &[
     ("events", "error"),
     ("kubernetes", "error"),
     ("perf", "error"),
-    ("policy", "error"),
-    ("prefs", "error"),
     ("providers", "error"),
     ("registry", "error"),
     ("remote", "error"),
-    ("store", "error"),
 ];
 
 /// Crates the CLI must not compile.
