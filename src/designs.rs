@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
-use crate::error::ApiError;
 use crate::events::{Events, NewEvent};
+use crate::fault::{Internal, OrInternal};
 use crate::models::{EventSeverity, Pattern, PatternVisibility};
 use crate::registry::Registry;
 use crate::session::Session;
@@ -26,35 +26,63 @@ pub struct Checked {
     pub components: Vec<Map<String, Value>>,
 }
 
-fn invalid(problems: Vec<String>) -> ApiError {
+/// Why a design operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DesignError {
+    /// The design file breaks the format or its kinds' schemas; every problem is named.
+    #[error("{}", problems_text(.0))]
+    Invalid(Vec<String>),
+    /// The file cannot be read (syntax) or imported.
+    #[error("{0}")]
+    Unreadable(String),
+    /// A query parameter is malformed.
+    #[error("{0}")]
+    BadFilter(String),
+    #[error("no design {0:?} of yours")]
+    NotYours(String),
+    #[error("no design {0:?} you can read")]
+    NotReadable(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+fn problems_text(problems: &[String]) -> String {
     let total = problems.len();
-    let mut shown: Vec<String> = problems.into_iter().take(MAX_REPORTED).collect();
+    let mut shown: Vec<&str> = problems
+        .iter()
+        .take(MAX_REPORTED)
+        .map(String::as_str)
+        .collect();
+    let more = format!("and {} more", total.saturating_sub(MAX_REPORTED));
     if total > MAX_REPORTED {
-        shown.push(format!("and {} more", total - MAX_REPORTED));
+        shown.push(&more);
     }
-    ApiError::bad_request(format!(
+    format!(
         "the design has {total} problem{}: {}",
         if total == 1 { "" } else { "s" },
         shown.join("; ")
-    ))
-    .remedy("Fix the named fields; kinds and their schemas are listed at /api/registry/components.")
+    )
+}
+
+fn invalid(problems: Vec<String>) -> DesignError {
+    DesignError::Invalid(problems)
 }
 
 /// Parses YAML, naming the line and column of a syntax error.
-fn yaml(what: &str, text: &str) -> Result<Value, ApiError> {
+fn yaml(what: &str, text: &str) -> Result<Value, DesignError> {
     yaml_serde::from_str::<Value>(text).map_err(|e| match e.location() {
-        Some(l) => ApiError::bad_request(format!(
+        Some(l) => DesignError::Unreadable(format!(
             "{what}: line {}, column {}: {e}",
             l.line(),
             l.column()
         )),
-        None => ApiError::bad_request(format!("{what}: {e}")),
+        None => DesignError::Unreadable(format!("{what}: {e}")),
     })
 }
 
 /// Parses and checks a design file: structure, unique component names, and each
 /// component against its kind's schema in the registry.
-pub fn check(text: &str, registry: &Registry) -> Result<Checked, ApiError> {
+pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
     let doc = yaml("patternFile", text)?;
     let Value::Object(doc) = doc else {
         return Err(invalid(vec![
@@ -162,17 +190,17 @@ fn resource(component: &Map<String, Value>) -> Value {
 }
 
 /// The documents of a YAML (or JSON) file; `List` kinds are unpacked, empty ones skipped.
-fn documents(text: &str) -> Result<Vec<Value>, ApiError> {
+fn documents(text: &str) -> Result<Vec<Value>, DesignError> {
     let mut out = Vec::new();
     for (i, de) in yaml_serde::Deserializer::from_str(text).enumerate() {
         let doc = Value::deserialize(de).map_err(|e| match e.location() {
-            Some(l) => ApiError::bad_request(format!(
+            Some(l) => DesignError::Unreadable(format!(
                 "document {}: line {}, column {}: {e}",
                 i + 1,
                 l.line(),
                 l.column()
             )),
-            None => ApiError::bad_request(format!("document {}: {e}", i + 1)),
+            None => DesignError::Unreadable(format!("document {}: {e}", i + 1)),
         })?;
         match doc {
             Value::Null => {}
@@ -189,7 +217,7 @@ fn documents(text: &str) -> Result<Vec<Value>, ApiError> {
 
 /// A design file from an imported file: a design as it is, or Kubernetes manifests turned
 /// into one component per resource. `name` names the design when the file does not.
-pub fn from_import(text: &str, name: &str) -> Result<String, ApiError> {
+pub fn from_import(text: &str, name: &str) -> Result<String, DesignError> {
     let docs = documents(text)?;
     if let [Value::Object(d)] = docs.as_slice()
         && d.contains_key("components")
@@ -198,13 +226,13 @@ pub fn from_import(text: &str, name: &str) -> Result<String, ApiError> {
         return Ok(text.to_string());
     }
     if docs.is_empty() {
-        return Err(ApiError::bad_request("the file has no resources"));
+        return Err(DesignError::Unreadable("the file has no resources".into()));
     }
     let mut components = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for (i, doc) in docs.into_iter().enumerate() {
         let Value::Object(mut r) = doc else {
-            return Err(ApiError::bad_request(format!(
+            return Err(DesignError::Unreadable(format!(
                 "document {}: a Kubernetes resource must be a mapping",
                 i + 1
             )));
@@ -215,7 +243,7 @@ pub fn from_import(text: &str, name: &str) -> Result<String, ApiError> {
             .and_then(Value::as_str)
             .map(str::to_string)
             .ok_or_else(|| {
-                ApiError::bad_request(format!("document {}: metadata.name is missing", i + 1))
+                DesignError::Unreadable(format!("document {}: metadata.name is missing", i + 1))
             })?;
         let kind = r
             .get("kind")
@@ -241,15 +269,14 @@ pub fn from_import(text: &str, name: &str) -> Result<String, ApiError> {
         "schemaVersion": SCHEMA_VERSION,
         "components": components,
     });
-    yaml_serde::to_string(&design).map_err(|e| ApiError::internal("writing a design", e))
+    Ok(yaml_serde::to_string(&design).or_internal("writing a design")?)
 }
 
 /// The components of a checked design as Kubernetes manifests, one document each.
-pub fn to_manifests(checked: &Checked) -> Result<String, ApiError> {
+pub fn to_manifests(checked: &Checked) -> Result<String, DesignError> {
     let mut out = String::new();
     for c in &checked.components {
-        let text = yaml_serde::to_string(&resource(c))
-            .map_err(|e| ApiError::internal("writing a manifest", e))?;
+        let text = yaml_serde::to_string(&resource(c)).or_internal("writing a manifest")?;
         out.push_str("---\n");
         out.push_str(&text);
     }
@@ -264,8 +291,8 @@ pub struct Designs {
     changed: broadcast::Sender<String>,
 }
 
-fn parse_stored(doc: &str) -> Result<Pattern, ApiError> {
-    serde_json::from_str(doc).map_err(|e| ApiError::internal("decoding a design", e))
+fn parse_stored(doc: &str) -> Result<Pattern, DesignError> {
+    Ok(serde_json::from_str(doc).or_internal("decoding a design")?)
 }
 
 impl Designs {
@@ -294,7 +321,7 @@ impl Designs {
         visibility: Option<PatternVisibility>,
         catalog_data: Option<Map<String, Value>>,
         action: &str,
-    ) -> Result<(Pattern, bool), ApiError> {
+    ) -> Result<(Pattern, bool), DesignError> {
         let owner = session.owner();
         let now = chrono::Utc::now();
         let existing = match id {
@@ -324,8 +351,7 @@ impl Designs {
             created_at: existing.as_ref().map(|p| p.created_at).unwrap_or(now),
             updated_at: now,
         };
-        let doc = serde_json::to_string(&pattern)
-            .map_err(|e| ApiError::internal("encoding a design", e))?;
+        let doc = serde_json::to_string(&pattern).or_internal("encoding a design")?;
         self.store
             .put_pattern(
                 &owner,
@@ -337,7 +363,7 @@ impl Designs {
                 &stamp(pattern.updated_at),
             )
             .await
-            .map_err(|e| ApiError::internal("saving a design", e))?;
+            .or_internal("saving a design")?;
         let _ = self.changed.send(owner);
         let event = NewEvent::new(
             "pattern",
@@ -361,20 +387,20 @@ impl Designs {
     }
 
     /// The user's own design.
-    pub async fn own(&self, session: &Session, id: &str) -> Result<Pattern, ApiError> {
+    pub async fn own(&self, session: &Session, id: &str) -> Result<Pattern, DesignError> {
         match self
             .store
             .pattern(Some(&session.owner()), id)
             .await
-            .map_err(|e| ApiError::internal("reading a design", e))?
+            .or_internal("reading a design")?
         {
             Some(doc) => parse_stored(&doc),
-            None => Err(ApiError::not_found(format!("no design {id:?} of yours"))),
+            None => Err(DesignError::NotYours(id.to_string())),
         }
     }
 
     /// A design the user may read: theirs, or another user's public or published one.
-    pub async fn readable(&self, session: &Session, id: &str) -> Result<Pattern, ApiError> {
+    pub async fn readable(&self, session: &Session, id: &str) -> Result<Pattern, DesignError> {
         if let Ok(p) = self.own(session, id).await {
             return Ok(p);
         }
@@ -382,12 +408,10 @@ impl Designs {
             .store
             .pattern(None, id)
             .await
-            .map_err(|e| ApiError::internal("reading a design", e))?;
+            .or_internal("reading a design")?;
         match doc.map(|d| parse_stored(&d)).transpose()? {
             Some(p) if p.visibility != PatternVisibility::Private => Ok(p),
-            _ => Err(ApiError::not_found(format!(
-                "no design {id:?} you can read"
-            ))),
+            _ => Err(DesignError::NotReadable(id.to_string())),
         }
     }
 
@@ -396,12 +420,12 @@ impl Designs {
         session: &Session,
         visibility: &[String],
         listing: &Listing,
-    ) -> Result<(Vec<Pattern>, i64), ApiError> {
+    ) -> Result<(Vec<Pattern>, i64), DesignError> {
         let (docs, total) = self
             .store
             .patterns(&session.owner(), visibility, listing)
             .await
-            .map_err(|e| ApiError::internal("listing designs", e))?;
+            .or_internal("listing designs")?;
         let patterns = docs
             .iter()
             .map(|d| parse_stored(d))
@@ -410,12 +434,12 @@ impl Designs {
     }
 
     /// Deletes the user's designs among `ids`; how many there were.
-    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, ApiError> {
+    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, DesignError> {
         let n = self
             .store
             .delete_patterns(&session.owner(), ids)
             .await
-            .map_err(|e| ApiError::internal("deleting designs", e))?;
+            .or_internal("deleting designs")?;
         if n > 0 {
             let _ = self.changed.send(session.owner());
             let event = NewEvent::new(
@@ -432,7 +456,7 @@ impl Designs {
 }
 
 /// Reads the `visibility` filter: repeated values, or Meshery's JSON list in one value.
-pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, ApiError> {
+pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, DesignError> {
     // Blanks are spaces and tabs (and JSON's own around a list), as the spec's pattern says.
     let blank = |c: char| c == ' ' || c == '\t';
     let mut out = Vec::new();
@@ -440,7 +464,7 @@ pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, ApiError> {
         let json = v.trim_matches(|c| blank(c) || c == '\n' || c == '\r');
         let items: Vec<String> = if json.starts_with('[') {
             serde_json::from_str(json).map_err(|_| {
-                ApiError::bad_request(format!("visibility {v:?} is not a JSON list of strings"))
+                DesignError::BadFilter(format!("visibility {v:?} is not a JSON list of strings"))
             })?
         } else {
             v.split(',').map(str::to_string).collect()
@@ -451,7 +475,7 @@ pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, ApiError> {
                 continue;
             }
             if item.parse::<PatternVisibility>().is_err() {
-                return Err(ApiError::bad_request(format!(
+                return Err(DesignError::Unreadable(format!(
                     "visibility {item:?}: use private, public or published"
                 )));
             }

@@ -167,3 +167,195 @@ impl From<crate::policy::TargetError> for ApiError {
         }
     }
 }
+
+impl From<crate::fault::Internal> for ApiError {
+    fn from(e: crate::fault::Internal) -> Self {
+        ApiError::internal(e.doing, e.cause)
+    }
+}
+
+impl From<crate::designs::DesignError> for ApiError {
+    fn from(e: crate::designs::DesignError) -> Self {
+        use crate::designs::DesignError::*;
+        match e {
+            Invalid(_) => ApiError::bad_request(e.to_string()).remedy(
+                "Fix the named fields; kinds and their schemas are listed at /api/registry/components.",
+            ),
+            Unreadable(_) | BadFilter(_) => ApiError::bad_request(e.to_string()),
+            NotYours(_) | NotReadable(_) => ApiError::not_found(e.to_string()),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::events::EventError> for ApiError {
+    fn from(e: crate::events::EventError) -> Self {
+        match e {
+            crate::events::EventError::Invalid(m) => ApiError::bad_request(m),
+            crate::events::EventError::Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::kubernetes::KubeError> for ApiError {
+    fn from(e: crate::kubernetes::KubeError) -> Self {
+        use crate::kubernetes::KubeError::*;
+        match e {
+            BadKubeconfig(m) => ApiError::bad_request(m)
+                .remedy("Upload a kubeconfig as `kubectl config view --raw` prints it."),
+            NotFound(_) => ApiError::not_found(e.to_string()),
+            Unreachable { .. } => ApiError::new(502, codes::BAD_GATEWAY, e.to_string()).remedy(
+                "Check that the API server is running and reachable from the Meshery server.",
+            ),
+            Target(t) => t.into(),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::perf::PerfError> for ApiError {
+    fn from(e: crate::perf::PerfError) -> Self {
+        use crate::perf::PerfError::*;
+        match e {
+            Invalid(m) => ApiError::bad_request(m).remedy("See the perf operations in /docs/rest."),
+            ShuttingDown => ApiError::unavailable(e.to_string()),
+            TooManyOfYours { .. } => ApiError::new(429, codes::TOO_MANY_RUNS, e.to_string())
+                .remedy(
+                    "Wait for one to finish, or cancel one with DELETE /api/perf/runs/{runId}.",
+                ),
+            TooManyOnServer { .. } => ApiError::new(429, codes::TOO_MANY_RUNS, e.to_string())
+                .remedy(
+                    "Try again when one has finished (the operator sets --perf-max-runs-total).",
+                ),
+            NoResult(_) | NoProfile(_) => ApiError::not_found(e.to_string()),
+            Target(t) => t.into(),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::registry::RegistryError> for ApiError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        use crate::registry::RegistryError::*;
+        match e {
+            Invalid(m) => {
+                ApiError::bad_request(m).remedy("See the registry operations in /docs/rest.")
+            }
+            Exists(_) => ApiError::new(409, codes::CONFLICT, e.to_string())
+                .remedy("Register it with a new version."),
+            NoModel { .. } => ApiError::not_found(e.to_string()),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::providers::UnknownProvider> for ApiError {
+    fn from(e: crate::providers::UnknownProvider) -> Self {
+        let mut err = ApiError::new(400, codes::UNKNOWN_PROVIDER, e.to_string());
+        if let Some(only) = &e.only {
+            err = err.cause(format!("this server only offers {only}"));
+        }
+        err.remedy("List the providers with GET /api/providers and choose one of them.")
+    }
+}
+
+impl From<crate::remote::TokenRejected> for ApiError {
+    fn from(e: crate::remote::TokenRejected) -> Self {
+        use crate::remote::TokenRejected::*;
+        let err = ApiError::unauthorized(e.to_string());
+        match e {
+            Invalid {
+                cause: crate::jwt::JwtError::Keys(_),
+                ..
+            } => err.cause("the provider's keys could not be fetched"),
+            Invalid { cause, .. } => err.cause(cause.to_string()),
+            Unconfirmed => err.cause("the provider did not answer its introspection endpoint"),
+            Inactive => err,
+        }
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError::*;
+        match e {
+            // Naming a provider we do not offer leaves the request without credentials.
+            UnknownProvider(u) => ApiError {
+                status: 401,
+                ..u.into()
+            },
+            NoToken(_) => ApiError::unauthorized(e.to_string())
+                .cause("the request has no Authorization header and no token cookie"),
+            Unavailable(_) => ApiError::unauthorized(e.to_string()),
+            Rejected(r) => r.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::OrInternal;
+
+    #[test]
+    fn an_internal_failure_answers_500_without_its_cause() {
+        let failed: Result<(), _> =
+            Err::<(), _>("disk full at /var/lib/secret").or_internal("saving a design");
+        let e = ApiError::from(crate::designs::DesignError::from(failed.unwrap_err()));
+        assert_eq!((e.status, e.code), (500, codes::INTERNAL));
+        assert_eq!(e.message, "saving a design failed");
+        let body = serde_json::to_string(&e.body()).unwrap();
+        assert!(!body.contains("disk full"), "{body}");
+    }
+
+    #[test]
+    fn an_unknown_provider_is_400_for_public_operations_and_401_behind_the_guard() {
+        let unknown = crate::providers::UnknownProvider {
+            name: "Nope".into(),
+            only: Some("Meshery".into()),
+        };
+        let public = ApiError::from(unknown.clone());
+        assert_eq!((public.status, public.code), (400, codes::UNKNOWN_PROVIDER));
+        assert_eq!(public.probable_cause, ["this server only offers Meshery"]);
+        let guarded = ApiError::from(crate::auth::AuthError::from(unknown));
+        assert_eq!(
+            (guarded.status, guarded.code),
+            (401, codes::UNKNOWN_PROVIDER)
+        );
+        assert_eq!(guarded.message, public.message);
+    }
+
+    #[test]
+    fn domain_errors_keep_their_status() {
+        use crate::perf::PerfError;
+        let cases = [
+            (
+                ApiError::from(PerfError::TooManyOfYours {
+                    running: 2,
+                    limit: 2,
+                }),
+                429,
+            ),
+            (ApiError::from(PerfError::NoProfile("p".into())), 404),
+            (ApiError::from(PerfError::ShuttingDown), 503),
+            (
+                ApiError::from(crate::registry::RegistryError::Exists("m@1".into())),
+                409,
+            ),
+            (
+                ApiError::from(crate::kubernetes::KubeError::Unreachable {
+                    context: "c".into(),
+                    why: "refused".into(),
+                }),
+                502,
+            ),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.status, status, "{e}");
+            assert!(
+                !e.remediation.is_empty() || status == 404 || status == 503,
+                "{e}"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use futures_util::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::error::ApiError;
+use crate::fault::{Internal, OrInternal};
 use crate::models::{Event, EventInput, EventSeverity, EventStatus};
 use crate::session::Session;
 use crate::store::{EventFilter, EventRow, Listing, Store, stamp};
@@ -65,6 +65,16 @@ struct Inner {
 }
 
 /// The event service; cheap to clone.
+/// Why an event operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// A reported event breaks the schema's rules.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
 #[derive(Clone)]
 pub struct Events(Arc<Inner>);
 
@@ -86,7 +96,7 @@ impl Events {
     }
 
     /// Records an event for the session's user.
-    pub async fn record(&self, session: &Session, event: NewEvent) -> Result<Event, ApiError> {
+    pub async fn record(&self, session: &Session, event: NewEvent) -> Result<Event, EventError> {
         self.record_for(&session.owner(), &session.user.id, event)
             .await
     }
@@ -101,7 +111,7 @@ impl Events {
     pub async fn note_for(&self, owner: &str, user_id: &str, event: NewEvent) {
         let what = format!("{}/{}", event.category, event.action);
         if let Err(e) = self.record_for(owner, user_id, event).await {
-            tracing::warn!(event = %what, error = %e.message, "could not record an event");
+            tracing::warn!(event = %what, error = %e, "could not record an event");
         }
     }
 
@@ -110,7 +120,7 @@ impl Events {
         owner: &str,
         user_id: &str,
         event: NewEvent,
-    ) -> Result<Event, ApiError> {
+    ) -> Result<Event, EventError> {
         let now = chrono::Utc::now();
         let event = Event {
             id: uuid::Uuid::new_v4().to_string(),
@@ -126,8 +136,7 @@ impl Events {
             created_at: now,
             updated_at: now,
         };
-        let doc = serde_json::to_string(&event)
-            .map_err(|e| ApiError::internal("encoding an event", e))?;
+        let doc = serde_json::to_string(&event).or_internal("encoding an event")?;
         let created = stamp(now);
         self.0
             .store
@@ -143,21 +152,21 @@ impl Events {
                 created_at: &created,
             })
             .await
-            .map_err(|e| ApiError::internal("storing an event", e))?;
+            .or_internal("storing an event")?;
         let _ = self.0.tx.send((owner.to_string(), event.clone()));
         Ok(event)
     }
 
     /// Checks and records an event a client reports.
-    pub async fn ingest(&self, session: &Session, input: EventInput) -> Result<Event, ApiError> {
-        let name = |what: &str, s: &str| -> Result<String, ApiError> {
+    pub async fn ingest(&self, session: &Session, input: EventInput) -> Result<Event, EventError> {
+        let name = |what: &str, s: &str| -> Result<String, EventError> {
             // Exactly the schema's pattern: those characters, not only spaces.
             if s.chars().all(|c| c == ' ')
                 || !s
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.:/ ".contains(c))
             {
-                return Err(ApiError::bad_request(format!(
+                return Err(EventError::Invalid(format!(
                     "{what} {s:?} must be letters, digits, spaces or - _ . : /"
                 )));
             }
@@ -166,7 +175,7 @@ impl Events {
         let metadata = input.metadata;
         let size = serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0);
         if size > MAX_METADATA {
-            return Err(ApiError::bad_request(format!(
+            return Err(EventError::Invalid(format!(
                 "metadata is {size} bytes of JSON; at most {MAX_METADATA}"
             )));
         }
@@ -186,13 +195,13 @@ impl Events {
         session: &Session,
         filter: &EventFilter,
         listing: &Listing,
-    ) -> Result<(Vec<Event>, i64), ApiError> {
+    ) -> Result<(Vec<Event>, i64), EventError> {
         let (docs, total) = self
             .0
             .store
             .events(&session.owner(), filter, listing)
             .await
-            .map_err(|e| ApiError::internal("listing events", e))?;
+            .or_internal("listing events")?;
         Ok((decode(&docs)?, total))
     }
 
@@ -200,13 +209,13 @@ impl Events {
     pub async fn unread_by_severity(
         &self,
         session: &Session,
-    ) -> Result<std::collections::BTreeMap<String, i64>, ApiError> {
+    ) -> Result<std::collections::BTreeMap<String, i64>, EventError> {
         let counts = self
             .0
             .store
             .unread_by_severity(&session.owner())
             .await
-            .map_err(|e| ApiError::internal("counting events", e))?;
+            .or_internal("counting events")?;
         Ok(counts.into_iter().collect())
     }
 
@@ -216,7 +225,7 @@ impl Events {
         session: &Session,
         ids: &[String],
         status: EventStatus,
-    ) -> Result<Vec<Event>, ApiError> {
+    ) -> Result<Vec<Event>, EventError> {
         let docs = self
             .0
             .store
@@ -227,17 +236,18 @@ impl Events {
                 &stamp(chrono::Utc::now()),
             )
             .await
-            .map_err(|e| ApiError::internal("updating events", e))?;
-        decode(&docs)
+            .or_internal("updating events")?;
+        Ok(decode(&docs)?)
     }
 
     /// Deletes the user's events among `ids`; how many there were.
-    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, ApiError> {
+    pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, EventError> {
         self.0
             .store
             .delete_events(&session.owner(), ids)
             .await
-            .map_err(|e| ApiError::internal("deleting events", e))
+            .or_internal("deleting events")
+            .map_err(Into::into)
     }
 
     /// The user's events from now on. A subscriber that falls behind skips what it
@@ -261,9 +271,9 @@ impl Events {
     }
 }
 
-fn decode(docs: &[String]) -> Result<Vec<Event>, ApiError> {
+fn decode(docs: &[String]) -> Result<Vec<Event>, Internal> {
     docs.iter()
         .map(|d| serde_json::from_str(d))
         .collect::<Result<Vec<Event>, _>>()
-        .map_err(|e| ApiError::internal("decoding an event", e))
+        .or_internal("decoding an event")
 }

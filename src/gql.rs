@@ -197,7 +197,7 @@ impl g::QueryResolver for Resolver {
         let app = &self.0;
         match app.perf.result(session(ctx)?, &id).await {
             Ok(r) => pg::result_out(r).map(Some).map_err(gql_error),
-            Err(e) if e.status == 404 => Ok(None),
+            Err(crate::perf::PerfError::NoResult(_)) => Ok(None),
             Err(e) => Err(gql_error(e)),
         }
     }
@@ -835,7 +835,7 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
         },
     };
     let early = match early {
-        Some(Err(e)) => return e.into_response(),
+        Some(Err(e)) => return ApiError::from(e).into_response(),
         Some(Ok(session)) => Some(session),
         None => None,
     };
@@ -859,7 +859,7 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
                         let session =
                             auth::verify(&app.providers, named.as_deref(), payload_token(&payload))
                                 .await
-                                .map_err(|e| async_graphql::Error::new(e.message))?;
+                                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                         let mut data = async_graphql::Data::default();
                         data.insert(session);
                         Ok(data)

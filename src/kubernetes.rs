@@ -13,7 +13,7 @@ use rustls::pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{ApiError, codes};
+use crate::fault::{Internal, OrInternal};
 use crate::models::{K8sContext, K8sContextAuth, K8sServerVersion};
 use crate::session::Session;
 use crate::store::{Listing, Store, stamp};
@@ -37,13 +37,28 @@ pub struct Parsed {
     pub credentials: Credentials,
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(message)
-        .remedy("Upload a kubeconfig as `kubectl config view --raw` prints it.")
+/// Why a Kubernetes context operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The uploaded kubeconfig cannot be used.
+    #[error("{0}")]
+    BadKubeconfig(String),
+    #[error("no Kubernetes context {0:?} of yours")]
+    NotFound(String),
+    #[error("cluster of context {context:?} is unreachable: {why}")]
+    Unreachable { context: String, why: String },
+    #[error(transparent)]
+    Target(#[from] crate::policy::TargetError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+fn bad(message: impl Into<String>) -> KubeError {
+    KubeError::BadKubeconfig(message.into())
 }
 
 /// `*-data` fields are base64; a file path cannot be read on the server.
-fn data(place: &str, m: &Value, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+fn data(place: &str, m: &Value, key: &str) -> Result<Option<Vec<u8>>, KubeError> {
     use base64::Engine;
     if m.get(key.trim_end_matches("-data"))
         .is_some_and(|v| !v.is_null())
@@ -81,7 +96,7 @@ fn context_id(owner: &str, name: &str, server: &str, user: &str) -> String {
 }
 
 /// Parses every context of a kubeconfig.
-pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, ApiError> {
+pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
     let doc: Value = yaml_serde::from_str(text).map_err(|e| match e.location() {
         Some(l) => bad(format!(
             "kubeconfig: line {}, column {}: {e}",
@@ -256,11 +271,11 @@ impl Sealer {
     }
 
     /// nonce || ciphertext+tag, bound to the context id (moving a blob to another row fails).
-    fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, ApiError> {
+    fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, Internal> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
-            .map_err(|_| ApiError::internal("sealing credentials", "no randomness"))?;
+            .map_err(|_| Internal::new("sealing credentials", "no randomness"))?;
         let mut buffer = plain.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -268,24 +283,24 @@ impl Sealer {
                 Aad::from(id.as_bytes()),
                 &mut buffer,
             )
-            .map_err(|_| ApiError::internal("sealing credentials", "encryption failed"))?;
+            .map_err(|_| Internal::new("sealing credentials", "encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend(buffer);
         Ok(out)
     }
 
-    fn open_blob(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
+    fn open_blob(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, Internal> {
         if sealed.len() < NONCE_LEN {
-            return Err(ApiError::internal("opening credentials", "too short"));
+            return Err(Internal::new("opening credentials", "too short"));
         }
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| ApiError::internal("opening credentials", "bad nonce"))?;
+            .map_err(|_| Internal::new("opening credentials", "bad nonce"))?;
         let mut buffer = rest.to_vec();
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(id.as_bytes()), &mut buffer)
-            .map_err(|_| ApiError::internal("opening credentials", "the key does not open them"))?;
+            .map_err(|_| Internal::new("opening credentials", "the key does not open them"))?;
         Ok(plain.to_vec())
     }
 }
@@ -316,7 +331,11 @@ impl Kubernetes {
     }
 
     /// Stores every context of a kubeconfig (the same context uploaded again is updated).
-    pub async fn upload(&self, session: &Session, text: &str) -> Result<Vec<K8sContext>, ApiError> {
+    pub async fn upload(
+        &self,
+        session: &Session,
+        text: &str,
+    ) -> Result<Vec<K8sContext>, KubeError> {
         let owner = session.owner();
         let parsed = parse(&owner, text)?;
         let mut out = Vec::new();
@@ -325,11 +344,9 @@ impl Kubernetes {
             if let Some(old) = self.get_opt(&owner, &context.id).await? {
                 context.created_at = old.created_at;
             }
-            let secret = serde_json::to_vec(&p.credentials)
-                .map_err(|e| ApiError::internal("encoding credentials", e))?;
+            let secret = serde_json::to_vec(&p.credentials).or_internal("encoding credentials")?;
             let sealed = self.sealer.seal(&context.id, &secret)?;
-            let doc = serde_json::to_string(&context)
-                .map_err(|e| ApiError::internal("encoding a context", e))?;
+            let doc = serde_json::to_string(&context).or_internal("encoding a context")?;
             self.store
                 .put_k8s_context(
                     &owner,
@@ -340,59 +357,58 @@ impl Kubernetes {
                     &stamp(context.created_at),
                 )
                 .await
-                .map_err(|e| ApiError::internal("storing a context", e))?;
+                .or_internal("storing a context")?;
             out.push(context);
         }
         Ok(out)
     }
 
-    async fn get_opt(&self, owner: &str, id: &str) -> Result<Option<K8sContext>, ApiError> {
+    async fn get_opt(&self, owner: &str, id: &str) -> Result<Option<K8sContext>, KubeError> {
         let doc = self
             .store
             .k8s_context(owner, id)
             .await
-            .map_err(|e| ApiError::internal("reading a context", e))?;
-        doc.map(|(d, _)| serde_json::from_str(&d))
+            .or_internal("reading a context")?;
+        Ok(doc
+            .map(|(d, _)| serde_json::from_str(&d))
             .transpose()
-            .map_err(|e| ApiError::internal("decoding a context", e))
+            .or_internal("decoding a context")?)
     }
 
-    pub async fn get(&self, session: &Session, id: &str) -> Result<K8sContext, ApiError> {
+    pub async fn get(&self, session: &Session, id: &str) -> Result<K8sContext, KubeError> {
         self.get_opt(&session.owner(), id)
             .await?
-            .ok_or_else(|| ApiError::not_found(format!("no Kubernetes context {id:?} of yours")))
+            .ok_or_else(|| KubeError::NotFound(id.to_string()))
     }
 
     pub async fn list(
         &self,
         session: &Session,
         listing: &Listing,
-    ) -> Result<(Vec<K8sContext>, i64), ApiError> {
+    ) -> Result<(Vec<K8sContext>, i64), KubeError> {
         let (docs, total) = self
             .store
             .k8s_contexts(&session.owner(), listing)
             .await
-            .map_err(|e| ApiError::internal("listing contexts", e))?;
+            .or_internal("listing contexts")?;
         let contexts = docs
             .iter()
             .map(|d| serde_json::from_str(d))
             .collect::<Result<Vec<K8sContext>, _>>()
-            .map_err(|e| ApiError::internal("decoding a context", e))?;
+            .or_internal("decoding a context")?;
         Ok((contexts, total))
     }
 
-    pub async fn delete(&self, session: &Session, id: &str) -> Result<(), ApiError> {
+    pub async fn delete(&self, session: &Session, id: &str) -> Result<(), KubeError> {
         let deleted = self
             .store
             .delete_k8s_context(&session.owner(), id)
             .await
-            .map_err(|e| ApiError::internal("deleting a context", e))?;
+            .or_internal("deleting a context")?;
         if deleted {
             Ok(())
         } else {
-            Err(ApiError::not_found(format!(
-                "no Kubernetes context {id:?} of yours"
-            )))
+            Err(KubeError::NotFound(id.to_string()))
         }
     }
 
@@ -402,30 +418,22 @@ impl Kubernetes {
         session: &Session,
         id: &str,
         targets: &crate::policy::Targets,
-    ) -> Result<(K8sContext, K8sServerVersion), ApiError> {
+    ) -> Result<(K8sContext, K8sServerVersion), KubeError> {
         let owner = session.owner();
         let (doc, sealed) = self
             .store
             .k8s_context(&owner, id)
             .await
-            .map_err(|e| ApiError::internal("reading a context", e))?
-            .ok_or_else(|| ApiError::not_found(format!("no Kubernetes context {id:?} of yours")))?;
-        let context: K8sContext =
-            serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a context", e))?;
+            .or_internal("reading a context")?
+            .ok_or_else(|| KubeError::NotFound(id.to_string()))?;
+        let context: K8sContext = serde_json::from_str(&doc).or_internal("decoding a context")?;
         let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
-            .map_err(|e| ApiError::internal("decoding credentials", e))?;
+            .or_internal("decoding credentials")?;
         let url = format!("{}/version", context.server.trim_end_matches('/'));
         let target = targets.resolve(&url).await?;
-        let unreachable = |why: String| {
-            ApiError::new(
-                502,
-                codes::BAD_GATEWAY,
-                format!(
-                    "cluster of context {:?} is unreachable: {why}",
-                    context.name
-                ),
-            )
-            .remedy("Check that the API server is running and reachable from the Meshery server.")
+        let unreachable = |why: String| KubeError::Unreachable {
+            context: context.name.clone(),
+            why,
         };
         let version =
             tokio::time::timeout(Duration::from_secs(10), get_version(&target, &credentials))

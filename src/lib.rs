@@ -19,6 +19,7 @@ pub mod designs;
 pub mod error;
 pub mod events;
 pub mod extensions;
+pub mod fault;
 pub mod gql;
 pub mod gql_limits;
 pub mod gql_perf;

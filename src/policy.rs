@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::Uri;
+use hyper::http::Uri;
 use ipnet::IpNet;
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::error::{ApiError, codes};
 use crate::jwt::Policy;
 use crate::models::{
     Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType,
@@ -139,17 +138,23 @@ impl Providers {
     /// Picks the provider of a request from what it names (cookie or header, then query),
     /// falling back to the enforced one; with none named, a request that carries a token
     /// goes to the only remote provider, any other to Local.
-    pub fn select(&self, named: Option<&str>, has_token: bool) -> Result<String, ApiError> {
+    pub fn select(&self, named: Option<&str>, has_token: bool) -> Result<String, UnknownProvider> {
         if let Some(enforced) = &self.enforced {
             if let Some(name) = named
                 && self.canonical(name).as_ref() != Some(enforced)
             {
-                return Err(unknown(name).cause(format!("this server only offers {enforced}")));
+                return Err(UnknownProvider {
+                    name: name.to_string(),
+                    only: Some(enforced.clone()),
+                });
             }
             return Ok(enforced.clone());
         }
         match named {
-            Some(name) => self.canonical(name).ok_or_else(|| unknown(name)),
+            Some(name) => self.canonical(name).ok_or_else(|| UnknownProvider {
+                name: name.to_string(),
+                only: None,
+            }),
             None if has_token && self.remotes.len() == 1 => Ok(self.remotes[0].name.clone()),
             None => Ok(LOCAL.to_string()),
         }
@@ -222,11 +227,11 @@ impl Providers {
     }
 }
 
-fn unknown(name: &str) -> ApiError {
-    ApiError::new(
-        400,
-        codes::UNKNOWN_PROVIDER,
-        format!("unknown provider {name:?}"),
-    )
-    .remedy("List the providers with GET /api/providers and choose one of them.")
+/// A request named a provider this server does not offer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown provider {name:?}")]
+pub struct UnknownProvider {
+    pub name: String,
+    /// The one provider the server enforces, when it enforces one.
+    pub only: Option<String>,
 }

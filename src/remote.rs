@@ -11,7 +11,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::error::ApiError;
+use crate::fault::{Internal, OrInternal};
 use crate::jwt::{Claims, JwtError, KeySource, Policy, Verifier};
 use crate::models::ProviderCapabilities;
 
@@ -73,6 +73,21 @@ pub enum ReadError {
 }
 
 /// Why a call to a remote provider failed.
+/// Why a remote provider's token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRejected {
+    #[error("the token is not valid for provider {provider}")]
+    Invalid {
+        provider: String,
+        #[source]
+        cause: JwtError,
+    },
+    #[error("the provider could not confirm the token")]
+    Unconfirmed,
+    #[error("the token was revoked or is no longer active")]
+    Inactive,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     #[error("provider URL {url:?}: {reason}")]
@@ -326,10 +341,8 @@ impl Remote {
             .header("systemid", &self.system_id)
     }
 
-    pub fn url(&self, path: &str) -> Result<Url, ApiError> {
-        self.base
-            .join(path)
-            .map_err(|e| ApiError::internal("building a provider URL", e))
+    pub fn url(&self, path: &str) -> Result<Url, Internal> {
+        self.base.join(path).or_internal("building a provider URL")
     }
 
     async fn post_token(&self, path: &str, token: &str) -> Result<Value, RemoteError> {
@@ -362,7 +375,7 @@ impl Remote {
 
     /// Verifies a token: the signature and claims locally, then the provider confirms it is
     /// still active (revocation). The result is cached for a minute at most.
-    pub async fn authenticate(&self, token: &str) -> Result<Claims, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Claims, TokenRejected> {
         if let Some((claims, until)) = self.cache.lock().get(token).cloned()
             && Instant::now() < until
             && claims.exp > chrono::Utc::now().timestamp() - 60
@@ -370,32 +383,23 @@ impl Remote {
             return Ok(claims);
         }
         let claims = self.verifier.verify(token).await.map_err(|e| {
-            let err = ApiError::unauthorized(format!(
-                "the token is not valid for provider {}",
-                self.name
-            ));
-            match e {
-                JwtError::Keys(cause) => {
-                    tracing::warn!(provider = %self.name, %cause, "JWKS fetch failed");
-                    err.cause("the provider's keys could not be fetched")
-                }
-                other => err.cause(other.to_string()),
+            if let JwtError::Keys(cause) = &e {
+                tracing::warn!(provider = %self.name, %cause, "JWKS fetch failed");
+            }
+            TokenRejected::Invalid {
+                provider: self.name.clone(),
+                cause: e,
             }
         })?;
         let active = match self.post_token("introspect", token).await {
             Ok(doc) => doc.get("active").and_then(Value::as_bool).unwrap_or(false),
             Err(cause) => {
                 tracing::warn!(provider = %self.name, %cause, "introspection failed");
-                return Err(
-                    ApiError::unauthorized("the provider could not confirm the token")
-                        .cause("the provider did not answer its introspection endpoint"),
-                );
+                return Err(TokenRejected::Unconfirmed);
             }
         };
         if !active {
-            return Err(ApiError::unauthorized(
-                "the token was revoked or is no longer active",
-            ));
+            return Err(TokenRejected::Inactive);
         }
         let mut cache = self.cache.lock();
         if cache.len() >= CACHE_CAP {
@@ -435,7 +439,7 @@ impl Remote {
         callback: &str,
         reference: &str,
         version: &str,
-    ) -> Result<Url, ApiError> {
+    ) -> Result<Url, Internal> {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let mut url = self.url("login")?;
         url.query_pairs_mut()

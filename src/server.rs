@@ -54,7 +54,7 @@ impl Hooks for Api {
     ) -> Result<Session, Response> {
         auth::authenticate(&self.providers, parts)
             .await
-            .map_err(IntoResponse::into_response)
+            .map_err(|e| ApiError::from(e).into_response())
     }
 
     async fn identify(

@@ -166,7 +166,7 @@ async fn login(State(app): State<App>, parts: Parts) -> Response {
         .unwrap_or_else(|| "/".into());
     match remote.login_url(&callback, &reference, BUILD) {
         Ok(url) => Redirect::to(url.as_str()).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => crate::error::ApiError::from(e).into_response(),
     }
 }
 

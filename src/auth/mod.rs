@@ -2,24 +2,37 @@
 //! into a typed [`Session`] (secured operations) or [`Caller`] (public ones). REST,
 //! GraphQL over HTTP and GraphQL over WebSocket all call it.
 
-use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use base64::Engine;
+use hyper::http::HeaderMap;
+use hyper::http::request::Parts;
 
-use crate::error::ApiError;
 use crate::models::User;
-use crate::providers::{LOCAL, Provider, Providers};
+use crate::providers::{LOCAL, Provider, Providers, UnknownProvider};
+use crate::remote::TokenRejected;
 pub use crate::session::Session;
 
 /// Who calls a public operation: maybe nobody in particular.
 #[derive(Clone)]
 pub struct Caller {
-    /// The provider the request named or defaults to; `None` when it named an unknown one.
-    pub provider: Result<String, ApiError>,
+    /// The provider the request named or defaults to, or why it named none we offer.
+    pub provider: Result<String, UnknownProvider>,
     pub token: Option<String>,
 }
 
 pub use meshery_http::credentials::cookie;
+
+/// Why a request to a secured operation has no session.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error(transparent)]
+    UnknownProvider(#[from] UnknownProvider),
+    #[error("provider {0} needs a token")]
+    NoToken(String),
+    #[error("provider {0} is not available")]
+    Unavailable(String),
+    #[error(transparent)]
+    Rejected(#[from] TokenRejected),
+}
 
 /// The credential of a request: `Authorization: Bearer`, else the `token` cookie, which
 /// holds a raw JWT or base64 of an OAuth2 token JSON (Meshery's cookie format).
@@ -61,7 +74,7 @@ pub fn named_provider(parts: &Parts) -> Option<String> {
 }
 
 /// The guard for secured operations.
-pub async fn authenticate(providers: &Providers, parts: &Parts) -> Result<Session, ApiError> {
+pub async fn authenticate(providers: &Providers, parts: &Parts) -> Result<Session, AuthError> {
     verify(
         providers,
         named_provider(parts).as_deref(),
@@ -76,12 +89,9 @@ pub async fn verify(
     providers: &Providers,
     named: Option<&str>,
     token: Option<String>,
-) -> Result<Session, ApiError> {
-    // Naming an unknown provider leaves the request without valid credentials.
-    let provider = providers.select(named, token.is_some()).map_err(|mut e| {
-        e.status = 401;
-        e
-    })?;
+) -> Result<Session, AuthError> {
+    // Naming an unknown provider leaves the request without valid credentials (401).
+    let provider = providers.select(named, token.is_some())?;
     match providers.get(&provider) {
         Some(Provider::Local) => Ok(Session {
             user: local_user(providers.system_id()),
@@ -91,10 +101,7 @@ pub async fn verify(
         }),
         Some(Provider::Remote(remote)) => {
             let Some(token) = token else {
-                return Err(
-                    ApiError::unauthorized(format!("provider {provider} needs a token"))
-                        .cause("the request has no Authorization header and no token cookie"),
-                );
+                return Err(AuthError::NoToken(provider));
             };
             let claims = remote.authenticate(&token).await?;
             Ok(Session {
@@ -104,9 +111,7 @@ pub async fn verify(
                 remote: true,
             })
         }
-        None => Err(ApiError::unauthorized(format!(
-            "provider {provider} is not available"
-        ))),
+        None => Err(AuthError::Unavailable(provider)),
     }
 }
 

@@ -35,7 +35,7 @@ pub fn render(spec: &LoadSpec) -> Vec<u8> {
     .into_bytes();
     let mut has_agent = false;
     for (k, v) in &spec.headers {
-        has_agent |= k == axum::http::header::USER_AGENT;
+        has_agent |= k == hyper::http::header::USER_AGENT;
         out.extend_from_slice(k.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
@@ -281,7 +281,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
         H1Conn {
             stream,
             buf: Vec::with_capacity(16 * 1024),
-            head_only: spec.method == axum::http::Method::HEAD,
+            head_only: spec.method == hyper::http::Method::HEAD,
             closed: false,
         }
     }
@@ -320,7 +320,7 @@ mod tests {
     use super::*;
 
     /// One connection, one second, to `addr` at `/`.
-    fn spec_for(addr: std::net::SocketAddr, method: axum::http::Method) -> LoadSpec {
+    fn spec_for(addr: std::net::SocketAddr, method: hyper::http::Method) -> LoadSpec {
         LoadSpec {
             addrs: vec![addr],
             uri: "/".parse().unwrap(),
@@ -440,7 +440,7 @@ mod tests {
     async fn large_bodies_stream_through_a_bounded_buffer() {
         for chunked in [false, true] {
             let addr = streaming_target(64 << 20, chunked).await;
-            let spec = spec_for(addr, axum::http::Method::GET);
+            let spec = spec_for(addr, hyper::http::Method::GET);
             let mut conn = H1Conn::new(TcpStream::connect(addr).await.unwrap(), &spec);
             assert_eq!(conn.exchange(&render(&spec)).await.unwrap(), 200);
             // 64 MiB went through; the buffer stayed near its initial 16 KiB.
@@ -602,9 +602,9 @@ mod tests {
             addrs: vec![],
             uri: "/a?b=1".parse().unwrap(),
             host: "h:1".into(),
-            method: axum::http::Method::POST,
+            method: hyper::http::Method::POST,
             headers: vec![(
-                axum::http::header::CONTENT_TYPE,
+                hyper::http::header::CONTENT_TYPE,
                 "text/plain".parse().unwrap(),
             )],
             body: "hi".into(),

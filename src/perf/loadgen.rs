@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::Duration;
 
-use axum::http::{HeaderName, HeaderValue, Method};
 use futures_util::StreamExt;
+use hyper::http::{HeaderName, HeaderValue, Method};
 
 use crate::{policy, tls};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{ApiError, codes};
+use crate::fault::{Internal, OrInternal};
 use crate::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfRun};
 use crate::session::Session;
 use crate::store::{Listing, Store};
@@ -105,12 +105,34 @@ pub struct Perf {
     events: Events,
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(message).remedy("See the perf operations in /docs/rest.")
+/// Why a load-test or profile operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PerfError {
+    /// The request or profile breaks a rule or a limit.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("{running} of your load tests are running; the limit is {limit}")]
+    TooManyOfYours { running: usize, limit: usize },
+    #[error("{running} load tests are running on this server, its limit")]
+    TooManyOnServer { running: usize },
+    #[error("no result {0:?}")]
+    NoResult(String),
+    #[error("no profile {0:?}")]
+    NoProfile(String),
+    #[error(transparent)]
+    Target(#[from] policy::TargetError),
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+fn bad(message: impl Into<String>) -> PerfError {
+    PerfError::Invalid(message.into())
 }
 
 /// Parses `t` (`30`, `30s`, `2m`, `1h`) with the unit `dur` for a bare number.
-pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, ApiError> {
+pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, PerfError> {
     let Some(t) = t.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(Duration::from_secs(30));
     };
@@ -150,7 +172,7 @@ impl Perf {
     }
 
     /// Checks a request against the limits and the target policy; resolves the target.
-    pub async fn plan(&self, r: Request) -> Result<Plan, ApiError> {
+    pub async fn plan(&self, r: Request) -> Result<Plan, PerfError> {
         let generator = r
             .generator
             .clone()
@@ -198,11 +220,11 @@ impl Perf {
         if let Some(c) = r.cookies.as_deref().filter(|c| !c.is_empty()) {
             let value =
                 HeaderValue::from_str(c).map_err(|_| bad("cookies have an invalid value"))?;
-            headers.push((axum::http::header::COOKIE, value));
+            headers.push((hyper::http::header::COOKIE, value));
         }
         if let Some(ct) = r.content_type.as_deref().filter(|c| !c.is_empty()) {
             let value = HeaderValue::from_str(ct).map_err(|_| bad("contentType is invalid"))?;
-            headers.push((axum::http::header::CONTENT_TYPE, value));
+            headers.push((hyper::http::header::CONTENT_TYPE, value));
         }
         let name = r
             .name
@@ -234,7 +256,7 @@ impl Perf {
                     None => None,
                     Some(name) => {
                         let config = tls::client_config(r.http2, r.insecure)
-                            .map_err(|e| ApiError::internal("configuring TLS", e))?;
+                            .or_internal("configuring TLS")?;
                         let name = rustls::pki_types::ServerName::try_from(name)
                             .map_err(|e| bad(format!("{} is not a TLS server name: {e}", r.url)))?;
                         Some((config, name))
@@ -250,9 +272,9 @@ impl Perf {
         self: &Arc<Self>,
         session: &Session,
         plan: Plan,
-    ) -> Result<(PerfRun, futures_util::stream::BoxStream<'static, PerfFrame>), ApiError> {
+    ) -> Result<(PerfRun, futures_util::stream::BoxStream<'static, PerfFrame>), PerfError> {
         if self.closing.is_cancelled() {
-            return Err(ApiError::unavailable("the server is shutting down"));
+            return Err(PerfError::ShuttingDown);
         }
         let owner = session.owner();
         let user_id = session.user.id.clone();
@@ -269,30 +291,15 @@ impl Perf {
             let mut runs = self.runs.lock();
             let mine = runs.values().filter(|r| r.owner == owner).count();
             if mine >= self.limits.max_runs_per_user {
-                return Err(ApiError::new(
-                    429,
-                    codes::TOO_MANY_RUNS,
-                    format!(
-                        "{mine} of your load tests are running; the limit is {}",
-                        self.limits.max_runs_per_user
-                    ),
-                )
-                .remedy(
-                    "Wait for one to finish, or cancel one with DELETE /api/perf/runs/{runId}.",
-                ));
+                return Err(PerfError::TooManyOfYours {
+                    running: mine,
+                    limit: self.limits.max_runs_per_user,
+                });
             }
             if runs.len() >= self.limits.max_runs_total {
-                return Err(ApiError::new(
-                    429,
-                    codes::TOO_MANY_RUNS,
-                    format!(
-                        "{} load tests are running on this server, its limit",
-                        runs.len()
-                    ),
-                )
-                .remedy(
-                    "Try again when one has finished (the operator sets --perf-max-runs-total).",
-                ));
+                return Err(PerfError::TooManyOnServer {
+                    running: runs.len(),
+                });
             }
             runs.insert(
                 run_id.clone(),
@@ -371,7 +378,10 @@ impl Perf {
                     Some(result),
                     &id,
                 ),
-                Err(e) => frame(PerfFrameStatus::Error, e.message, None, &id),
+                Err(e) => {
+                    tracing::error!(run = %id, error = ?e, "the result was not saved");
+                    frame(PerfFrameStatus::Error, e.to_string(), None, &id)
+                }
             };
             let (severity, action) = match (&last.status, outcome.cancelled) {
                 (PerfFrameStatus::Success, false) => (EventSeverity::Success, "run"),
@@ -412,9 +422,8 @@ impl Perf {
         ))
     }
 
-    async fn save(&self, owner: &str, plan: &Plan, result: &PerfResult) -> Result<(), ApiError> {
-        let doc = serde_json::to_string(result)
-            .map_err(|e| ApiError::internal("encoding a result", e))?;
+    async fn save(&self, owner: &str, plan: &Plan, result: &PerfResult) -> Result<(), PerfError> {
+        let doc = serde_json::to_string(result).or_internal("encoding a result")?;
         self.store
             .insert_perf_result(
                 &result.id,
@@ -425,7 +434,7 @@ impl Perf {
                 &report::stamp(result.created_at),
             )
             .await
-            .map_err(|e| ApiError::internal("saving a result", e))?;
+            .or_internal("saving a result")?;
         let _ = self.saved.send((owner.to_string(), result.clone()));
         Ok(())
     }
@@ -491,14 +500,14 @@ impl Perf {
         }
     }
 
-    pub async fn result(&self, session: &Session, id: &str) -> Result<PerfResult, ApiError> {
+    pub async fn result(&self, session: &Session, id: &str) -> Result<PerfResult, PerfError> {
         let doc = self
             .store
             .perf_result(&session.owner(), id)
             .await
-            .map_err(|e| ApiError::internal("reading a result", e))?
-            .ok_or_else(|| ApiError::not_found(format!("no result {id:?}")))?;
-        serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a result", e))
+            .or_internal("reading a result")?
+            .ok_or_else(|| PerfError::NoResult(id.to_string()))?;
+        Ok(serde_json::from_str(&doc).or_internal("decoding a result")?)
     }
 
     pub async fn results(
@@ -506,17 +515,17 @@ impl Perf {
         session: &Session,
         profile_id: Option<&str>,
         listing: &Listing,
-    ) -> Result<(Vec<PerfResult>, i64), ApiError> {
+    ) -> Result<(Vec<PerfResult>, i64), PerfError> {
         let (docs, total) = self
             .store
             .perf_results(&session.owner(), profile_id, listing)
             .await
-            .map_err(|e| ApiError::internal("listing results", e))?;
+            .or_internal("listing results")?;
         let results = docs
             .iter()
             .map(|d| serde_json::from_str(d))
             .collect::<Result<Vec<PerfResult>, _>>()
-            .map_err(|e| ApiError::internal("decoding a result", e))?;
+            .or_internal("decoding a result")?;
         Ok((results, total))
     }
 }
@@ -526,7 +535,7 @@ use crate::models::{EventSeverity, PerformanceProfile, PerformanceProfileInput};
 
 impl Perf {
     /// Checks a profile's settings without touching the network.
-    fn check_profile(&self, input: &PerformanceProfileInput) -> Result<(), ApiError> {
+    fn check_profile(&self, input: &PerformanceProfileInput) -> Result<(), PerfError> {
         if input.endpoints.is_empty() {
             return Err(bad("a profile needs at least one endpoint"));
         }
@@ -575,12 +584,12 @@ impl Perf {
         &self,
         owner: &str,
         mut p: PerformanceProfile,
-    ) -> Result<PerformanceProfile, ApiError> {
+    ) -> Result<PerformanceProfile, PerfError> {
         let (n, last) = self
             .store
             .perf_profile_stats(owner, &p.id)
             .await
-            .map_err(|e| ApiError::internal("reading profile statistics", e))?;
+            .or_internal("reading profile statistics")?;
         p.total_results = n;
         p.last_run = last
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
@@ -593,7 +602,7 @@ impl Perf {
         &self,
         session: &Session,
         input: PerformanceProfileInput,
-    ) -> Result<PerformanceProfile, ApiError> {
+    ) -> Result<PerformanceProfile, PerfError> {
         self.check_profile(&input)?;
         let owner = session.owner();
         let now = chrono::Utc::now();
@@ -628,8 +637,7 @@ impl Perf {
             created_at,
             updated_at: now,
         };
-        let doc = serde_json::to_string(&profile)
-            .map_err(|e| ApiError::internal("encoding a profile", e))?;
+        let doc = serde_json::to_string(&profile).or_internal("encoding a profile")?;
         self.store
             .put_perf_profile(
                 &owner,
@@ -640,7 +648,7 @@ impl Perf {
                 &report::stamp(now),
             )
             .await
-            .map_err(|e| ApiError::internal("saving a profile", e))?;
+            .or_internal("saving a profile")?;
         let _ = self.profiles_changed.send(owner.clone());
         let event = NewEvent::new(
             "performance",
@@ -657,16 +665,15 @@ impl Perf {
         &self,
         session: &Session,
         id: &str,
-    ) -> Result<PerformanceProfile, ApiError> {
+    ) -> Result<PerformanceProfile, PerfError> {
         let owner = session.owner();
         let doc = self
             .store
             .perf_profile(&owner, id)
             .await
-            .map_err(|e| ApiError::internal("reading a profile", e))?
-            .ok_or_else(|| ApiError::not_found(format!("no profile {id:?}")))?;
-        let profile =
-            serde_json::from_str(&doc).map_err(|e| ApiError::internal("decoding a profile", e))?;
+            .or_internal("reading a profile")?
+            .ok_or_else(|| PerfError::NoProfile(id.to_string()))?;
+        let profile = serde_json::from_str(&doc).or_internal("decoding a profile")?;
         self.with_stats(&owner, profile).await
     }
 
@@ -674,28 +681,27 @@ impl Perf {
         &self,
         session: &Session,
         listing: &Listing,
-    ) -> Result<(Vec<PerformanceProfile>, i64), ApiError> {
+    ) -> Result<(Vec<PerformanceProfile>, i64), PerfError> {
         let owner = session.owner();
         let (docs, total) = self
             .store
             .perf_profiles(&owner, listing)
             .await
-            .map_err(|e| ApiError::internal("listing profiles", e))?;
+            .or_internal("listing profiles")?;
         let mut out = Vec::with_capacity(docs.len());
         for d in docs {
-            let p = serde_json::from_str(&d)
-                .map_err(|e| ApiError::internal("decoding a profile", e))?;
+            let p = serde_json::from_str(&d).or_internal("decoding a profile")?;
             out.push(self.with_stats(&owner, p).await?);
         }
         Ok((out, total))
     }
 
-    pub async fn delete_profile(&self, session: &Session, id: &str) -> Result<(), ApiError> {
+    pub async fn delete_profile(&self, session: &Session, id: &str) -> Result<(), PerfError> {
         let deleted = self
             .store
             .delete_perf_profile(&session.owner(), id)
             .await
-            .map_err(|e| ApiError::internal("deleting a profile", e))?;
+            .or_internal("deleting a profile")?;
         if deleted {
             let _ = self.profiles_changed.send(session.owner());
             let event = NewEvent::new(
@@ -708,12 +714,12 @@ impl Perf {
             self.events.note(session, event).await;
             Ok(())
         } else {
-            Err(ApiError::not_found(format!("no profile {id:?}")))
+            Err(PerfError::NoProfile(id.to_string()))
         }
     }
 
     /// What running a profile asks for: its first endpoint and generator.
-    pub fn profile_request(p: &PerformanceProfile) -> Result<Request, ApiError> {
+    pub fn profile_request(p: &PerformanceProfile) -> Result<Request, PerfError> {
         let url = p
             .endpoints
             .first()

@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::fault::{Internal, OrInternal};
 use crate::models::{
     ModelDefinition, RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant,
     RegistryRelationship, RegistryRelationshipKind,
@@ -41,8 +41,25 @@ pub struct Finding {
     pub message: String,
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request(message).remedy("See the registry operations in /docs/rest.")
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A model definition breaks the rules.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("model {0} is already registered")]
+    Exists(String),
+    #[error("no model {name:?}{}", .version.as_ref().map(|v| format!(" at version {v:?}")).unwrap_or_default())]
+    NoModel {
+        name: String,
+        version: Option<String>,
+    },
+    #[error(transparent)]
+    Internal(#[from] Internal),
+}
+
+fn bad(message: impl Into<String>) -> RegistryError {
+    RegistryError::Invalid(message.into())
 }
 
 /// Orders versions numerically where they are numbers (`v1.10` after `v1.9`).
@@ -114,7 +131,7 @@ impl Registry {
         for definition in builtin {
             let entry = registry
                 .build(definition, true, &entries)
-                .map_err(|e| LoadError::Builtin(e.message))?;
+                .map_err(|e| LoadError::Builtin(e.to_string()))?;
             entries.push(Arc::new(entry));
         }
         let stored = registry.store.registered_models().await?;
@@ -123,7 +140,7 @@ impl Registry {
                 serde_json::from_str(&doc).map_err(|e| LoadError::Stored(e.to_string()))?;
             let entry = registry
                 .build(definition, false, &entries)
-                .map_err(|e| LoadError::Stored(e.message))?;
+                .map_err(|e| LoadError::Stored(e.to_string()))?;
             entries.push(Arc::new(entry));
         }
         sort(&mut entries);
@@ -138,7 +155,7 @@ impl Registry {
         d: ModelDefinition,
         built_in: bool,
         known: &[Arc<Entry>],
-    ) -> Result<Entry, ApiError> {
+    ) -> Result<Entry, RegistryError> {
         let name = d.name.to_string();
         let version = d.version.to_string();
         let id = format!("{name}@{version}");
@@ -263,7 +280,7 @@ impl Registry {
         &self,
         mut definition: ModelDefinition,
         registrant: &str,
-    ) -> Result<RegistryModel, ApiError> {
+    ) -> Result<RegistryModel, RegistryError> {
         if definition.registrant.is_none() {
             definition.registrant = registrant.parse().ok();
         }
@@ -271,26 +288,16 @@ impl Registry {
         let entry = self.build(definition.clone(), false, &known)?;
         let model = entry.model.clone();
         if known.iter().any(|e| e.model.id == model.id) {
-            return Err(ApiError::new(
-                409,
-                crate::error::codes::CONFLICT,
-                format!("model {} is already registered", model.id),
-            )
-            .remedy("Register it with a new version."));
+            return Err(RegistryError::Exists(model.id));
         }
-        let doc = serde_json::to_string(&definition)
-            .map_err(|e| ApiError::internal("encoding a model", e))?;
+        let doc = serde_json::to_string(&definition).or_internal("encoding a model")?;
         let stored = self
             .store
             .insert_registered_model(&model.id, &model.name, &model.version, &doc)
             .await
-            .map_err(|e| ApiError::internal("storing a model", e))?;
+            .or_internal("storing a model")?;
         if !stored {
-            return Err(ApiError::new(
-                409,
-                crate::error::codes::CONFLICT,
-                format!("model {} is already registered", model.id),
-            ));
+            return Err(RegistryError::Exists(model.id));
         }
         let mut entries = self.entries.write();
         entries.push(Arc::new(entry));
@@ -316,18 +323,16 @@ impl Registry {
     }
 
     /// One model by name: the given version, or the newest.
-    pub fn model(&self, name: &str, version: Option<&str>) -> Result<RegistryModel, ApiError> {
+    pub fn model(&self, name: &str, version: Option<&str>) -> Result<RegistryModel, RegistryError> {
         self.snapshot()
             .iter()
             .rev()
             .map(|e| &e.model)
             .find(|m| m.name == name && version.is_none_or(|v| m.version == v))
             .cloned()
-            .ok_or_else(|| {
-                ApiError::not_found(match version {
-                    Some(v) => format!("no model {name:?} at version {v:?}"),
-                    None => format!("no model {name:?}"),
-                })
+            .ok_or_else(|| RegistryError::NoModel {
+                name: name.to_string(),
+                version: version.map(str::to_string),
             })
     }
 
