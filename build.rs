@@ -90,21 +90,39 @@ fn generate(root: &Path, out: &Path, package: &str) {
 
 /// The commit this server is built from, for /api/system/version.
 fn commit_sha(root: &Path) {
-    println!(
-        "cargo::rerun-if-changed={}",
-        root.join(".git/HEAD").display()
-    );
-    println!("cargo::rerun-if-env-changed=MESHERY_COMMIT_SHA");
-    let sha = env::var("MESHERY_COMMIT_SHA").ok().or_else(|| {
+    // A commit moves the branch HEAD names, not HEAD itself: watch HEAD, packed-refs
+    // (where clones and `git gc` keep refs) and the folder of the branch's ref file (a
+    // fresh clone has no such file until the first commit creates it). A missing path
+    // would make cargo rerun this on every build, so only existing ones are named.
+    let git = |args: &[&str]| {
         process::Command::new("git")
-            .args(["rev-parse", "--short=12", "HEAD"])
+            .args(args)
             .current_dir(root)
             .output()
             .ok()
             .filter(|o| o.status.success())
             .and_then(|o| String::from_utf8(o.stdout).ok())
             .map(|s| s.trim().to_string())
-    });
+    };
+    let git_path = |name: &str| {
+        git(&["rev-parse", "--path-format=absolute", "--git-path", name]).map(PathBuf::from)
+    };
+    let mut watched: Vec<PathBuf> = ["HEAD", "packed-refs"]
+        .into_iter()
+        .filter_map(git_path)
+        .collect();
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"])
+        && let Some(folder) = git_path(&branch).and_then(|p| p.parent().map(Path::to_path_buf))
+    {
+        watched.push(folder);
+    }
+    for path in watched.iter().filter(|p| p.exists()) {
+        println!("cargo::rerun-if-changed={}", path.display());
+    }
+    println!("cargo::rerun-if-env-changed=MESHERY_COMMIT_SHA");
+    let sha = env::var("MESHERY_COMMIT_SHA")
+        .ok()
+        .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]));
     println!(
         "cargo::rustc-env=MESHERY_COMMIT_SHA={}",
         sha.unwrap_or_else(|| "unknown".into())

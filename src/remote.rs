@@ -2,7 +2,6 @@
 //! provider's confirmation), login URLs, and every outbound call to it, each with
 //! timeouts, a size limit and Meshery's headers.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -19,7 +18,8 @@ use crate::models::ProviderCapabilities;
 const MAX_CONTROL_BODY: usize = 256 * 1024;
 /// How long a verified token is trusted before the provider is asked again (revocation).
 const CONFIRM_TTL: Duration = Duration::from_secs(60);
-/// Bound on cached tokens; the cache is cleared when full.
+/// Bound on cached tokens; past it the least useful entries are evicted one by one
+/// (S3-FIFO), so a flood of new tokens cannot flush every user's verification at once.
 const CACHE_CAP: usize = 10_000;
 
 pub struct Remote {
@@ -29,7 +29,7 @@ pub struct Remote {
     http: reqwest::Client,
     verifier: Verifier<JwksSource>,
     /// token -> (claims, trusted until).
-    cache: parking_lot::Mutex<HashMap<String, (Claims, Instant)>>,
+    cache: quick_cache::sync::Cache<String, (Claims, Instant)>,
     system_id: String,
 }
 
@@ -265,7 +265,7 @@ impl Remote {
                         name: caps.provider_name.clone(),
                         capabilities: RwLock::new(caps),
                         verifier: Verifier::new(jwks, policy),
-                        cache: parking_lot::Mutex::new(HashMap::new()),
+                        cache: quick_cache::sync::Cache::new(CACHE_CAP),
                         system_id: system_id.to_string(),
                         base,
                         http,
@@ -376,7 +376,7 @@ impl Remote {
     /// Verifies a token: the signature and claims locally, then the provider confirms it is
     /// still active (revocation). The result is cached for a minute at most.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, TokenRejected> {
-        if let Some((claims, until)) = self.cache.lock().get(token).cloned()
+        if let Some((claims, until)) = self.cache.get(token)
             && Instant::now() < until
             && claims.exp > chrono::Utc::now().timestamp() - 60
         {
@@ -401,15 +401,10 @@ impl Remote {
         if !active {
             return Err(TokenRejected::Inactive);
         }
-        let mut cache = self.cache.lock();
-        if cache.len() >= CACHE_CAP {
-            cache.clear();
-        }
-        cache.insert(
+        self.cache.insert(
             token.to_string(),
             (claims.clone(), Instant::now() + CONFIRM_TTL),
         );
-        drop(cache);
         Ok(claims)
     }
 
@@ -424,7 +419,7 @@ impl Remote {
 
     /// Logs out at the provider and revokes the token; forgets it here first.
     pub async fn logout(&self, token: &str) {
-        self.cache.lock().remove(token);
+        self.cache.remove(token);
         if let Ok(url) = self.base.join("logout") {
             let _ = self.request(reqwest::Method::GET, url, token).send().await;
         }

@@ -134,9 +134,17 @@ pub struct Served {
     pub addr: std::net::SocketAddr,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    permits: Arc<Semaphore>,
+    max_connections: usize,
 }
 
 impl Served {
+    /// How many connections are open now (accepted and not yet closed).
+    pub fn open_connections(&self) -> usize {
+        self.max_connections
+            .saturating_sub(self.permits.available_permits())
+    }
+
     /// Stops accepting and waits until every open connection has finished its requests.
     pub async fn stop(self) -> Result<(), tokio::task::JoinError> {
         let _ = self.shutdown.send(());
@@ -155,13 +163,24 @@ pub fn spawn(
 ) -> std::io::Result<Served> {
     let addr = listener.local_addr()?;
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, router, limits, tls, async move {
-        let _ = signal.await;
-    }));
+    let max_connections = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let task = tokio::spawn(serve_counted(
+        listener,
+        router,
+        limits,
+        tls,
+        permits.clone(),
+        async move {
+            let _ = signal.await;
+        },
+    ));
     Ok(Served {
         addr,
         shutdown,
         task,
+        permits,
+        max_connections,
     })
 }
 
@@ -175,6 +194,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    serve_counted(listener, router, limits, tls, permits, shutdown).await
+}
+
+/// [`serve`] with the connection permits given (an open connection holds one).
+async fn serve_counted(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnLimits,
+    tls: Option<meshery_tls::TlsAcceptor>,
+    permits: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -167,6 +167,8 @@ pub struct ProviderState {
     /// How many times `/keys` was fetched (tests bound JWKS amplification with it).
     pub key_fetches: AtomicU64,
     pub introspections: AtomicU64,
+    /// Seconds added to the wall clock (tests move time forward instead of sleeping).
+    clock_skew: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Clone)]
@@ -179,8 +181,17 @@ impl std::ops::Deref for RefProvider {
     }
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+impl ProviderState {
+    /// This provider's clock: the wall clock plus what tests moved it forward.
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp() + self.clock_skew.load(Ordering::Relaxed)
+    }
+
+    /// Moves this provider's clock forward: tokens expire, and sessions and revocations
+    /// are forgotten, as if `secs` had passed. For tests, which must not sleep.
+    pub fn advance_clock(&self, secs: i64) {
+        self.clock_skew.fetch_add(secs, Ordering::Relaxed);
+    }
 }
 
 impl RefProvider {
@@ -199,6 +210,7 @@ impl RefProvider {
             devices: Mutex::new(HashMap::new()),
             key_fetches: AtomicU64::new(0),
             introspections: AtomicU64::new(0),
+            clock_skew: Default::default(),
         })))
     }
 
@@ -240,7 +252,7 @@ impl RefProvider {
 
     /// The standard claims of a token for `account`.
     pub fn claims_for(&self, account: &Account) -> Value {
-        let now = now();
+        let now = self.now();
         json!({
             "iss": self.issuer,
             "aud": self.config.audience,
@@ -279,14 +291,16 @@ impl RefProvider {
         let mut validation = jsonwebtoken::Validation::new(Algorithm::EdDSA);
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.issuer]);
-        validation.validate_exp = !allow_expired;
-        // The provider is strict about its own tokens; relying parties allow clock skew.
-        validation.leeway = 0;
+        // Expiry is checked here, on this provider's clock (see `advance_clock`).
+        validation.validate_exp = false;
         let claims: Value = jsonwebtoken::decode(token, &decoding, &validation)
             .ok()?
             .claims;
-        // An expired token is only good for a refresh, and only for a while.
-        if allow_expired && claims["exp"].as_i64().unwrap_or(0) + self.grace() < now() {
+        // The provider is strict about its own tokens (no leeway); relying parties allow
+        // clock skew. An expired token is only good for a refresh, and only for a while.
+        let exp = claims["exp"].as_i64().unwrap_or(0);
+        let now = self.now();
+        if (!allow_expired && exp < now) || exp + self.grace() < now {
             return None;
         }
         let jti = claims["jti"].as_str().unwrap_or_default().to_string();
@@ -305,7 +319,7 @@ impl RefProvider {
                 if let Some(jti) = claims["jti"].as_str() {
                     let mut r = self.revoked.lock();
                     // Past its expiry and grace a token fails on its own: forget those.
-                    let now = now();
+                    let now = self.now();
                     r.retain(|_, until| *until >= now);
                     let until = claims["exp"].as_i64().unwrap_or(now) + self.grace();
                     r.insert(jti.to_string(), until);
@@ -319,7 +333,7 @@ impl RefProvider {
     /// Starts a sign-in session for `username`; ended ones are forgotten.
     fn open_session(&self, username: &str) -> String {
         let id = uuid::Uuid::new_v4().to_string();
-        let now = now();
+        let now = self.now();
         let mut s = self.sessions.lock();
         s.retain(|_, (_, until)| *until >= now);
         s.insert(id.clone(), (username.to_string(), now + self.grace()));
@@ -498,7 +512,7 @@ fn device_error(status: StatusCode, error: &str, description: &str) -> Response 
 
 async fn device_code(State(p): State<RefProvider>) -> Response {
     let mut devices = p.devices.lock();
-    let t = now();
+    let t = p.now();
     devices.retain(|_, g| g.expires > t);
     if devices.len() >= DEVICE_MAX_PENDING {
         return device_error(
@@ -570,7 +584,7 @@ async fn device_submit(
             .into_response();
     };
     let code = normalize_code(&form.user_code);
-    let t = now();
+    let t = p.now();
     let approved = p
         .devices
         .lock()
@@ -599,7 +613,7 @@ async fn device_token(
     State(p): State<RefProvider>,
     axum::Form(body): axum::Form<DeviceTokenBody>,
 ) -> Response {
-    let t = now();
+    let t = p.now();
     let approved = {
         let mut devices = p.devices.lock();
         let Some(grant) = devices.get_mut(&body.device_code) else {

@@ -164,8 +164,9 @@ async fn path_tricks_never_reach_another_host() {
 async fn a_401_upstream_is_refreshed_once_and_retried() {
     let s = setup().await;
     let p = &s.provider.provider;
-    // A token that expires in 2 s: the server confirms it and caches it; when it has
-    // expired the provider refuses it, and the proxy refreshes once and retries.
+    // A token that expires in 2 s: the server confirms it and caches it; once the
+    // provider's clock has passed its expiry the provider refuses it, and the proxy
+    // refreshes once and retries.
     let mut claims = p.claims_for(p.account("bob").unwrap());
     claims["exp"] = json!(chrono::Utc::now().timestamp() + 2);
     let short = p.sign(&claims).unwrap();
@@ -178,7 +179,7 @@ async fn a_401_upstream_is_refreshed_once_and_retried() {
             .send()
     };
     assert_eq!(call().await.unwrap().status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    p.advance_clock(3);
     let r = call().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(

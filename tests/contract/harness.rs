@@ -142,6 +142,20 @@ impl TestServer {
         meshery_client::rest::Client::new_with_client(&self.base, self.http())
     }
 
+    /// Waits (5 s at most) until the server holds exactly `n` open connections.
+    pub async fn until_open_connections(&self, n: usize) {
+        let served = self.served.as_ref().expect("the server is serving");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while served.open_connections() != n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} open connections, not {n}",
+                served.open_connections()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

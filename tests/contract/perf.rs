@@ -277,8 +277,8 @@ async fn an_smp_document_runs_and_runs_can_be_cancelled_and_are_limited() {
         .await
         .unwrap();
     let reading = tokio::spawn(frames(response.into_inner_stream()));
-    // One run at a time for this user: the second is refused.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One run at a time for this user: the second is refused. The first is registered
+    // before its answer's head is sent, so no wait is needed.
     match server.client().run_perf_test_smp().body(smp).send().await {
         Err(meshery_client::rest::Error::ErrorResponse(e)) => assert_eq!(e.status(), 429),
         other => panic!("expected 429, got {:?}", other.map(|r| r.status())),

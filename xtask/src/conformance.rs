@@ -7,6 +7,7 @@
 //! takes no credentials by design, so "accepts requests without authentication" is its
 //! contract, not a defect. The remote run checks it.
 
+use anyhow::anyhow;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::test::{PROVIDER_NAME, UI_PASSWORD, UI_USER, run, start_both};
 const SCHEMATHESIS: &str = "4.32.5";
 
 /// The venv's `st`, installed when missing or another version.
-fn schemathesis(root: &Path) -> Result<std::path::PathBuf, String> {
+fn schemathesis(root: &Path) -> anyhow::Result<std::path::PathBuf> {
     let venv = root.join("target/schemathesis-venv");
     let st = venv.join("bin/st");
     let current = Command::new(&st)
@@ -46,22 +47,23 @@ fn schemathesis(root: &Path) -> Result<std::path::PathBuf, String> {
 
 /// Signs in at the reference provider's form as the UI user; the token it hands the
 /// callback.
-fn remote_token(provider_port: u16) -> Result<String, String> {
+fn remote_token(provider_port: u16) -> anyhow::Result<String> {
     // base64url("http://127.0.0.1:9/cb"): the callback is never followed.
     let body = format!(
         "username={UI_USER}&password={UI_PASSWORD}&source=aHR0cDovLzEyNy4wLjAuMTo5L2Ni&ref="
     );
-    let mut stream = TcpStream::connect(("127.0.0.1", provider_port)).map_err(|e| e.to_string())?;
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", provider_port)).map_err(|e| anyhow!("{e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow!("{e}"))?;
     write!(
         stream,
         "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| anyhow!("{e}"))?;
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     let location = answer
@@ -71,15 +73,15 @@ fn remote_token(provider_port: u16) -> Result<String, String> {
                 .filter(|(k, _)| k.eq_ignore_ascii_case("location"))
                 .map(|(_, v)| v.trim().to_string())
         })
-        .ok_or_else(|| format!("the provider's login answered no redirect: {answer:.200}"))?;
+        .ok_or_else(|| anyhow!("the provider's login answered no redirect: {answer:.200}"))?;
     location
         .split(['?', '&'])
         .find_map(|kv| kv.strip_prefix("token="))
         .map(str::to_string)
-        .ok_or_else(|| format!("no token in {location}"))
+        .ok_or_else(|| anyhow!("no token in {location}"))
 }
 
-pub fn run_all(root: &Path, build: bool) -> Result<(), String> {
+pub fn run_all(root: &Path, build: bool) -> anyhow::Result<()> {
     if build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         run(Command::new(&cargo)
@@ -111,13 +113,13 @@ pub fn run_all(root: &Path, build: bool) -> Result<(), String> {
     // The remote user's credentials go in a config file of its own, not on a command
     // line that is printed.
     let remote = remote_token(provider.port).and_then(|token| {
-        let base = std::fs::read_to_string(&base_config).map_err(|e| e.to_string())?;
+        let base = std::fs::read_to_string(&base_config).map_err(|e| anyhow!("{e}"))?;
         let path = root.join("target/schemathesis-remote.toml");
         let (top, rest) = base.split_once("\n[").unwrap_or((base.as_str(), ""));
         let text = format!(
             "{top}headers = {{ Authorization = \"Bearer {token}\", \"meshery-provider\" = \"{PROVIDER_NAME}\" }}\n\n[{rest}"
         );
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(path)
     });
     match remote {
@@ -133,12 +135,12 @@ pub fn run_all(root: &Path, build: bool) -> Result<(), String> {
     let stopped = server.stop();
     provider.kill();
     if let Err(e) = stopped {
-        failed.push(e);
+        failed.push(format!("{e:#}"));
     }
     if failed.is_empty() {
         println!("xtask: schemathesis found no failure");
         Ok(())
     } else {
-        Err(failed.join("\n"))
+        Err(anyhow!(failed.join("\n")))
     }
 }

@@ -5,6 +5,7 @@
 //! 2. The CLI compiles no server code: `cargo tree -p mesheryctl` (every edge kind) names
 //!    no server crate.
 
+use anyhow::anyhow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
@@ -75,7 +76,7 @@ const SERVER_CRATES: &[&str] = &[
     "meshery-provider",
 ];
 
-pub fn run(root: &Path) -> Result<(), String> {
+pub fn run(root: &Path) -> anyhow::Result<()> {
     let mut problems = layers(&root.join("src"))?;
     problems.extend(cli_tree(root)?);
     if problems.is_empty() {
@@ -85,7 +86,7 @@ pub fn run(root: &Path) -> Result<(), String> {
         for p in &problems {
             eprintln!("lint: {p}");
         }
-        Err(format!("{} structure problem(s)", problems.len()))
+        Err(anyhow!("{} structure problem(s)", problems.len()))
     }
 }
 
@@ -172,10 +173,10 @@ fn imports(code: &str) -> BTreeSet<String> {
     found
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
     for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
+        let path = entry.map_err(|e| anyhow!("{e}"))?.path();
         if path.is_dir() {
             rust_files(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "rs") {
@@ -185,7 +186,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), Strin
     Ok(())
 }
 
-fn layers(src: &Path) -> Result<Vec<String>, String> {
+fn layers(src: &Path) -> anyhow::Result<Vec<String>> {
     let mut files = Vec::new();
     rust_files(src, &mut files)?;
     files.sort();
@@ -193,7 +194,7 @@ fn layers(src: &Path) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
     let mut seen_known = BTreeSet::new();
     for file in &files {
-        let relative = file.strip_prefix(src).map_err(|e| e.to_string())?;
+        let relative = file.strip_prefix(src).map_err(|e| anyhow!("{e}"))?;
         let Some(from) = module_of(relative) else {
             continue;
         };
@@ -204,7 +205,7 @@ fn layers(src: &Path) -> Result<Vec<String>, String> {
             ));
             continue;
         };
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file).map_err(|e| anyhow!("{}: {e}", file.display()))?;
         let code = code_of(&text);
         // Below the HTTP layer nothing knows the web framework (the `http` types come
         // from hyper, which both sides share).
@@ -288,15 +289,15 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
     None
 }
 
-fn cli_tree(root: &Path) -> Result<Vec<String>, String> {
+fn cli_tree(root: &Path) -> anyhow::Result<Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["tree", "-p", "mesheryctl", "--prefix", "none", "-f", "{p}"])
         .current_dir(root)
         .output()
-        .map_err(|e| format!("cargo tree: {e}"))?;
+        .map_err(|e| anyhow!("cargo tree: {e}"))?;
     if !out.status.success() {
-        return Err(format!(
+        return Err(anyhow!(
             "cargo tree -p mesheryctl failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));

@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask docs [--check]`, `test`, `lint`, `conformance`, `bench`.
 
+use anyhow::anyhow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -18,27 +19,27 @@ fn main() -> ExitCode {
         Some("lint") => lint::run(&root()),
         Some("conformance") => conformance::run_all(&root(), true),
         Some("bench") => bench(&args[1..]),
-        _ => Err(
-            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask lint | cargo xtask conformance | cargo xtask bench".to_string(),
-        ),
+        _ => Err(anyhow!(
+            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask lint | cargo xtask conformance | cargo xtask bench"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xtask: {e}");
+            eprintln!("xtask: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Writes the committed reference docs, or with `check` reports the stale ones.
-fn docs(check: bool) -> Result<(), String> {
+fn docs(check: bool) -> anyhow::Result<()> {
     let root = root();
-    let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| anyhow!("{p}: {e}"));
     let (spec_path, sdl_path) = ("schema/openapi.yaml", "schema/schema.graphql");
     let generated =
         meshery_codegen::generate(spec_path, &read(spec_path)?, sdl_path, &read(sdl_path)?)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| anyhow!("{e}"))?;
     let mut stale = Vec::new();
     for (path, text) in meshery_codegen::committed_docs(&generated) {
         let full = root.join(path);
@@ -50,9 +51,9 @@ fn docs(check: bool) -> Result<(), String> {
             stale.push(path);
         } else {
             if let Some(dir) = full.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
             }
-            std::fs::write(&full, text).map_err(|e| format!("{path}: {e}"))?;
+            std::fs::write(&full, text).map_err(|e| anyhow!("{path}: {e}"))?;
             println!("wrote {path}");
         }
     }
@@ -62,7 +63,7 @@ fn docs(check: bool) -> Result<(), String> {
         }
         Ok(())
     } else {
-        Err(format!(
+        Err(anyhow!(
             "stale generated files: {}; run `cargo xtask docs` and commit the result",
             stale.join(", ")
         ))
@@ -74,7 +75,7 @@ mod lint;
 mod test;
 
 /// Benchmarks, release build: ratios measured within one run.
-fn bench(args: &[String]) -> Result<(), String> {
+fn bench(args: &[String]) -> anyhow::Result<()> {
     // The load generator is compared with wrk (Debian's package).
     test::ensure_apt("wrk", &["wrk"])?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -83,10 +84,10 @@ fn bench(args: &[String]) -> Result<(), String> {
         .args(["run", "--release", "--example", "bench", "--"])
         .args(args)
         .status()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| anyhow!("{e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("bench failed ({status})"))
+        Err(anyhow!("bench failed ({status})"))
     }
 }

@@ -8,20 +8,21 @@
 //! 3. SIGTERM to that server: it must shut down cleanly.
 //! 4. `conformance`: schemathesis against a fresh server, as the Local and a remote user.
 
+use anyhow::anyhow;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub fn run(cmd: &mut Command) -> Result<(), String> {
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     println!("xtask: running {shown}");
-    let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
+    let status = cmd.status().map_err(|e| anyhow!("{shown}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{shown} failed ({status})"))
+        Err(anyhow!("{shown} failed ({status})"))
     }
 }
 
@@ -41,12 +42,12 @@ fn is_root() -> bool {
 }
 
 /// Installs Debian packages when missing (CI and fresh machines run as root).
-pub fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
+pub fn ensure_apt(program: &str, packages: &[&str]) -> anyhow::Result<()> {
     if have(program) {
         return Ok(());
     }
     if !is_root() || !have("apt-get") {
-        return Err(format!(
+        return Err(anyhow!(
             "`{program}` is missing; install the Debian package(s) {}",
             packages.join(" ")
         ));
@@ -58,9 +59,9 @@ pub fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| anyhow!("{e}"))?;
+    Ok(listener.local_addr().map_err(|e| anyhow!("{e}"))?.port())
 }
 
 /// A bare HTTP/1.0 GET; returns the status code.
@@ -84,7 +85,7 @@ pub const UI_USER: &str = "alice";
 pub const UI_PASSWORD: &str = "xtask-secret";
 
 /// Starts the reference provider on a free port; ready when it serves its keys.
-pub fn start_provider(root: &Path) -> Result<Server, String> {
+pub fn start_provider(root: &Path) -> anyhow::Result<Server> {
     Server::spawn(root, "meshery-provider", "/keys", |c, port| {
         c.args([
             "--port",
@@ -100,7 +101,7 @@ pub fn start_provider(root: &Path) -> Result<Server, String> {
 }
 
 /// The reference provider, then a server with it as its remote provider (fresh home).
-pub fn start_both(root: &Path) -> Result<(Server, Server), String> {
+pub fn start_both(root: &Path) -> anyhow::Result<(Server, Server)> {
     let mut provider = start_provider(root)?;
     let provider_url = format!("http://127.0.0.1:{}", provider.port);
     match Server::start(root, &provider_url) {
@@ -113,7 +114,7 @@ pub fn start_both(root: &Path) -> Result<(Server, Server), String> {
 }
 
 impl Server {
-    pub fn start(root: &Path, provider_url: &str) -> Result<Server, String> {
+    pub fn start(root: &Path, provider_url: &str) -> anyhow::Result<Server> {
         let home = root
             .join("target")
             .join(format!("xtask-home-{}", std::process::id()));
@@ -132,7 +133,7 @@ impl Server {
         name: &str,
         ready: &str,
         args: impl FnOnce(&mut Command, u16),
-    ) -> Result<Server, String> {
+    ) -> anyhow::Result<Server> {
         let port = free_port()?;
         let binary = root.join("target/debug").join(name);
         println!("xtask: starting {} on port {port}", binary.display());
@@ -141,16 +142,16 @@ impl Server {
         args(&mut command, port);
         let child = command
             .spawn()
-            .map_err(|e| format!("{}: {e}", binary.display()))?;
+            .map_err(|e| anyhow!("{}: {e}", binary.display()))?;
         let mut server = Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_status(port, ready) != Some(200) {
             if Instant::now() > deadline {
                 server.kill();
-                return Err(format!("{name} did not become ready in 30 s"));
+                return Err(anyhow!("{name} did not become ready in 30 s"));
             }
             if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("{name} exited early ({status})"));
+                return Err(anyhow!("{name} exited early ({status})"));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -163,7 +164,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit must be clean and prompt.
-    pub fn stop(mut self) -> Result<(), String> {
+    pub fn stop(mut self) -> anyhow::Result<()> {
         run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]))?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -172,19 +173,21 @@ impl Server {
                     println!("xtask: meshery-server shut down cleanly on SIGTERM");
                     Ok(())
                 } else {
-                    Err(format!("meshery-server exited with {status} on SIGTERM"))
+                    Err(anyhow!("meshery-server exited with {status} on SIGTERM"))
                 };
             }
             if Instant::now() > deadline {
                 self.kill();
-                return Err("meshery-server did not stop within 10 s of SIGTERM".into());
+                return Err(anyhow!(
+                    "meshery-server did not stop within 10 s of SIGTERM"
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
 
-pub fn run_all(root: &Path) -> Result<(), String> {
+pub fn run_all(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo)
         .current_dir(root)
@@ -226,22 +229,22 @@ pub fn run_all(root: &Path) -> Result<(), String> {
                 .env("UI_PASSWORD", UI_PASSWORD);
         }
         if let Err(e) = run(&mut node) {
-            failed.push(e);
+            failed.push(format!("{e:#}"));
         }
     }
     let stopped = server.stop();
     provider.kill();
     if let Err(e) = stopped {
-        failed.push(e);
+        failed.push(format!("{e:#}"));
     }
     // schemathesis against a server of its own (its stateful phase leaves data behind).
     if let Err(e) = crate::conformance::run_all(root, false) {
-        failed.push(e);
+        failed.push(format!("{e:#}"));
     }
     if failed.is_empty() {
         println!("xtask: every suite passed");
         Ok(())
     } else {
-        Err(failed.join("\n"))
+        Err(anyhow!(failed.join("\n")))
     }
 }
