@@ -124,24 +124,59 @@ async fn wrk(
     delay_ms: Option<f64>,
     secs: f64,
 ) -> Option<(f64, f64, f64)> {
+    let script = delay_ms.map(|d| format!("function delay()\n  return {d}\nend\n"));
+    wrk_at(
+        &format!("http://{addr}/"),
+        2,
+        connections,
+        secs,
+        &[],
+        script,
+    )
+    .await
+}
+
+/// (requests/s, p50 ms, p99 ms) of wrk against `url` with `threads` client threads,
+/// extra `args` (headers) and a Lua `script`; `None` when wrk cannot be run, and a panic
+/// when any answer is not a success (a rate of errors measures nothing).
+async fn wrk_at(
+    url: &str,
+    threads: usize,
+    connections: usize,
+    secs: f64,
+    args: &[&str],
+    script: Option<String>,
+) -> Option<(f64, f64, f64)> {
     let mut cmd = tokio::process::Command::new("wrk");
     cmd.args([
-        "-t2",
-        &format!("-c{connections}"),
-        &format!("-d{}s", secs.ceil() as u64),
-        "--latency",
+        format!("-t{threads}"),
+        format!("-c{connections}"),
+        format!("-d{}s", secs.ceil() as u64),
+        "--latency".to_string(),
     ]);
-    let script = delay_ms.map(|d| {
-        let path =
-            std::env::temp_dir().join(format!("meshery-bench-pace-{}.lua", std::process::id()));
-        std::fs::write(&path, format!("function delay()\n  return {d}\nend\n")).unwrap();
+    cmd.args(args);
+    static SCRIPTS: AtomicU64 = AtomicU64::new(0);
+    let path = script.map(|text| {
+        let path = std::env::temp_dir().join(format!(
+            "meshery-bench-{}-{}.lua",
+            std::process::id(),
+            SCRIPTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).unwrap();
         path
     });
-    if let Some(path) = &script {
+    if let Some(path) = &path {
         cmd.arg("-s").arg(path);
     }
-    let out = cmd.arg(format!("http://{addr}/")).output().await.ok()?;
+    let out = cmd.arg(url).output().await.ok()?;
+    if let Some(path) = path {
+        let _ = std::fs::remove_file(path);
+    }
     let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.contains("Non-2xx or 3xx responses"),
+        "wrk {url}: failed answers\n{text}"
+    );
     let mut rps = None;
     let (mut p50, mut p99) = (None, None);
     for line in text.lines() {
@@ -153,10 +188,145 @@ async fn wrk(
             _ => {}
         }
     }
-    if let Some(path) = script {
-        let _ = std::fs::remove_file(path);
-    }
     Some((rps?, p50?, p99?))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One row of the request-path table: `subject` against its `baseline`, alternating
+/// `runs` times; medians of rate and p99.
+struct Row {
+    what: &'static str,
+    baseline: &'static str,
+    rate: f64,
+    p99: f64,
+    base_rate: f64,
+    base_p99: f64,
+    goal: f64,
+}
+
+type Load<'a> = (&'a str, &'a [&'a str], Option<String>);
+
+async fn compare(runs: usize, secs: f64, subject: Load<'_>, baseline: Load<'_>) -> [f64; 4] {
+    let (mut r, mut p, mut br, mut bp) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..runs {
+        // One client thread: the client gets one core's worth, the server the rest.
+        let (rate, _, p99) = wrk_at(
+            subject.0,
+            1,
+            CONNECTIONS,
+            secs,
+            subject.1,
+            subject.2.clone(),
+        )
+        .await
+        .expect("wrk runs");
+        r.push(rate);
+        p.push(p99);
+        let (rate, _, p99) = wrk_at(
+            baseline.0,
+            1,
+            CONNECTIONS,
+            secs,
+            baseline.1,
+            baseline.2.clone(),
+        )
+        .await
+        .expect("wrk runs");
+        br.push(rate);
+        bp.push(p99);
+    }
+    [median(r), median(p), median(br), median(bp)]
+}
+
+/// The request path against bare axum and REST against GraphQL (Local provider).
+async fn http_bench(runs: usize, secs: f64) {
+    let bare = target().await;
+    let home = std::env::temp_dir().join(format!("meshery-bench-http-{}", std::process::id()));
+    let mut config = Config::new(home.clone());
+    config.port = 0;
+    let running = server::start(config).await.unwrap();
+    let version = format!("http://{}/api/system/version", running.addr);
+    let graphql = format!("http://{}/api/system/graphql/query", running.addr);
+    let hello = format!("http://{bare}/");
+    let close: &[&str] = &["-H", "Connection: close"];
+    let query = r#"{\"query\":\"{ version { build } }\"}"#;
+    let post = format!(
+        "wrk.method = \"POST\"\nwrk.body = \"{query}\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+    );
+    // Warm-up: first connections, allocator growth, the GraphQL schema's first run.
+    for url in [&version, &hello] {
+        wrk_at(url, 1, CONNECTIONS, 1.0, &[], None)
+            .await
+            .expect("wrk runs");
+    }
+    wrk_at(&graphql, 1, CONNECTIONS, 1.0, &[], Some(post.clone()))
+        .await
+        .expect("wrk runs");
+    let mut rows = Vec::new();
+    let [rate, p99, base_rate, base_p99] =
+        compare(runs, secs, (&version, &[], None), (&hello, &[], None)).await;
+    rows.push(Row {
+        what: "GET /api/system/version, keep-alive",
+        baseline: "bare axum",
+        rate,
+        p99,
+        base_rate,
+        base_p99,
+        goal: 0.85,
+    });
+    let [rate, p99, base_rate, base_p99] =
+        compare(runs, secs, (&version, close, None), (&hello, close, None)).await;
+    rows.push(Row {
+        what: "GET /api/system/version, Connection: close",
+        baseline: "bare axum",
+        rate,
+        p99,
+        base_rate,
+        base_p99,
+        goal: 0.7,
+    });
+    let [rate, p99, base_rate, base_p99] = compare(
+        runs,
+        secs,
+        (&graphql, &[], Some(post)),
+        (&version, &[], None),
+    )
+    .await;
+    rows.push(Row {
+        what: "GraphQL { version { build } }",
+        baseline: "REST version",
+        rate,
+        p99,
+        base_rate,
+        base_p99,
+        goal: 0.8,
+    });
+    println!("bench http: wrk -t1 -c{CONNECTIONS}, {runs} alternating runs of {secs} s, medians");
+    println!(
+        "  {:<44} {:>9} {:>8}   {:<13} {:>9} {:>8}   {:>6} {:>6}",
+        "what", "req/s", "p99 ms", "baseline", "req/s", "p99 ms", "ratio", "goal"
+    );
+    for r in rows {
+        let ratio = r.rate / r.base_rate;
+        println!(
+            "  {:<44} {:>9.0} {:>8.2}   {:<13} {:>9.0} {:>8.2}   {:>6.3} {:>5.2}{}",
+            r.what,
+            r.rate,
+            r.p99,
+            r.baseline,
+            r.base_rate,
+            r.base_p99,
+            ratio,
+            r.goal,
+            if ratio >= r.goal { " ok" } else { " MISSED" }
+        );
+    }
+    running.stop().await.unwrap();
+    let _ = std::fs::remove_dir_all(home);
 }
 
 async fn loadgen_bench(secs: f64) {
@@ -223,10 +393,17 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
-    if only.as_deref() != Some("guard") {
+    let runs: usize = std::env::var("BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    if only.is_none() || only.as_deref() == Some("http") {
+        http_bench(runs, secs).await;
+    }
+    if only.is_none() || only.as_deref() == Some("loadgen") {
         loadgen_bench(secs).await;
     }
-    if only.as_deref() == Some("loadgen") {
+    if only.is_some() && only.as_deref() != Some("guard") {
         return;
     }
     let provider = refprovider::start(
