@@ -68,6 +68,9 @@ fn schema(app: App) -> Schema {
         .finish()
 }
 
+/// Read and write buffer of a GraphQL WebSocket connection.
+const WS_BUFFER: usize = 4 * 1024;
+
 fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
     let e: ApiError = e.into();
     async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| ext.set("code", e.code))
@@ -657,7 +660,7 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     ty == Some(OperationType::Mutation)
 }
 
-/// GraphQL over HTTP (GET and POST); WebSocket upgrades are taken by [`upgrade_layer`].
+/// GraphQL over HTTP (GET and POST); WebSocket upgrades are taken by [`Upgrades`].
 async fn http(graphql: &Graphql, session: Session, request: Request) -> Response {
     let app = &graphql.app;
     let (parts, body) = request.into_parts();
@@ -761,23 +764,73 @@ pub const GRAPHQL_PATHS: &[&str] = &["/api/system/graphql/query", "/api/graphql/
 
 /// Takes WebSocket upgrades on the GraphQL paths before the REST router: their
 /// credentials may arrive only in `connection_init`, which the same guard then checks.
-pub async fn upgrade_layer(
-    axum::extract::State(graphql): axum::extract::State<Graphql>,
-    request: Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let is_upgrade = request.method() == Method::GET
+/// A plain service rather than `middleware::from_fn`: every other request passes straight
+/// through, with no state cloned and no future boxed.
+#[derive(Clone)]
+pub struct Upgrades<S> {
+    inner: S,
+    graphql: Graphql,
+}
+
+impl Upgrades<()> {
+    pub fn layer(graphql: Graphql) -> UpgradesLayer {
+        UpgradesLayer(graphql)
+    }
+}
+
+/// Wraps each route in [`Upgrades`].
+#[derive(Clone)]
+pub struct UpgradesLayer(Graphql);
+
+impl<S> tower::Layer<S> for UpgradesLayer {
+    type Service = Upgrades<S>;
+    fn layer(&self, inner: S) -> Upgrades<S> {
+        Upgrades {
+            inner,
+            graphql: self.0.clone(),
+        }
+    }
+}
+
+fn is_graphql_upgrade(request: &Request) -> bool {
+    request.method() == Method::GET
         && GRAPHQL_PATHS.contains(&request.uri().path())
         && request
             .headers()
             .get(header::UPGRADE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !is_upgrade {
-        return next.run(request).await;
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+impl<S> tower::Service<Request> for Upgrades<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        S::Future,
+        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
-    let (mut parts, _) = request.into_parts();
-    websocket(&graphql, &mut parts).await
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if !is_graphql_upgrade(&request) {
+            return futures_util::future::Either::Left(self.inner.call(request));
+        }
+        let graphql = self.graphql.clone();
+        futures_util::future::Either::Right(Box::pin(async move {
+            let (mut parts, _) = request.into_parts();
+            Ok(websocket(&graphql, &mut parts).await)
+        }))
+    }
 }
 
 /// A token from a `connection_init` payload: `{"Authorization": "Bearer ..."}`,
@@ -842,7 +895,12 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
     let schema = graphql.schema.clone();
     let limit = app.config.body_limit;
     let app = app.clone();
+    // tungstenite's default buffers are 128 KiB each way, allocated per connection; GraphQL
+    // messages are small, and an idle subscription should cost a few KiB (larger messages
+    // still arrive whole: the buffers grow up to the message limit).
     upgrade
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::request::Parts;
@@ -21,9 +22,12 @@ use crate::session::Session;
 use crate::web;
 
 /// What the generated router calls: the shared state plus GraphQL (whose schema holds the
-/// state, so it cannot live inside it). Cheap to clone.
+/// state, so it cannot live inside it), behind one `Arc`: the router clones its state for
+/// every request, and one reference count is cheaper than one per field.
 #[derive(Clone)]
-pub struct Api {
+pub struct Api(Arc<ApiParts>);
+
+pub struct ApiParts {
     pub app: App,
     pub graphql: Graphql,
 }
@@ -31,11 +35,18 @@ pub struct Api {
 impl Api {
     pub fn new(app: App) -> Api {
         let graphql = Graphql::new(app.clone());
-        Api { app, graphql }
+        Api(Arc::new(ApiParts { app, graphql }))
     }
 }
 
 impl Deref for Api {
+    type Target = ApiParts;
+    fn deref(&self) -> &ApiParts {
+        &self.0
+    }
+}
+
+impl Deref for ApiParts {
     type Target = App;
     fn deref(&self) -> &App {
         &self.app
@@ -103,10 +114,7 @@ pub fn router(app: App) -> Router {
     let graphql = api.graphql.clone();
     rest::router(api)
         .merge(web::routes(app))
-        .layer(axum::middleware::from_fn_with_state(
-            graphql,
-            crate::gql::upgrade_layer,
-        ))
+        .layer(crate::gql::Upgrades::layer(graphql))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("handling the request", "a handler panicked").into_response()

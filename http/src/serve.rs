@@ -206,6 +206,10 @@ async fn serve_counted(
     permits: Arc<Semaphore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    // A `Router<()>` keeps its handlers boxed until it is given its state, and would turn
+    // the matched one into a service again on every request; given it once here, every
+    // route is built once per server.
+    let router = router.with_state(());
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
