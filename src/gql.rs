@@ -33,6 +33,28 @@ pub struct Resolver(App);
 pub struct Graphql {
     app: App,
     schema: Schema,
+    /// Parsed documents by query text: clients send the same few queries again and again,
+    /// and parsing is a large part of a small query's cost. Bounded by the total length of
+    /// the cached texts; validation and every limit still run on each request.
+    parsed: Arc<ParsedCache>,
+}
+
+type ParsedCache =
+    quick_cache::sync::Cache<String, async_graphql::parser::types::ExecutableDocument, TextWeight>;
+
+/// Bytes of query text the parsed-document cache holds at most.
+const PARSED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Weighs a cached document by the length of its text (a document's size follows it).
+#[derive(Clone)]
+struct TextWeight;
+
+impl quick_cache::Weighter<String, async_graphql::parser::types::ExecutableDocument>
+    for TextWeight
+{
+    fn weight(&self, query: &String, _: &async_graphql::parser::types::ExecutableDocument) -> u64 {
+        query.len() as u64 + 1
+    }
 }
 
 impl Graphql {
@@ -40,6 +62,24 @@ impl Graphql {
         Graphql {
             schema: schema(app.clone()),
             app,
+            parsed: Arc::new(ParsedCache::with_weighter(
+                1024,
+                PARSED_CACHE_BYTES,
+                TextWeight,
+            )),
+        }
+    }
+
+    /// Hands `request` its parsed document from the cache, or parses it and caches it. A
+    /// query that does not parse is left alone: execution reports the syntax error.
+    fn parse_cached(&self, request: &mut async_graphql::Request) {
+        if let Some(doc) = self.parsed.get(request.query.as_str()) {
+            request.set_parsed_query(doc);
+            return;
+        }
+        if let Ok(doc) = request.parsed_query() {
+            let doc = doc.clone();
+            self.parsed.insert(request.query.clone(), doc);
         }
     }
 
@@ -695,19 +735,33 @@ async fn http(graphql: &Graphql, session: Session, request: Request) -> Response
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
+    let mut request = request;
+    graphql.parse_cached(&mut request);
     let response = graphql.schema.execute(request.data(session)).await;
     // A request error (nothing executed) is a 400 for graphql-response+json clients; plain
     // JSON clients get 200 with `errors`, as GraphQL over HTTP asks.
     let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();
+    if !request_error {
+        // The common case: the response as it is, serialized once.
+        return match serde_json::to_vec(&response) {
+            Ok(bytes) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, HeaderValue::from_static(media))],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => ApiError::internal("encoding the GraphQL response", e).into_response(),
+        };
+    }
     let mut body = match serde_json::to_value(&response) {
         Ok(v) => v,
         Err(e) => return ApiError::internal("encoding the GraphQL response", e).into_response(),
     };
-    if request_error && let serde_json::Value::Object(out) = &mut body {
+    if let serde_json::Value::Object(out) = &mut body {
         // Nothing ran, so there is no `data` entry at all.
         out.remove("data");
     }
-    let status = if request_error && media == GRAPHQL_RESPONSE_JSON {
+    let status = if media == GRAPHQL_RESPONSE_JSON {
         // Both a GraphQL response and a MeshKit error body.
         let message = response
             .errors
