@@ -64,10 +64,6 @@ fn problems_text(problems: &[String]) -> String {
     )
 }
 
-fn invalid(problems: Vec<String>) -> DesignError {
-    DesignError::Invalid(problems)
-}
-
 /// Parses YAML, naming the line and column of a syntax error.
 fn yaml(what: &str, text: &str) -> Result<Value, DesignError> {
     yaml_serde::from_str::<Value>(text).map_err(|e| match e.location() {
@@ -85,7 +81,7 @@ fn yaml(what: &str, text: &str) -> Result<Value, DesignError> {
 pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
     let doc = yaml("patternFile", text)?;
     let Value::Object(doc) = doc else {
-        return Err(invalid(vec![
+        return Err(DesignError::Invalid(vec![
             "patternFile must be a mapping with `name` and `components`".into(),
         ]));
     };
@@ -106,7 +102,7 @@ pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
         }
     };
     if components.len() > MAX_COMPONENTS {
-        return Err(invalid(vec![format!(
+        return Err(DesignError::Invalid(vec![format!(
             "{} components; at most {MAX_COMPONENTS}",
             components.len()
         )]));
@@ -173,7 +169,7 @@ pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
         out.push(c);
     }
     if !problems.is_empty() {
-        return Err(invalid(problems));
+        return Err(DesignError::Invalid(problems));
     }
     Ok(Checked {
         name,

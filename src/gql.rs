@@ -27,16 +27,26 @@ pub type Schema = g::GraphqlSchema<Resolver>;
 /// Resolvers hold the [`App`]; the caller's [`Session`] is in each request's data.
 pub struct Resolver(App);
 
-/// The GraphQL endpoint: the schema over the state, cheap to clone. Built once, where the
-/// router is built.
+/// The GraphQL endpoint: the schema over the state. Built once, where the router is built;
+/// one `Arc`, because every route's WebSocket hand-off (`Upgrades`) holds it and routes are
+/// cloned for each request.
 #[derive(Clone)]
-pub struct Graphql {
+pub struct Graphql(Arc<GraphqlParts>);
+
+pub struct GraphqlParts {
     app: App,
     schema: Schema,
     /// Parsed documents by query text: clients send the same few queries again and again,
     /// and parsing is a large part of a small query's cost. Bounded by the total length of
     /// the cached texts; validation and every limit still run on each request.
-    parsed: Arc<ParsedCache>,
+    parsed: ParsedCache,
+}
+
+impl std::ops::Deref for Graphql {
+    type Target = GraphqlParts;
+    fn deref(&self) -> &GraphqlParts {
+        &self.0
+    }
 }
 
 type ParsedCache =
@@ -59,15 +69,11 @@ impl quick_cache::Weighter<String, async_graphql::parser::types::ExecutableDocum
 
 impl Graphql {
     pub fn new(app: App) -> Graphql {
-        Graphql {
+        Graphql(Arc::new(GraphqlParts {
             schema: schema(app.clone()),
             app,
-            parsed: Arc::new(ParsedCache::with_weighter(
-                1024,
-                PARSED_CACHE_BYTES,
-                TextWeight,
-            )),
-        }
+            parsed: ParsedCache::with_weighter(1024, PARSED_CACHE_BYTES, TextWeight),
+        }))
     }
 
     /// Hands `request` its parsed document from the cache, or parses it and caches it. A
@@ -826,15 +832,9 @@ pub struct Upgrades<S> {
     graphql: Graphql,
 }
 
-impl Upgrades<()> {
-    pub fn layer(graphql: Graphql) -> UpgradesLayer {
-        UpgradesLayer(graphql)
-    }
-}
-
 /// Wraps each route in [`Upgrades`].
 #[derive(Clone)]
-pub struct UpgradesLayer(Graphql);
+pub struct UpgradesLayer(pub Graphql);
 
 impl<S> tower::Layer<S> for UpgradesLayer {
     type Service = Upgrades<S>;

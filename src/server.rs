@@ -114,7 +114,7 @@ pub fn router(app: App) -> Router {
     let graphql = api.graphql.clone();
     rest::router(api)
         .merge(web::routes(app))
-        .layer(crate::gql::Upgrades::layer(graphql))
+        .layer(crate::gql::UpgradesLayer(graphql))
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 ApiError::internal("handling the request", "a handler panicked").into_response()

@@ -165,7 +165,7 @@ pub fn spawn(
     let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
     let max_connections = limits.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max_connections));
-    let task = tokio::spawn(serve_counted(
+    let task = tokio::spawn(serve(
         listener,
         router,
         limits,
@@ -185,20 +185,8 @@ pub fn spawn(
 }
 
 /// Serves `router` until `shutdown` resolves, then stops accepting, lets every open
-/// connection finish its requests, and returns.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    limits: ConnLimits,
-    tls: Option<meshery_tls::TlsAcceptor>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    serve_counted(listener, router, limits, tls, permits, shutdown).await
-}
-
-/// [`serve`] with the connection permits given (an open connection holds one).
-async fn serve_counted(
+/// connection finish its requests, and returns. An open connection holds one of `permits`.
+async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
