@@ -55,13 +55,38 @@ impl NewEvent {
     }
 }
 
+/// A recorded event as the live streams share it: one allocation for all subscribers (a
+/// broadcast clones its value per receiver, so the value is an `Arc`), with the JSON that
+/// was stored, so a stream that sends JSON does not encode it again per subscriber.
+pub struct Published {
+    owner: String,
+    pub event: Event,
+    /// `event` as compact JSON.
+    pub json: String,
+    /// One value derived from the event for a kind of stream (the SSE frame), made by the
+    /// first subscriber that needs it and shared by the others.
+    derived: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl Published {
+    /// `make(self)`, computed once per event for every subscriber asking for a `T`.
+    pub fn shared<T: Clone + Send + Sync + 'static>(&self, make: impl Fn(&Self) -> T) -> T {
+        let derived = self.derived.get_or_init(|| Box::new(make(self)));
+        match derived.downcast_ref::<T>() {
+            Some(value) => value.clone(),
+            // Another kind of stream took the slot first: this one computes its own.
+            None => make(self),
+        }
+    }
+}
+
 struct Inner {
     store: Store,
     system_id: String,
-    /// Every recorded event with its owner; subscribers keep their owner's.
-    tx: broadcast::Sender<(String, Event)>,
-    /// Ends every live stream at shutdown, so open subscriptions do not hold it up.
-    closing: tokio_util::sync::CancellationToken,
+    /// Every recorded event with its owner; subscribers keep their owner's. Taken at
+    /// shutdown: the streams then end, so open subscriptions do not hold it up (cheaper
+    /// than a cancellation future polled by every stream on every event).
+    tx: parking_lot::RwLock<Option<broadcast::Sender<Arc<Published>>>>,
 }
 
 /// The event service; cheap to clone.
@@ -90,8 +115,7 @@ impl Events {
         Events(Arc::new(Inner {
             store,
             system_id,
-            tx: broadcast::channel(256).0,
-            closing: Default::default(),
+            tx: parking_lot::RwLock::new(Some(broadcast::channel(256).0)),
         }))
     }
 
@@ -153,7 +177,16 @@ impl Events {
             })
             .await
             .or_internal("storing an event")?;
-        let _ = self.0.tx.send((owner.to_string(), event.clone()));
+        if let Some(tx) = &*self.0.tx.read()
+            && tx.receiver_count() > 0
+        {
+            let _ = tx.send(Arc::new(Published {
+                owner: owner.to_string(),
+                event: event.clone(),
+                json: doc,
+                derived: Default::default(),
+            }));
+        }
         Ok(event)
     }
 
@@ -252,22 +285,24 @@ impl Events {
 
     /// The user's events from now on. A subscriber that falls behind skips what it
     /// missed rather than stalling the server; the listing still has everything.
-    pub fn subscribe(&self, session: &Session) -> BoxStream<'static, Event> {
+    pub fn subscribe(&self, session: &Session) -> BoxStream<'static, Arc<Published>> {
         let owner = session.owner();
-        BroadcastStream::new(self.0.tx.subscribe())
+        let Some(rx) = self.0.tx.read().as_ref().map(broadcast::Sender::subscribe) else {
+            return futures_util::stream::empty().boxed();
+        };
+        BroadcastStream::new(rx)
             .filter_map(move |item| {
                 std::future::ready(match item {
-                    Ok((o, event)) if o == owner => Some(event),
+                    Ok(p) if p.owner == owner => Some(p),
                     _ => None,
                 })
             })
-            .take_until(self.0.closing.clone().cancelled_owned())
             .boxed()
     }
 
     /// Ends the live streams (at shutdown).
     pub fn close(&self) {
-        self.0.closing.cancel();
+        self.0.tx.write().take();
     }
 }
 

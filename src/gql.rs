@@ -573,7 +573,7 @@ impl g::SubscriptionResolver for Resolver {
         Ok(app
             .events
             .subscribe(session(ctx)?)
-            .map(|e| Ok(event_out(e)))
+            .map(|p| Ok(event_out(p.event.clone())))
             .boxed())
     }
 

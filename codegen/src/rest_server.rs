@@ -1077,19 +1077,94 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 response
             }
 
-            /// The events of a `text/event-stream` response; the stream ends the response.
-            pub type EventStream = ::futures_util::stream::BoxStream<'static, ::axum::response::sse::Event>;
+            /// One encoded server-sent event (`data: <JSON>` and the blank line). The bytes are
+            /// shared: an event sent to many subscribers is encoded once, not per subscriber.
+            #[derive(Clone, Debug)]
+            pub struct SseFrame(::axum::body::Bytes);
 
-            /// Server-sent events, with a comment line every 15 s so proxies keep the
+            impl SseFrame {
+                /// Compact JSON has no raw line break (they are escaped inside strings), so
+                /// one `data:` line carries the whole value.
+                pub fn json<T: ::serde::Serialize + ?Sized>(value: &T) -> ::std::result::Result<SseFrame, ::serde_json::Error> {
+                    let mut buf = ::std::vec::Vec::with_capacity(256);
+                    buf.extend_from_slice(b"data: ");
+                    ::serde_json::to_writer(&mut buf, value)?;
+                    buf.extend_from_slice(b"\n\n");
+                    Ok(SseFrame(buf.into()))
+                }
+
+                /// A frame of JSON text already encoded (`serde_json::to_string`). Compact JSON
+                /// has no line break outside an escape, so it fits one `data:` line; any other
+                /// text is split into one `data:` line per line, as the format requires.
+                pub fn from_json(json: &str) -> SseFrame {
+                    let mut buf = ::std::vec::Vec::with_capacity(json.len() + 8);
+                    if json.contains(['\n', '\r']) {
+                        for line in json.split('\n').map(|l| l.split('\r')).flatten() {
+                            buf.extend_from_slice(b"data: ");
+                            buf.extend_from_slice(line.as_bytes());
+                            buf.push(b'\n');
+                        }
+                        buf.push(b'\n');
+                        return SseFrame(buf.into());
+                    }
+                    buf.extend_from_slice(b"data: ");
+                    buf.extend_from_slice(json.as_bytes());
+                    buf.extend_from_slice(b"\n\n");
+                    SseFrame(buf.into())
+                }
+            }
+
+            /// The events of a `text/event-stream` response; the stream ends the response.
+            pub type EventStream = ::futures_util::stream::BoxStream<'static, SseFrame>;
+
+            /// A comment line every this often when no event was sent, so proxies keep the
             /// connection open.
+            pub const SSE_KEEP_ALIVE: ::std::time::Duration = ::std::time::Duration::from_secs(15);
+
+            /// The frames, and a comment when a keep-alive period passed with none. The timer
+            /// is a fixed interval, not reset per event, so an event costs no timer work.
+            struct KeepAlive {
+                events: EventStream,
+                tick: ::tokio::time::Interval,
+                quiet: bool,
+            }
+
+            impl ::futures_util::Stream for KeepAlive {
+                type Item = ::std::result::Result<::axum::body::Bytes, ::std::convert::Infallible>;
+
+                fn poll_next(
+                    mut self: ::std::pin::Pin<&mut Self>,
+                    cx: &mut ::std::task::Context<'_>,
+                ) -> ::std::task::Poll<Option<Self::Item>> {
+                    use ::std::task::Poll;
+                    match self.events.as_mut().poll_next(cx) {
+                        Poll::Ready(Some(frame)) => {
+                            self.quiet = false;
+                            return Poll::Ready(Some(Ok(frame.0)));
+                        }
+                        Poll::Ready(None) => return Poll::Ready(None),
+                        Poll::Pending => {}
+                    }
+                    while self.tick.poll_tick(cx).is_ready() {
+                        if ::std::mem::replace(&mut self.quiet, true) {
+                            return Poll::Ready(Some(Ok(::axum::body::Bytes::from_static(b":\n\n"))));
+                        }
+                    }
+                    Poll::Pending
+                }
+            }
+
+            /// Server-sent events, with a comment line after each quiet `SSE_KEEP_ALIVE`.
             pub fn sse(code: u16, events: EventStream) -> Response {
-                use ::axum::response::IntoResponse;
-                use ::futures_util::StreamExt;
-                let stream = events.map(Ok::<_, ::std::convert::Infallible>);
-                let mut response = ::axum::response::sse::Sse::new(stream)
-                    .keep_alive(::axum::response::sse::KeepAlive::new().interval(::std::time::Duration::from_secs(15)))
-                    .into_response();
+                let start = ::tokio::time::Instant::now() + SSE_KEEP_ALIVE;
+                let mut tick = ::tokio::time::interval_at(start, SSE_KEEP_ALIVE);
+                tick.set_missed_tick_behavior(::tokio::time::MissedTickBehavior::Delay);
+                let body = ::axum::body::Body::from_stream(KeepAlive { events, tick, quiet: true });
+                let mut response = Response::new(body);
                 *response.status_mut() = status(code);
+                let headers = response.headers_mut();
+                headers.insert(::axum::http::header::CONTENT_TYPE, ::axum::http::HeaderValue::from_static("text/event-stream"));
+                headers.insert(::axum::http::header::CACHE_CONTROL, ::axum::http::HeaderValue::from_static("no-cache"));
                 response
             }
 

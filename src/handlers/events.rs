@@ -5,10 +5,6 @@ use crate::server::Api;
 use crate::session::Session;
 use crate::store::EventFilter;
 
-fn event_frame(event: &crate::models::Event) -> Option<axum::response::sse::Event> {
-    axum::response::sse::Event::default().json_data(event).ok()
-}
-
 impl EventsApi for Api {
     async fn list_events(
         &self,
@@ -79,7 +75,7 @@ impl EventsApi for Api {
         let frames = self
             .events
             .subscribe(&r.session)
-            .filter_map(|e| std::future::ready(event_frame(&e)))
+            .map(|p| p.shared(|p| rt::SseFrame::from_json(&p.json)))
             .boxed();
         Ok(SubscribeEventsResponse::Ok(frames))
     }

@@ -13,9 +13,7 @@ use crate::session::Session;
 
 fn events(frames: futures_util::stream::BoxStream<'static, PerfFrame>) -> rt::EventStream {
     frames
-        .filter_map(|f| {
-            std::future::ready(axum::response::sse::Event::default().json_data(&f).ok())
-        })
+        .filter_map(|f| std::future::ready(rt::SseFrame::json(&f).ok()))
         .boxed()
 }
 

@@ -74,20 +74,33 @@ mod conformance;
 mod lint;
 mod test;
 
-/// Benchmarks, release build: ratios measured within one run.
-fn bench(args: &[String]) -> anyhow::Result<()> {
-    // The load generator is compared with wrk (Debian's package).
+/// Benchmarks: builds the server and the bench (release; debug for `--quick`, which
+/// `cargo xtask test` runs) and runs the bench with the server binary next to it.
+pub fn bench(args: &[String]) -> anyhow::Result<()> {
+    // The load generator is compared with wrk on an nginx target (Debian's packages).
     test::ensure_apt("wrk", &["wrk"])?;
+    test::ensure_apt("nginx", &["nginx"])?;
+    let quick = args.iter().any(|a| a == "--quick");
+    let profile = if quick { "debug" } else { "release" };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(root())
-        .args(["run", "--release", "--example", "bench", "--"])
-        .args(args)
-        .status()
-        .map_err(|e| anyhow!("{e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(anyhow!("bench failed ({status})"))
+    let mut build = std::process::Command::new(cargo);
+    build.current_dir(root()).args([
+        "build",
+        "-p",
+        "meshery",
+        "--bin",
+        "meshery-server",
+        "--example",
+        "bench",
+    ]);
+    if !quick {
+        build.arg("--release");
     }
+    test::run(&mut build)?;
+    let target = root().join("target").join(profile);
+    test::run(
+        std::process::Command::new(target.join("examples/bench"))
+            .args(args)
+            .env("MESHERY_SERVER_BIN", target.join("meshery-server")),
+    )
 }
