@@ -114,8 +114,11 @@ fn schema(app: App) -> Schema {
         .finish()
 }
 
-/// Read and write buffer of a GraphQL WebSocket connection.
+/// Write buffer of a GraphQL WebSocket connection.
 const WS_BUFFER: usize = 4 * 1024;
+/// Read buffer (longer messages take several reads): tungstenite zero-fills this much of its read buffer on every read attempt, and a
+/// subscription's socket is polled for reading on every event it sends.
+const WS_READ_BUFFER: usize = 1024;
 
 fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
     let e: ApiError = e.into();
@@ -953,7 +956,7 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
     // messages are small, and an idle subscription should cost a few KiB (larger messages
     // still arrive whole: the buffers grow up to the message limit).
     upgrade
-        .read_buffer_size(WS_BUFFER)
+        .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_BUFFER)
         .max_message_size(limit)
         .max_frame_size(limit)

@@ -1099,7 +1099,7 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 pub fn from_json(json: &str) -> SseFrame {
                     let mut buf = ::std::vec::Vec::with_capacity(json.len() + 8);
                     if json.contains(['\n', '\r']) {
-                        for line in json.split('\n').map(|l| l.split('\r')).flatten() {
+                        for line in json.replace("\r\n", "\n").split(['\n', '\r']) {
                             buf.extend_from_slice(b"data: ");
                             buf.extend_from_slice(line.as_bytes());
                             buf.push(b'\n');

@@ -440,7 +440,8 @@ async fn memory(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let peak = target.rss_kib();
     drop(subs);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Time for the server to see the closes and give memory back.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let after = target.rss_kib();
     Memory {
         per_kib: peak.saturating_sub(before) as f64 / n.max(1) as f64,

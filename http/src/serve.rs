@@ -114,6 +114,47 @@ impl Future for CloseRequested<'_> {
     }
 }
 
+/// Gives memory back to the system once many connections have closed. glibc keeps what
+/// thousands of closed connections freed (RSS stays at the peak); `malloc_trim` returns
+/// its free pages. It walks the heap, so it runs once after a burst of closes settles, off
+/// the runtime. Measured with 2,000 idle subscribers: ARCHITECTURE.md, "The request path".
+#[derive(Default)]
+struct Trimmer {
+    closed: AtomicUsize,
+    scheduled: AtomicBool,
+}
+
+impl Trimmer {
+    /// Connections closed before a trim is scheduled.
+    const AFTER_CLOSED: usize = 256;
+    /// How long a burst of closes may go on before the trim runs.
+    const SETTLE: Duration = Duration::from_millis(300);
+
+    fn closed(self: &Arc<Self>) {
+        if self.closed.fetch_add(1, Ordering::Relaxed) + 1 < Self::AFTER_CLOSED
+            || self.scheduled.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.scheduled.store(false, Ordering::Release);
+            return;
+        };
+        let this = self.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep(Self::SETTLE).await;
+            this.closed.store(0, Ordering::Relaxed);
+            this.scheduled.store(false, Ordering::Release);
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            let _ = tokio::task::spawn_blocking(|| {
+                // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+                unsafe { libc::malloc_trim(0) };
+            })
+            .await;
+        });
+    }
+}
+
 /// Every open connection of a server, for its supervisor.
 struct Supervisor {
     clock: Ticks,
@@ -182,6 +223,13 @@ struct Watched<I> {
     io: I,
     activity: Arc<Activity>,
     _permit: OwnedSemaphorePermit,
+    trimmer: Arc<Trimmer>,
+}
+
+impl<I> Drop for Watched<I> {
+    fn drop(&mut self) {
+        self.trimmer.closed();
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -314,6 +362,7 @@ async fn serve(
     let builder = Arc::new(builder);
     let supervisor = Arc::new(Supervisor::new(limits.idle_timeout));
     let supervising = tokio::spawn(supervisor.clone().run(stop.clone()));
+    let trimmer = Arc::new(Trimmer::default());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -336,7 +385,12 @@ async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let (router, builder, tls) = (router.clone(), builder.clone(), tls.clone());
+        let (router, builder, tls, trimmer) = (
+            router.clone(),
+            builder.clone(),
+            tls.clone(),
+            trimmer.clone(),
+        );
         let activity = Arc::new(Activity::new(supervisor.clock.clone()));
         supervisor.watch(&activity);
         tracker.spawn(async move {
@@ -346,6 +400,7 @@ async fn serve(
                         io: tcp,
                         activity: activity.clone(),
                         _permit: permit,
+                        trimmer,
                     };
                     connection(io, activity, router, &builder).await;
                 }
@@ -359,6 +414,7 @@ async fn serve(
                         io: stream,
                         activity: activity.clone(),
                         _permit: permit,
+                        trimmer,
                     };
                     connection(io, activity, router, &builder).await;
                 }

@@ -95,3 +95,27 @@ impl EventsApi for Api {
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no event {id:?} of yours"))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::generated::rest::rt::SseFrame;
+
+    fn text(frame: SseFrame) -> String {
+        format!("{frame:?}")
+    }
+
+    #[test]
+    fn sse_frames_carry_json_on_one_data_line_and_other_text_line_by_line() {
+        let one = text(SseFrame::from_json(r#"{"a":"b\nc"}"#));
+        assert!(one.contains(r#"data: {\"a\":\"b\\nc\"}\n\n"#), "{one}");
+        let many = text(SseFrame::from_json("x\r\ny\rz\nw"));
+        assert!(
+            many.contains(r#"data: x\ndata: y\ndata: z\ndata: w\n\n"#),
+            "{many}"
+        );
+        assert_eq!(
+            text(SseFrame::json(&serde_json::json!({"a": "b\nc"})).unwrap()),
+            one
+        );
+    }
+}

@@ -152,10 +152,7 @@ impl Pets {
         use futures_util::StreamExt;
         let events =
             tokio_stream::wrappers::BroadcastStream::new(self.1.subscribe()).filter_map(|pet| {
-                std::future::ready(
-                    pet.ok()
-                        .and_then(|p| axum::response::sse::Event::default().json_data(p).ok()),
-                )
+                std::future::ready(pet.ok().and_then(|p| rt::SseFrame::json(&p).ok()))
             });
         events.boxed()
     }
