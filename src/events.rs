@@ -63,20 +63,22 @@ pub struct Published {
     pub event: Event,
     /// `event` as compact JSON.
     pub json: String,
-    /// One value derived from the event for a kind of stream (the SSE frame), made by the
-    /// first subscriber that needs it and shared by the others.
-    derived: std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>,
+    /// Values derived from the event, one per kind of stream (the SSE frame, the GraphQL
+    /// object), each made by the first subscriber that needs it and shared by the others.
+    derived: [std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>; 2],
 }
 
 impl Published {
     /// `make(self)`, computed once per event for every subscriber asking for a `T`.
     pub fn shared<T: Clone + Send + Sync + 'static>(&self, make: impl Fn(&Self) -> T) -> T {
-        let derived = self.derived.get_or_init(|| Box::new(make(self)));
-        match derived.downcast_ref::<T>() {
-            Some(value) => value.clone(),
-            // Another kind of stream took the slot first: this one computes its own.
-            None => make(self),
+        for slot in &self.derived {
+            let derived = slot.get_or_init(|| Box::new(make(self)));
+            if let Some(value) = derived.downcast_ref::<T>() {
+                return value.clone();
+            }
         }
+        // More kinds than slots: this one computes its own.
+        make(self)
     }
 }
 

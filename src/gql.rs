@@ -481,7 +481,7 @@ impl g::SubscriptionResolver for Resolver {
         &self,
         ctx: &Context<'_>,
         selector: g::PageFilter,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageProfiles>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfPageProfiles>>>> {
         let app = self.0.clone();
         let session = session(ctx)?.clone();
         // Checked now, so a bad selector fails the subscription instead of each page.
@@ -500,7 +500,7 @@ impl g::SubscriptionResolver for Resolver {
                 })
             },
         );
-        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
+        Ok(pages.map(|p| p.map(Arc::new).map_err(gql_error)).boxed())
     }
 
     async fn subscribe_perf_results(
@@ -508,7 +508,7 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
         selector: g::PageFilter,
         profile_id: String,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfPageResult>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfPageResult>>>> {
         let app = self.0.clone();
         let session = session(ctx)?.clone();
         pg::page_filter(&selector).map_err(gql_error)?;
@@ -530,24 +530,24 @@ impl g::SubscriptionResolver for Resolver {
                 })
             },
         );
-        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
+        Ok(pages.map(|p| p.map(Arc::new).map_err(gql_error)).boxed())
     }
 
     async fn subscribe_perf_run_progress(
         &self,
         ctx: &Context<'_>,
         run_id: String,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::PerfFrame>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfFrame>>>> {
         let app = &self.0;
         let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
-        Ok(frames.map(|f| f.map_err(gql_error)).boxed())
+        Ok(frames.map(|f| f.map(Arc::new).map_err(gql_error)).boxed())
     }
 
     async fn subscribe_configuration(
         &self,
         ctx: &Context<'_>,
         selector: g::PageFilter,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::ConfigurationPage>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ConfigurationPage>>>> {
         let app = self.0.clone();
         let session = session(ctx)?.clone();
         pg::page_filter(&selector).map_err(gql_error)?;
@@ -565,25 +565,25 @@ impl g::SubscriptionResolver for Resolver {
                 })
             },
         );
-        Ok(pages.map(|p| p.map_err(gql_error)).boxed())
+        Ok(pages.map(|p| p.map(Arc::new).map_err(gql_error)).boxed())
     }
 
     async fn subscribe_events(
         &self,
         ctx: &Context<'_>,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::Event>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::Event>>>> {
         let app = &self.0;
         Ok(app
             .events
             .subscribe(session(ctx)?)
-            .map(|p| Ok(event_out(p.event.clone())))
+            .map(|p| Ok(p.shared(|p| Arc::new(event_out(p.event.clone())))))
             .boxed())
     }
 
     async fn subscribe_user_prefs(
         &self,
         ctx: &Context<'_>,
-    ) -> GqlResult<BoxStream<'static, GqlResult<g::UserPrefs>>> {
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::UserPrefs>>>> {
         let app = &self.0;
         let user = session(ctx)?.owner();
         // Subscribe before reading, so no change between the two is missed.
@@ -591,15 +591,17 @@ impl g::SubscriptionResolver for Resolver {
         let current = app.prefs.get(session(ctx)?).await.map_err(gql_error)?;
         let updates = changes.filter_map(move |change| {
             let out = match change {
-                Ok((owner, prefs)) if owner == user => Some(Ok(prefs_out(prefs))),
+                Ok((owner, prefs)) if owner == user => Some(Ok(Arc::new(prefs_out(prefs)))),
                 // A lagging subscriber skips to the next change, which carries the whole state.
                 _ => None,
             };
             std::future::ready(out)
         });
-        Ok(stream::once(std::future::ready(Ok(prefs_out(current))))
-            .chain(updates)
-            .boxed())
+        Ok(
+            stream::once(std::future::ready(Ok(Arc::new(prefs_out(current)))))
+                .chain(updates)
+                .boxed(),
+        )
     }
 }
 

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use crate::jwt::Policy;
 use crate::models::{
-    Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType,
+    Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType, User,
 };
 use crate::remote::Remote;
+use crate::session::Session;
 
 pub const LOCAL: &str = "Local";
 
@@ -39,6 +40,8 @@ pub struct Providers {
     /// This installation's id: the Local user's id.
     system_id: String,
     remotes: Vec<Arc<Remote>>,
+    /// The Local user's session without a token, built once.
+    local: Session,
 }
 
 impl Providers {
@@ -86,6 +89,7 @@ impl Providers {
             version: version.to_string(),
             system_id: system_id.to_string(),
             remotes,
+            local: Session::new(LOCAL.to_string(), local_user(system_id), None, false),
         };
         if let Some(name) = enforced.filter(|s| !s.trim().is_empty()) {
             let known =
@@ -103,6 +107,11 @@ impl Providers {
     /// This installation's id, which is also the Local user's id.
     pub fn system_id(&self) -> &str {
         &self.system_id
+    }
+
+    /// The Local user's session without a token, built once (every Local request has it).
+    pub fn local_session(&self) -> &Session {
+        &self.local
     }
 
     fn names(&self) -> Vec<String> {
@@ -234,4 +243,19 @@ pub struct UnknownProvider {
     pub name: String,
     /// The one provider the server enforces, when it enforces one.
     pub only: Option<String>,
+}
+
+/// The single user of the Local provider; its id is this installation's id.
+pub fn local_user(instance_id: &str) -> User {
+    User {
+        id: instance_id.to_string(),
+        user_id: "meshery".into(),
+        user_name: "meshery".into(),
+        first_name: "Meshery".into(),
+        last_name: "User".into(),
+        email: String::new(),
+        avatar_url: String::new(),
+        provider: LOCAL.into(),
+        role_names: vec!["admin".into()],
+    }
 }

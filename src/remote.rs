@@ -2,6 +2,7 @@
 //! provider's confirmation), login URLs, and every outbound call to it, each with
 //! timeouts, a size limit and Meshery's headers.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -12,7 +13,8 @@ use tokio::sync::RwLock;
 
 use crate::fault::{Internal, OrInternal};
 use crate::jwt::{Claims, JwtError, KeySource, Policy, Verifier};
-use crate::models::ProviderCapabilities;
+use crate::models::{ProviderCapabilities, User};
+use crate::session::Session;
 
 /// Largest body read from a provider's control endpoints (keys, capabilities, tokens).
 const MAX_CONTROL_BODY: usize = 256 * 1024;
@@ -28,9 +30,35 @@ pub struct Remote {
     pub capabilities: RwLock<ProviderCapabilities>,
     http: reqwest::Client,
     verifier: Verifier<JwksSource>,
-    /// token -> (claims, trusted until).
-    cache: quick_cache::sync::Cache<String, (Claims, Instant)>,
+    /// token -> its verification, trusted until the time it holds.
+    cache: quick_cache::sync::Cache<String, Arc<Verified>>,
     system_id: String,
+}
+
+/// A token the provider confirmed, and the session built from it.
+struct Verified {
+    claims: Claims,
+    session: Session,
+    until: Instant,
+}
+
+/// A remote provider's user, from the token's claims.
+pub fn user_of(provider: &str, claims: &Claims) -> User {
+    let login = claims
+        .preferred_username
+        .clone()
+        .unwrap_or_else(|| claims.sub.clone());
+    User {
+        id: claims.sub.clone(),
+        user_id: login.clone(),
+        user_name: login,
+        first_name: claims.given_name.clone().unwrap_or_default(),
+        last_name: claims.family_name.clone().unwrap_or_default(),
+        email: claims.email.clone().unwrap_or_default(),
+        avatar_url: claims.picture.clone().unwrap_or_default(),
+        provider: provider.to_string(),
+        role_names: claims.roles.clone(),
+    }
 }
 
 pub struct JwksSource {
@@ -376,11 +404,21 @@ impl Remote {
     /// Verifies a token: the signature and claims locally, then the provider confirms it is
     /// still active (revocation). The result is cached for a minute at most.
     pub async fn authenticate(&self, token: &str) -> Result<Claims, TokenRejected> {
-        if let Some((claims, until)) = self.cache.get(token)
-            && Instant::now() < until
-            && claims.exp > chrono::Utc::now().timestamp() - 60
+        Ok(self.verified(token).await?.claims.clone())
+    }
+
+    /// The session of a token's user, verified as `authenticate` does; a cached
+    /// verification hands out the same session (one reference count, no copy).
+    pub async fn session(&self, token: &str) -> Result<Session, TokenRejected> {
+        Ok(self.verified(token).await?.session.clone())
+    }
+
+    async fn verified(&self, token: &str) -> Result<Arc<Verified>, TokenRejected> {
+        if let Some(v) = self.cache.get(token)
+            && Instant::now() < v.until
+            && v.claims.exp > chrono::Utc::now().timestamp() - 60
         {
-            return Ok(claims);
+            return Ok(v);
         }
         let claims = self.verifier.verify(token).await.map_err(|e| {
             if let JwtError::Keys(cause) = &e {
@@ -401,11 +439,19 @@ impl Remote {
         if !active {
             return Err(TokenRejected::Inactive);
         }
-        self.cache.insert(
-            token.to_string(),
-            (claims.clone(), Instant::now() + CONFIRM_TTL),
+        let session = Session::new(
+            self.name.clone(),
+            user_of(&self.name, &claims),
+            Some(token.to_string()),
+            true,
         );
-        Ok(claims)
+        let verified = Arc::new(Verified {
+            claims,
+            session,
+            until: Instant::now() + CONFIRM_TTL,
+        });
+        self.cache.insert(token.to_string(), verified.clone());
+        Ok(verified)
     }
 
     /// Exchanges a token for a new one (`POST /refresh`).

@@ -1,16 +1,30 @@
 //! Who calls a secured operation, as the identity layer established it. A leaf: every
 //! layer may take a [`Session`]; only `auth` makes one.
 
+use std::sync::Arc;
+
 use crate::models::User;
 
+/// A verified caller; cheap to clone (one `Arc`), so a verification cached per token is
+/// handed to each request without copying the user.
 #[derive(Clone)]
-pub struct Session {
+pub struct Session(Arc<Identity>);
+
+pub struct Identity {
     pub provider: String,
     pub user: User,
     /// The credential the request carried, if any (the Local provider needs none).
     pub token: Option<String>,
     /// Whether a remote provider vouched for the token (else the user is the Local one).
     pub remote: bool,
+    owner: String,
+}
+
+impl std::ops::Deref for Session {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -24,13 +38,25 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
+    pub fn new(provider: String, user: User, token: Option<String>, remote: bool) -> Session {
+        // Provider and user id, so two providers' users never share data.
+        let owner = if remote {
+            format!("{}:{}", provider, user.id)
+        } else {
+            user.id.clone()
+        };
+        Session(Arc::new(Identity {
+            provider,
+            user,
+            token,
+            remote,
+            owner,
+        }))
+    }
+
     /// The key that owns this user's stored data: provider and user id, so two
     /// providers' users never share data.
     pub fn owner(&self) -> String {
-        if self.remote {
-            format!("{}:{}", self.provider, self.user.id)
-        } else {
-            self.user.id.clone()
-        }
+        self.0.owner.clone()
     }
 }

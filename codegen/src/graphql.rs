@@ -313,8 +313,9 @@ fn root(
         }
         let out = match kind {
             RootKind::Plain => quote!(::async_graphql::Result<#ty>),
+            // Items are shared: a value sent to many subscribers is built once.
             RootKind::Subscription => {
-                quote!(::async_graphql::Result<::futures_util::stream::BoxStream<'static, ::async_graphql::Result<#ty>>>)
+                quote!(::async_graphql::Result<::futures_util::stream::BoxStream<'static, ::async_graphql::Result<::std::sync::Arc<#ty>>>>)
             }
         };
         methods.push(quote! {

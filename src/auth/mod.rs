@@ -7,7 +7,7 @@ use hyper::http::HeaderMap;
 use hyper::http::request::Parts;
 
 use crate::models::User;
-use crate::providers::{LOCAL, Provider, Providers, UnknownProvider};
+use crate::providers::{Provider, Providers, UnknownProvider};
 use crate::remote::TokenRejected;
 pub use crate::session::Session;
 
@@ -93,23 +93,17 @@ pub async fn verify(
     // Naming an unknown provider leaves the request without valid credentials (401).
     let provider = providers.select(named, token.is_some())?;
     match providers.get(&provider) {
-        Some(Provider::Local) => Ok(Session {
-            user: local_user(providers.system_id()),
-            provider,
-            token,
-            remote: false,
+        Some(Provider::Local) => Ok(match token {
+            // The common case shares one session built at start.
+            None => providers.local_session().clone(),
+            Some(_) => Session::new(provider, local_user(providers.system_id()), token, false),
         }),
         Some(Provider::Remote(remote)) => {
             let Some(token) = token else {
                 return Err(AuthError::NoToken(provider));
             };
-            let claims = remote.authenticate(&token).await?;
-            Ok(Session {
-                user: remote_user(&provider, &claims),
-                provider,
-                token: Some(token),
-                remote: true,
-            })
+            // The session is cached with the verification (same token, same session).
+            Ok(remote.session(&token).await?)
         }
         None => Err(AuthError::Unavailable(provider)),
     }
@@ -127,34 +121,7 @@ pub fn identify(providers: &Providers, parts: &Parts) -> Caller {
 
 /// A remote provider's user, from the token's claims.
 pub fn remote_user(provider: &str, claims: &crate::jwt::Claims) -> User {
-    let login = claims
-        .preferred_username
-        .clone()
-        .unwrap_or_else(|| claims.sub.clone());
-    User {
-        id: claims.sub.clone(),
-        user_id: login.clone(),
-        user_name: login,
-        first_name: claims.given_name.clone().unwrap_or_default(),
-        last_name: claims.family_name.clone().unwrap_or_default(),
-        email: claims.email.clone().unwrap_or_default(),
-        avatar_url: claims.picture.clone().unwrap_or_default(),
-        provider: provider.to_string(),
-        role_names: claims.roles.clone(),
-    }
+    crate::remote::user_of(provider, claims)
 }
 
-/// The single user of the Local provider; its id is this installation's id.
-pub fn local_user(instance_id: &str) -> User {
-    User {
-        id: instance_id.to_string(),
-        user_id: "meshery".into(),
-        user_name: "meshery".into(),
-        first_name: "Meshery".into(),
-        last_name: "User".into(),
-        email: String::new(),
-        avatar_url: String::new(),
-        provider: LOCAL.into(),
-        role_names: vec!["admin".into()],
-    }
-}
+pub use crate::providers::local_user;

@@ -15,7 +15,7 @@ impl UserApi for Api {
         &self,
         request: GetUserRequest<Session>,
     ) -> Result<GetUserResponse, ApiError> {
-        Ok(GetUserResponse::Ok(request.session.user))
+        Ok(GetUserResponse::Ok(request.session.user.clone()))
     }
 
     async fn get_user_prefs(
@@ -48,8 +48,8 @@ impl UserApi for Api {
         request: GetTokenRequest<Session>,
     ) -> Result<GetTokenResponse, ApiError> {
         Ok(GetTokenResponse::Ok(AuthFile {
-            meshery_provider: request.session.provider,
-            token: request.session.token.unwrap_or_default(),
+            meshery_provider: request.session.provider.clone(),
+            token: request.session.token.clone().unwrap_or_default(),
         }))
     }
 }
@@ -108,12 +108,12 @@ async fn complete_login(
     remote
         .refresh_capabilities(&request.token, crate::app::BUILD)
         .await;
-    let signed_in = crate::session::Session {
-        user: crate::auth::remote_user(&remote.name, &claims),
-        provider: remote.name.clone(),
-        token: None,
-        remote: true,
-    };
+    let signed_in = crate::session::Session::new(
+        remote.name.clone(),
+        crate::auth::remote_user(&remote.name, &claims),
+        None,
+        true,
+    );
     let event = NewEvent::new(
         "authentication",
         "login",
