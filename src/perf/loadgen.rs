@@ -307,16 +307,21 @@ async fn worker(
     tokio::pin!(cancelled);
     // Progress counts are published in batches: a shared counter per request costs.
     let mut unpublished = 0u64;
+    // The per-request timeout: one timer for the connection, moved forward per request.
+    // Moving a registered timer later is an atomic update in tokio (the wheel is touched
+    // only when it fires), where a `timeout_at` per request registers and removes one.
+    let timer = tokio::time::sleep_until(hard_end);
+    tokio::pin!(timer);
     loop {
+        let now = Instant::now();
         let intended = match interval {
             Some(iv) => start + Duration::from_secs_f64(iv * (k as f64 + index as f64 / n)),
-            None => Instant::now(),
+            None => now,
         };
         // Free before its time, the connection only waits for the timer: its latency
         // starts when the request is sent (timer slack is the generator's, not the
         // server's). Free late, it was held up by the server: its latency starts at the
         // intended time, so the wait counts (coordinated omission).
-        let now = Instant::now();
         let on_time = now <= intended;
         if intended >= end || now >= end || cancel.is_cancelled() {
             break;
@@ -324,7 +329,8 @@ async fn worker(
         if !on_time && interval.is_some() {
             out.late += 1;
         }
-        if intended > Instant::now() {
+        let waited = intended > now;
+        if waited {
             tokio::select! {
                 _ = tokio::time::sleep_until(intended) => {}
                 _ = &mut cancelled => break,
@@ -335,7 +341,8 @@ async fn worker(
             *out.errors.entry(what).or_default() += 1;
             counters.errors.fetch_add(1, Ordering::Relaxed);
         };
-        if conn.is_none() {
+        let connecting = conn.is_none();
+        if connecting {
             let connected = tokio::select! {
                 c = connect(&spec, index) => c,
                 _ = tokio::time::sleep_until(hard_end) => Err(ConnectError::Unanswered),
@@ -359,17 +366,27 @@ async fn worker(
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let sent = Instant::now();
+        // With no wait for the schedule or a connection, the clock read above serves.
+        let sent = if waited || connecting {
+            Instant::now()
+        } else {
+            now
+        };
         // A request still unanswered at the hard end is counted as such and the
         // connection dropped; the per-request timeout applies within the test.
         let deadline = (sent + spec.timeout).min(hard_end);
-        let result = match c {
+        timer.as_mut().reset(deadline);
+        let result: Option<Result<Result<u16, String>, ()>> = match c {
             Conn::H1(h1) => tokio::select! {
-                r = tokio::time::timeout_at(deadline, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
+                biased;
+                r = h1.exchange(&rendered) => Some(Ok(r.map_err(h1_kind))),
+                _ = &mut timer => Some(Err(())),
                 _ = &mut cancelled => None,
             },
             Conn::H1Tls(h1) => tokio::select! {
-                r = tokio::time::timeout_at(deadline, h1.exchange(&rendered)) => Some(r.map(|r| r.map_err(h1_kind))),
+                biased;
+                r = h1.exchange(&rendered) => Some(Ok(r.map_err(h1_kind))),
+                _ = &mut timer => Some(Err(())),
                 _ = &mut cancelled => None,
             },
             Conn::H2(h2) => {
@@ -381,7 +398,9 @@ async fn worker(
                     }
                 };
                 tokio::select! {
-                    r = tokio::time::timeout_at(deadline, h2_exchange(h2, req)) => Some(r.map(|r| r.map_err(|e| kind(&e)))),
+                    biased;
+                    r = h2_exchange(h2, req) => Some(Ok(r.map_err(|e| kind(&e)))),
+                    _ = &mut timer => Some(Err(())),
                     _ = &mut cancelled => None,
                 }
             }
