@@ -122,11 +122,92 @@ pub fn router(app: App) -> Router {
         ))
         // The span names the path only: queries can carry tokens (the login callback). It
         // is a debug span: at the default level an enabled span per request (its fields
-        // formatted, entered on every poll of a streamed body) cost a tenth of the request
-        // path; RUST_LOG=debug shows it.
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-        }))
+        // formatted, entered on every poll of a streamed body) cost more than the rest of
+        // the tracing; RUST_LOG=debug shows it. Server errors are logged with their method
+        // and path by `LogServerErrors` instead of in the span.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::extract::Request| {
+                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+                })
+                .on_failure(()),
+        )
+        .layer(LogServerErrorsLayer)
+}
+
+/// Logs each 5xx answer with its method and path (not the query: it can carry tokens),
+/// keeping only the method and the URI (shared bytes) while the request runs.
+#[derive(Clone, Copy)]
+struct LogServerErrorsLayer;
+
+#[derive(Clone)]
+struct LogServerErrors<S>(S);
+
+impl<S> tower::Layer<S> for LogServerErrorsLayer {
+    type Service = LogServerErrors<S>;
+    fn layer(&self, inner: S) -> LogServerErrors<S> {
+        LogServerErrors(inner)
+    }
+}
+
+impl<S> tower::Service<axum::extract::Request> for LogServerErrors<S>
+where
+    S: tower::Service<axum::extract::Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Logged<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        Logged {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            inner: self.0.call(request),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of a request, logged when it is a server error.
+    struct Logged<F> {
+        #[pin]
+        inner: F,
+        method: axum::http::Method,
+        uri: axum::http::Uri,
+    }
+}
+
+impl<F, E> std::future::Future for Logged<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.inner.poll(cx));
+        if let Ok(response) = &answer
+            && response.status().is_server_error()
+        {
+            tracing::error!(
+                method = %this.method,
+                path = %this.uri.path(),
+                status = response.status().as_u16(),
+                "request failed"
+            );
+        }
+        std::task::Poll::Ready(answer)
+    }
 }
 
 /// A running server.
