@@ -12,10 +12,12 @@
 //! - TLS handshakes run on the connection's own task, bounded by `handshake_timeout`, so
 //!   a client that stalls its handshake holds up nobody else.
 //! - The service is built once; each connection clones the router (cheap: shared).
-//! - One supervisor task per server watches every connection for idleness and tells each
-//!   to close at shutdown. A connection's own task polls only its connection and one flag,
-//!   and notes activity with no clock read: a request or a streamed frame costs no timer
-//!   or lock (measured: a tenth of the CPU of a server-sent event fanned out).
+//! - One supervisor task per server enforces both timeouts and tells every connection to
+//!   close at shutdown: a late head drops the connection (nothing is in flight), an idle
+//!   one is closed gracefully. A connection's own task polls only its connection and one
+//!   flag, and notes activity with no clock read: a request or a streamed frame costs no
+//!   timer or lock (hyper's own head timer was armed and dropped per request). A request
+//!   is in flight until its response body is sent, so a long stream is never "idle".
 
 use std::future::Future;
 use std::pin::Pin;
@@ -65,10 +67,17 @@ struct Activity {
     clock: Ticks,
     /// The tick in which a byte last moved (a load and a store; no clock is read).
     last: AtomicU64,
+    /// The tick since which the connection waits for a request's head: when it opened,
+    /// then when each answer was given. Bytes of a head do not move it (slowloris).
+    ready_since: AtomicU64,
+    /// HTTP/2 (seen in a request): its streams have no head timeout of this kind.
+    h2: AtomicBool,
     in_flight: AtomicUsize,
     upgraded: AtomicBool,
     /// Set by the supervisor when the connection should close gracefully.
     close: AtomicBool,
+    /// Set by the supervisor when the connection should close now (a head came too late).
+    abort: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -78,9 +87,12 @@ impl Activity {
         Activity {
             clock,
             last: AtomicU64::new(now),
+            ready_since: AtomicU64::new(now),
+            h2: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             upgraded: AtomicBool::new(false),
             close: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         }
     }
@@ -90,26 +102,98 @@ impl Activity {
             .store(self.clock.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
+    /// An answer was given: the next request's head is due within the header timeout.
+    fn answered(&self) {
+        let now = self.clock.load(Ordering::Relaxed);
+        self.last.store(now, Ordering::Relaxed);
+        self.ready_since.store(now, Ordering::Relaxed);
+    }
+
     fn request_close(&self) {
         self.close.store(true, Ordering::Release);
         self.waker.wake();
     }
+
+    fn request_abort(&self) {
+        self.abort.store(true, Ordering::Release);
+        self.waker.wake();
+    }
 }
 
-/// Resolves once the supervisor has asked the connection to close.
-struct CloseRequested<'a>(&'a Activity);
+/// How the supervisor asks a connection to close.
+enum Close {
+    /// Finish what is in flight first (HTTP/2 sends GOAWAY).
+    Graceful,
+    /// Drop it: nothing is in flight, and hyper would wait for a head that is late.
+    Now,
+}
+
+/// A request being answered; its end (the body sent or dropped) makes the connection
+/// ready for the next request's head.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.answered();
+    }
+}
+
+/// A response body that keeps its request in flight.
+struct Counted {
+    body: axum::body::Body,
+    _flight: InFlight,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = <axum::body::Body as hyper::body::Body>::Data;
+    type Error = <axum::body::Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Resolves once the supervisor asks the connection to close (a graceful request only
+/// once: `graceful_done` says it was seen).
+struct CloseRequested<'a> {
+    activity: &'a Activity,
+    graceful_done: bool,
+}
+
+impl CloseRequested<'_> {
+    fn check(&self) -> Option<Close> {
+        if self.activity.abort.load(Ordering::Acquire) {
+            Some(Close::Now)
+        } else if !self.graceful_done && self.activity.close.load(Ordering::Acquire) {
+            Some(Close::Graceful)
+        } else {
+            None
+        }
+    }
+}
 
 impl Future for CloseRequested<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0.close.load(Ordering::Acquire) {
-            return Poll::Ready(());
+    type Output = Close;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Close> {
+        if let Some(c) = self.check() {
+            return Poll::Ready(c);
         }
-        self.0.waker.register(cx.waker());
-        if self.0.close.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        self.activity.waker.register(cx.waker());
+        match self.check() {
+            Some(c) => Poll::Ready(c),
+            None => Poll::Pending,
         }
     }
 }
@@ -162,16 +246,20 @@ struct Supervisor {
     /// Whole ticks with no activity after which a connection is idle: at least
     /// `idle_timeout` has passed since its last byte, at most two ticks more.
     idle_ticks: u64,
+    /// Whole ticks an HTTP/1 connection may wait for a request's head (same rounding).
+    header_ticks: u64,
     connections: Mutex<Vec<Weak<Activity>>>,
 }
 
 impl Supervisor {
-    fn new(idle_timeout: Duration) -> Supervisor {
-        let tick = (idle_timeout / 8).max(Duration::from_millis(25));
+    fn new(idle_timeout: Duration, header_timeout: Duration) -> Supervisor {
+        let tick = (idle_timeout.min(header_timeout) / 8).max(Duration::from_millis(25));
+        let ticks = |d: Duration| d.as_nanos().div_ceil(tick.as_nanos().max(1)) as u64 + 1;
         Supervisor {
             clock: Arc::new(AtomicU64::new(0)),
             tick,
-            idle_ticks: idle_timeout.as_nanos().div_ceil(tick.as_nanos().max(1)) as u64 + 1,
+            idle_ticks: ticks(idle_timeout),
+            header_ticks: ticks(header_timeout),
             connections: Mutex::new(Vec::new()),
         }
     }
@@ -200,10 +288,16 @@ impl Supervisor {
                 let Some(a) = weak.upgrade() else {
                     return false;
                 };
-                if !a.upgraded.load(Ordering::Relaxed)
-                    && a.in_flight.load(Ordering::Relaxed) == 0
-                    && now.saturating_sub(a.last.load(Ordering::Relaxed)) >= self.idle_ticks
-                {
+                let waiting =
+                    !a.upgraded.load(Ordering::Relaxed) && a.in_flight.load(Ordering::Relaxed) == 0;
+                let idle = now.saturating_sub(a.last.load(Ordering::Relaxed)) >= self.idle_ticks;
+                // A late head: slowloris, or an HTTP/1 keep-alive connection left idle.
+                let late = !a.h2.load(Ordering::Relaxed)
+                    && now.saturating_sub(a.ready_since.load(Ordering::Relaxed))
+                        >= self.header_ticks;
+                if waiting && late {
+                    a.request_abort();
+                } else if waiting && idle {
                     a.request_close();
                 }
                 true
@@ -354,13 +448,11 @@ async fn serve(
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+    // No hyper timer for HTTP/1: the head timeout is the supervisor's (`ready_since`), not
+    // a timer armed and dropped per request.
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    let supervisor = Arc::new(Supervisor::new(limits.idle_timeout));
+    let supervisor = Arc::new(Supervisor::new(limits.idle_timeout, limits.header_timeout));
     let supervising = tokio::spawn(supervisor.clone().run(stop.clone()));
     let trimmer = Arc::new(Trimmer::default());
     tokio::pin!(shutdown);
@@ -439,25 +531,44 @@ async fn connection<I>(
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let activity = requests.clone();
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        if request.version() == hyper::Version::HTTP_2 {
+            activity.h2.store(true, Ordering::Relaxed);
+        }
         let answer = router.clone().oneshot(request.map(axum::body::Body::new));
         async move {
             let response = answer.await;
-            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-            activity.touch();
             if let Ok(r) = &response
                 && r.status() == axum::http::StatusCode::SWITCHING_PROTOCOLS
             {
                 activity.upgraded.store(true, Ordering::Relaxed);
             }
-            response
+            // In flight until its body is sent (a stream can last hours).
+            response.map(|r| {
+                r.map(|body| Counted {
+                    body,
+                    _flight: InFlight(activity),
+                })
+            })
         }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
-    tokio::select! {
-        biased;
-        _ = conn.as_mut() => return,
-        _ = CloseRequested(&activity) => conn.as_mut().graceful_shutdown(),
+    let mut graceful_done = false;
+    loop {
+        let close = CloseRequested {
+            activity: &activity,
+            graceful_done,
+        };
+        tokio::select! {
+            biased;
+            _ = conn.as_mut() => return,
+            close = close => match close {
+                Close::Now => return,
+                Close::Graceful => {
+                    graceful_done = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            },
+        }
     }
-    let _ = conn.await;
 }
