@@ -244,3 +244,52 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         served,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_logged_with_method_and_path_but_not_the_query() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new()
+            .route("/boom", get(|| async { StatusCode::BAD_GATEWAY }))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(super::LogServerErrorsLayer);
+        for uri in ["/boom?token=secret", "/fine"] {
+            let request = Request::get(uri).body(Body::empty()).unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("request failed"), "{log}");
+        assert!(log.contains("method=GET"), "{log}");
+        assert!(log.contains("path=/boom"), "{log}");
+        assert!(log.contains("status=502"), "{log}");
+        assert!(!log.contains("secret"), "{log}");
+        assert!(!log.contains("/fine"), "{log}");
+    }
+}

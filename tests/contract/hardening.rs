@@ -506,6 +506,59 @@ async fn connections_are_capped_and_idle_ones_closed() {
 }
 
 #[tokio::test]
+async fn a_quiet_stream_outlives_the_head_and_idle_timeouts() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(|c| {
+        c.conn.header_timeout = Duration::from_millis(400);
+        c.conn.idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let mut s = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    s.write_all(
+        b"GET /api/system/events/subscribe HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let has = |seen: &[u8], what: &[u8]| seen.windows(what.len()).any(|w| w == what);
+    while !has(&seen, b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the stream closed before its head");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(seen.starts_with(b"HTTP/1.1 200"));
+    // Quiet for several times either timeout: an open stream is a request in flight,
+    // neither a late head nor an idle connection.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let input: meshery::models::EventInput = serde_json::from_value(serde_json::json!({
+        "category": "test", "action": "quiet", "severity": "informational",
+        "description": "after-the-quiet"
+    }))
+    .unwrap();
+    server
+        .client()
+        .create_event()
+        .body(input)
+        .send()
+        .await
+        .unwrap();
+    while !has(&seen, b"after-the-quiet") {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("the event within 5 s")
+            .unwrap();
+        assert!(n > 0, "the quiet stream was closed");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    server.finish().await;
+}
+
+#[tokio::test]
 async fn graphql_complexity_aliases_batches_and_subscriptions_are_limited() {
     use futures_util::{SinkExt, StreamExt};
     use serde_json::{Value, json};
