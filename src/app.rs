@@ -6,7 +6,6 @@ use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::auth;
 use crate::error::ApiError;
 use crate::models::{SystemVersion, User};
 use crate::prefs::Prefs;
@@ -193,7 +192,7 @@ impl App {
     }
 
     pub fn local_user(&self) -> User {
-        auth::local_user(&self.instance_id)
+        crate::providers::local_user(&self.instance_id)
     }
 
     pub fn version(&self) -> SystemVersion {

@@ -116,8 +116,9 @@ fn schema(app: App) -> Schema {
 
 /// Write buffer of a GraphQL WebSocket connection.
 const WS_BUFFER: usize = 4 * 1024;
-/// Read buffer (longer messages take several reads): tungstenite zero-fills this much of its read buffer on every read attempt, and a
-/// subscription's socket is polled for reading on every event it sends.
+/// Read buffer (longer messages take several reads): tungstenite zero-fills this much of
+/// its read buffer on every read attempt, and a subscription's socket is polled for
+/// reading on every event it sends.
 const WS_READ_BUFFER: usize = 1024;
 
 fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {

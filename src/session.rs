@@ -1,5 +1,6 @@
 //! Who calls a secured operation, as the identity layer established it. A leaf: every
-//! layer may take a [`Session`]; only `auth` makes one.
+//! layer may take a [`Session`]; only the identity layer makes one (`auth`, with the
+//! Local session from `providers` and remote ones cached by `remote`).
 
 use std::sync::Arc;
 

@@ -1083,14 +1083,9 @@ pub fn generate(spec: &Spec) -> Result<String> {
             pub struct SseFrame(::axum::body::Bytes);
 
             impl SseFrame {
-                /// Compact JSON has no raw line break (they are escaped inside strings), so
-                /// one `data:` line carries the whole value.
+                /// `value` as compact JSON (see `from_json`).
                 pub fn json<T: ::serde::Serialize + ?Sized>(value: &T) -> ::std::result::Result<SseFrame, ::serde_json::Error> {
-                    let mut buf = ::std::vec::Vec::with_capacity(256);
-                    buf.extend_from_slice(b"data: ");
-                    ::serde_json::to_writer(&mut buf, value)?;
-                    buf.extend_from_slice(b"\n\n");
-                    Ok(SseFrame(buf.into()))
+                    Ok(SseFrame::from_json(&::serde_json::to_string(value)?))
                 }
 
                 /// A frame of JSON text already encoded (`serde_json::to_string`). Compact JSON

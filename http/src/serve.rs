@@ -12,8 +12,8 @@
 //! - TLS handshakes run on the connection's own task, bounded by `handshake_timeout`, so
 //!   a client that stalls its handshake holds up nobody else.
 //! - The service is built once; each connection clones the router (cheap: shared).
-//! - One supervisor task per server enforces both timeouts and tells every connection to
-//!   close at shutdown: a late head drops the connection (nothing is in flight), an idle
+//! - One supervisor task per server enforces both timeouts, gives the memory of closed
+//!   connections back to the system, and tells every connection to close at shutdown: a late head drops the connection (nothing is in flight), an idle
 //!   one is closed gracefully. A connection's own task polls only its connection and one
 //!   flag, and notes activity with no clock read: a request or a streamed frame costs no
 //!   timer or lock (hyper's own head timer was armed and dropped per request). A request
@@ -198,45 +198,18 @@ impl Future for CloseRequested<'_> {
     }
 }
 
-/// Gives memory back to the system once many connections have closed. glibc keeps what
+/// Connections closed before freed memory is given back to the system. glibc keeps what
 /// thousands of closed connections freed (RSS stays at the peak); `malloc_trim` returns
-/// its free pages. It walks the heap, so it runs once after a burst of closes settles, off
+/// its free pages. It walks the heap, so the supervisor runs it at most once a tick, off
 /// the runtime. Measured with 2,000 idle subscribers: ARCHITECTURE.md, "The request path".
-#[derive(Default)]
-struct Trimmer {
-    closed: AtomicUsize,
-    scheduled: AtomicBool,
-}
+const TRIM_AFTER_CLOSED: usize = 256;
 
-impl Trimmer {
-    /// Connections closed before a trim is scheduled.
-    const AFTER_CLOSED: usize = 256;
-    /// How long a burst of closes may go on before the trim runs.
-    const SETTLE: Duration = Duration::from_millis(300);
-
-    fn closed(self: &Arc<Self>) {
-        if self.closed.fetch_add(1, Ordering::Relaxed) + 1 < Self::AFTER_CLOSED
-            || self.scheduled.swap(true, Ordering::AcqRel)
-        {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.scheduled.store(false, Ordering::Release);
-            return;
-        };
-        let this = self.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep(Self::SETTLE).await;
-            this.closed.store(0, Ordering::Relaxed);
-            this.scheduled.store(false, Ordering::Release);
-            #[cfg(all(target_os = "linux", target_env = "gnu"))]
-            let _ = tokio::task::spawn_blocking(|| {
-                // SAFETY: malloc_trim only releases free memory; it has no preconditions.
-                unsafe { libc::malloc_trim(0) };
-            })
-            .await;
-        });
-    }
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::task::spawn_blocking(|| {
+        // SAFETY: malloc_trim only releases free memory; it has no preconditions.
+        unsafe { libc::malloc_trim(0) };
+    });
 }
 
 /// Every open connection of a server, for its supervisor.
@@ -270,11 +243,12 @@ impl Supervisor {
         }
     }
 
-    /// Ticks the clock and closes idle connections until `stop`, then asks every open
-    /// connection to close.
+    /// Ticks the clock, closes late and idle connections and gives back the memory of
+    /// closed ones until `stop`, then asks every open connection to close.
     async fn run(self: Arc<Self>, stop: CancellationToken) {
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut closed = 0;
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
@@ -284,6 +258,7 @@ impl Supervisor {
             let Ok(mut list) = self.connections.lock() else {
                 return;
             };
+            let before = list.len();
             list.retain(|weak| {
                 let Some(a) = weak.upgrade() else {
                     return false;
@@ -302,6 +277,12 @@ impl Supervisor {
                 }
                 true
             });
+            closed += before - list.len();
+            drop(list);
+            if closed >= TRIM_AFTER_CLOSED {
+                closed = 0;
+                give_back_memory();
+            }
         }
         if let Ok(list) = self.connections.lock() {
             for a in list.iter().filter_map(Weak::upgrade) {
@@ -317,13 +298,6 @@ struct Watched<I> {
     io: I,
     activity: Arc<Activity>,
     _permit: OwnedSemaphorePermit,
-    trimmer: Arc<Trimmer>,
-}
-
-impl<I> Drop for Watched<I> {
-    fn drop(&mut self) {
-        self.trimmer.closed();
-    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
@@ -454,7 +428,6 @@ async fn serve(
     let builder = Arc::new(builder);
     let supervisor = Arc::new(Supervisor::new(limits.idle_timeout, limits.header_timeout));
     let supervising = tokio::spawn(supervisor.clone().run(stop.clone()));
-    let trimmer = Arc::new(Trimmer::default());
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -477,12 +450,7 @@ async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = tcp.set_nodelay(true);
-        let (router, builder, tls, trimmer) = (
-            router.clone(),
-            builder.clone(),
-            tls.clone(),
-            trimmer.clone(),
-        );
+        let (router, builder, tls) = (router.clone(), builder.clone(), tls.clone());
         let activity = Arc::new(Activity::new(supervisor.clock.clone()));
         supervisor.watch(&activity);
         tracker.spawn(async move {
@@ -492,7 +460,6 @@ async fn serve(
                         io: tcp,
                         activity: activity.clone(),
                         _permit: permit,
-                        trimmer,
                     };
                     connection(io, activity, router, &builder).await;
                 }
@@ -506,7 +473,6 @@ async fn serve(
                         io: stream,
                         activity: activity.clone(),
                         _permit: permit,
-                        trimmer,
                     };
                     connection(io, activity, router, &builder).await;
                 }

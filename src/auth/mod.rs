@@ -6,8 +6,7 @@ use base64::Engine;
 use hyper::http::HeaderMap;
 use hyper::http::request::Parts;
 
-use crate::models::User;
-use crate::providers::{Provider, Providers, UnknownProvider};
+use crate::providers::{Provider, Providers, UnknownProvider, local_user};
 use crate::remote::TokenRejected;
 pub use crate::session::Session;
 
@@ -118,10 +117,3 @@ pub fn identify(providers: &Providers, parts: &Parts) -> Caller {
         token,
     }
 }
-
-/// A remote provider's user, from the token's claims.
-pub fn remote_user(provider: &str, claims: &crate::jwt::Claims) -> User {
-    crate::remote::user_of(provider, claims)
-}
-
-pub use crate::providers::local_user;

@@ -110,7 +110,7 @@ async fn complete_login(
         .await;
     let signed_in = crate::session::Session::new(
         remote.name.clone(),
-        crate::auth::remote_user(&remote.name, &claims),
+        crate::remote::user_of(&remote.name, &claims),
         None,
         true,
     );
