@@ -187,7 +187,12 @@ pub async fn open(kind: Kind, addr: SocketAddr, arrivals: Arc<Arrivals>) -> Subs
             }
             let tcp = TcpStream::connect(addr).await.expect("connecting");
             tcp.set_nodelay(true).expect("nodelay");
-            let (mut ws, _) = tokio_tungstenite::client_async(req, tcp)
+            // tungstenite zero-fills the free part of its read buffer (128 KiB by default)
+            // on every read, which would make this client, not the server, the slow side.
+            let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+                .read_buffer_size(4096)
+                .write_buffer_size(4096);
+            let (mut ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config))
                 .await
                 .expect("a WebSocket");
             if kind == Kind::Ws {
