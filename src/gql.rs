@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::{Context, ErrorExtensions, Result as GqlResult};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::FutureExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
@@ -20,7 +18,6 @@ use crate::generated::graphql as g;
 use crate::gql_perf as pg;
 use crate::models;
 use crate::session::Session;
-use serde_json::Value;
 
 pub type Schema = g::GraphqlSchema<Resolver>;
 
@@ -40,6 +37,10 @@ pub struct GraphqlParts {
     /// and parsing is a large part of a small query's cost. Bounded by the total length of
     /// the cached texts; validation and every limit still run on each request.
     parsed: ParsedCache,
+    /// Open subscriptions per user, over all their WebSockets.
+    pub(crate) subscriptions: crate::gql_limits::SubscriptionLimit,
+    /// Subscription executions shared by their subscribers (`gql_ws`).
+    pub(crate) groups: crate::gql_ws::Groups,
 }
 
 impl std::ops::Deref for Graphql {
@@ -71,6 +72,10 @@ impl Graphql {
     pub fn new(app: App) -> Graphql {
         Graphql(Arc::new(GraphqlParts {
             schema: schema(app.clone()),
+            subscriptions: crate::gql_limits::SubscriptionLimit::new(
+                app.config.graphql.max_subscriptions_per_user,
+            ),
+            groups: crate::gql_ws::Groups::default(),
             app,
             parsed: ParsedCache::with_weighter(1024, PARSED_CACHE_BYTES, TextWeight),
         }))
@@ -78,7 +83,7 @@ impl Graphql {
 
     /// Hands `request` its parsed document from the cache, or parses it and caches it. A
     /// query that does not parse is left alone: execution reports the syntax error.
-    fn parse_cached(&self, request: &mut async_graphql::Request) {
+    pub(crate) fn parse_cached(&self, request: &mut async_graphql::Request) {
         if let Some(doc) = self.parsed.get(request.query.as_str()) {
             request.set_parsed_query(doc);
             return;
@@ -87,6 +92,19 @@ impl Graphql {
             let doc = doc.clone();
             self.parsed.insert(request.query.clone(), doc);
         }
+    }
+
+    pub(crate) fn app(&self) -> &App {
+        &self.app
+    }
+
+    pub(crate) fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Shared subscription executions running now.
+    pub fn shared_subscriptions(&self) -> usize {
+        self.groups.running()
     }
 
     /// The schema as SDL, as the server serves it.
@@ -108,9 +126,6 @@ fn schema(app: App) -> Schema {
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(crate::gql_limits::AliasLimit(limits.max_aliases))
-        .extension(crate::gql_limits::SubscriptionLimit::new(
-            limits.max_subscriptions_per_user,
-        ))
         .finish()
 }
 
@@ -893,31 +908,13 @@ where
     }
 }
 
-/// A token from a `connection_init` payload: `{"Authorization": "Bearer ..."}`,
-/// `{"headers": {"Authorization": ...}}` or `{"token": ...}`.
-fn payload_token(payload: &Value) -> Option<String> {
-    let auth = payload
-        .get("Authorization")
-        .or_else(|| payload.get("authorization"))
-        .or_else(|| {
-            payload
-                .get("headers")
-                .and_then(|h| h.get("Authorization").or_else(|| h.get("authorization")))
-        })
-        .and_then(Value::as_str);
-    if let Some(value) = auth {
-        let value = value.trim();
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => value,
-        };
-        return (!token.is_empty()).then(|| token.to_string());
-    }
-    payload
-        .get("token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
+/// The first subprotocol the client offers that we speak.
+fn protocol_of(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
 }
 
 async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) -> Response {
@@ -928,13 +925,10 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
             return ApiError::bad_request(format!("bad WebSocket upgrade: {e}")).into_response();
         }
     };
-    let protocol = match GraphQLProtocol::from_request_parts(parts, &()).await {
-        Ok(p) => p,
-        Err(_) => {
-            return ApiError::bad_request("unknown WebSocket subprotocol")
-                .remedy("Use graphql-transport-ws or graphql-ws.")
-                .into_response();
-        }
+    let Some(protocol) = protocol_of(&parts.headers) else {
+        return ApiError::bad_request("unknown WebSocket subprotocol")
+            .remedy("Use graphql-transport-ws or graphql-ws.")
+            .into_response();
     };
     let named = auth::named_provider(parts);
     let token = auth::token(&parts.headers);
@@ -952,9 +946,8 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
         Some(Ok(session)) => Some(session),
         None => None,
     };
-    let schema = graphql.schema.clone();
     let limit = app.config.body_limit;
-    let app = app.clone();
+    let graphql = graphql.clone();
     // tungstenite's default buffers are 128 KiB each way, allocated per connection; GraphQL
     // messages are small, and an idle subscription should cost a few KiB (larger messages
     // still arrive whole: the buffers grow up to the message limit).
@@ -964,26 +957,5 @@ async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) ->
         .max_message_size(limit)
         .max_frame_size(limit)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let ws = GraphQLWebSocket::new(socket, schema, protocol);
-            match early {
-                Some(session) => {
-                    let mut data = async_graphql::Data::default();
-                    data.insert(session);
-                    ws.with_data(data).serve().boxed()
-                }
-                None => ws
-                    .on_connection_init(move |payload: Value| async move {
-                        let session =
-                            auth::verify(&app.providers, named.as_deref(), payload_token(&payload))
-                                .await
-                                .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-                        let mut data = async_graphql::Data::default();
-                        data.insert(session);
-                        Ok(data)
-                    })
-                    .serve()
-                    .boxed(),
-            }
-        })
+        .on_upgrade(move |socket| crate::gql_ws::serve(socket, graphql, protocol, early, named))
 }

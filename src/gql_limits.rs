@@ -1,19 +1,15 @@
 //! Limits on GraphQL work a client can ask for: depth and complexity (async-graphql's),
-//! aliases per document, and open subscriptions per user (both as extensions).
+//! aliases per document (an extension), and open subscriptions per user (counted by the
+//! WebSocket transport, `gql_ws`, per subscriber).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextSubscribe,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Response, ServerError, ServerResult, Variables};
-use futures_util::stream::{self, BoxStream, StreamExt};
-
-use crate::session::Session;
+use async_graphql::{ServerError, ServerResult, Variables};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -95,30 +91,16 @@ impl Extension for AliasCheck {
     }
 }
 
-/// Counts each user's open subscriptions (over all their WebSockets) and refuses one past
-/// the limit with a GraphQL error; the others keep running.
-#[derive(Clone)]
+/// Counts each user's open subscriptions (over all their WebSockets, shared executions
+/// counted once per subscriber) and refuses one past the limit; the others keep running.
 pub struct SubscriptionLimit {
     max: usize,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-impl SubscriptionLimit {
-    pub fn new(max: usize) -> Self {
-        SubscriptionLimit {
-            max,
-            open: Arc::default(),
-        }
-    }
-
-    /// Subscriptions `owner` holds open now.
-    pub fn open(&self, owner: &str) -> usize {
-        self.open.lock().get(owner).copied().unwrap_or(0)
-    }
-}
-
-/// One open subscription; dropped with its stream.
-struct Held {
+/// One open subscription; dropped with it.
+#[derive(Debug)]
+pub struct Held {
     owner: String,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
@@ -135,60 +117,49 @@ impl Drop for Held {
     }
 }
 
-impl ExtensionFactory for SubscriptionLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(self.clone())
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for SubscriptionLimit {
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        let Some(owner) = ctx.data_opt::<Session>().map(Session::owner) else {
-            // Unauthenticated subscriptions fail in their resolver.
-            return next.run(ctx, stream);
-        };
-        let admitted = {
-            let mut m = self.open.lock();
-            let n = m.entry(owner.clone()).or_insert(0);
-            if *n >= self.max {
-                false
-            } else {
-                *n += 1;
-                true
-            }
-        };
-        if !admitted {
-            let error = ServerError::new(
-                format!(
-                    "you have {} subscriptions open, the limit; end one first",
-                    self.max
-                ),
-                None,
-            );
-            return stream::once(async move { Response::from_errors(vec![error]) }).boxed();
+impl SubscriptionLimit {
+    pub fn new(max: usize) -> Self {
+        SubscriptionLimit {
+            max,
+            open: Arc::default(),
         }
-        let held = Held {
-            owner,
+    }
+
+    /// Admits one more subscription of `owner`, or says why not (the GraphQL error text).
+    pub fn admit(&self, owner: &str) -> Result<Held, String> {
+        let mut m = self.open.lock();
+        let n = m.entry(owner.to_string()).or_insert(0);
+        if *n >= self.max {
+            return Err(format!(
+                "you have {} subscriptions open, the limit; end one first",
+                self.max
+            ));
+        }
+        *n += 1;
+        Ok(Held {
+            owner: owner.to_string(),
             open: self.open.clone(),
-        };
-        next.run(ctx, stream)
-            .map(move |response| {
-                let _ = &held;
-                response
-            })
-            .boxed()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::count_aliases;
+    use super::{SubscriptionLimit, count_aliases};
+
+    #[test]
+    fn subscriptions_are_admitted_per_owner_up_to_the_limit_and_freed_on_drop() {
+        let limit = SubscriptionLimit::new(2);
+        let a1 = limit.admit("a").unwrap();
+        let _a2 = limit.admit("a").unwrap();
+        assert!(limit.admit("a").unwrap_err().contains("2 subscriptions"));
+        let _b = limit.admit("b").expect("another owner has its own count");
+        drop(a1);
+        assert!(
+            limit.admit("a").is_ok(),
+            "a closed subscription frees its place"
+        );
+    }
 
     #[test]
     fn aliases_are_counted_in_operations_fragments_and_nested_fields() {

@@ -23,6 +23,7 @@ pub mod fault;
 pub mod gql;
 pub mod gql_limits;
 pub mod gql_perf;
+pub mod gql_ws;
 mod handlers;
 pub mod jwt;
 pub mod kubernetes;

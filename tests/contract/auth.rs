@@ -741,3 +741,130 @@ async fn a_public_url_names_the_provider_in_device_links_and_the_issuer() {
     assert_eq!(payload["iss"], "https://id.example.com/meshery");
     provider.stop().await;
 }
+
+/// Subscribers with the same subscription share its execution; users never share one.
+#[tokio::test]
+async fn identical_subscriptions_of_two_users_each_get_only_their_own_events() {
+    let s = setup().await;
+    let ws_url = format!("ws://{}/api/system/graphql/query", s.server.addr);
+    let open = |user: &str| {
+        let token = s.token(user);
+        let ws_url = ws_url.clone();
+        async move {
+            let mut request = ws_url.into_client_request().unwrap();
+            let h = request.headers_mut();
+            h.insert(
+                "sec-websocket-protocol",
+                "graphql-transport-ws".parse().unwrap(),
+            );
+            h.insert("authorization", format!("Bearer {token}").parse().unwrap());
+            h.insert("meshery-provider", "Reference".parse().unwrap());
+            let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+            let send = |v: Value| Message::Text(v.to_string().into());
+            ws.send(send(json!({"type": "connection_init"})))
+                .await
+                .unwrap();
+            let ack = tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap();
+            assert!(format!("{ack:?}").contains("connection_ack"), "{ack:?}");
+            ws.send(send(json!({"id": "1", "type": "subscribe", "payload": {
+                "query": "subscription { subscribeEvents { description } }"}})))
+                .await
+                .unwrap();
+            ws
+        }
+    };
+    let mut alice = vec![
+        open("alice").await,
+        open("alice").await,
+        open("alice").await,
+    ];
+    let mut bob = open("bob").await;
+    let post = |user: &str, text: String| {
+        let client = s.client_as(user);
+        async move {
+            client
+                .create_event()
+                .body(meshery::models::EventInput {
+                    category: "ui".parse().unwrap(),
+                    action: "ping".parse().unwrap(),
+                    severity: meshery::models::EventSeverity::Debug,
+                    description: text.parse().unwrap(),
+                    metadata: Default::default(),
+                    acted_upon: None,
+                })
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // The next description a socket receives within `wait`.
+    async fn next_description(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        wait: Duration,
+    ) -> Option<String> {
+        loop {
+            match tokio::time::timeout(wait, ws.next()).await {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let m: Value = serde_json::from_str(&t).unwrap();
+                    assert_eq!(m["type"], "next", "{m}");
+                    let d = &m["payload"]["data"]["subscribeEvents"]["description"];
+                    return Some(d.as_str().unwrap().to_string());
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(other) => panic!("socket ended: {other:?}"),
+            }
+        }
+    }
+    // Subscriptions are live once the server has read them: post until each socket has
+    // seen one of its user's warm-up events.
+    let mut warm = 0;
+    let mut ready = [false; 4];
+    while ready.iter().any(|r| !r) {
+        assert!(warm < 50, "subscriptions not live: {ready:?}");
+        warm += 1;
+        post("alice", format!("warm-alice-{warm}")).await;
+        post("bob", format!("warm-bob-{warm}")).await;
+        for (i, ws) in alice
+            .iter_mut()
+            .chain(std::iter::once(&mut bob))
+            .enumerate()
+        {
+            while let Some(d) = next_description(ws, Duration::from_millis(100)).await {
+                let mine = if i < 3 { "warm-alice-" } else { "warm-bob-" };
+                assert!(d.starts_with(mine), "socket {i} got {d}");
+                ready[i] = true;
+            }
+        }
+    }
+    post("alice", "for alice".into()).await;
+    post("bob", "for bob".into()).await;
+    for ws in alice.iter_mut() {
+        assert_eq!(
+            next_description(ws, Duration::from_secs(5))
+                .await
+                .as_deref(),
+            Some("for alice")
+        );
+    }
+    assert_eq!(
+        next_description(&mut bob, Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("for bob")
+    );
+    // Two of alice's sockets leave; the third still gets her events.
+    alice.truncate(1);
+    post("alice", "still there".into()).await;
+    assert_eq!(
+        next_description(&mut alice[0], Duration::from_secs(5))
+            .await
+            .as_deref(),
+        Some("still there")
+    );
+    s.finish().await;
+}

@@ -444,3 +444,146 @@ async fn served_introspection_carries_the_sdl_descriptions_and_null_where_none()
     assert_eq!(served, expected);
     server.finish().await;
 }
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws_connect(server: &TestServer, protocol: &str) -> Ws {
+    let url = format!("ws://{}/api/system/graphql/query", server.addr);
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn ws_send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next text message as JSON, or the close frame's code (`{"close": code}`).
+async fn ws_next(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("no message within 5 s");
+        match m {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(frame))) => {
+                return json!({"close": frame.map(|f| u16::from(f.code))});
+            }
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return json!({"close": null}),
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_protocol_rules_of_graphql_transport_ws() {
+    let server = TestServer::start().await;
+    let events = json!({"query": "subscription { subscribeEvents { description } }"});
+
+    // A subscription before the handshake: 4401 Unauthorized.
+    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    ws_send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": events}),
+    )
+    .await;
+    assert_eq!(ws_next(&mut ws).await, json!({"close": 4401}));
+
+    // Ping is answered; a second connection_init closes with 4429.
+    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
+    ws_send(&mut ws, json!({"type": "ping"})).await;
+    assert_eq!(ws_next(&mut ws).await, json!({"type": "pong"}));
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut ws).await, json!({"close": 4429}));
+
+    // Two identical bad subscriptions (one shared execution): each gets the errors under
+    // its own id, then complete.
+    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
+    let bad = json!({"query": "subscription { subscribeEvents { nope } }"});
+    for id in ["a", "b"] {
+        ws_send(
+            &mut ws,
+            json!({"id": id, "type": "subscribe", "payload": bad}),
+        )
+        .await;
+    }
+    let mut seen = BTreeMap::new();
+    while seen
+        .values()
+        .filter(|v: &&Vec<String>| v.last().is_some_and(|t| t == "complete"))
+        .count()
+        < 2
+    {
+        let m = ws_next(&mut ws).await;
+        let id = m["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{m}"))
+            .to_string();
+        if m["type"] == "next" {
+            let text = m["payload"]["errors"][0]["message"].as_str().unwrap_or("");
+            assert!(text.contains("nope"), "{m}");
+        }
+        seen.entry(id)
+            .or_insert_with(Vec::new)
+            .push(m["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen["a"], ["next", "complete"]);
+    assert_eq!(seen["b"], ["next", "complete"]);
+
+    // A live subscription: an event reaches it under its id; the client's complete is
+    // confirmed, and a duplicate id of a live subscription closes with 4409.
+    ws_send(
+        &mut ws,
+        json!({"id": "live", "type": "subscribe", "payload": events}),
+    )
+    .await;
+    let client = server.client();
+    let live = loop {
+        client
+            .create_event()
+            .body(meshery::models::EventInput {
+                category: "ui".parse().unwrap(),
+                action: "ping".parse().unwrap(),
+                severity: meshery::models::EventSeverity::Debug,
+                description: "over the socket".parse().unwrap(),
+                metadata: Default::default(),
+                acted_upon: None,
+            })
+            .send()
+            .await
+            .unwrap();
+        // The subscription is live once the server has read it; until then events pass.
+        match tokio::time::timeout(std::time::Duration::from_millis(200), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => break serde_json::from_str::<Value>(&t).unwrap(),
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => continue,
+        }
+    };
+    assert_eq!(live["type"], "next", "{live}");
+    assert_eq!(live["id"], "live");
+    assert_eq!(
+        live["payload"]["data"]["subscribeEvents"]["description"],
+        "over the socket"
+    );
+    ws_send(
+        &mut ws,
+        json!({"id": "live", "type": "subscribe", "payload": events}),
+    )
+    .await;
+    loop {
+        let m = ws_next(&mut ws).await;
+        if m.get("close").is_some() {
+            assert_eq!(m, json!({"close": 4409}));
+            break;
+        }
+        assert_eq!(m["id"], "live", "only the live subscription's events: {m}");
+    }
+    server.finish().await;
+}

@@ -52,6 +52,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "gql",
             "gql_limits",
             "gql_perf",
+            "gql_ws",
             "web",
             "extensions",
             "validate",
