@@ -33,9 +33,12 @@ pub struct Graphql(Arc<GraphqlParts>);
 pub struct GraphqlParts {
     app: App,
     schema: Schema,
+    /// The same schema with async-graphql's fast validation (depth, complexity and
+    /// fragment cycles only), for operations that already passed full validation.
+    checked: Schema,
     /// Parsed documents by query text: clients send the same few queries again and again,
     /// and parsing is a large part of a small query's cost. Bounded by the total length of
-    /// the cached texts; validation and every limit still run on each request.
+    /// the cached texts.
     parsed: ParsedCache,
     /// Open subscriptions per user, over all their WebSockets.
     pub(crate) subscriptions: crate::gql_limits::SubscriptionLimit,
@@ -50,8 +53,33 @@ impl std::ops::Deref for Graphql {
     }
 }
 
-type ParsedCache =
-    quick_cache::sync::Cache<String, async_graphql::parser::types::ExecutableDocument, TextWeight>;
+/// A parsed document, and which of its operations passed full validation without
+/// variables. Validation depends only on the schema, the document, the operation and the
+/// variables, so such an operation is valid again: it runs on the `checked` schema, whose
+/// fast validation still enforces depth and complexity (the alias limit is an extension
+/// on both). Requests with variables are always fully validated.
+pub(crate) struct Parsed {
+    doc: async_graphql::parser::types::ExecutableDocument,
+    /// Operation names (`None`: the document's only one), at most [`VALID_OPERATIONS`].
+    valid: parking_lot::Mutex<Vec<Option<String>>>,
+}
+
+const VALID_OPERATIONS: usize = 16;
+
+impl Parsed {
+    fn is_valid(&self, operation: &Option<String>) -> bool {
+        self.valid.lock().contains(operation)
+    }
+
+    fn mark_valid(&self, operation: Option<String>) {
+        let mut valid = self.valid.lock();
+        if valid.len() < VALID_OPERATIONS && !valid.contains(&operation) {
+            valid.push(operation);
+        }
+    }
+}
+
+type ParsedCache = quick_cache::sync::Cache<String, Arc<Parsed>, TextWeight>;
 
 /// Bytes of query text the parsed-document cache holds at most.
 const PARSED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
@@ -60,10 +88,8 @@ const PARSED_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 #[derive(Clone)]
 struct TextWeight;
 
-impl quick_cache::Weighter<String, async_graphql::parser::types::ExecutableDocument>
-    for TextWeight
-{
-    fn weight(&self, query: &String, _: &async_graphql::parser::types::ExecutableDocument) -> u64 {
+impl quick_cache::Weighter<String, Arc<Parsed>> for TextWeight {
+    fn weight(&self, query: &String, _: &Arc<Parsed>) -> u64 {
         query.len() as u64 + 1
     }
 }
@@ -71,7 +97,8 @@ impl quick_cache::Weighter<String, async_graphql::parser::types::ExecutableDocum
 impl Graphql {
     pub fn new(app: App) -> Graphql {
         Graphql(Arc::new(GraphqlParts {
-            schema: schema(app.clone()),
+            schema: schema(app.clone(), async_graphql::ValidationMode::Strict),
+            checked: schema(app.clone(), async_graphql::ValidationMode::Fast),
             subscriptions: crate::gql_limits::SubscriptionLimit::new(
                 app.config.graphql.max_subscriptions_per_user,
             ),
@@ -83,15 +110,39 @@ impl Graphql {
 
     /// Hands `request` its parsed document from the cache, or parses it and caches it. A
     /// query that does not parse is left alone: execution reports the syntax error.
-    pub(crate) fn parse_cached(&self, request: &mut async_graphql::Request) {
-        if let Some(doc) = self.parsed.get(request.query.as_str()) {
-            request.set_parsed_query(doc);
-            return;
+    pub(crate) fn parse_cached(&self, request: &mut async_graphql::Request) -> Option<Arc<Parsed>> {
+        if let Some(parsed) = self.parsed.get(request.query.as_str()) {
+            request.set_parsed_query(parsed.doc.clone());
+            return Some(parsed);
         }
-        if let Ok(doc) = request.parsed_query() {
-            let doc = doc.clone();
-            self.parsed.insert(request.query.clone(), doc);
+        let parsed = Arc::new(Parsed {
+            doc: request.parsed_query().ok()?.clone(),
+            valid: parking_lot::Mutex::default(),
+        });
+        self.parsed.insert(request.query.clone(), parsed.clone());
+        Some(parsed)
+    }
+
+    /// Executes a query or mutation: on the `checked` schema when this operation of this
+    /// document already passed full validation with no variables, else fully validated
+    /// (and remembered as valid when it ran without any error).
+    async fn execute(
+        &self,
+        request: async_graphql::Request,
+        parsed: Option<Arc<Parsed>>,
+    ) -> async_graphql::Response {
+        let parsed = parsed.filter(|_| request.variables.is_empty());
+        let operation = request.operation_name.clone();
+        if parsed.as_ref().is_some_and(|p| p.is_valid(&operation)) {
+            return self.checked.execute(request).await;
         }
+        let response = self.schema.execute(request).await;
+        if let Some(parsed) = parsed
+            && response.errors.is_empty()
+        {
+            parsed.mark_valid(operation);
+        }
+        response
     }
 
     pub(crate) fn app(&self) -> &App {
@@ -100,11 +151,6 @@ impl Graphql {
 
     pub(crate) fn schema(&self) -> &Schema {
         &self.schema
-    }
-
-    /// Shared subscription executions running now.
-    pub fn shared_subscriptions(&self) -> usize {
-        self.groups.running()
     }
 
     /// The schema as SDL, as the server serves it.
@@ -120,9 +166,10 @@ impl Graphql {
 
 pub use crate::gql_limits::Limits;
 
-fn schema(app: App) -> Schema {
+fn schema(app: App, validation: async_graphql::ValidationMode) -> Schema {
     let limits = app.config.graphql;
     g::schema_builder(Arc::new(Resolver(app)))
+        .validation_mode(validation)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .extension(crate::gql_limits::AliasLimit(limits.max_aliases))
@@ -711,14 +758,15 @@ fn from_query_string(query: &str) -> Result<serde_json::Value, ApiError> {
 }
 
 /// Whether the operation a GET request would run is a mutation (refused over GET).
-fn is_mutation(request: &async_graphql::Request) -> bool {
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else {
         return false;
     };
     let ty = match &doc.operations {
         DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &request.operation_name {
+        DocumentOperations::Multiple(ops) => match &name {
             Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
             None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
             None => None,
@@ -745,11 +793,12 @@ async fn http(graphql: &Graphql, session: Session, request: Request) -> Response
     } else {
         read_json_body(app, &parts, body).await
     };
-    let request = match params.and_then(request_from) {
+    let mut request = match params.and_then(request_from) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    if parts.method == Method::GET && is_mutation(&request) {
+    let parsed = graphql.parse_cached(&mut request);
+    if parts.method == Method::GET && is_mutation(&mut request) {
         let mut response = ApiError::new(
             405,
             codes::METHOD_NOT_ALLOWED,
@@ -762,9 +811,7 @@ async fn http(graphql: &Graphql, session: Session, request: Request) -> Response
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let mut request = request;
-    graphql.parse_cached(&mut request);
-    let response = graphql.schema.execute(request.data(session)).await;
+    let response = graphql.execute(request.data(session), parsed).await;
     // A request error (nothing executed) is a 400 for graphql-response+json clients; plain
     // JSON clients get 200 with `errors`, as GraphQL over HTTP asks.
     let request_error = response.data == async_graphql::Value::Null && !response.errors.is_empty();

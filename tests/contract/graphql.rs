@@ -587,3 +587,74 @@ async fn websocket_protocol_rules_of_graphql_transport_ws() {
     }
     server.finish().await;
 }
+
+/// An operation that passed validation runs with fast validation next time; another
+/// operation of the same document, or the same one with variables, is still fully checked.
+#[tokio::test]
+async fn validation_is_skipped_only_for_the_operation_that_passed_it() {
+    let server = TestServer::start().await;
+    let post = |body: Value| {
+        let http = server.http();
+        let url = query_url(&server);
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // async-graphql validates the whole document, so both operations must be valid.
+    let doc = "query A { version { build } } \
+               query B($id: ID!) { getPerfResult(id: $id) { id } version { build } }";
+    for round in 0..3 {
+        let a = post(json!({"query": doc, "operationName": "A"})).await;
+        assert!(
+            a["data"]["version"]["build"].is_string(),
+            "round {round}: {a}"
+        );
+        let missing = post(json!({"query": doc, "operationName": "B"})).await;
+        assert!(
+            missing["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("b"),
+            "round {round}: B needs its variable: {missing}"
+        );
+        let typed = post(
+            json!({"query": doc, "operationName": "B", "variables": {"id": {"not": "an id"}}}),
+        )
+        .await;
+        assert!(
+            typed["errors"].is_array(),
+            "round {round}: a bad variable: {typed}"
+        );
+        let fine =
+            post(json!({"query": doc, "operationName": "B", "variables": {"id": "none-such"}}))
+                .await;
+        assert!(
+            fine["data"]["version"]["build"].is_string(),
+            "round {round}: {fine}"
+        );
+    }
+    // The same through GET, where the document is parsed once for the mutation check too.
+    for _ in 0..2 {
+        let got: Value = server
+            .http()
+            .get(format!(
+                "{}?query=%7Bversion%7Bbuild%7D%7D",
+                query_url(&server)
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(got["data"]["version"]["build"].is_string(), "{got}");
+    }
+    server.finish().await;
+}
