@@ -95,6 +95,8 @@ pub struct AppState {
     /// TLS of outbound https calls (providers, imports).
     pub outbound_tls: Arc<rustls::ClientConfig>,
     pub instance_id: String,
+    /// `/api/system/version`, computed once.
+    version: SystemVersion,
     /// Request-body validators from openapi.yaml.
     pub bodies: crate::validate::BodySchemas,
 }
@@ -177,6 +179,7 @@ impl App {
             kubernetes,
             outbound_tls,
             bodies: crate::validate::BodySchemas::load(crate::generated::OPENAPI_YAML)?,
+            version: version_of(&config),
             config,
             store,
             providers,
@@ -195,19 +198,9 @@ impl App {
         crate::providers::local_user(&self.instance_id)
     }
 
+    /// What `/api/system/version` answers (fixed for the life of the process).
     pub fn version(&self) -> SystemVersion {
-        let latest = self
-            .config
-            .latest_version
-            .clone()
-            .unwrap_or_else(|| BUILD.to_string());
-        SystemVersion {
-            outdated: newer(&latest, BUILD),
-            build: BUILD.to_string(),
-            latest,
-            commitsha: env!("MESHERY_COMMIT_SHA").to_string(),
-            release_channel: self.config.release_channel.clone(),
-        }
+        self.version.clone()
     }
 }
 
@@ -222,6 +215,20 @@ pub async fn read_body(app: &App, body: axum::body::Body) -> Result<axum::body::
             format!("request body larger than {limit} bytes"),
         )
     })
+}
+
+fn version_of(config: &Config) -> SystemVersion {
+    let latest = config
+        .latest_version
+        .clone()
+        .unwrap_or_else(|| BUILD.to_string());
+    SystemVersion {
+        outdated: newer(&latest, BUILD),
+        build: BUILD.to_string(),
+        latest,
+        commitsha: env!("MESHERY_COMMIT_SHA").to_string(),
+        release_channel: config.release_channel.clone(),
+    }
 }
 
 /// Whether version `a` is newer than `b` (`v1.2.3` style; unparsable parts count as 0).
