@@ -56,10 +56,12 @@ impl std::ops::Deref for Graphql {
 /// A parsed document, and which of its operations passed full validation without
 /// variables. Validation depends only on the schema, the document, the operation and the
 /// variables, so such an operation is valid again: it runs on the `checked` schema, whose
-/// fast validation still enforces depth and complexity (the alias limit is an extension
-/// on both). Requests with variables are always fully validated.
+/// fast validation still enforces depth and complexity (the alias limit is checked on the
+/// document before either). Requests with variables are always fully validated.
 pub(crate) struct Parsed {
     doc: async_graphql::parser::types::ExecutableDocument,
+    /// Aliased fields in the document (`gql_limits::count_aliases`).
+    aliases: usize,
     /// Operation names (`None`: the document's only one), at most [`VALID_OPERATIONS`].
     valid: parking_lot::Mutex<Vec<Option<String>>>,
 }
@@ -115,8 +117,10 @@ impl Graphql {
             request.set_parsed_query(parsed.doc.clone());
             return Some(parsed);
         }
+        let doc = request.parsed_query().ok()?.clone();
         let parsed = Arc::new(Parsed {
-            doc: request.parsed_query().ok()?.clone(),
+            aliases: crate::gql_limits::count_aliases(&doc),
+            doc,
             valid: parking_lot::Mutex::default(),
         });
         self.parsed.insert(request.query.clone(), parsed.clone());
@@ -131,6 +135,9 @@ impl Graphql {
         request: async_graphql::Request,
         parsed: Option<Arc<Parsed>>,
     ) -> async_graphql::Response {
+        if let Some(refused) = self.refuse(parsed.as_deref()) {
+            return refused;
+        }
         let parsed = parsed.filter(|_| request.variables.is_empty());
         let operation = request.operation_name.clone();
         if parsed.as_ref().is_some_and(|p| p.is_valid(&operation)) {
@@ -143,6 +150,18 @@ impl Graphql {
             parsed.mark_valid(operation);
         }
         response
+    }
+
+    /// The answer to a document past the alias limit (a document that does not parse is
+    /// left to execution, which reports the syntax error).
+    pub(crate) fn refuse(&self, parsed: Option<&Parsed>) -> Option<async_graphql::Response> {
+        let aliases = parsed?.aliases;
+        let max = self.app.config.graphql.max_aliases;
+        crate::gql_limits::check_aliases(aliases, max)
+            .err()
+            .map(|e| {
+                async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(e, None)])
+            })
     }
 
     pub(crate) fn app(&self) -> &App {
@@ -172,7 +191,6 @@ fn schema(app: App, validation: async_graphql::ValidationMode) -> Schema {
         .validation_mode(validation)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .extension(crate::gql_limits::AliasLimit(limits.max_aliases))
         .finish()
 }
 

@@ -1,15 +1,13 @@
 //! Limits on GraphQL work a client can ask for: depth and complexity (async-graphql's),
-//! aliases per document (an extension), and open subscriptions per user (counted by the
-//! WebSocket transport, `gql_ws`, per subscriber).
+//! aliases per document and open subscriptions per user, both checked by the transports
+//! (`gql` over HTTP, `gql_ws`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -31,18 +29,6 @@ impl Default for Limits {
     }
 }
 
-/// Refuses documents with more aliased fields than the limit: aliases let one small
-/// query ask for the same expensive field many times over.
-pub struct AliasLimit(pub usize);
-
-struct AliasCheck(usize);
-
-impl ExtensionFactory for AliasLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AliasCheck(self.0))
-    }
-}
-
 fn aliases(set: &SelectionSet) -> usize {
     set.items
         .iter()
@@ -56,7 +42,7 @@ fn aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
-fn count_aliases(doc: &ExecutableDocument) -> usize {
+pub fn count_aliases(doc: &ExecutableDocument) -> usize {
     let operations: usize = doc
         .operations
         .iter()
@@ -70,25 +56,17 @@ fn count_aliases(doc: &ExecutableDocument) -> usize {
     operations + fragments
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for AliasCheck {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        let n = count_aliases(&doc);
-        if n > self.0 {
-            return Err(ServerError::new(
-                format!("the document has {n} aliases; the limit is {}", self.0),
-                None,
-            ));
-        }
-        Ok(doc)
+/// Refuses documents with more aliased fields than `max`: aliases let one small query ask
+/// for the same expensive field many times over. Checked by the transports on the parsed
+/// document (counted once per cached document), not as an async-graphql extension: with
+/// any extension installed, async-graphql runs every field through the extension chain.
+pub fn check_aliases(aliases: usize, max: usize) -> Result<(), String> {
+    if aliases > max {
+        return Err(format!(
+            "the document has {aliases} aliases; the limit is {max}"
+        ));
     }
+    Ok(())
 }
 
 /// Counts each user's open subscriptions (over all their WebSockets, shared executions

@@ -224,7 +224,12 @@ impl Conn {
                 return Ok(Vec::new());
             }
         };
-        self.graphql.parse_cached(&mut request);
+        let parsed = self.graphql.parse_cached(&mut request);
+        if let Some(refused) = self.graphql.refuse(parsed.as_deref()) {
+            self.subs
+                .insert(id, stream::iter([Some(serialize(&refused)), None]).boxed());
+            return Ok(Vec::new());
+        }
         let answers = if shareable(&mut request) {
             let key = GroupKey {
                 owner,

@@ -537,6 +537,20 @@ async fn websocket_protocol_rules_of_graphql_transport_ws() {
     assert_eq!(seen["a"], ["next", "complete"]);
     assert_eq!(seen["b"], ["next", "complete"]);
 
+    // The alias limit holds over the socket too (30 by default).
+    let aliased: String = (0..31)
+        .map(|i| format!("a{i}: subscribeEvents {{ id }} "))
+        .collect();
+    ws_send(
+        &mut ws,
+        json!({"id": "many", "type": "subscribe", "payload": {"query": format!("subscription {{ {aliased}}}")}}),
+    )
+    .await;
+    let refused = ws_next(&mut ws).await;
+    assert_eq!(refused["id"], "many", "{refused}");
+    assert!(refused.to_string().contains("31 aliases"), "{refused}");
+    assert_eq!(ws_next(&mut ws).await["type"], "complete");
+
     // A live subscription: an event reaches it under its id; the client's complete is
     // confirmed, and a duplicate id of a live subscription closes with 4409.
     ws_send(
