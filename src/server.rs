@@ -9,7 +9,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use crate::app::{App, BUILD, Config, StartError};
@@ -112,31 +111,99 @@ impl Hooks for Api {
 pub fn router(app: App) -> Router {
     let api = Api::new(app.clone());
     let graphql = api.graphql.clone();
-    let router = rest::router(api)
-        .merge(web::routes(app))
-        .layer(crate::gql::UpgradesLayer(graphql))
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                ApiError::internal("handling the request", "a handler panicked").into_response()
-            },
-        ));
-    // Request spans are debug spans, so the layer is there only when debug is on for this
-    // module (RUST_LOG=debug): even with its span disabled, TraceLayer reads the clock four
-    // times per request (about 2% of a small request's CPU). The span names the path only:
-    // queries can carry tokens (the login callback). Server errors are logged with their
-    // method and path by `LogServerErrors` at any level.
-    let router = if tracing::enabled!(tracing::Level::DEBUG) {
-        router.layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &axum::extract::Request| {
-                    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
-                })
-                .on_failure(()),
+    let routes = rest::router(api).merge(web::routes(app));
+    // The layers wrap each route as one stack: each `Router::layer` call would nest one
+    // more boxed service, cloned and called through a boxed future on every request.
+    let upgrades = crate::gql::UpgradesLayer(graphql);
+    let panics = CatchPanicsLayer;
+    // Request spans are debug spans, so the trace layer is there only when debug is on
+    // for this module (RUST_LOG=debug): even with its span disabled, TraceLayer reads the
+    // clock four times per request (about 2% of a small request's CPU). The span names the
+    // path only: queries can carry tokens (the login callback). Server errors are logged
+    // with their method and path by `LogServerErrors` at any level.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let trace = TraceLayer::new_for_http()
+            .make_span_with(|request: &axum::extract::Request| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            })
+            .on_failure(());
+        routes.layer(
+            tower::ServiceBuilder::new()
+                .layer(LogServerErrorsLayer)
+                .layer(trace)
+                .layer(panics)
+                .layer(upgrades),
         )
     } else {
-        router
-    };
-    router.layer(LogServerErrorsLayer)
+        routes.layer(
+            tower::ServiceBuilder::new()
+                .layer(LogServerErrorsLayer)
+                .layer(panics)
+                .layer(upgrades),
+        )
+    }
+}
+
+fn panicked() -> Response {
+    ApiError::internal("handling the request", "a handler panicked").into_response()
+}
+
+/// Answers a panicking handler with a MeshKit 500 and keeps the connection. Ours rather
+/// than tower-http's `CatchPanic`, which boxes every response body again.
+#[derive(Clone, Copy)]
+struct CatchPanicsLayer;
+
+#[derive(Clone)]
+struct CatchPanics<S>(S);
+
+impl<S> tower::Layer<S> for CatchPanicsLayer {
+    type Service = CatchPanics<S>;
+    fn layer(&self, inner: S) -> CatchPanics<S> {
+        CatchPanics(inner)
+    }
+}
+
+type Caught<F> = futures_util::future::Either<
+    futures_util::future::Map<
+        futures_util::future::CatchUnwind<std::panic::AssertUnwindSafe<F>>,
+        fn(
+            Result<Result<Response, std::convert::Infallible>, Box<dyn std::any::Any + Send>>,
+        ) -> Result<Response, std::convert::Infallible>,
+    >,
+    std::future::Ready<Result<Response, std::convert::Infallible>>,
+>;
+
+impl<S> tower::Service<axum::extract::Request> for CatchPanics<S>
+where
+    S: tower::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+        >,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = Caught<S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        use futures_util::FutureExt;
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.call(request))) {
+            Ok(future) => futures_util::future::Either::Left(
+                std::panic::AssertUnwindSafe(future)
+                    .catch_unwind()
+                    .map(|r| r.unwrap_or_else(|_| Ok(panicked()))),
+            ),
+            Err(_) => futures_util::future::Either::Right(std::future::ready(Ok(panicked()))),
+        }
+    }
 }
 
 /// Logs each 5xx answer with its method and path (not the query: it can carry tokens),
@@ -154,11 +221,11 @@ impl<S> tower::Layer<S> for LogServerErrorsLayer {
     }
 }
 
-impl<S> tower::Service<axum::extract::Request> for LogServerErrors<S>
+impl<S, B> tower::Service<axum::extract::Request> for LogServerErrors<S>
 where
-    S: tower::Service<axum::extract::Request, Response = Response>,
+    S: tower::Service<axum::extract::Request, Response = axum::http::Response<B>>,
 {
-    type Response = Response;
+    type Response = axum::http::Response<B>;
     type Error = S::Error;
     type Future = Logged<S::Future>;
 
@@ -188,11 +255,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<F, E> std::future::Future for Logged<F>
+impl<F, B, E> std::future::Future for Logged<F>
 where
-    F: std::future::Future<Output = Result<Response, E>>,
+    F: std::future::Future<Output = Result<axum::http::Response<B>, E>>,
 {
-    type Output = Result<Response, E>;
+    type Output = Result<axum::http::Response<B>, E>;
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
@@ -269,6 +336,32 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_meshkit_500_and_others_still_work() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let app = axum::Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(tower::ServiceBuilder::new().layer(super::CatchPanicsLayer));
+        let request = Request::get("/boom").body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["code"].is_string(), "a MeshKit body: {body}");
+        assert!(
+            !body.to_string().contains("handler bug"),
+            "no internal cause: {body}"
+        );
+        let request = Request::get("/fine").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]
