@@ -3,16 +3,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::{Context, ErrorExtensions, Result as GqlResult};
-use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::App;
-use crate::auth;
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
 use crate::gql_perf as pg;
@@ -42,8 +40,8 @@ pub struct GraphqlParts {
     parsed: ParsedCache,
     /// Open subscriptions per user, over all their WebSockets.
     pub(crate) subscriptions: crate::gql_limits::SubscriptionLimit,
-    /// Subscription executions shared by their subscribers (`gql_ws`).
-    pub(crate) groups: crate::gql_ws::Groups,
+    /// Subscription executions shared by their subscribers (`gql_groups`, for `gql_ws`).
+    pub(crate) groups: crate::gql_groups::Groups,
 }
 
 impl std::ops::Deref for Graphql {
@@ -104,7 +102,7 @@ impl Graphql {
             subscriptions: crate::gql_limits::SubscriptionLimit::new(
                 app.config.graphql.max_subscriptions_per_user,
             ),
-            groups: crate::gql_ws::Groups::default(),
+            groups: crate::gql_groups::Groups::default(),
             app,
             parsed: ParsedCache::with_weighter(1024, PARSED_CACHE_BYTES, TextWeight),
         }))
@@ -193,13 +191,6 @@ fn schema(app: App, validation: async_graphql::ValidationMode) -> Schema {
         .limit_complexity(limits.max_complexity)
         .finish()
 }
-
-/// Write buffer of a GraphQL WebSocket connection.
-const WS_BUFFER: usize = 4 * 1024;
-/// Read buffer (longer messages take several reads): tungstenite zero-fills this much of
-/// its read buffer on every read attempt, and a subscription's socket is polled for
-/// reading on every event it sends.
-const WS_READ_BUFFER: usize = 1024;
 
 fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
     let e: ApiError = e.into();
@@ -907,120 +898,3 @@ async fn read_json_body(
 
 /// The paths where GraphQL lives, and where WebSocket upgrades are taken.
 pub const GRAPHQL_PATHS: &[&str] = &["/api/system/graphql/query", "/api/graphql/query"];
-
-/// Takes WebSocket upgrades on the GraphQL paths before the REST router: their
-/// credentials may arrive only in `connection_init`, which the same guard then checks.
-/// A plain service rather than `middleware::from_fn`: every other request passes straight
-/// through, with no state cloned and no future boxed.
-#[derive(Clone)]
-pub struct Upgrades<S> {
-    inner: S,
-    graphql: Graphql,
-}
-
-/// Wraps each route in [`Upgrades`].
-#[derive(Clone)]
-pub struct UpgradesLayer(pub Graphql);
-
-impl<S> tower::Layer<S> for UpgradesLayer {
-    type Service = Upgrades<S>;
-    fn layer(&self, inner: S) -> Upgrades<S> {
-        Upgrades {
-            inner,
-            graphql: self.0.clone(),
-        }
-    }
-}
-
-fn is_graphql_upgrade(request: &Request) -> bool {
-    request.method() == Method::GET
-        && GRAPHQL_PATHS.contains(&request.uri().path())
-        && request
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
-}
-
-impl<S> tower::Service<Request> for Upgrades<S>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = futures_util::future::Either<
-        S::Future,
-        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        if !is_graphql_upgrade(&request) {
-            return futures_util::future::Either::Left(self.inner.call(request));
-        }
-        let graphql = self.graphql.clone();
-        futures_util::future::Either::Right(Box::pin(async move {
-            let (mut parts, _) = request.into_parts();
-            Ok(websocket(&graphql, &mut parts).await)
-        }))
-    }
-}
-
-/// The first subprotocol the client offers that we speak.
-fn protocol_of(headers: &HeaderMap) -> Option<WebSocketProtocols> {
-    headers
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())?
-        .split(',')
-        .find_map(|p| p.trim().parse().ok())
-}
-
-async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) -> Response {
-    let app = &graphql.app;
-    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
-        Ok(u) => u,
-        Err(e) => {
-            return ApiError::bad_request(format!("bad WebSocket upgrade: {e}")).into_response();
-        }
-    };
-    let Some(protocol) = protocol_of(&parts.headers) else {
-        return ApiError::bad_request("unknown WebSocket subprotocol")
-            .remedy("Use graphql-transport-ws or graphql-ws.")
-            .into_response();
-    };
-    let named = auth::named_provider(parts);
-    let token = auth::token(&parts.headers);
-    // Credentials on the upgrade request (cookie or header) are checked now; without
-    // them the guard runs on the connection_init payload.
-    let early = match token {
-        Some(_) => Some(auth::verify(&app.providers, named.as_deref(), token).await),
-        None => match auth::verify(&app.providers, named.as_deref(), None).await {
-            Ok(session) => Some(Ok(session)),
-            Err(_) => None,
-        },
-    };
-    let early = match early {
-        Some(Err(e)) => return ApiError::from(e).into_response(),
-        Some(Ok(session)) => Some(session),
-        None => None,
-    };
-    let limit = app.config.body_limit;
-    let graphql = graphql.clone();
-    // tungstenite's default buffers are 128 KiB each way, allocated per connection; GraphQL
-    // messages are small, and an idle subscription should cost a few KiB (larger messages
-    // still arrive whole: the buffers grow up to the message limit).
-    upgrade
-        .read_buffer_size(WS_READ_BUFFER)
-        .write_buffer_size(WS_BUFFER)
-        .max_message_size(limit)
-        .max_frame_size(limit)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| crate::gql_ws::serve(socket, graphql, protocol, early, named))
-}

@@ -16,6 +16,12 @@ pub struct Limits {
     pub max_complexity: usize,
     pub max_aliases: usize,
     pub max_subscriptions_per_user: usize,
+    /// Time a WebSocket has to send `connection_init` (then closed with 4408).
+    pub ws_init_timeout: std::time::Duration,
+    /// A WebSocket is pinged at this interval, and closed when nothing at all (a pong, a
+    /// message) arrived for two of them: a peer that vanished without closing would
+    /// otherwise hold its task and its subscription slots forever.
+    pub ws_keepalive: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -25,6 +31,8 @@ impl Default for Limits {
             max_complexity: 1000,
             max_aliases: 30,
             max_subscriptions_per_user: 64,
+            ws_init_timeout: std::time::Duration::from_secs(10),
+            ws_keepalive: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -106,14 +114,14 @@ impl SubscriptionLimit {
     /// Admits one more subscription of `owner`, or says why not (the GraphQL error text).
     pub fn admit(&self, owner: &str) -> Result<Held, String> {
         let mut m = self.open.lock();
-        let n = m.entry(owner.to_string()).or_insert(0);
-        if *n >= self.max {
+        let n = m.get(owner).copied().unwrap_or(0);
+        if n >= self.max {
             return Err(format!(
                 "you have {} subscriptions open, the limit; end one first",
                 self.max
             ));
         }
-        *n += 1;
+        m.insert(owner.to_string(), n + 1);
         Ok(Held {
             owner: owner.to_string(),
             open: self.open.clone(),

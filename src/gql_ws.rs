@@ -15,30 +15,29 @@
 //! graphql-transport-ws spec, `subscribe` before the ack closes with 4401 and a duplicate
 //! id with 4409.
 
-use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 
 use async_graphql::http::{ClientMessage, WebSocketProtocols as Protocols};
 use async_graphql::parser::types::{OperationType, Selection};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{self, BoxStream, StreamExt};
-use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::broadcast;
 use tokio_stream::StreamMap;
 
 use crate::auth;
-use crate::gql::Graphql;
+use axum::extract::{FromRequestParts, Request, WebSocketUpgrade};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::gql::{GRAPHQL_PATHS, Graphql};
+use crate::gql_groups::{GroupKey, serialize};
 use crate::session::Session;
 
 /// Root subscription fields whose stream is the same for every subscriber with the same
 /// owner, query and variables, and has no first item of its own (a late subscriber misses
 /// nothing it would have had alone): their executions are shared.
 pub const SHARED: &[&str] = &["subscribeEvents"];
-
-/// Answers a shared execution keeps for a subscriber that is slower than the others;
-/// past that it skips the oldest, as the event broadcast behind it does.
-const GROUP_BACKLOG: usize = 256;
 
 /// One subscription's answers (serialized `Response`s), then `None` when it ends.
 type Answers = BoxStream<'static, Option<Arc<str>>>;
@@ -69,10 +68,23 @@ pub async fn serve(
         session: None,
         subs: StreamMap::new(),
     };
+    let limits = conn.graphql.app().config.graphql;
+    // One ping timer per connection; the first tick comes one interval in.
+    let mut pings = tokio::time::interval_at(
+        tokio::time::Instant::now() + limits.ws_keepalive,
+        limits.ws_keepalive,
+    );
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let init_deadline = tokio::time::sleep(limits.ws_init_timeout);
+    tokio::pin!(init_deadline);
+    // Whether anything arrived since the last ping; a ping unanswered for a whole
+    // interval ends the connection.
+    let mut heard = true;
     loop {
         tokio::select! {
             biased;
             message = socket.recv() => {
+                heard = true;
                 let text = match message {
                     Some(Ok(Message::Text(t))) => t.as_bytes().to_vec(),
                     Some(Ok(Message::Binary(b))) => b.to_vec(),
@@ -88,8 +100,7 @@ pub async fn serve(
                         }
                     }
                     Err(Close::Frame(code, reason)) => {
-                        let frame = CloseFrame { code, reason: reason.into() };
-                        let _ = socket.send(Message::Close(Some(frame))).await;
+                        let _ = socket.send(close_frame(code, reason)).await;
                         return;
                     }
                     Err(Close::After(text)) => {
@@ -113,8 +124,38 @@ pub async fn serve(
                     return;
                 }
             }
+            _ = &mut init_deadline, if conn.session.is_none() => {
+                let reason = "Connection initialisation timeout".to_string();
+                let _ = socket.send(close_frame(4408, reason)).await;
+                return;
+            }
+            _ = pings.tick() => {
+                if !std::mem::take(&mut heard) {
+                    let _ = socket.send(close_frame(1001, "no answer to pings".into())).await;
+                    return;
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// A close frame; its reason cut to what a control frame can carry (125 bytes, 2 of them
+/// the code), at a character boundary.
+fn close_frame(code: u16, mut reason: String) -> Message {
+    if reason.len() > 123 {
+        let mut end = 123;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 struct Conn {
@@ -210,26 +251,24 @@ impl Conn {
                 }
             }
         }
-        let owner = session.owner();
-        let held = match self.graphql.subscriptions.admit(&owner) {
-            Ok(held) => held,
-            Err(refusal) => {
-                let error =
-                    async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-                        refusal, None,
-                    )]);
-                let answer = serialize(&error);
-                self.subs
-                    .insert(id, stream::iter([Some(answer), None]).boxed());
-                return Ok(Vec::new());
-            }
-        };
         let parsed = self.graphql.parse_cached(&mut request);
         if let Some(refused) = self.graphql.refuse(parsed.as_deref()) {
-            self.subs
-                .insert(id, stream::iter([Some(serialize(&refused)), None]).boxed());
-            return Ok(Vec::new());
+            return Ok(self.refusal(&id, &refused));
         }
+        let owner = session.owner();
+        // Only subscriptions hold a place; a query or mutation over the socket answers once.
+        let held = match operation_type(&mut request) {
+            Some(OperationType::Subscription) => match self.graphql.subscriptions.admit(&owner) {
+                Ok(held) => Some(held),
+                Err(refusal) => {
+                    let error = async_graphql::Response::from_errors(vec![
+                        async_graphql::ServerError::new(refusal, None),
+                    ]);
+                    return Ok(self.refusal(&id, &error));
+                }
+            },
+            _ => None,
+        };
         let answers = if shareable(&mut request) {
             let key = GroupKey {
                 owner,
@@ -262,6 +301,14 @@ impl Conn {
             .boxed();
         self.subs.insert(id, answers);
         Ok(Vec::new())
+    }
+
+    /// The messages that answer a refused operation at once: its errors, then `complete`.
+    fn refusal(&self, id: &str, error: &async_graphql::Response) -> Vec<String> {
+        vec![
+            self.data_message(id, &serialize(error)),
+            complete_message(id),
+        ]
     }
 
     /// `next` (legacy: `data`) with an answer already serialized.
@@ -314,275 +361,168 @@ fn complete_message(id: &str) -> String {
     serde_json::json!({"type": "complete", "id": id}).to_string()
 }
 
-fn serialize(response: &async_graphql::Response) -> Arc<str> {
-    match serde_json::to_string(response) {
-        Ok(text) => text.into(),
-        // A response is plain JSON values; should it ever fail, the subscriber gets an
-        // error it can read rather than silence.
-        Err(e) => {
-            tracing::error!(error = %e, "serializing a GraphQL response");
-            Arc::from(r#"{"data":null,"errors":[{"message":"internal error"}]}"#)
+/// The operation `request` would run, when its document parses and names it.
+fn operation(
+    request: &mut async_graphql::Request,
+) -> Option<&async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    let name = request.operation_name.clone();
+    let doc = request.parsed_query().ok()?;
+    match (&doc.operations, name.as_deref()) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name)
         }
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None)
+            if ops.len() == 1 =>
+        {
+            ops.values().next()
+        }
+        _ => None,
     }
+}
+
+fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+    operation(request).map(|op| op.node.ty)
 }
 
 /// Whether `request` is a subscription whose every root field is in [`SHARED`].
 fn shareable(request: &mut async_graphql::Request) -> bool {
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
-        return false;
-    };
-    let op = match (&doc.operations, name.as_deref()) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => op,
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
-            match ops.get(name) {
-                Some(op) => op,
-                None => return false,
-            }
-        }
-        _ => return false,
-    };
-    op.node.ty == OperationType::Subscription
-        && op
-            .node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .all(|s| match &s.node {
-                Selection::Field(f) => SHARED.contains(&f.node.name.node.as_str()),
-                _ => false,
-            })
-}
-
-/// What makes two subscriptions the same execution.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct GroupKey {
-    owner: String,
-    query: String,
-    operation: Option<String>,
-    variables: String,
-}
-
-/// The shared executions running now, by what they execute.
-#[derive(Default)]
-pub struct Groups(Arc<Mutex<HashMap<GroupKey, Weak<Group>>>>);
-
-/// One shared execution: a task runs it and sends each serialized answer to every
-/// subscriber. It ends when its last subscriber is dropped.
-struct Group {
-    key: GroupKey,
-    home: Weak<Mutex<HashMap<GroupKey, Weak<Group>>>>,
-    /// `None` once the execution has ended: a new subscriber then starts a new one.
-    tx: Mutex<Option<broadcast::Sender<Arc<str>>>>,
-    /// The answer of an execution that failed at once (one answer, with errors, then the
-    /// end): a subscriber that joined after it was sent still gets it.
-    failed: OnceLock<Arc<str>>,
-    task: Mutex<Option<tokio::task::AbortHandle>>,
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.lock().take() {
-            task.abort();
-        }
-        if let Some(home) = self.home.upgrade() {
-            let mut map = home.lock();
-            // Only this group's entry: a new one may have replaced it.
-            if map
-                .get(&self.key)
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self as *const Group))
-            {
-                map.remove(&self.key);
-            }
-        }
-    }
-}
-
-impl Groups {
-    /// Joins the execution of `key`, starting it with `execute` when none runs.
-    fn join(
-        &self,
-        key: GroupKey,
-        execute: impl FnOnce() -> BoxStream<'static, async_graphql::Response>,
-    ) -> BoxStream<'static, Arc<str>> {
-        let mut ended = None;
-        let (group, rx) = {
-            let mut map = self.0.lock();
-            let live = map.get(&key).and_then(Weak::upgrade);
-            let joined = live
-                .as_ref()
-                .and_then(|g| g.tx.lock().as_ref().map(broadcast::Sender::subscribe));
-            match (live, joined) {
-                (Some(group), Some(rx)) => (group, rx),
-                (live, _) => {
-                    // A group whose execution ended is dropped after the lock is released
-                    // (its drop takes the lock).
-                    ended = live;
-                    let (tx, rx) = broadcast::channel(GROUP_BACKLOG);
-                    let group = Arc::new(Group {
-                        key: key.clone(),
-                        home: Arc::downgrade(&self.0),
-                        tx: Mutex::new(Some(tx.clone())),
-                        failed: OnceLock::new(),
-                        task: Mutex::new(None),
-                    });
-                    map.insert(key, Arc::downgrade(&group));
-                    let task = tokio::spawn(produce(execute(), tx, Arc::downgrade(&group)));
-                    *group.task.lock() = Some(task.abort_handle());
-                    (group, rx)
-                }
-            }
-        };
-        drop(ended);
-        member(group, rx)
-    }
-
-    /// Shared executions running now (tests).
-    pub fn running(&self) -> usize {
-        self.0
-            .lock()
-            .values()
-            .filter(|w| w.strong_count() > 0)
-            .count()
-    }
-}
-
-/// Runs a shared execution: each answer serialized once, sent to every subscriber.
-async fn produce(
-    mut answers: BoxStream<'static, async_graphql::Response>,
-    tx: broadcast::Sender<Arc<str>>,
-    group: Weak<Group>,
-) {
-    let mut sent = 0usize;
-    let mut first_failed = None;
-    while let Some(answer) = answers.next().await {
-        let text = serialize(&answer);
-        if sent == 0 && answer.is_err() {
-            first_failed = Some(text.clone());
-        }
-        sent += 1;
-        // No receiver right now is fine: subscribers come and go.
-        let _ = tx.send(text);
-    }
-    if let Some(group) = group.upgrade() {
-        if let (1, Some(text)) = (sent, first_failed) {
-            let _ = group.failed.set(text);
-        }
-        group.tx.lock().take();
-    }
-}
-
-/// One subscriber's view of a shared execution.
-fn member(group: Arc<Group>, rx: broadcast::Receiver<Arc<str>>) -> BoxStream<'static, Arc<str>> {
-    stream::unfold((group, rx, false), |(group, mut rx, got)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(text) => return Some((text, (group, rx, true))),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => {
-                    let failed = if got {
-                        None
-                    } else {
-                        group.failed.get().cloned()
-                    };
-                    return failed.map(|text| (text, (group, rx, true)));
-                }
-            }
-        }
+    operation(request).is_some_and(|op| {
+        op.node.ty == OperationType::Subscription
+            && op
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|s| match &s.node {
+                    Selection::Field(f) => SHARED.contains(&f.node.name.node.as_str()),
+                    _ => false,
+                })
     })
-    .boxed()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{GroupKey, Groups};
-    use futures_util::StreamExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
+/// Write buffer of a GraphQL WebSocket connection.
+const WS_BUFFER: usize = 4 * 1024;
+/// Read buffer (longer messages take several reads): tungstenite zero-fills this much of
+/// its read buffer on every read attempt, and a subscription's socket is polled for
+/// reading on every event it sends.
+const WS_READ_BUFFER: usize = 1024;
 
-    fn key(owner: &str) -> GroupKey {
-        GroupKey {
-            owner: owner.into(),
-            query: "subscription { subscribeEvents { id } }".into(),
-            operation: None,
-            variables: "{}".into(),
+/// Takes WebSocket upgrades on the GraphQL paths before the REST router: their
+/// credentials may arrive only in `connection_init`, which the same guard then checks.
+/// A plain service rather than `middleware::from_fn`: every other request passes straight
+/// through, with no state cloned and no future boxed.
+#[derive(Clone)]
+pub struct Upgrades<S> {
+    inner: S,
+    graphql: Graphql,
+}
+
+/// Wraps each route in [`Upgrades`].
+#[derive(Clone)]
+pub struct UpgradesLayer(pub Graphql);
+
+impl<S> tower::Layer<S> for UpgradesLayer {
+    type Service = Upgrades<S>;
+    fn layer(&self, inner: S) -> Upgrades<S> {
+        Upgrades {
+            inner,
+            graphql: self.0.clone(),
         }
     }
+}
 
-    #[tokio::test]
-    async fn subscribers_of_one_key_share_one_execution_that_ends_with_the_last() {
-        let groups = Groups::default();
-        let started = AtomicUsize::new(0);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<async_graphql::Response>();
-        let execute = |rx| {
-            started.fetch_add(1, Ordering::SeqCst);
-            tokio_stream::wrappers::UnboundedReceiverStream::new(rx).boxed()
-        };
-        let mut a = groups.join(key("alice"), || execute(rx));
-        let mut b = groups.join(key("alice"), || panic!("a second execution for one key"));
-        let (other_tx, other_rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut c = groups.join(key("bob"), || execute(other_rx));
-        assert_eq!(started.load(Ordering::SeqCst), 2);
-        assert_eq!(groups.running(), 2);
+fn is_graphql_upgrade(request: &Request) -> bool {
+    request.method() == Method::GET
+        && GRAPHQL_PATHS.contains(&request.uri().path())
+        && request
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
 
-        // The execution only starts sending once its task has run; sent until received.
-        let answer = async_graphql::Response::new(async_graphql::Value::from(7));
-        tx.send(answer).unwrap();
-        let got_a = tokio::time::timeout(Duration::from_secs(5), a.next())
-            .await
-            .unwrap();
-        let got_b = tokio::time::timeout(Duration::from_secs(5), b.next())
-            .await
-            .unwrap();
-        assert_eq!(got_a.as_deref(), Some(r#"{"data":7}"#));
-        assert_eq!(got_a, got_b, "both subscribers get the same bytes");
-        assert!(
-            tokio::time::timeout(Duration::from_millis(50), c.next())
-                .await
-                .is_err(),
-            "another owner's subscriber gets nothing of alice's"
-        );
+impl<S> tower::Service<Request> for Upgrades<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        S::Future,
+        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
+    >;
 
-        drop(a);
-        assert_eq!(groups.running(), 2, "one subscriber left keeps it running");
-        drop(b);
-        assert_eq!(groups.running(), 1, "the last one leaving ends it");
-        // Its task was stopped: the execution's stream is dropped.
-        tokio::time::timeout(Duration::from_secs(5), tx.closed())
-            .await
-            .unwrap();
-        drop(c);
-        tokio::time::timeout(Duration::from_secs(5), other_tx.closed())
-            .await
-            .unwrap();
-        assert_eq!(groups.running(), 0);
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
 
-    #[tokio::test]
-    async fn an_ended_execution_is_not_joined_and_its_subscribers_see_the_end() {
-        let groups = Groups::default();
-        let error = async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
-            "bad field",
-            None,
-        )]);
-        let mut a = groups.join(key("alice"), || futures_util::stream::iter([error]).boxed());
-        let first = tokio::time::timeout(Duration::from_secs(5), a.next())
-            .await
-            .unwrap();
-        assert!(first.unwrap().contains("bad field"));
-        assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), a.next())
-                .await
-                .unwrap(),
-            None
-        );
-        // A new subscriber with the same key starts its own execution.
-        let started = AtomicUsize::new(0);
-        let _b = groups.join(key("alice"), || {
-            started.fetch_add(1, Ordering::SeqCst);
-            futures_util::stream::pending().boxed()
-        });
-        assert_eq!(started.load(Ordering::SeqCst), 1);
+    fn call(&mut self, request: Request) -> Self::Future {
+        if !is_graphql_upgrade(&request) {
+            return futures_util::future::Either::Left(self.inner.call(request));
+        }
+        let graphql = self.graphql.clone();
+        futures_util::future::Either::Right(Box::pin(async move {
+            let (mut parts, _) = request.into_parts();
+            Ok(websocket(&graphql, &mut parts).await)
+        }))
     }
+}
+
+/// The first subprotocol the client offers that we speak.
+fn protocol_of(headers: &HeaderMap) -> Option<Protocols> {
+    headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
+}
+
+async fn websocket(graphql: &Graphql, parts: &mut axum::http::request::Parts) -> Response {
+    let app = graphql.app();
+    let upgrade = match WebSocketUpgrade::from_request_parts(parts, &()).await {
+        Ok(u) => u,
+        Err(e) => {
+            return ApiError::bad_request(format!("bad WebSocket upgrade: {e}")).into_response();
+        }
+    };
+    let Some(protocol) = protocol_of(&parts.headers) else {
+        return ApiError::bad_request("unknown WebSocket subprotocol")
+            .remedy("Use graphql-transport-ws or graphql-ws.")
+            .into_response();
+    };
+    let named = auth::named_provider(parts);
+    let token = auth::token(&parts.headers);
+    // Credentials on the upgrade request (cookie or header) are checked now; without
+    // them the guard runs on the connection_init payload.
+    let early = match token {
+        Some(_) => Some(auth::verify(&app.providers, named.as_deref(), token).await),
+        None => match auth::verify(&app.providers, named.as_deref(), None).await {
+            Ok(session) => Some(Ok(session)),
+            Err(_) => None,
+        },
+    };
+    let early = match early {
+        Some(Err(e)) => return ApiError::from(e).into_response(),
+        Some(Ok(session)) => Some(session),
+        None => None,
+    };
+    let limit = app.config.body_limit;
+    let graphql = graphql.clone();
+    // tungstenite's default buffers are 128 KiB each way, allocated per connection; GraphQL
+    // messages are small, and an idle subscription should cost a few KiB (larger messages
+    // still arrive whole: the buffers grow up to the message limit).
+    upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_BUFFER)
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        // The subprotocol we speak, not the first of ours the client offers.
+        .protocols([protocol.sec_websocket_protocol()])
+        .on_upgrade(move |socket| crate::gql_ws::serve(socket, graphql, protocol, early, named))
 }

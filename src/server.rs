@@ -114,7 +114,7 @@ pub fn router(app: App) -> Router {
     let routes = rest::router(api).merge(web::routes(app));
     // The layers wrap each route as one stack: each `Router::layer` call would nest one
     // more boxed service, cloned and called through a boxed future on every request.
-    let upgrades = crate::gql::UpgradesLayer(graphql);
+    let upgrades = crate::gql_ws::UpgradesLayer(graphql);
     let panics = CatchPanicsLayer;
     // Request spans are debug spans, so the trace layer is there only when debug is on
     // for this module (RUST_LOG=debug): even with its span disabled, TraceLayer reads the

@@ -84,6 +84,17 @@ struct Args {
     /// GraphQL subscriptions one user may hold open at once, over all their WebSockets.
     #[arg(long, env = "MESHERY_MAX_SUBSCRIPTIONS", default_value_t = 64)]
     max_subscriptions_per_user: usize,
+    /// Seconds a GraphQL WebSocket has to send `connection_init` before it is closed (4408).
+    #[arg(
+        long,
+        env = "MESHERY_GRAPHQL_WS_INIT_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    graphql_ws_init_timeout_secs: u64,
+    /// Seconds between pings on a GraphQL WebSocket; one that sends nothing back for two
+    /// of them is closed.
+    #[arg(long, env = "MESHERY_GRAPHQL_WS_KEEPALIVE_SECS", default_value_t = 30)]
+    graphql_ws_keepalive_secs: u64,
     /// Largest GraphQL query complexity (each field selected counts 1).
     #[arg(long, env = "MESHERY_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
     graphql_max_complexity: usize,
@@ -153,6 +164,8 @@ async fn main() -> ExitCode {
             max_aliases: args.graphql_max_aliases,
             max_depth: args.graphql_max_depth,
             max_subscriptions_per_user: args.max_subscriptions_per_user,
+            ws_init_timeout: std::time::Duration::from_secs(args.graphql_ws_init_timeout_secs),
+            ws_keepalive: std::time::Duration::from_secs(args.graphql_ws_keepalive_secs.max(1)),
         },
         targets: meshery::policy::Targets {
             allow: args.perf_allow,

@@ -672,3 +672,75 @@ async fn validation_is_skipped_only_for_the_operation_that_passed_it() {
     }
     server.finish().await;
 }
+
+/// A socket that never sends `connection_init` is closed with 4408; one that stops
+/// answering pings is closed; one that answers them stays; the subprotocol answered is
+/// the one spoken (the client's first we know).
+#[tokio::test]
+async fn websockets_are_closed_without_init_or_pongs_and_speak_the_protocol_they_answer() {
+    // The first ping comes after the init timeout, so the silent socket sees only its close.
+    let wait = std::time::Duration::from_millis(400);
+    let server = TestServer::start_with(move |c| {
+        c.graphql.ws_init_timeout = wait * 3 / 4;
+        c.graphql.ws_keepalive = wait;
+    })
+    .await;
+
+    let mut silent = ws_connect(&server, "graphql-transport-ws").await;
+    assert_eq!(ws_next(&mut silent).await, json!({"close": 4408}));
+
+    // Not reading means not answering pings (the client pongs as it reads).
+    let mut deaf = ws_connect(&server, "graphql-transport-ws").await;
+    ws_send(&mut deaf, json!({"type": "connection_init"})).await;
+    tokio::time::sleep(wait * 4).await;
+    assert_eq!(ws_next(&mut deaf).await["type"], "connection_ack");
+    // Reading now answers the queued pings into a closed socket, which may reset before
+    // the close frame is read: either way the server ended it.
+    let end = ws_next(&mut deaf).await;
+    assert!(
+        end == json!({"close": 1001}) || end == json!({"close": null}),
+        "{end}"
+    );
+
+    // Reading for four intervals: pings arrive and are answered; the socket stays.
+    let mut alive = ws_connect(&server, "graphql-transport-ws").await;
+    ws_send(&mut alive, json!({"type": "connection_init"})).await;
+    let deadline = tokio::time::Instant::now() + wait * 4;
+    let mut pings = 0;
+    loop {
+        match tokio::time::timeout_at(deadline, alive.next()).await {
+            Err(_) => break,
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Text(t)))) => assert!(t.contains("connection_ack"), "{t}"),
+            Ok(other) => panic!("the socket ended: {other:?}"),
+        }
+    }
+    assert!(pings >= 2, "{pings} pings in four intervals");
+    ws_send(&mut alive, json!({"type": "ping"})).await;
+    assert_eq!(ws_next(&mut alive).await, json!({"type": "pong"}));
+
+    // Offered legacy first: answered and spoken as legacy.
+    let url = format!("ws://{}/api/system/graphql/query", server.addr);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-ws, graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut legacy, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-ws");
+    ws_send(&mut legacy, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut legacy).await["type"], "connection_ack");
+    ws_send(
+        &mut legacy,
+        json!({"id": "1", "type": "start", "payload": {"query": "{ version { build } }"}}),
+    )
+    .await;
+    let data = ws_next(&mut legacy).await;
+    assert_eq!(data["type"], "data", "{data}");
+    assert!(
+        data["payload"]["data"]["version"]["build"].is_string(),
+        "{data}"
+    );
+    assert_eq!(ws_next(&mut legacy).await["type"], "complete");
+    server.finish().await;
+}

@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "handlers",
             "gql",
             "gql_limits",
+            "gql_groups",
             "gql_perf",
             "gql_ws",
             "web",
