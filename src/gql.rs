@@ -768,23 +768,31 @@ fn from_query_string(query: &str) -> Result<serde_json::Value, ApiError> {
 
 /// Whether the operation a GET request would run is a mutation (refused over GET).
 fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let name = request.operation_name.clone();
-    let Ok(doc) = request.parsed_query() else {
-        return false;
-    };
-    let ty = match &doc.operations {
-        DocumentOperations::Single(op) => Some(op.node.ty),
-        DocumentOperations::Multiple(ops) => match &name {
-            Some(name) => ops.get(name.as_str()).map(|op| op.node.ty),
-            None if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
-            None => None,
-        },
-    };
-    ty == Some(OperationType::Mutation)
+    operation(request)
+        .is_some_and(|op| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
 }
 
-/// GraphQL over HTTP (GET and POST); WebSocket upgrades are taken by [`Upgrades`].
+/// The operation `request` would run, when its document parses and names it.
+pub(crate) fn operation(
+    request: &mut async_graphql::Request,
+) -> Option<&async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
+    let name = request.operation_name.clone();
+    let doc = request.parsed_query().ok()?;
+    match (&doc.operations, name.as_deref()) {
+        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op),
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name)
+        }
+        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None)
+            if ops.len() == 1 =>
+        {
+            ops.values().next()
+        }
+        _ => None,
+    }
+}
+
+/// GraphQL over HTTP (GET and POST); WebSocket upgrades are taken by `gql_ws::Upgrades`.
 async fn http(graphql: &Graphql, session: Session, request: Request) -> Response {
     let app = &graphql.app;
     let (parts, body) = request.into_parts();

@@ -101,8 +101,9 @@ impl Groups {
         member(group, rx)
     }
 
-    /// Shared executions running now (tests).
-    pub fn running(&self) -> usize {
+    /// Shared executions running now.
+    #[cfg(test)]
+    fn running(&self) -> usize {
         self.0
             .lock()
             .values()

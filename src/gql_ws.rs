@@ -256,8 +256,9 @@ impl Conn {
             return Ok(self.refusal(&id, &refused));
         }
         let owner = session.owner();
+        let (kind, shared) = kind_of(&mut request);
         // Only subscriptions hold a place; a query or mutation over the socket answers once.
-        let held = match operation_type(&mut request) {
+        let held = match kind {
             Some(OperationType::Subscription) => match self.graphql.subscriptions.admit(&owner) {
                 Ok(held) => Some(held),
                 Err(refusal) => {
@@ -269,7 +270,7 @@ impl Conn {
             },
             _ => None,
         };
-        let answers = if shareable(&mut request) {
+        let answers = if shared {
             let key = GroupKey {
                 owner,
                 query: request.query.clone(),
@@ -361,45 +362,24 @@ fn complete_message(id: &str) -> String {
     serde_json::json!({"type": "complete", "id": id}).to_string()
 }
 
-/// The operation `request` would run, when its document parses and names it.
-fn operation(
-    request: &mut async_graphql::Request,
-) -> Option<&async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>> {
-    let name = request.operation_name.clone();
-    let doc = request.parsed_query().ok()?;
-    match (&doc.operations, name.as_deref()) {
-        (async_graphql::parser::types::DocumentOperations::Single(op), _) => Some(op),
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name)
-        }
-        (async_graphql::parser::types::DocumentOperations::Multiple(ops), None)
-            if ops.len() == 1 =>
-        {
-            ops.values().next()
-        }
-        _ => None,
-    }
-}
-
-fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
-    operation(request).map(|op| op.node.ty)
-}
-
-/// Whether `request` is a subscription whose every root field is in [`SHARED`].
-fn shareable(request: &mut async_graphql::Request) -> bool {
-    operation(request).is_some_and(|op| {
-        op.node.ty == OperationType::Subscription
-            && op
-                .node
-                .selection_set
-                .node
-                .items
-                .iter()
-                .all(|s| match &s.node {
-                    Selection::Field(f) => SHARED.contains(&f.node.name.node.as_str()),
-                    _ => false,
-                })
-    })
+/// What `request` runs (a subscription, a query...), and whether it is a subscription whose
+/// every root field is in [`SHARED`].
+fn kind_of(request: &mut async_graphql::Request) -> (Option<OperationType>, bool) {
+    let Some(op) = crate::gql::operation(request) else {
+        return (None, false);
+    };
+    let shared = op.node.ty == OperationType::Subscription
+        && op
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|s| match &s.node {
+                Selection::Field(f) => SHARED.contains(&f.node.name.node.as_str()),
+                _ => false,
+            });
+    (Some(op.node.ty), shared)
 }
 
 /// Write buffer of a GraphQL WebSocket connection.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use tower::layer::layer_fn;
 use tower_http::trace::TraceLayer;
 
 pub use crate::app::{App, BUILD, Config, StartError};
@@ -115,7 +116,7 @@ pub fn router(app: App) -> Router {
     // The layers wrap each route as one stack: each `Router::layer` call would nest one
     // more boxed service, cloned and called through a boxed future on every request.
     let upgrades = crate::gql_ws::UpgradesLayer(graphql);
-    let panics = CatchPanicsLayer;
+    let panics = layer_fn(CatchPanics);
     // Request spans are debug spans, so the trace layer is there only when debug is on
     // for this module (RUST_LOG=debug): even with its span disabled, TraceLayer reads the
     // clock four times per request (about 2% of a small request's CPU). The span names the
@@ -129,7 +130,7 @@ pub fn router(app: App) -> Router {
             .on_failure(());
         routes.layer(
             tower::ServiceBuilder::new()
-                .layer(LogServerErrorsLayer)
+                .layer(layer_fn(LogServerErrors))
                 .layer(trace)
                 .layer(panics)
                 .layer(upgrades),
@@ -137,7 +138,7 @@ pub fn router(app: App) -> Router {
     } else {
         routes.layer(
             tower::ServiceBuilder::new()
-                .layer(LogServerErrorsLayer)
+                .layer(layer_fn(LogServerErrors))
                 .layer(panics)
                 .layer(upgrades),
         )
@@ -150,18 +151,8 @@ fn panicked() -> Response {
 
 /// Answers a panicking handler with a MeshKit 500 and keeps the connection. Ours rather
 /// than tower-http's `CatchPanic`, which boxes every response body again.
-#[derive(Clone, Copy)]
-struct CatchPanicsLayer;
-
 #[derive(Clone)]
 struct CatchPanics<S>(S);
-
-impl<S> tower::Layer<S> for CatchPanicsLayer {
-    type Service = CatchPanics<S>;
-    fn layer(&self, inner: S) -> CatchPanics<S> {
-        CatchPanics(inner)
-    }
-}
 
 type Caught<F> = futures_util::future::Either<
     futures_util::future::Map<
@@ -208,18 +199,8 @@ where
 
 /// Logs each 5xx answer with its method and path (not the query: it can carry tokens),
 /// keeping only the method and the URI (shared bytes) while the request runs.
-#[derive(Clone, Copy)]
-struct LogServerErrorsLayer;
-
 #[derive(Clone)]
 struct LogServerErrors<S>(S);
-
-impl<S> tower::Layer<S> for LogServerErrorsLayer {
-    type Service = LogServerErrors<S>;
-    fn layer(&self, inner: S) -> LogServerErrors<S> {
-        LogServerErrors(inner)
-    }
-}
 
 impl<S, B> tower::Service<axum::extract::Request> for LogServerErrors<S>
 where
@@ -346,7 +327,7 @@ mod tests {
         let app = axum::Router::new()
             .route("/boom", get(boom))
             .route("/fine", get(|| async { "ok" }))
-            .layer(tower::ServiceBuilder::new().layer(super::CatchPanicsLayer));
+            .layer(tower::layer::layer_fn(super::CatchPanics));
         let request = Request::get("/boom").body(Body::empty()).unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
@@ -376,7 +357,7 @@ mod tests {
         let app = axum::Router::new()
             .route("/boom", get(|| async { StatusCode::BAD_GATEWAY }))
             .route("/fine", get(|| async { "ok" }))
-            .layer(super::LogServerErrorsLayer);
+            .layer(tower::layer::layer_fn(super::LogServerErrors));
         for uri in ["/boom?token=secret", "/fine"] {
             let request = Request::get(uri).body(Body::empty()).unwrap();
             app.clone().oneshot(request).await.unwrap();

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, Ws, event_input, ws_next, ws_open, ws_send};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -746,32 +746,21 @@ async fn a_public_url_names_the_provider_in_device_links_and_the_issuer() {
 #[tokio::test]
 async fn identical_subscriptions_of_two_users_each_get_only_their_own_events() {
     let s = setup().await;
-    let ws_url = format!("ws://{}/api/system/graphql/query", s.server.addr);
     let open = |user: &str| {
-        let token = s.token(user);
-        let ws_url = ws_url.clone();
+        let headers = [
+            ("authorization", format!("Bearer {}", s.token(user))),
+            ("meshery-provider", "Reference".to_string()),
+        ];
         async move {
-            let mut request = ws_url.into_client_request().unwrap();
-            let h = request.headers_mut();
-            h.insert(
-                "sec-websocket-protocol",
-                "graphql-transport-ws".parse().unwrap(),
-            );
-            h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-            h.insert("meshery-provider", "Reference".parse().unwrap());
-            let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-            let send = |v: Value| Message::Text(v.to_string().into());
-            ws.send(send(json!({"type": "connection_init"})))
-                .await
-                .unwrap();
-            let ack = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .unwrap();
-            assert!(format!("{ack:?}").contains("connection_ack"), "{ack:?}");
-            ws.send(send(json!({"id": "1", "type": "subscribe", "payload": {
-                "query": "subscription { subscribeEvents { description } }"}})))
-                .await
-                .unwrap();
+            let (mut ws, _) = ws_open(s.server.addr, "graphql-transport-ws", &headers).await;
+            ws_send(&mut ws, json!({"type": "connection_init"})).await;
+            assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
+            let query = "subscription { subscribeEvents { description } }";
+            ws_send(
+                &mut ws,
+                json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+            )
+            .await;
             ws
         }
     };
@@ -786,26 +775,14 @@ async fn identical_subscriptions_of_two_users_each_get_only_their_own_events() {
         async move {
             client
                 .create_event()
-                .body(meshery::models::EventInput {
-                    category: "ui".parse().unwrap(),
-                    action: "ping".parse().unwrap(),
-                    severity: meshery::models::EventSeverity::Debug,
-                    description: text.parse().unwrap(),
-                    metadata: Default::default(),
-                    acted_upon: None,
-                })
+                .body(event_input(&text))
                 .send()
                 .await
                 .unwrap();
         }
     };
     // The next description a socket receives within `wait`.
-    async fn next_description(
-        ws: &mut tokio_tungstenite::WebSocketStream<
-            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-        >,
-        wait: Duration,
-    ) -> Option<String> {
+    async fn next_description(ws: &mut Ws, wait: Duration) -> Option<String> {
         loop {
             match tokio::time::timeout(wait, ws.next()).await {
                 Err(_) => return None,

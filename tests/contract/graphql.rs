@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, event_input, ws_next, ws_open, ws_send};
 
 /// SDL reduced to a canonical map: types by name, fields/arguments/values sorted.
 fn canonical(sdl: &str) -> BTreeMap<String, String> {
@@ -445,46 +445,13 @@ async fn served_introspection_carries_the_sdl_descriptions_and_null_where_none()
     server.finish().await;
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn ws_connect(server: &TestServer, protocol: &str) -> Ws {
-    let url = format!("ws://{}/api/system/graphql/query", server.addr);
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
-}
-
-async fn ws_send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.unwrap();
-}
-
-/// The next text message as JSON, or the close frame's code (`{"close": code}`).
-async fn ws_next(ws: &mut Ws) -> Value {
-    loop {
-        let m = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
-            .await
-            .expect("no message within 5 s");
-        match m {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Close(frame))) => {
-                return json!({"close": frame.map(|f| u16::from(f.code))});
-            }
-            Some(Ok(_)) => continue,
-            None | Some(Err(_)) => return json!({"close": null}),
-        }
-    }
-}
-
 #[tokio::test]
 async fn websocket_protocol_rules_of_graphql_transport_ws() {
     let server = TestServer::start().await;
     let events = json!({"query": "subscription { subscribeEvents { description } }"});
 
     // A subscription before the handshake: 4401 Unauthorized.
-    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    let mut ws = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     ws_send(
         &mut ws,
         json!({"id": "1", "type": "subscribe", "payload": events}),
@@ -493,7 +460,7 @@ async fn websocket_protocol_rules_of_graphql_transport_ws() {
     assert_eq!(ws_next(&mut ws).await, json!({"close": 4401}));
 
     // Ping is answered; a second connection_init closes with 4429.
-    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    let mut ws = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     ws_send(&mut ws, json!({"type": "connection_init"})).await;
     assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
     ws_send(&mut ws, json!({"type": "ping"})).await;
@@ -503,7 +470,7 @@ async fn websocket_protocol_rules_of_graphql_transport_ws() {
 
     // Two identical bad subscriptions (one shared execution): each gets the errors under
     // its own id, then complete.
-    let mut ws = ws_connect(&server, "graphql-transport-ws").await;
+    let mut ws = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     ws_send(&mut ws, json!({"type": "connection_init"})).await;
     assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
     let bad = json!({"query": "subscription { subscribeEvents { nope } }"});
@@ -562,14 +529,7 @@ async fn websocket_protocol_rules_of_graphql_transport_ws() {
     let live = loop {
         client
             .create_event()
-            .body(meshery::models::EventInput {
-                category: "ui".parse().unwrap(),
-                action: "ping".parse().unwrap(),
-                severity: meshery::models::EventSeverity::Debug,
-                description: "over the socket".parse().unwrap(),
-                metadata: Default::default(),
-                acted_upon: None,
-            })
+            .body(event_input("over the socket"))
             .send()
             .await
             .unwrap();
@@ -686,11 +646,11 @@ async fn websockets_are_closed_without_init_or_pongs_and_speak_the_protocol_they
     })
     .await;
 
-    let mut silent = ws_connect(&server, "graphql-transport-ws").await;
+    let mut silent = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     assert_eq!(ws_next(&mut silent).await, json!({"close": 4408}));
 
     // Not reading means not answering pings (the client pongs as it reads).
-    let mut deaf = ws_connect(&server, "graphql-transport-ws").await;
+    let mut deaf = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     ws_send(&mut deaf, json!({"type": "connection_init"})).await;
     tokio::time::sleep(wait * 4).await;
     assert_eq!(ws_next(&mut deaf).await["type"], "connection_ack");
@@ -703,7 +663,7 @@ async fn websockets_are_closed_without_init_or_pongs_and_speak_the_protocol_they
     );
 
     // Reading for four intervals: pings arrive and are answered; the socket stays.
-    let mut alive = ws_connect(&server, "graphql-transport-ws").await;
+    let mut alive = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
     ws_send(&mut alive, json!({"type": "connection_init"})).await;
     let deadline = tokio::time::Instant::now() + wait * 4;
     let mut pings = 0;
@@ -720,14 +680,9 @@ async fn websockets_are_closed_without_init_or_pongs_and_speak_the_protocol_they
     assert_eq!(ws_next(&mut alive).await, json!({"type": "pong"}));
 
     // Offered legacy first: answered and spoken as legacy.
-    let url = format!("ws://{}/api/system/graphql/query", server.addr);
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-ws, graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut legacy, response) = tokio_tungstenite::connect_async(request).await.unwrap();
-    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-ws");
+    let (mut legacy, answered) =
+        ws_open(server.addr, "graphql-ws, graphql-transport-ws", &[]).await;
+    assert_eq!(answered, "graphql-ws");
     ws_send(&mut legacy, json!({"type": "connection_init"})).await;
     assert_eq!(ws_next(&mut legacy).await["type"], "connection_ack");
     ws_send(

@@ -227,3 +227,71 @@ pub fn pem(label: &str, der: &[u8]) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A GraphQL WebSocket client (tokio-tungstenite).
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a GraphQL WebSocket offering `protocols` (as the header lists them), with extra
+/// request headers; the socket and the subprotocol the server answered.
+pub async fn ws_open(
+    addr: std::net::SocketAddr,
+    protocols: &str,
+    headers: &[(&'static str, String)],
+) -> (Ws, String) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!("ws://{addr}/api/system/graphql/query");
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", protocols.parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(*name, value.parse().unwrap());
+    }
+    let (ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let answered = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (ws, answered)
+}
+
+pub async fn ws_send(ws: &mut Ws, v: serde_json::Value) {
+    use futures_util::SinkExt;
+    let message = tokio_tungstenite::tungstenite::Message::Text(v.to_string().into());
+    ws.send(message).await.unwrap();
+}
+
+/// The next text message as JSON, or the close frame's code (`{"close": code}`, null when
+/// the connection ended without one); other frames are skipped. Fails after 5 s.
+pub async fn ws_next(ws: &mut Ws) -> serde_json::Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+            .await
+            .expect("no message within 5 s");
+        match m {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(Message::Close(frame))) => {
+                return serde_json::json!({"close": frame.map(|f| u16::from(f.code))});
+            }
+            Some(Ok(_)) => continue,
+            None | Some(Err(_)) => return serde_json::json!({"close": null}),
+        }
+    }
+}
+
+/// A debug event from the UI with this description.
+pub fn event_input(description: &str) -> meshery::models::EventInput {
+    meshery::models::EventInput {
+        category: "ui".parse().unwrap(),
+        action: "ping".parse().unwrap(),
+        severity: meshery::models::EventSeverity::Debug,
+        description: description.parse().unwrap(),
+        metadata: Default::default(),
+        acted_upon: None,
+    }
+}
