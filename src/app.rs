@@ -44,6 +44,13 @@ pub struct Config {
     pub targets: crate::policy::Targets,
     /// Extra CA certificates (PEM) outbound https calls trust besides the built-in roots.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// The file `extra_ca_pem` was read from (the database driver takes a path).
+    pub ca_file: Option<PathBuf>,
+    /// `sqlite://...` or `postgres://...`; `None`: `<home>/meshery.db`.
+    pub database_url: Option<String>,
+    /// The key that seals kubeconfig credentials; `None`: `<home>/secret.key`, made at
+    /// first start. Replicas on one database must share it.
+    pub secret_key_file: Option<PathBuf>,
     /// Limits on inbound connections.
     pub conn: crate::serve::ConnLimits,
     /// Limits on GraphQL documents and subscriptions.
@@ -76,6 +83,9 @@ impl Config {
             perf: crate::perf::Limits::default(),
             targets: crate::policy::Targets::default(),
             extra_ca_pem: None,
+            ca_file: None,
+            database_url: None,
+            secret_key_file: None,
             conn: crate::serve::ConnLimits::default(),
             graphql: crate::gql_limits::Limits::default(),
         }
@@ -141,7 +151,16 @@ impl App {
     pub async fn new(config: Config) -> Result<App, StartError> {
         crate::tls::install_crypto();
         let outbound_tls = Arc::new(crate::tls::outbound_config(config.extra_ca_pem.as_deref())?);
-        let store = Store::open(&config.home).await?;
+        let database_url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => {
+                std::fs::create_dir_all(&config.home).map_err(|e| {
+                    crate::store::StoreError::Home(config.home.display().to_string(), e)
+                })?;
+                crate::store::default_url(&config.home)
+            }
+        };
+        let store = Store::open(&database_url, config.ca_file.as_deref()).await?;
         let instance_id = store.instance_id().await?;
         let policy = crate::jwt::Policy {
             issuer: config.jwt_issuer.clone(),
@@ -161,10 +180,14 @@ impl App {
         .await?;
         let events = crate::events::Events::new(store.clone(), instance_id.clone());
         let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
-        let kubernetes = Arc::new(crate::kubernetes::Kubernetes::open(
-            store.clone(),
-            &config.home,
-        )?);
+        let kubernetes = Arc::new(
+            crate::kubernetes::Kubernetes::open(
+                store.clone(),
+                &config.home,
+                config.secret_key_file.as_deref(),
+            )
+            .await?,
+        );
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone(), events.clone()),
             perf: Arc::new(crate::perf::Perf::new(

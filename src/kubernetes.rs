@@ -239,18 +239,63 @@ pub enum SecretKeyError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("{} is not a 32-byte key", path.display())]
+    #[error("{} is not a 32-byte key (raw, or 64 hex digits, or base64)", path.display())]
     BadKey { path: std::path::PathBuf },
+    #[error(
+        "the database's kubeconfig credentials are sealed with another key (id {stored}, this \
+         server's is {ours}); start every replica with the same --secret-key-file"
+    )]
+    Mismatch { stored: String, ours: String },
+    #[error("recording the key id: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The 32 key bytes of a key file: raw, or its text as hex or base64 (what `openssl rand
+/// -hex 32` or `-base64 32` print, and what a Kubernetes Secret mounts).
+fn key_bytes(file: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    if file.len() == 32 {
+        return Some(file.to_vec());
+    }
+    let text = std::str::from_utf8(file).ok()?.trim();
+    let decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect::<Option<Vec<u8>>>()?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(text))
+            .ok()?
+    };
+    (decoded.len() == 32).then_some(decoded)
+}
+
+/// A key's public id: a hash that names it without revealing it.
+fn key_id(key: &[u8]) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        &[b"meshery kubeconfig sealing key\0".as_slice(), key].concat(),
+    );
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Sealer {
-    /// Reads `<home>/secret.key`, making it (mode 0600) at first start.
-    fn open(home: &Path) -> Result<Sealer, SecretKeyError> {
-        let path = home.join("secret.key");
+    /// Reads `file` when given (it must exist), else `<home>/secret.key`, making that
+    /// (mode 0600) at first start. Also returns the key's id.
+    fn open(home: &Path, file: Option<&Path>) -> Result<(Sealer, String), SecretKeyError> {
+        let path = file.map_or_else(|| home.join("secret.key"), Path::to_path_buf);
         let rng = SystemRandom::new();
         let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(b) => key_bytes(&b).ok_or_else(|| SecretKeyError::BadKey { path: path.clone() })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.is_none() => {
+                std::fs::create_dir_all(home).map_err(|source| SecretKeyError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
                 let mut key = [0u8; 32];
                 rng.fill(&mut key)
                     .map_err(|_| SecretKeyError::NoRandomness)?;
@@ -264,10 +309,11 @@ impl Sealer {
         };
         let key = UnboundKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| SecretKeyError::BadKey { path: path.clone() })?;
-        Ok(Sealer {
+        let sealer = Sealer {
             key: LessSafeKey::new(key),
             rng,
-        })
+        };
+        Ok((sealer, key_id(&bytes)))
     }
 
     /// nonce || ciphertext+tag, bound to the context id (moving a blob to another row fails).
@@ -323,11 +369,21 @@ pub struct Kubernetes {
 }
 
 impl Kubernetes {
-    pub fn open(store: Store, home: &Path) -> Result<Kubernetes, SecretKeyError> {
-        Ok(Kubernetes {
-            store,
-            sealer: Sealer::open(home)?,
-        })
+    /// Opens the sealing key (see `Sealer::open`) and checks that it is the one the
+    /// database's credentials were sealed with: the first server to start records its
+    /// key's id, and a replica with another key refuses to start instead of failing
+    /// every context later.
+    pub async fn open(
+        store: Store,
+        home: &Path,
+        key_file: Option<&Path>,
+    ) -> Result<Kubernetes, SecretKeyError> {
+        let (sealer, ours) = Sealer::open(home, key_file)?;
+        let stored = store.setting_or_init("kubeconfig_key_id", &ours).await?;
+        if stored != ours {
+            return Err(SecretKeyError::Mismatch { stored, ours });
+        }
+        Ok(Kubernetes { store, sealer })
     }
 
     /// Stores every context of a kubeconfig (the same context uploaded again is updated).

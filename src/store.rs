@@ -1,15 +1,19 @@
-//! The embedded SQLite database under the data directory, with migrations run at open.
+//! The database: SQLite embedded under the data directory (the default), or PostgreSQL
+//! (several replicas on one database). One code path through sqlx's `Any` driver; the few
+//! statements whose dialects differ (JSON lists, case-insensitive search) have one text per
+//! engine. Migrations run at open; on PostgreSQL under sqlx's advisory lock, so replicas
+//! that start together migrate once.
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::str::FromStr;
 
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Row, SqlSafeStr};
 
-/// Migrations, in order. Append only: an applied migration must never change.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// SQLite migrations, in order. Append only: an applied migration must never change.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "instance and user preferences",
@@ -103,7 +107,143 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
              PRIMARY KEY (owner, id)
          );",
     ),
+    (
+        8,
+        "deployment settings",
+        "CREATE TABLE settings (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    ),
 ];
+
+/// PostgreSQL migrations: the same tables as SQLite's, in one step each. Text that is
+/// ordered or compared is `COLLATE "C"`, so listings order as on SQLite whatever the
+/// database's locale; the instance id is made here, under the migration lock, so
+/// replicas that start together agree on it.
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "meshery schema",
+    r#"CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+       INSERT INTO instance (id, created_at)
+           VALUES (gen_random_uuid()::text, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'));
+       CREATE TABLE settings (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
+       CREATE TABLE user_prefs (
+           user_id TEXT PRIMARY KEY NOT NULL,
+           doc TEXT NOT NULL,
+           updated_at TEXT NOT NULL
+       );
+       CREATE TABLE perf_results (
+           id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+           owner TEXT NOT NULL,
+           profile_id TEXT,
+           name TEXT COLLATE "C" NOT NULL,
+           doc TEXT NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL
+       );
+       CREATE INDEX perf_results_owner ON perf_results (owner, created_at);
+       CREATE INDEX perf_results_profile ON perf_results (owner, profile_id);
+       CREATE TABLE perf_profiles (
+           id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+           owner TEXT NOT NULL,
+           name TEXT COLLATE "C" NOT NULL,
+           doc TEXT NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL,
+           updated_at TEXT NOT NULL
+       );
+       CREATE INDEX perf_profiles_owner ON perf_profiles (owner, created_at);
+       CREATE TABLE events (
+           id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+           owner TEXT NOT NULL,
+           name TEXT COLLATE "C" NOT NULL,
+           category TEXT NOT NULL,
+           action TEXT NOT NULL,
+           severity TEXT COLLATE "C" NOT NULL,
+           status TEXT NOT NULL,
+           doc TEXT NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL
+       );
+       CREATE INDEX events_owner ON events (owner, created_at);
+       CREATE TABLE registry_models (
+           id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+           name TEXT NOT NULL,
+           version TEXT NOT NULL,
+           doc TEXT NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL
+       );
+       CREATE TABLE patterns (
+           id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+           owner TEXT NOT NULL,
+           name TEXT COLLATE "C" NOT NULL,
+           visibility TEXT NOT NULL,
+           doc TEXT NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL,
+           updated_at TEXT NOT NULL
+       );
+       CREATE INDEX patterns_owner ON patterns (owner, created_at);
+       CREATE TABLE k8s_contexts (
+           id TEXT COLLATE "C" NOT NULL,
+           owner TEXT NOT NULL,
+           name TEXT COLLATE "C" NOT NULL,
+           doc TEXT NOT NULL,
+           secret BYTEA NOT NULL,
+           created_at TEXT COLLATE "C" NOT NULL,
+           PRIMARY KEY (owner, id)
+       );"#,
+)];
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    /// The engine of `url` by its scheme.
+    pub fn of(url: &str) -> Result<Engine, StoreError> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Engine::Sqlite),
+            "postgres" | "postgresql" => Ok(Engine::Postgres),
+            _ => Err(StoreError::Url(format!(
+                "{scheme:?} is not a database this server speaks; use sqlite://<file> or postgres://..."
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// The database URL of the embedded default: `<home>/meshery.db`.
+pub fn default_url(home: &Path) -> String {
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let path = home.join("meshery.db");
+    let encoded =
+        percent_encoding::percent_encode(path.as_os_str().as_encoded_bytes(), PATH).to_string();
+    format!("sqlite://{encoded}")
+}
+
+/// A URL without its password, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.set_query(None);
+            parsed.to_string()
+        }
+        Err(_) => "<unparsable database URL>".into(),
+    }
+}
 
 /// Filters of an event listing (empty lists and `None` match everything).
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -237,7 +377,8 @@ fn like(search: &str) -> String {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    engine: Engine,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +389,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("data directory {0}: {1}")]
     Home(String, std::io::Error),
+    #[error("database URL: {0}")]
+    Url(String),
     #[error("stored document is corrupt: {0}")]
     Corrupt(String),
 }
@@ -260,20 +403,57 @@ pub struct StoredDoc {
 }
 
 impl Store {
-    /// Opens (creating if needed) `<home>/meshery.db` and migrates it.
-    pub async fn open(home: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(home)
-            .map_err(|e| StoreError::Home(home.display().to_string(), e))?;
-        let path = home.join("meshery.db");
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let migrations = MIGRATIONS
+    /// Connects to `url` (a SQLite file is made when missing) and migrates the database.
+    /// `ca_file` adds a CA that PostgreSQL's certificate may chain to, besides the
+    /// built-in roots; the URL's `sslmode` says whether TLS is used and verified.
+    pub async fn open(url: &str, ca_file: Option<&Path>) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(url)?;
+        let mut parsed = url::Url::parse(url).map_err(|e| StoreError::Url(e.to_string()))?;
+        let has = |parsed: &url::Url, key: &str| parsed.query_pairs().any(|(k, _)| k == key);
+        let pool = match engine {
+            Engine::Sqlite => {
+                if !has(&parsed, "mode") {
+                    parsed.query_pairs_mut().append_pair("mode", "rwc");
+                }
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    // Settings sqlx's URL form cannot carry: WAL (readers do not wait for
+                    // the writer) and waiting, not failing, on a locked database.
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::query("PRAGMA journal_mode = WAL")
+                                .execute(&mut *conn)
+                                .await?;
+                            sqlx::query("PRAGMA busy_timeout = 5000")
+                                .execute(&mut *conn)
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(parsed.as_str())
+                    .await?
+            }
+            Engine::Postgres => {
+                if let Some(ca) = ca_file
+                    && !has(&parsed, "sslrootcert")
+                {
+                    parsed
+                        .query_pairs_mut()
+                        .append_pair("sslrootcert", &ca.display().to_string());
+                }
+                AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .connect(parsed.as_str())
+                    .await?
+            }
+        };
+        let migrations = match engine {
+            Engine::Sqlite => SQLITE_MIGRATIONS,
+            Engine::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = migrations
             .iter()
             .map(|(version, description, sql)| {
                 Migration::new(
@@ -286,9 +466,38 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        let store = Store { pool };
+        let store = Store { pool, engine };
         store.ensure_instance().await?;
         Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The statement for this store's engine.
+    fn sql(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self.engine {
+            Engine::Sqlite => sqlite,
+            Engine::Postgres => postgres,
+        }
+    }
+
+    /// The value stored under `name`, storing `value` first when there is none (the first
+    /// replica to get there wins; every replica reads the same answer).
+    pub async fn setting_or_init(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -297,7 +506,7 @@ impl Store {
     }
 
     async fn ensure_instance(&self) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO instance (id, created_at) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM instance)")
+        sqlx::query("INSERT INTO instance (id, created_at) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM instance)")
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(chrono::Utc::now().to_rfc3339())
             .execute(&self.pool)
@@ -314,7 +523,7 @@ impl Store {
     }
 
     pub async fn user_prefs(&self, user_id: &str) -> Result<Option<StoredDoc>, StoreError> {
-        let row = sqlx::query("SELECT doc, updated_at FROM user_prefs WHERE user_id = ?")
+        let row = sqlx::query("SELECT doc, updated_at FROM user_prefs WHERE user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -329,7 +538,7 @@ impl Store {
 
     pub async fn put_user_prefs(&self, user_id: &str, doc: &StoredDoc) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO user_prefs (user_id, doc, updated_at) VALUES (?, ?, ?)
+            "INSERT INTO user_prefs (user_id, doc, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT(user_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
         )
         .bind(user_id)
@@ -349,7 +558,7 @@ impl Store {
         doc: &str,
         created_at: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO perf_results (id, owner, profile_id, name, doc, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO perf_results (id, owner, profile_id, name, doc, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(id)
             .bind(owner)
             .bind(profile_id)
@@ -368,7 +577,7 @@ impl Store {
         owner: &str,
         id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let sql = format!("SELECT doc FROM {table} WHERE owner = ? AND id = ?");
+        let sql = format!("SELECT doc FROM {table} WHERE owner = $1 AND id = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(id)
@@ -393,7 +602,7 @@ impl Store {
     ) -> Result<(Vec<String>, i64), StoreError> {
         self.page(
             "perf_results",
-            "(?2 IS NULL OR profile_id = ?2)",
+            "($2 IS NULL OR profile_id = $2)",
             owner,
             profile_id,
             listing,
@@ -407,11 +616,11 @@ impl Store {
         owner: &str,
         listing: &Listing,
     ) -> Result<(Vec<String>, i64), StoreError> {
-        self.page("perf_profiles", "?2 IS NULL", owner, None, listing)
+        self.page("perf_profiles", "$2 IS NULL", owner, None, listing)
             .await
     }
 
-    /// The one listing query: owner, an extra filter on ?2, name search, time window,
+    /// The one listing query: owner, an extra filter on $2, name search, time window,
     /// order, page. `table` and `extra` are constants of this module; values are bound.
     async fn page(
         &self,
@@ -426,9 +635,11 @@ impl Store {
             _ => "created_at",
         };
         let direction = if listing.order.1 { "DESC" } else { "ASC" };
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
+        let like_op = self.sql("LIKE", "ILIKE");
         let filter = format!(
-            "owner = ?1 AND {extra} AND (?3 IS NULL OR name LIKE ?3 ESCAPE '\\')
-             AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)"
+            "owner = $1 AND {extra} AND ($3 IS NULL OR name {like_op} $3 ESCAPE '\\')
+             AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)"
         );
         let search = listing
             .search
@@ -447,10 +658,10 @@ impl Store {
             .try_get("n")?;
         let (limit, offset) = match listing.page_size {
             Some(size) => (size, listing.page.saturating_mul(size)),
-            None => (-1, 0),
+            None => (i64::MAX, 0),
         };
         let sql = format!(
-            "SELECT doc FROM {table} WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT ?6 OFFSET ?7"
+            "SELECT doc FROM {table} WHERE {filter} ORDER BY {column} {direction}, id {direction} LIMIT $6 OFFSET $7"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
@@ -483,7 +694,7 @@ impl Store {
         updated_at: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO perf_profiles (id, owner, name, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO perf_profiles (id, owner, name, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc, updated_at = excluded.updated_at
              WHERE perf_profiles.owner = excluded.owner",
         )
@@ -500,7 +711,7 @@ impl Store {
 
     /// Deletes an owner's profile; false when there is none.
     pub async fn delete_perf_profile(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM perf_profiles WHERE owner = ? AND id = ?")
+        let done = sqlx::query("DELETE FROM perf_profiles WHERE owner = $1 AND id = $2")
             .bind(owner)
             .bind(id)
             .execute(&self.pool)
@@ -514,7 +725,7 @@ impl Store {
         owner: &str,
         id: &str,
     ) -> Result<(i64, Option<String>), StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM perf_results WHERE owner = ? AND profile_id = ?")
+        let row = sqlx::query("SELECT COUNT(*) AS n, MAX(created_at) AS last FROM perf_results WHERE owner = $1 AND profile_id = $2")
             .bind(owner)
             .bind(id)
             .fetch_one(&self.pool)
@@ -525,7 +736,7 @@ impl Store {
     pub async fn insert_event(&self, row: &EventRow<'_>) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO events (id, owner, name, category, action, severity, status, doc, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(row.id)
         .bind(row.owner)
@@ -548,21 +759,27 @@ impl Store {
         filter: &EventFilter,
         listing: &Listing,
     ) -> Result<(Vec<String>, i64), StoreError> {
-        // The filter travels as one JSON value, unpacked by SQLite's json functions.
-        const FILTER: &str = "(json_array_length(?2, '$.category') = 0 OR category IN (SELECT value FROM json_each(?2, '$.category')))
-             AND (json_array_length(?2, '$.severity') = 0 OR severity IN (SELECT value FROM json_each(?2, '$.severity')))
-             AND (json_array_length(?2, '$.action') = 0 OR action IN (SELECT value FROM json_each(?2, '$.action')))
-             AND (json_extract(?2, '$.status') IS NULL OR status = json_extract(?2, '$.status'))";
+        // The filter travels as one JSON value, unpacked by the database's json functions.
+        let filter_sql = self.sql(
+            "(json_array_length($2, '$.category') = 0 OR category IN (SELECT value FROM json_each($2, '$.category')))
+             AND (json_array_length($2, '$.severity') = 0 OR severity IN (SELECT value FROM json_each($2, '$.severity')))
+             AND (json_array_length($2, '$.action') = 0 OR action IN (SELECT value FROM json_each($2, '$.action')))
+             AND (json_extract($2, '$.status') IS NULL OR status = json_extract($2, '$.status'))",
+            "(jsonb_array_length($2::jsonb -> 'category') = 0 OR category IN (SELECT jsonb_array_elements_text($2::jsonb -> 'category')))
+             AND (jsonb_array_length($2::jsonb -> 'severity') = 0 OR severity IN (SELECT jsonb_array_elements_text($2::jsonb -> 'severity')))
+             AND (jsonb_array_length($2::jsonb -> 'action') = 0 OR action IN (SELECT jsonb_array_elements_text($2::jsonb -> 'action')))
+             AND (($2::jsonb ->> 'status') IS NULL OR status = ($2::jsonb ->> 'status'))",
+        );
         let filter = serde_json::to_string(filter)
             .map_err(|e| StoreError::Corrupt(format!("event filter: {e}")))?;
-        self.page("events", FILTER, owner, Some(&filter), listing)
+        self.page("events", filter_sql, owner, Some(&filter), listing)
             .await
     }
 
     /// How many of an owner's events are unread, by severity.
     pub async fn unread_by_severity(&self, owner: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT severity, COUNT(*) AS n FROM events WHERE owner = ? AND status = 'unread' GROUP BY severity ORDER BY severity",
+            "SELECT severity, COUNT(*) AS n FROM events WHERE owner = $1 AND status = 'unread' GROUP BY severity ORDER BY severity",
         )
         .bind(owner)
         .fetch_all(&self.pool)
@@ -582,12 +799,16 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let ids = serde_json::to_string(ids)
             .map_err(|e| StoreError::Corrupt(format!("event ids: {e}")))?;
-        let rows = sqlx::query(
-            "UPDATE events SET status = ?1,
-                 doc = json_set(doc, '$.status', ?1, '$.updatedAt', ?2)
-             WHERE owner = ?3 AND id IN (SELECT value FROM json_each(?4))
+        let rows = sqlx::query(self.sql(
+            "UPDATE events SET status = $1,
+                 doc = json_set(doc, '$.status', $1, '$.updatedAt', $2)
+             WHERE owner = $3 AND id IN (SELECT value FROM json_each($4))
              RETURNING doc",
-        )
+            "UPDATE events SET status = $1,
+                 doc = (doc::jsonb || jsonb_build_object('status', $1::text, 'updatedAt', $2::text))::text
+             WHERE owner = $3 AND id IN (SELECT jsonb_array_elements_text($4::jsonb))
+             RETURNING doc",
+        ))
         .bind(status)
         .bind(updated_at)
         .bind(owner)
@@ -613,9 +834,11 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let ids =
             serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids: {e}")))?;
-        let sql = format!(
-            "DELETE FROM {table} WHERE owner = ? AND id IN (SELECT value FROM json_each(?))"
+        let ids_sql = self.sql(
+            "SELECT value FROM json_each($2)",
+            "SELECT jsonb_array_elements_text($2::jsonb)",
         );
+        let sql = format!("DELETE FROM {table} WHERE owner = $1 AND id IN ({ids_sql})");
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(ids)
@@ -637,7 +860,7 @@ impl Store {
         updated_at: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO patterns (id, owner, name, visibility, doc, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO patterns (id, owner, name, visibility, doc, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, visibility = excluded.visibility,
                  doc = excluded.doc, updated_at = excluded.updated_at
              WHERE patterns.owner = excluded.owner",
@@ -663,7 +886,7 @@ impl Store {
         match owner {
             Some(owner) => self.doc("patterns", owner, id).await,
             None => {
-                let row = sqlx::query("SELECT doc FROM patterns WHERE id = ?")
+                let row = sqlx::query("SELECT doc FROM patterns WHERE id = $1")
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -686,7 +909,10 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(format!("visibility filter: {e}")))?;
         self.page(
             "patterns",
-            "(json_array_length(?2) = 0 OR visibility IN (SELECT value FROM json_each(?2)))",
+            self.sql(
+                "(json_array_length($2) = 0 OR visibility IN (SELECT value FROM json_each($2)))",
+                "(jsonb_array_length($2::jsonb) = 0 OR visibility IN (SELECT jsonb_array_elements_text($2::jsonb)))",
+            ),
             owner,
             Some(&filter),
             listing,
@@ -709,7 +935,7 @@ impl Store {
         created_at: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO k8s_contexts (id, owner, name, doc, secret, created_at) VALUES (?, ?, ?, ?, ?, ?)
+            "INSERT INTO k8s_contexts (id, owner, name, doc, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT(owner, id) DO UPDATE SET name = excluded.name, doc = excluded.doc, secret = excluded.secret",
         )
         .bind(id)
@@ -729,7 +955,7 @@ impl Store {
         owner: &str,
         id: &str,
     ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row = sqlx::query("SELECT doc, secret FROM k8s_contexts WHERE owner = ? AND id = ?")
+        let row = sqlx::query("SELECT doc, secret FROM k8s_contexts WHERE owner = $1 AND id = $2")
             .bind(owner)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -745,12 +971,12 @@ impl Store {
         owner: &str,
         listing: &Listing,
     ) -> Result<(Vec<String>, i64), StoreError> {
-        self.page("k8s_contexts", "?2 IS NULL", owner, None, listing)
+        self.page("k8s_contexts", "$2 IS NULL", owner, None, listing)
             .await
     }
 
     pub async fn delete_k8s_context(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM k8s_contexts WHERE owner = ? AND id = ?")
+        let done = sqlx::query("DELETE FROM k8s_contexts WHERE owner = $1 AND id = $2")
             .bind(owner)
             .bind(id)
             .execute(&self.pool)
@@ -777,7 +1003,8 @@ impl Store {
         doc: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT OR IGNORE INTO registry_models (id, name, version, doc, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO registry_models (id, name, version, doc, created_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(id)
         .bind(name)

@@ -18,9 +18,19 @@ struct Args {
     /// Address to bind; 0.0.0.0 serves every interface.
     #[arg(long, env = "MESHERY_BIND", default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// Data directory: the SQLite database and config files.
+    /// Data directory: the SQLite database (unless --database-url names another) and the
+    /// kubeconfig sealing key (unless --secret-key-file names one).
     #[arg(long, env = "MESHERY_HOME")]
     home: Option<PathBuf>,
+    /// The database: sqlite://<file> or postgres://user:password@host:port/db (several
+    /// replicas share one PostgreSQL database). Default: sqlite://<home>/meshery.db.
+    #[arg(long, env = "MESHERY_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The 32-byte key (raw, hex or base64) that seals stored kubeconfig credentials.
+    /// Replicas on one database need the same one (a Kubernetes Secret). Default:
+    /// <home>/secret.key, made at first start.
+    #[arg(long, env = "MESHERY_SECRET_KEY_FILE")]
+    secret_key_file: Option<PathBuf>,
     /// Enforce one provider by name (skips the chooser).
     #[arg(long, env = "PROVIDER")]
     provider: Option<String>,
@@ -172,6 +182,9 @@ async fn main() -> ExitCode {
             ..Default::default()
         },
         extra_ca_pem,
+        ca_file: args.ca_file,
+        database_url: args.database_url,
+        secret_key_file: args.secret_key_file,
     };
     let running = match server::start(config.clone()).await {
         Ok(r) => r,
@@ -183,6 +196,7 @@ async fn main() -> ExitCode {
     tracing::info!(
         addr = %running.addr,
         home = %config.home.display(),
+        database = %running.app.store.engine().name(),
         "listening on http://{} (bind 0.0.0.0 with --bind to serve other machines)",
         running.addr
     );

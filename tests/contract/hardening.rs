@@ -348,6 +348,7 @@ async fn unavailable_providers_are_retried_together_and_start_up_fails_without_a
     let home = tempfile::tempdir().unwrap();
     let mut config = meshery::server::Config::new(home.path().to_path_buf());
     config.provider_base_urls = urls;
+    crate::harness::use_test_database(&mut config).await;
     config.provider_retry = meshery::remote::Retry {
         attempts: 4,
         first_delay: Duration::from_millis(100),

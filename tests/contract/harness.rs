@@ -95,6 +95,97 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().tls_backend_preconfigured(tls.clone())
 }
 
+/// The PostgreSQL server the suite runs against, when `cargo xtask test` started one
+/// (`MESHERY_TEST_DATABASE_URL`, an administrator's URL); else every server is on SQLite.
+pub fn test_database() -> Option<String> {
+    std::env::var("MESHERY_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// On PostgreSQL, gives `config` a database of its own, named after its home, so a server
+/// restarted on the same home finds its data, as it does on SQLite.
+pub async fn use_test_database(config: &mut Config) {
+    use sqlx::Connection;
+    let Some(admin) = test_database() else {
+        return;
+    };
+    if config.database_url.is_some() {
+        return; // the test chose one (a replica of another server)
+    }
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        config.home.as_os_str().as_encoded_bytes(),
+    );
+    let name: String = digest.as_ref()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let name = format!("test_{name}");
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("connect to the test PostgreSQL");
+    let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await;
+    match created {
+        Ok(_) => {}
+        // 42P04: it exists (the same home again)
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+        Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+    }
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(&admin).expect("test database URL");
+    url.set_path(&name);
+    config.database_url = Some(url.to_string());
+}
+
+/// Every stored byte of the server's database (for "no secret in clear" checks): the
+/// SQLite files under `home`, or every column of every table on PostgreSQL.
+pub async fn database_bytes(config: &Config) -> Vec<u8> {
+    use sqlx::{Connection, Row};
+    let mut bytes = Vec::new();
+    let Some(url) = &config.database_url else {
+        for entry in std::fs::read_dir(&config.home).unwrap() {
+            let entry = entry.unwrap();
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("meshery.db")
+            {
+                bytes.extend(std::fs::read(entry.path()).unwrap());
+            }
+        }
+        return bytes;
+    };
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get("t"))
+    .collect();
+    for table in tables {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {table}")))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        for row in rows {
+            for i in 0..row.len() {
+                // The binary wire form: text as UTF-8, bytea as its bytes.
+                if let Ok(Some(value)) = row.try_get_unchecked::<Option<Vec<u8>>, _>(i) {
+                    bytes.extend(value);
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+    bytes
+}
+
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(|_| {}).await
@@ -105,6 +196,7 @@ impl TestServer {
         let mut config = Config::new(home.path().join("meshery"));
         config.port = 0;
         configure(&mut config);
+        use_test_database(&mut config).await;
         let app = App::new(config).await.expect("app starts");
         let audit = Arc::new(Audit::default());
         let layer_audit = audit.clone();
@@ -154,6 +246,15 @@ impl TestServer {
             );
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+    }
+
+    /// The database this server is on (another server given it is its replica).
+    pub fn database_url(&self) -> String {
+        let config = &self.app.config;
+        config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| meshery::store::default_url(&config.home))
     }
 
     pub fn url(&self, path: &str) -> String {

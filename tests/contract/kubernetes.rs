@@ -7,9 +7,9 @@ use serde_json::{Value, json};
 
 use crate::harness::TestServer;
 
-const TOKEN: &str = "s3cr3t-token-that-must-not-leak";
+pub const TOKEN: &str = "s3cr3t-token-that-must-not-leak";
 
-fn kubeconfig(alive: &str, dead: &str) -> String {
+pub fn kubeconfig(alive: &str, dead: &str) -> String {
     format!(
         r#"apiVersion: v1
 kind: Config
@@ -40,7 +40,7 @@ contexts:
 }
 
 /// A fake API server: `/version` answers a version and remembers the Authorization header.
-async fn fake_api_server() -> (String, Arc<Mutex<Vec<String>>>) {
+pub async fn fake_api_server() -> (String, Arc<Mutex<Vec<String>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let app = axum::Router::new().route(
@@ -65,7 +65,7 @@ async fn fake_api_server() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 /// A port nothing listens on.
-async fn closed_port() -> String {
+pub async fn closed_port() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
@@ -181,18 +181,11 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
     for text in [&listing, &sync, &one] {
         assert!(!text.contains(TOKEN) && !text.contains("hunter2"), "{text}");
     }
-    let mut database = Vec::new();
-    for entry in std::fs::read_dir(&path).unwrap() {
-        let entry = entry.unwrap();
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("meshery.db")
-        {
-            database.extend(std::fs::read(entry.path()).unwrap());
-        }
-    }
-    assert!(!database.is_empty(), "found the database files");
+    let database = crate::harness::database_bytes(&server.app.config).await;
+    assert!(
+        database.windows(5).any(|w| w == b"alive"),
+        "the dump holds the stored contexts"
+    );
     let needle = TOKEN.as_bytes();
     assert!(
         !database.windows(needle.len()).any(|w| w == needle),

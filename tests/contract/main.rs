@@ -12,6 +12,7 @@ mod kubernetes;
 mod patterns;
 mod perf;
 mod registry;
+mod replicas;
 mod rest;
 mod spec;
 

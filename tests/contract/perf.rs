@@ -338,6 +338,7 @@ async fn a_run_in_progress_at_shutdown_is_stored_as_cancelled() {
     let (base, _) = target().await;
     let mut config = meshery::server::Config::new(home.path().to_path_buf());
     config.port = 0;
+    crate::harness::use_test_database(&mut config).await;
     let running = meshery::server::start(config.clone()).await.unwrap();
     let client = meshery_client::rest::Client::new_with_client(
         &format!("http://{}", running.addr),

@@ -1,4 +1,5 @@
-//! Developer tasks: `cargo xtask docs [--check]`, `test`, `lint`, `conformance`, `bench`.
+//! Developer tasks: `cargo xtask docs [--check]`, `test`, `lint`, `conformance`, `bench`,
+//! `contract-pg` (the contract suite on a throwaway PostgreSQL; arguments filter tests).
 
 use anyhow::anyhow;
 use std::path::{Path, PathBuf};
@@ -19,8 +20,9 @@ fn main() -> ExitCode {
         Some("lint") => lint::run(&root()),
         Some("conformance") => conformance::run_all(&root(), true),
         Some("bench") => bench(&args[1..]),
+        Some("contract-pg") => test::contract_on_postgres(&root(), &args[1..]),
         _ => Err(anyhow!(
-            "usage: cargo xtask docs [--check] | cargo xtask test | cargo xtask lint | cargo xtask conformance | cargo xtask bench"
+            "usage: cargo xtask docs [--check] | test | lint | conformance | bench | contract-pg [test filter]"
         )),
     };
     match result {
@@ -72,6 +74,7 @@ fn docs(check: bool) -> anyhow::Result<()> {
 
 mod conformance;
 mod lint;
+mod postgres;
 mod test;
 
 /// Benchmarks: builds the server and the bench (release; debug for `--quick`, which

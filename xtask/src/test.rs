@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, installing what it needs on the way.
 //!
-//! 1. `cargo test --workspace`: codegen snapshots, contract tests against a real server.
+//! 1. `cargo test --workspace`: codegen snapshots, contract tests against a real server;
+//!    then the contract suite again with its servers on a PostgreSQL started for it.
 //! 2. The end-to-end suites in tests/js against a started `meshery-server` (with the
 //!    reference provider `meshery-provider` as its remote provider): the graphql-http
 //!    server audits, the playground and the web UI driven in headless Chromium (the UI
@@ -38,7 +39,7 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -50,9 +51,14 @@ pub fn ensure_apt(program: &str, packages: &[&str]) -> anyhow::Result<()> {
     if have(program) {
         return Ok(());
     }
+    ensure_apt_packages(packages).map_err(|e| anyhow!("`{program}` is missing: {e:#}"))
+}
+
+/// Installs Debian packages (as root, with apt-get), or says which to install.
+pub fn ensure_apt_packages(packages: &[&str]) -> anyhow::Result<()> {
     if !is_root() || !have("apt-get") {
         return Err(anyhow!(
-            "`{program}` is missing; install the Debian package(s) {}",
+            "install the Debian package(s) {}",
             packages.join(" ")
         ));
     }
@@ -63,7 +69,7 @@ pub fn ensure_apt(program: &str, packages: &[&str]) -> anyhow::Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| anyhow!("{e}"))?;
     Ok(listener.local_addr().map_err(|e| anyhow!("{e}"))?.port())
 }
@@ -191,6 +197,27 @@ impl Server {
     }
 }
 
+/// The contract suite with every server on a throwaway PostgreSQL (a database per
+/// server home), with the tests that only PostgreSQL can run (ignored on SQLite);
+/// `filter` goes to the test binary.
+pub fn contract_on_postgres(root: &Path, filter: &[String]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let postgres = crate::postgres::Postgres::start()?;
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .args([
+            "test",
+            "-p",
+            "meshery",
+            "--test",
+            "contract",
+            "--",
+            "--include-ignored",
+        ])
+        .args(filter)
+        .env("MESHERY_TEST_DATABASE_URL", postgres.admin_url()))
+}
+
 pub fn run_all(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(&cargo)
@@ -199,6 +226,7 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["test", "--workspace"]))?;
+    contract_on_postgres(root, &[])?;
 
     // The bench, for a moment: proves it still runs (its figures are not checked here).
     crate::bench(&["--quick".to_string()])?;

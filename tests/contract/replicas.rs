@@ -1,0 +1,165 @@
+//! Several servers on one database: what they must agree on (the instance id, the key
+//! that seals kubeconfig credentials) and what each sees of the others' writes. On
+//! SQLite the servers share one file; under `cargo xtask test` the suite runs again on
+//! PostgreSQL.
+
+use crate::harness::TestServer;
+use crate::kubernetes::{TOKEN, closed_port, fake_api_server, kubeconfig};
+
+fn key_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_suite_runs_on_the_engine_it_was_given() {
+    let server = TestServer::start().await;
+    let expected = if crate::harness::test_database().is_some() {
+        meshery::store::Engine::Postgres
+    } else {
+        meshery::store::Engine::Sqlite
+    };
+    assert_eq!(server.app.store.engine(), expected);
+    server.client().get_system_version().send().await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn replicas_share_the_instance_id_the_data_and_the_sealing_key() {
+    let keys = tempfile::tempdir().unwrap();
+    // The same key as hex on one replica and raw bytes on the other (a mounted Secret).
+    let raw: Vec<u8> = (0u8..32).map(|i| i.wrapping_mul(37)).collect();
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    let hex_file = key_file(keys.path(), "hex.key", format!("{hex}\n").as_bytes());
+    let raw_file = key_file(keys.path(), "raw.key", &raw);
+    let a = TestServer::start_with(|c| c.secret_key_file = Some(hex_file.clone())).await;
+    let shared = a.database_url();
+    let b = TestServer::start_with(|c| {
+        c.secret_key_file = Some(raw_file.clone());
+        c.database_url = Some(shared.clone());
+    })
+    .await;
+    assert_ne!(a.app.config.home, b.app.config.home);
+
+    // One instance id: the Local user is the instance on both.
+    let user_a = a.client().get_user().send().await.unwrap().into_inner();
+    let user_b = b.client().get_user().send().await.unwrap().into_inner();
+    assert_eq!(user_a.id, user_b.id);
+    assert_eq!(a.app.instance_id, b.app.instance_id);
+
+    // A context uploaded through A is listed by B, and B opens its credentials.
+    let (alive, seen) = fake_api_server().await;
+    let uploaded = a
+        .client()
+        .upload_kubeconfig()
+        .body(kubeconfig(&alive, &closed_port().await))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let live = uploaded.iter().find(|c| c.name == "alive").unwrap();
+    let listed = b
+        .client()
+        .list_k8s_contexts()
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 2);
+    let ping = b
+        .client()
+        .ping_k8s_context()
+        .context_id(live.id.as_str())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ping.name, "alive");
+    assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {TOKEN}")]);
+    b.finish().await;
+    a.finish().await;
+}
+
+#[tokio::test]
+async fn a_replica_with_another_sealing_key_or_a_bad_key_file_does_not_start() {
+    let keys = tempfile::tempdir().unwrap();
+    let first = key_file(keys.path(), "first.key", &[7u8; 32]);
+    let other = key_file(keys.path(), "other.key", &[8u8; 32]);
+    let short = key_file(keys.path(), "short.key", b"0123456789abcdef\n");
+    let a = TestServer::start_with(|c| c.secret_key_file = Some(first.clone())).await;
+    let start = |key: std::path::PathBuf| {
+        let url = a.database_url();
+        async move {
+            let home = tempfile::tempdir().unwrap();
+            let mut config = meshery::server::Config::new(home.path().to_path_buf());
+            config.database_url = Some(url);
+            config.secret_key_file = Some(key);
+            match meshery::server::App::new(config).await {
+                Ok(app) => {
+                    app.store.close().await;
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        }
+    };
+    let mismatch = start(other).await.expect("another key is refused");
+    assert!(mismatch.contains("--secret-key-file"), "{mismatch}");
+    let bad = start(short.clone()).await.expect("a short key is refused");
+    assert!(
+        bad.contains(&short.display().to_string()) && bad.contains("32-byte"),
+        "{bad}"
+    );
+    let missing = start(keys.path().join("absent.key"))
+        .await
+        .expect("a missing key file is refused, not made");
+    assert!(missing.contains("absent.key"), "{missing}");
+    assert!(!keys.path().join("absent.key").exists());
+    // The right key still starts.
+    assert_eq!(start(first).await, None);
+    a.client().get_system_version().send().await.unwrap();
+    a.finish().await;
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only (SQLite serves one process): cargo xtask contract-pg"]
+async fn replicas_that_start_together_on_a_new_database_migrate_once() {
+    use sqlx::{Connection, Row};
+    assert!(
+        crate::harness::test_database().is_some(),
+        "run with MESHERY_TEST_DATABASE_URL (cargo xtask contract-pg)"
+    );
+    let home = tempfile::tempdir().unwrap();
+    let mut config = meshery::server::Config::new(home.path().to_path_buf());
+    crate::harness::use_test_database(&mut config).await;
+    config.secret_key_file = Some(key_file(home.path(), "shared.key", &[5u8; 32]));
+    let url = config.database_url.clone().unwrap();
+    let starts = (0..3).map(|i| {
+        let mut config = config.clone();
+        config.home = home.path().join(format!("replica-{i}"));
+        async move { meshery::server::App::new(config).await }
+    });
+    let apps: Vec<_> = futures_util::future::join_all(starts)
+        .await
+        .into_iter()
+        .map(|r| r.expect("every replica starts"))
+        .collect();
+    assert!(apps.iter().all(|a| a.instance_id == apps[0].instance_id));
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get("n");
+    let instances: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instance")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!((applied, instances), (1, 1));
+    for app in apps {
+        app.store.close().await;
+    }
+}

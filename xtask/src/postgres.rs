@@ -1,0 +1,130 @@
+//! A throwaway PostgreSQL server for the tests: Debian's `postgresql` package (installed
+//! when missing), `initdb` into a temporary directory, listening on loopback and a socket
+//! in that directory, run as the `postgres` user when xtask runs as root (PostgreSQL
+//! refuses root). Stopped, and its directory removed, on drop.
+
+use anyhow::{Context, anyhow};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::test::{ensure_apt_packages, free_port, is_root, run};
+
+pub struct Postgres {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    as_postgres: bool,
+}
+
+/// The newest installed server's binaries (`/usr/lib/postgresql/<major>/bin`).
+fn find_bin() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").exists().then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+impl Postgres {
+    pub fn start() -> anyhow::Result<Postgres> {
+        let bin = match find_bin() {
+            Some(bin) => bin,
+            None => {
+                ensure_apt_packages(&["postgresql"])?;
+                find_bin().ok_or_else(|| anyhow!("postgresql installed, but no server binary"))?
+            }
+        };
+        let as_postgres = is_root();
+        let dir = std::env::temp_dir().join(format!("meshery-pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+        if as_postgres {
+            run(Command::new("chown").arg("postgres:postgres").arg(&dir))?;
+        }
+        let port = free_port()?;
+        let postgres = Postgres {
+            bin,
+            dir,
+            port,
+            as_postgres,
+        };
+        let data = postgres.dir.join("data");
+        let initdb: Vec<OsString> = vec![
+            "-D".into(),
+            data.into(),
+            "-U".into(),
+            "postgres".into(),
+            "--auth=trust".into(),
+            "--encoding=UTF8".into(),
+            // A natural-language default collation (ICU "en"), as most real databases
+            // have, so the suite proves ordering does not depend on the database's locale.
+            "--locale=C.UTF-8".into(),
+            "--locale-provider=icu".into(),
+            "--icu-locale=en".into(),
+            "--no-sync".into(),
+        ];
+        postgres.run_tool("initdb", &initdb)?;
+        postgres.pg_ctl("start")?;
+        println!(
+            "xtask: PostgreSQL ({}) on 127.0.0.1:{port}",
+            postgres.bin.display()
+        );
+        Ok(postgres)
+    }
+
+    /// The administrator's URL (trust authentication on loopback).
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg_ctl start|stop` on this server, waiting until it is done.
+    pub fn pg_ctl(&self, action: &str) -> anyhow::Result<()> {
+        let data = self.dir.join("data");
+        let log = self.dir.join("postgres.log");
+        // Tests need no durability across a machine crash; fsync off saves seconds.
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            self.port,
+            self.dir.display()
+        );
+        let mut args: Vec<OsString> = vec![action.into(), "-w".into(), "-D".into(), data.into()];
+        if action == "start" {
+            args.extend(["-l".into(), log.clone().into(), "-o".into(), options.into()]);
+        } else {
+            args.extend(["-m".into(), "fast".into()]);
+        }
+        self.run_tool("pg_ctl", &args).map_err(|e| {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            anyhow!("{e:#}\n{log}")
+        })
+    }
+
+    fn run_tool(&self, tool: &str, args: &[OsString]) -> anyhow::Result<()> {
+        let program = self.bin.join(tool);
+        let mut command = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            Command::new(&program)
+        };
+        command.args(args).current_dir(&self.dir);
+        run(&mut command)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Err(e) = self.pg_ctl("stop") {
+            eprintln!("xtask: stopping PostgreSQL: {e:#}");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
