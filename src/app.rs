@@ -95,6 +95,8 @@ impl Config {
 pub struct AppState {
     pub config: Config,
     pub store: Store,
+    /// Change notices between replicas on one database.
+    pub bus: crate::bus::Bus,
     pub providers: Providers,
     pub prefs: Prefs,
     pub perf: Arc<crate::perf::Perf>,
@@ -129,6 +131,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Internal(#[from] crate::fault::Internal),
     #[error(transparent)]
     Providers(#[from] crate::providers::ProvidersError),
     #[error("registry: {0}")]
@@ -178,7 +182,9 @@ impl App {
             config.provider_retry,
         )
         .await?;
-        let events = crate::events::Events::new(store.clone(), instance_id.clone());
+        let bus = crate::bus::Bus::start(store.clone()).await?;
+        let events =
+            crate::events::Events::new(store.clone(), instance_id.clone(), bus.clone()).await?;
         let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
         let kubernetes = Arc::new(
             crate::kubernetes::Kubernetes::open(
@@ -198,6 +204,7 @@ impl App {
             )),
             designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),
             events,
+            bus,
             registry,
             kubernetes,
             outbound_tls,
@@ -214,6 +221,7 @@ impl App {
     /// progress are cancelled and store what they measured.
     pub async fn wind_down(&self) {
         self.events.close();
+        self.bus.close();
         self.perf.shutdown().await;
     }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
 
+use crate::bus::{Bus, Topic};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{Event, EventInput, EventSeverity, EventStatus};
 use crate::session::Session;
@@ -60,6 +61,8 @@ impl NewEvent {
 /// was stored, so a stream that sends JSON does not encode it again per subscriber.
 pub struct Published {
     owner: String,
+    /// The event's place in the order of commits (SSE `id:`, `Last-Event-ID`).
+    pub seq: i64,
     pub event: Event,
     /// `event` as compact JSON.
     pub json: String,
@@ -84,12 +87,26 @@ impl Published {
 
 struct Inner {
     store: Store,
+    bus: Bus,
     system_id: String,
-    /// Every recorded event with its owner; subscribers keep their owner's. Taken at
-    /// shutdown: the streams then end, so open subscriptions do not hold it up (cheaper
-    /// than a cancellation future polled by every stream on every event).
+    /// Every committed event with its owner, in commit order (sent by the reader task
+    /// only); subscribers keep their owner's. Taken at shutdown: the streams then end, so
+    /// open subscriptions do not hold it up (cheaper than a cancellation future polled by
+    /// every stream on every event).
     tx: parking_lot::RwLock<Option<broadcast::Sender<Arc<Published>>>>,
+    /// The newest sequence number the reader has sent.
+    cursor: AtomicI64,
+    /// Wakes the reader after a local insert.
+    poke: tokio::sync::Notify,
+    stop: tokio_util::sync::CancellationToken,
 }
+
+/// Rows per read, by the reader and by a stream catching up.
+const BATCH: i64 = 256;
+
+/// How often the reader looks for events on PostgreSQL without being told: a safety net
+/// under the notices (which only a lost connection loses, and that triggers a read too).
+const POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The event service; cheap to clone.
 /// Why an event operation failed.
@@ -113,12 +130,68 @@ fn as_str<T: serde::Serialize>(value: &T) -> String {
 }
 
 impl Events {
-    pub fn new(store: Store, system_id: String) -> Self {
-        Events(Arc::new(Inner {
+    /// The service, and its reader: the one task that sends committed events to this
+    /// server's subscribers, in commit order, whichever replica committed them. It starts
+    /// after the newest stored event.
+    pub async fn new(store: Store, system_id: String, bus: Bus) -> Result<Self, Internal> {
+        let cursor = store
+            .last_event_seq()
+            .await
+            .or_internal("reading the newest event")?;
+        let events = Events(Arc::new(Inner {
             store,
+            bus,
             system_id,
             tx: parking_lot::RwLock::new(Some(broadcast::channel(256).0)),
-        }))
+            cursor: AtomicI64::new(cursor),
+            poke: tokio::sync::Notify::new(),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }));
+        tokio::spawn(events.clone().read_loop());
+        Ok(events)
+    }
+
+    async fn read_loop(self) {
+        let mut notices = self.0.bus.notices(Topic::Events);
+        let postgres = self.0.store.engine() == crate::store::Engine::Postgres;
+        loop {
+            tokio::select! {
+                _ = self.0.stop.cancelled() => return,
+                _ = self.0.poke.notified() => {}
+                // A notice, a resync or a lag all mean the same: read what is new.
+                _ = notices.recv() => {}
+                _ = tokio::time::sleep(POLL), if postgres => {}
+            }
+            loop {
+                let cursor = self.0.cursor.load(Ordering::Acquire);
+                let rows = match self.0.store.events_after(cursor, None, BATCH).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // The database is away; the next notice, poke or poll retries.
+                        tracing::warn!(error = %e, "reading new events");
+                        break;
+                    }
+                };
+                let full = rows.len() as i64 == BATCH;
+                let tx = self.0.tx.read().clone();
+                for (seq, owner, doc) in rows {
+                    match published(seq, owner, doc) {
+                        Ok(p) => {
+                            if let Some(tx) = &tx
+                                && tx.receiver_count() > 0
+                            {
+                                let _ = tx.send(Arc::new(p));
+                            }
+                        }
+                        Err(e) => tracing::warn!(seq, error = %e, "skipping a stored event"),
+                    }
+                    self.0.cursor.store(seq, Ordering::Release);
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
     }
 
     /// Records an event for the session's user.
@@ -164,31 +237,28 @@ impl Events {
         };
         let doc = serde_json::to_string(&event).or_internal("encoding an event")?;
         let created = stamp(now);
+        let notice = self.0.bus.payload(Topic::Events, "");
         self.0
             .store
-            .insert_event(&EventRow {
-                id: &event.id,
-                owner,
-                description: &event.description,
-                category: &event.category,
-                action: &event.action,
-                severity: &as_str(&event.severity),
-                status: &as_str(&event.status),
-                doc: &doc,
-                created_at: &created,
-            })
+            .insert_event(
+                &EventRow {
+                    id: &event.id,
+                    owner,
+                    description: &event.description,
+                    category: &event.category,
+                    action: &event.action,
+                    severity: &as_str(&event.severity),
+                    status: &as_str(&event.status),
+                    doc: &doc,
+                    created_at: &created,
+                },
+                crate::bus::CHANNEL,
+                &notice,
+            )
             .await
             .or_internal("storing an event")?;
-        if let Some(tx) = &*self.0.tx.read()
-            && tx.receiver_count() > 0
-        {
-            let _ = tx.send(Arc::new(Published {
-                owner: owner.to_string(),
-                event: event.clone(),
-                json: doc,
-                derived: Default::default(),
-            }));
-        }
+        // This server's subscribers hear it from the reader, in commit order.
+        self.0.poke.notify_one();
         Ok(event)
     }
 
@@ -285,27 +355,128 @@ impl Events {
             .map_err(Into::into)
     }
 
-    /// The user's events from now on. A subscriber that falls behind skips what it
-    /// missed rather than stalling the server; the listing still has everything.
-    pub fn subscribe(&self, session: &Session) -> BoxStream<'static, Arc<Published>> {
-        let owner = session.owner();
+    /// The user's events committed after `after` (a sequence number a client resumes
+    /// from), else from now on; each exactly once, in commit order. Missed events come
+    /// from the table, then live ones; a subscriber that falls behind the live broadcast
+    /// reads what it missed from the table too, so nothing is skipped and the server
+    /// never waits for a slow subscriber.
+    pub fn subscribe(
+        &self,
+        session: &Session,
+        after: Option<i64>,
+    ) -> BoxStream<'static, Arc<Published>> {
         let Some(rx) = self.0.tx.read().as_ref().map(broadcast::Sender::subscribe) else {
             return futures_util::stream::empty().boxed();
         };
-        BroadcastStream::new(rx)
-            .filter_map(move |item| {
-                std::future::ready(match item {
-                    Ok(p) if p.owner == owner => Some(p),
-                    _ => None,
-                })
-            })
-            .boxed()
+        // After subscribing: whatever the reader sends from here on arrives, so every
+        // event after `last` is either already in the table or still to come.
+        let now = self.0.cursor.load(Ordering::Acquire);
+        let follow = Follow {
+            store: self.0.store.clone(),
+            owner: session.owner(),
+            rx,
+            last: after.unwrap_or(now),
+            catch_up: after.is_some_and(|a| a < now),
+            backlog: std::collections::VecDeque::new(),
+        };
+        futures_util::stream::unfold(follow, Follow::next).boxed()
+    }
+
+    /// The sequence number a `Last-Event-ID` names: one this deployment has given out.
+    pub async fn resume_point(&self, id: &str) -> Result<i64, EventError> {
+        let seq = id
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                EventError::Invalid(format!(
+                    "Last-Event-ID {id:?} is not an event sequence number"
+                ))
+            })?;
+        let newest = self
+            .0
+            .store
+            .last_event_seq()
+            .await
+            .or_internal("reading the newest event")?;
+        if seq > newest {
+            return Err(EventError::Invalid(format!(
+                "Last-Event-ID {seq} is after the newest event ({newest}); resume without it"
+            )));
+        }
+        Ok(seq)
     }
 
     /// Ends the live streams (at shutdown).
     pub fn close(&self) {
         self.0.tx.write().take();
+        self.0.stop.cancel();
     }
+}
+
+/// One subscriber's position: the last event it was given, and what it still has to
+/// read from the table before it can follow the live broadcast.
+struct Follow {
+    store: Store,
+    owner: String,
+    rx: broadcast::Receiver<Arc<Published>>,
+    last: i64,
+    catch_up: bool,
+    backlog: std::collections::VecDeque<Arc<Published>>,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Arc<Published>, Follow)> {
+        loop {
+            if let Some(p) = self.backlog.pop_front() {
+                self.last = p.seq;
+                return Some((p, self));
+            }
+            if self.catch_up {
+                let rows = match self
+                    .store
+                    .events_after(self.last, Some(&self.owner), BATCH)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        // Ending the stream tells the client to resume (from `last`).
+                        tracing::warn!(error = %e, "reading missed events; ending the stream");
+                        return None;
+                    }
+                };
+                self.catch_up = rows.len() as i64 == BATCH;
+                for (seq, owner, doc) in rows {
+                    match published(seq, owner, doc) {
+                        Ok(p) => self.backlog.push_back(Arc::new(p)),
+                        Err(e) => tracing::warn!(seq, error = %e, "skipping a stored event"),
+                    }
+                }
+                continue;
+            }
+            match self.rx.recv().await {
+                Ok(p) if p.owner == self.owner && p.seq > self.last => {
+                    self.last = p.seq;
+                    return Some((p, self));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up = true,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// A stored event as the streams share it.
+fn published(seq: i64, owner: String, doc: String) -> Result<Published, serde_json::Error> {
+    Ok(Published {
+        owner,
+        seq,
+        event: serde_json::from_str(&doc)?,
+        json: doc,
+        derived: Default::default(),
+    })
 }
 
 fn decode(docs: &[String]) -> Result<Vec<Event>, Internal> {
@@ -313,4 +484,47 @@ fn decode(docs: &[String]) -> Result<Vec<Event>, Internal> {
         .map(|d| serde_json::from_str(d))
         .collect::<Result<Vec<Event>, _>>()
         .or_internal("decoding an event")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_sent_every_event_in_order() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::default_url(home.path()), None)
+            .await
+            .unwrap();
+        let bus = Bus::start(store.clone()).await.unwrap();
+        let events = Events::new(store.clone(), "system".into(), bus)
+            .await
+            .unwrap();
+        let user = crate::providers::local_user("system");
+        let session = Session::new("None".into(), user, None, false);
+        let stream = events.subscribe(&session, None);
+        for n in 0..600 {
+            let event = NewEvent::new("test", "count", EventSeverity::Debug, n.to_string());
+            events.record(&session, event).await.unwrap();
+        }
+        // Every event has been broadcast before the stream is first polled: more than the
+        // broadcast holds, so the subscriber has lagged and must read the rest.
+        let newest = store.last_event_seq().await.unwrap();
+        while events.0.cursor.load(Ordering::Acquire) < newest {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let got: Vec<String> = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream
+                .take(600)
+                .map(|p| p.event.description.clone())
+                .collect(),
+        )
+        .await
+        .unwrap();
+        let want: Vec<String> = (0..600).map(|n| n.to_string()).collect();
+        assert_eq!(got, want);
+        events.close();
+        store.close().await;
+    }
 }

@@ -647,7 +647,7 @@ impl g::SubscriptionResolver for Resolver {
         let app = &self.0;
         Ok(app
             .events
-            .subscribe(session(ctx)?)
+            .subscribe(session(ctx)?, None)
             .map(|p| Ok(p.shared(|p| Arc::new(event_out(p.event.clone())))))
             .boxed())
     }

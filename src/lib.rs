@@ -14,6 +14,7 @@ pub use meshery_tls as tls;
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod cookies;
 pub mod designs;
 pub mod error;

@@ -112,16 +112,42 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "deployment settings",
         "CREATE TABLE settings (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
     ),
+    (
+        9,
+        "event sequence numbers",
+        // AUTOINCREMENT: a number is never reused, even after the newest row is deleted
+        // (a client resuming after it must not skip a new event that took its number).
+        "CREATE TABLE events_seq (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             id TEXT NOT NULL UNIQUE,
+             owner TEXT NOT NULL,
+             name TEXT NOT NULL,
+             category TEXT NOT NULL,
+             action TEXT NOT NULL,
+             severity TEXT NOT NULL,
+             status TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             created_at TEXT NOT NULL
+         );
+         INSERT INTO events_seq (id, owner, name, category, action, severity, status, doc, created_at)
+             SELECT id, owner, name, category, action, severity, status, doc, created_at
+             FROM events ORDER BY created_at, id;
+         DROP TABLE events;
+         ALTER TABLE events_seq RENAME TO events;
+         CREATE INDEX events_owner ON events (owner, created_at);
+         CREATE INDEX events_owner_seq ON events (owner, seq);",
+    ),
 ];
 
 /// PostgreSQL migrations: the same tables as SQLite's, in one step each. Text that is
 /// ordered or compared is `COLLATE "C"`, so listings order as on SQLite whatever the
 /// database's locale; the instance id is made here, under the migration lock, so
 /// replicas that start together agree on it.
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "meshery schema",
-    r#"CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "meshery schema",
+        r#"CREATE TABLE instance (id TEXT PRIMARY KEY NOT NULL, created_at TEXT NOT NULL);
        INSERT INTO instance (id, created_at)
            VALUES (gen_random_uuid()::text, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'));
        CREATE TABLE settings (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
@@ -187,7 +213,16 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
            created_at TEXT COLLATE "C" NOT NULL,
            PRIMARY KEY (owner, id)
        );"#,
-)];
+    ),
+    (
+        2,
+        "event sequence numbers",
+        // Taken under `EVENTS_LOCK`, so they are committed in order.
+        "ALTER TABLE events ADD COLUMN seq BIGSERIAL;
+         CREATE UNIQUE INDEX events_seq ON events (seq);
+         CREATE INDEX events_owner_seq ON events (owner, seq);",
+    ),
+];
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,7 +414,24 @@ fn like(search: &str) -> String {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// The URL connected to (PostgreSQL's notice listener opens its own connection).
+    url: Redacted,
 }
+
+/// A database URL that never shows its password (`Store` is `Debug`).
+#[derive(Clone)]
+struct Redacted(std::sync::Arc<str>);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+/// Serializes event inserts on PostgreSQL (a transaction-scoped advisory lock), so
+/// sequence numbers are committed in order and a reader that has seen `seq` never sees
+/// a smaller one appear later. SQLite has one writer anyway.
+const EVENTS_LOCK: i64 = 0x6d65_7368_6576_0001;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -466,13 +518,45 @@ impl Store {
             })
             .collect();
         Migrator::with_migrations(migrations).run(&pool).await?;
-        let store = Store { pool, engine };
+        let store = Store {
+            pool,
+            engine,
+            url: Redacted(parsed.as_str().into()),
+        };
         store.ensure_instance().await?;
         Ok(store)
     }
 
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// `NOTIFY channel, payload` (PostgreSQL; nothing on SQLite).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A connection listening on `channel` (PostgreSQL only); gives up after 10 s.
+    pub async fn listener(&self, channel: &str) -> Result<sqlx::postgres::PgListener, StoreError> {
+        if self.engine != Engine::Postgres {
+            return Err(StoreError::Url("only PostgreSQL has notices".into()));
+        }
+        let connect = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&self.url.0).await?;
+            listener.listen(channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Db(sqlx::Error::PoolTimedOut)),
+        }
     }
 
     /// The statement for this store's engine.
@@ -733,10 +817,24 @@ impl Store {
         Ok((row.try_get("n")?, row.try_get("last")?))
     }
 
-    pub async fn insert_event(&self, row: &EventRow<'_>) -> Result<(), StoreError> {
-        sqlx::query(
+    /// Stores an event; its sequence number. On PostgreSQL `notice` is sent on `channel`
+    /// when the insert commits (the other replicas' readers then fetch it).
+    pub async fn insert_event(
+        &self,
+        row: &EventRow<'_>,
+        channel: &str,
+        notice: &str,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(EVENTS_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let seq: i64 = sqlx::query(
             "INSERT INTO events (id, owner, name, category, action, severity, status, doc, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
         )
         .bind(row.id)
         .bind(row.owner)
@@ -747,9 +845,48 @@ impl Store {
         .bind(row.status)
         .bind(row.doc)
         .bind(row.created_at)
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("seq")?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(notice)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// The newest event's sequence number (0 when there is none).
+    pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS n FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Events after `seq`, oldest first, at most `limit`: (seq, owner, document); of one
+    /// owner when given.
+    pub async fn events_after(
+        &self,
+        seq: i64,
+        owner: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, owner, doc FROM events WHERE seq > $1 AND ($2 IS NULL OR owner = $2)
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(seq)
+        .bind(owner)
+        .bind(limit)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        rows.iter()
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("owner")?, r.try_get("doc")?)))
+            .collect()
     }
 
     /// A page of an owner's events (documents) and the total matching count.

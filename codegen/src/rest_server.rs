@@ -1092,7 +1092,19 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 /// has no line break outside an escape, so it fits one `data:` line; any other
                 /// text is split into one `data:` line per line, as the format requires.
                 pub fn from_json(json: &str) -> SseFrame {
-                    let mut buf = ::std::vec::Vec::with_capacity(json.len() + 8);
+                    SseFrame::with_id(None, json)
+                }
+
+                /// `from_json` with an `id:` line first when `id` is given (a client that
+                /// reconnects sends the last one back as `Last-Event-ID`). An id with a line
+                /// break or NUL cannot be sent and is left out.
+                pub fn with_id(id: ::std::option::Option<&str>, json: &str) -> SseFrame {
+                    let mut buf = ::std::vec::Vec::with_capacity(json.len() + 32);
+                    if let ::std::option::Option::Some(id) = id.filter(|i| !i.contains(['\n', '\r', '\0'])) {
+                        buf.extend_from_slice(b"id: ");
+                        buf.extend_from_slice(id.as_bytes());
+                        buf.push(b'\n');
+                    }
                     if json.contains(['\n', '\r']) {
                         for line in json.replace("\r\n", "\n").split(['\n', '\r']) {
                             buf.extend_from_slice(b"data: ");

@@ -72,10 +72,14 @@ impl EventsApi for Api {
         r: SubscribeEventsRequest<Session>,
     ) -> Result<SubscribeEventsResponse, ApiError> {
         use futures_util::StreamExt;
+        let after = match r.last_event_id.as_deref() {
+            None => None,
+            Some(id) => Some(self.events.resume_point(id).await?),
+        };
         let frames = self
             .events
-            .subscribe(&r.session)
-            .map(|p| p.shared(|p| rt::SseFrame::from_json(&p.json)))
+            .subscribe(&r.session, after)
+            .map(|p| p.shared(|p| rt::SseFrame::with_id(Some(&p.seq.to_string()), &p.json)))
             .boxed();
         Ok(SubscribeEventsResponse::Ok(frames))
     }

@@ -62,7 +62,7 @@ impl Setup {
         meshery_client::rest::Client::new_with_client(&self.server.base, http)
     }
 
-    async fn finish(self) {
+    pub async fn finish(self) {
         self.server.finish().await;
         self.provider.stop().await;
     }

@@ -548,3 +548,104 @@ async fn graphql_subscription_delivers_events_and_perf_runs_record_one() {
     assert_eq!(page.get_events.events[0].id, perf.id);
     server.finish().await;
 }
+
+/// An SSE stream of the generated client with its frames' ids; resumes after `after`.
+pub async fn sse_frames(
+    client: &Client,
+    after: Option<&str>,
+) -> std::pin::Pin<Box<dyn Stream<Item = meshery_client::sse::Frame> + Send>> {
+    let mut request = client.subscribe_events();
+    if let Some(after) = after {
+        request = request.last_event_id(after);
+    }
+    let body = request.send().await.unwrap().into_inner_stream();
+    Box::pin(meshery_client::sse::frames(body).map(|f| f.expect("a frame")))
+}
+
+/// The next frame's (id, event description), within 10 s.
+pub async fn next_frame(
+    frames: &mut std::pin::Pin<Box<dyn Stream<Item = meshery_client::sse::Frame> + Send>>,
+) -> (i64, String) {
+    let frame = tokio::time::timeout(Duration::from_secs(10), frames.next())
+        .await
+        .expect("no frame within 10 s")
+        .expect("stream ended");
+    let event: Event = serde_json::from_str(&frame.data).unwrap();
+    let id = frame.id.expect("every frame has an id").parse().unwrap();
+    (id, event.description)
+}
+
+#[tokio::test]
+async fn a_stream_resumes_after_last_event_id_with_exactly_the_missed_events() {
+    let s = crate::auth::setup().await;
+    let server = &s.server;
+    let client = s.client_as("alice");
+    let other = s.client_as("bob");
+    let mut live = sse_frames(&client, None).await;
+    for n in 1..=3 {
+        client
+            .create_event()
+            .body(crate::harness::event_input(&format!("e{n}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let seen: Vec<(i64, String)> = [
+        next_frame(&mut live).await,
+        next_frame(&mut live).await,
+        next_frame(&mut live).await,
+    ]
+    .into();
+    assert_eq!(
+        seen.iter().map(|s| s.1.as_str()).collect::<Vec<_>>(),
+        ["e1", "e2", "e3"]
+    );
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    drop(live);
+
+    // While away: two more of ours and one of another user's.
+    for n in 4..=5 {
+        client
+            .create_event()
+            .body(crate::harness::event_input(&format!("e{n}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    other
+        .create_event()
+        .body(crate::harness::event_input("bob's"))
+        .send()
+        .await
+        .unwrap();
+    let after = seen[0].0.to_string();
+    let mut resumed = sse_frames(&client, Some(&after)).await;
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(next_frame(&mut resumed).await.1);
+    }
+    assert_eq!(got, ["e2", "e3", "e4", "e5"]);
+    // Then live ones, and nothing twice.
+    client
+        .create_event()
+        .body(crate::harness::event_input("e6"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut resumed).await.1, "e6");
+
+    // An id that is not a number, or that no event has had yet, is a 400.
+    for bad in ["abc", "99999999"] {
+        let response = server
+            .http()
+            .get(server.url("/api/system/events/subscribe"))
+            .header("last-event-id", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body.to_string().contains("Last-Event-ID"), "{bad}: {body}");
+    }
+    s.finish().await;
+}

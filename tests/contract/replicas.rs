@@ -158,8 +158,125 @@ async fn replicas_that_start_together_on_a_new_database_migrate_once() {
         .await
         .unwrap()
         .get("n");
-    assert_eq!((applied, instances), (1, 1));
+    assert_eq!(
+        (applied, instances),
+        (2, 1),
+        "each migration once, one instance"
+    );
     for app in apps {
         app.store.close().await;
     }
+}
+
+/// Two servers on one database with one sealing key (a deployment of two replicas).
+async fn two_replicas(keys: &std::path::Path) -> (TestServer, TestServer) {
+    let key = key_file(keys, "shared.key", &[9u8; 32]);
+    let a = TestServer::start_with(|c| c.secret_key_file = Some(key.clone())).await;
+    let url = a.database_url();
+    let b = TestServer::start_with(|c| {
+        c.secret_key_file = Some(key.clone());
+        c.database_url = Some(url.clone());
+    })
+    .await;
+    (a, b)
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only (live updates between replicas): cargo xtask contract-pg"]
+async fn an_event_on_one_replica_reaches_the_other_replicas_subscribers_and_resumes_there() {
+    use crate::events::{next_frame, sse_frames};
+    use crate::harness::{event_input, ws_next, ws_open, ws_send};
+    use serde_json::json;
+    let keys = tempfile::tempdir().unwrap();
+    let (a, b) = two_replicas(keys.path()).await;
+    assert!(a.app.bus.listening() && b.app.bus.listening());
+
+    // On B: an SSE stream and a GraphQL subscription. The event is posted to A.
+    let mut sse_b = sse_frames(&b.client(), None).await;
+    let mut ws = ws_open(b.addr, "graphql-transport-ws", &[]).await.0;
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
+    ws_send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe",
+               "payload": {"query": "subscription { subscribeEvents { description } }"}}),
+    )
+    .await;
+    // The subscription is in place once it carries an event of B's own: warm-ups until
+    // one arrives (graphql-transport-ws has no "subscribed" message).
+    for n in 0.. {
+        assert!(n < 30, "the GraphQL subscription never started");
+        b.client()
+            .create_event()
+            .body(event_input(&format!("warm-up {n}")))
+            .send()
+            .await
+            .unwrap();
+        use futures_util::StreamExt;
+        if let Ok(Some(Ok(_))) =
+            tokio::time::timeout(std::time::Duration::from_millis(300), ws.next()).await
+        {
+            break;
+        }
+    }
+    let posted = std::time::Instant::now();
+    a.client()
+        .create_event()
+        .body(event_input("from A"))
+        .send()
+        .await
+        .unwrap();
+    let (first_id, over_sse) = loop {
+        let (id, text) = next_frame(&mut sse_b).await;
+        if text == "from A" {
+            break (id, posted.elapsed());
+        }
+        assert!(text.starts_with("warm-up"), "{text}");
+    };
+    loop {
+        let message = ws_next(&mut ws).await;
+        let text = &message["payload"]["data"]["subscribeEvents"]["description"];
+        if text == "from A" {
+            break;
+        }
+        assert!(
+            text.as_str().is_some_and(|t| t.starts_with("warm-up")),
+            "{message}"
+        );
+    }
+    assert!(
+        over_sse < std::time::Duration::from_secs(1),
+        "B's subscriber waited {over_sse:?}"
+    );
+
+    // B's client goes away; events land on both replicas; it resumes on A.
+    drop(sse_b);
+    for (server, text) in [(&b, "1 on B"), (&a, "2 on A"), (&b, "3 on B")] {
+        server
+            .client()
+            .create_event()
+            .body(event_input(text))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut resumed = sse_frames(&a.client(), Some(&first_id.to_string())).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(next_frame(&mut resumed).await);
+    }
+    assert_eq!(
+        got.iter().map(|g| g.1.as_str()).collect::<Vec<_>>(),
+        ["1 on B", "2 on A", "3 on B"]
+    );
+    assert!(got.iter().all(|g| g.0 > first_id));
+    a.client()
+        .create_event()
+        .body(event_input("live on A"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut resumed).await.1, "live on A");
+    b.finish().await;
+    a.finish().await;
 }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "serve",
             "session",
             "store",
+            "bus",
             "policy",
             "tls",
         ],

@@ -24,13 +24,35 @@ where
     S: Stream<Item = Result<B, E>>,
     B: AsRef<[u8]>,
 {
+    frames(body).map(|frame| frame.map(|f| f.data))
+}
+
+/// One event with data: its `id:` (the last one the stream gave, as the format says, or
+/// none) and its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub id: Option<String>,
+    pub data: String,
+}
+
+/// Each event with data and its id (for clients that resume with `Last-Event-ID`); events
+/// without data, such as keepalive comments, are skipped, and a last event whose blank
+/// line never came still counts.
+pub fn frames<S, B, E>(body: S) -> impl Stream<Item = Result<Frame, EventStreamError<E>>>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+{
     body.map(|chunk| chunk.map(|b| b.as_ref().to_vec()))
         .chain(stream::once(async { Ok(b"\n\n".to_vec()) }))
         .eventsource()
         .filter_map(|event| {
             std::future::ready(match event {
                 Ok(e) if e.data.is_empty() => None,
-                Ok(e) => Some(Ok(e.data)),
+                Ok(e) => Some(Ok(Frame {
+                    id: (!e.id.is_empty()).then_some(e.id),
+                    data: e.data,
+                })),
                 Err(e) => Some(Err(e)),
             })
         })
@@ -69,6 +91,18 @@ mod tests {
             .collect()
             .await;
         assert_eq!(frames, ["café", "one\ntwo", "last"]);
+    }
+
+    #[tokio::test]
+    async fn frames_carry_the_last_id_given() {
+        let body = chunks(&[b"id: 7\ndata: a\n\ndata: b\n\nid: 9\ndata: c\n\n"]);
+        let frames: Vec<Frame> = frames(body).map(|f| f.expect("a frame")).collect().await;
+        let got: Vec<(Option<&str>, &str)> = frames
+            .iter()
+            .map(|f| (f.id.as_deref(), f.data.as_str()))
+            .collect();
+        // An event without `id:` keeps the stream's last id (the format's rule).
+        assert_eq!(got, [(Some("7"), "a"), (Some("7"), "b"), (Some("9"), "c")]);
     }
 
     #[tokio::test]
