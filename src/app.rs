@@ -172,6 +172,7 @@ impl App {
             refetch_interval: config.jwks_refetch_interval,
             ..Default::default()
         };
+        let bus = crate::bus::Bus::start(store.clone()).await?;
         let providers = Providers::connect(
             config.provider.as_deref(),
             BUILD,
@@ -180,12 +181,13 @@ impl App {
             policy,
             &outbound_tls,
             config.provider_retry,
+            bus.clone(),
         )
         .await?;
-        let bus = crate::bus::Bus::start(store.clone()).await?;
         let events =
             crate::events::Events::new(store.clone(), instance_id.clone(), bus.clone()).await?;
-        let registry = Arc::new(crate::registry::Registry::load(store.clone()).await?);
+        let registry = Arc::new(crate::registry::Registry::load(store.clone(), bus.clone()).await?);
+        registry.follow();
         let kubernetes = Arc::new(
             crate::kubernetes::Kubernetes::open(
                 store.clone(),
@@ -195,14 +197,18 @@ impl App {
             .await?,
         );
         Ok(App(Arc::new(AppState {
-            prefs: Prefs::new(store.clone(), events.clone()),
+            prefs: Prefs::new(store.clone(), events.clone(), bus.clone()),
             perf: Arc::new(crate::perf::Perf::new(
                 store.clone(),
                 config.perf.clone(),
                 config.targets.clone(),
                 events.clone(),
             )),
-            designs: Arc::new(crate::designs::Designs::new(store.clone(), events.clone())),
+            designs: Arc::new(crate::designs::Designs::new(
+                store.clone(),
+                events.clone(),
+                bus.clone(),
+            )),
             events,
             bus,
             registry,

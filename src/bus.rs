@@ -129,6 +129,31 @@ impl Bus {
             .1
     }
 
+    /// Runs `handle` for every notice of `topic` from another replica, one at a time, on
+    /// a task of its own, until the bus is closed. Notices this replica missed because it
+    /// fell behind arrive as one `Resync`.
+    pub fn on<F, Fut>(&self, topic: Topic, handle: F)
+    where
+        F: Fn(Notice) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let mut notices = self.notices(topic);
+        let stop = self.0.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let notice = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    notice = notices.recv() => notice,
+                };
+                match notice {
+                    Ok(notice) => handle(notice).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => handle(Notice::Resync).await,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
     /// The notice's text for `topic` and `key`, from this replica.
     pub fn payload(&self, topic: Topic, key: &str) -> String {
         let wire = Wire {

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::sync::broadcast;
 
+use crate::bus::{Bus, Notice, Topic};
 use crate::events::{Events, NewEvent};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{EventSeverity, Pattern, PatternVisibility};
@@ -283,8 +284,10 @@ pub fn to_manifests(checked: &Checked) -> Result<String, DesignError> {
 pub struct Designs {
     store: Store,
     events: Events,
-    /// The owner of every design saved or deleted (for live listings).
-    changed: broadcast::Sender<String>,
+    bus: Bus,
+    /// The owner of every design saved or deleted, on any replica (for live listings);
+    /// `None`: any owner's may have changed (notices were lost), reread.
+    changed: broadcast::Sender<Option<String>>,
 }
 
 fn parse_stored(doc: &str) -> Result<Pattern, DesignError> {
@@ -292,16 +295,31 @@ fn parse_stored(doc: &str) -> Result<Pattern, DesignError> {
 }
 
 impl Designs {
-    pub fn new(store: Store, events: Events) -> Self {
+    pub fn new(store: Store, events: Events, bus: Bus) -> Self {
+        let changed = broadcast::channel(64).0;
+        let forward = changed.clone();
+        bus.on(Topic::Designs, move |notice| {
+            let _ = forward.send(match notice {
+                Notice::Changed { key } => Some(key),
+                Notice::Resync => None,
+            });
+            std::future::ready(())
+        });
         Designs {
             store,
             events,
-            changed: broadcast::channel(64).0,
+            bus,
+            changed,
         }
     }
 
-    pub fn changes(&self) -> broadcast::Receiver<String> {
+    pub fn changes(&self) -> broadcast::Receiver<Option<String>> {
         self.changed.subscribe()
+    }
+
+    async fn announce(&self, owner: String) {
+        self.bus.publish(Topic::Designs, &owner).await;
+        let _ = self.changed.send(Some(owner));
     }
 
     /// Saves a checked design: a new one (`id` none), or the user's design `id`.
@@ -360,7 +378,7 @@ impl Designs {
             )
             .await
             .or_internal("saving a design")?;
-        let _ = self.changed.send(owner);
+        self.announce(owner).await;
         let event = NewEvent::new(
             "pattern",
             action,
@@ -437,7 +455,7 @@ impl Designs {
             .await
             .or_internal("deleting designs")?;
         if n > 0 {
-            let _ = self.changed.send(session.owner());
+            self.announce(session.owner()).await;
             let event = NewEvent::new(
                 "pattern",
                 "delete",

@@ -7,8 +7,7 @@ use async_graphql::{Context, ErrorExtensions, Result as GqlResult};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, BoxStream, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
+use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::app::App;
 use crate::error::{ApiError, codes};
@@ -628,7 +627,7 @@ impl g::SubscriptionResolver for Resolver {
             app,
             session,
             changes,
-            |owner: &String, me: &str| owner == me,
+            |owner: &Option<String>, me: &str| owner.as_deref().is_none_or(|o| o == me),
             move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
                 let selector = selector.clone();
                 Box::pin(async move {
@@ -657,23 +656,11 @@ impl g::SubscriptionResolver for Resolver {
         ctx: &Context<'_>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::UserPrefs>>>> {
         let app = &self.0;
-        let user = session(ctx)?.owner();
-        // Subscribe before reading, so no change between the two is missed.
-        let changes = BroadcastStream::new(app.prefs.changes());
-        let current = app.prefs.get(session(ctx)?).await.map_err(gql_error)?;
-        let updates = changes.filter_map(move |change| {
-            let out = match change {
-                Ok((owner, prefs)) if owner == user => Some(Ok(Arc::new(prefs_out(prefs)))),
-                // A lagging subscriber skips to the next change, which carries the whole state.
-                _ => None,
-            };
-            std::future::ready(out)
-        });
-        Ok(
-            stream::once(std::future::ready(Ok(Arc::new(prefs_out(current)))))
-                .chain(updates)
-                .boxed(),
-        )
+        Ok(app
+            .prefs
+            .follow(session(ctx)?)
+            .map(|p| p.map(|p| Arc::new(prefs_out(p))).map_err(gql_error))
+            .boxed())
     }
 }
 

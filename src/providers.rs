@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::bus::{Bus, Notice, Topic};
 use crate::jwt::Policy;
 use crate::models::{
     Capability, ProviderCapabilities, ProviderExtensions, ProviderInfo, ProviderType, User,
@@ -42,11 +43,13 @@ pub struct Providers {
     remotes: Vec<Arc<Remote>>,
     /// The Local user's session without a token, built once.
     local: Session,
+    bus: Bus,
 }
 
 impl Providers {
     /// Connects to every remote provider (fetching its capabilities) and checks that
     /// `enforced` names a provider this server offers.
+    #[allow(clippy::too_many_arguments)]
     pub async fn connect(
         enforced: Option<&str>,
         version: &str,
@@ -55,6 +58,7 @@ impl Providers {
         policy: Policy,
         tls: &Arc<rustls::ClientConfig>,
         retry: crate::remote::Retry,
+        bus: Bus,
     ) -> Result<Self, ProvidersError> {
         // All at once: one slow or dead provider must not hold up the others' retries.
         let urls: Vec<&str> = base_urls
@@ -90,7 +94,23 @@ impl Providers {
             system_id: system_id.to_string(),
             remotes,
             local: Session::new(LOCAL.to_string(), local_user(system_id), None, false),
+            bus,
         };
+        // A logout on another replica: drop our cached verification of that token.
+        let remotes = providers.remotes.clone();
+        providers.bus.on(Topic::Revoked, move |notice| {
+            let key = match &notice {
+                Notice::Changed { key } => parse_key(key),
+                Notice::Resync => None,
+            };
+            for remote in &remotes {
+                match &key {
+                    Some(key) => remote.forget(key),
+                    None => remote.forget_all(),
+                }
+            }
+            std::future::ready(())
+        });
         if let Some(name) = enforced.filter(|s| !s.trim().is_empty()) {
             let known =
                 providers
@@ -102,6 +122,16 @@ impl Providers {
             providers.enforced = Some(known);
         }
         Ok(providers)
+    }
+
+    /// Logs out at a remote provider, and has every replica forget the token.
+    pub async fn logout(&self, remote: &Remote, token: &str) {
+        remote.logout(token).await;
+        let key: String = crate::remote::token_key(token)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.bus.publish(Topic::Revoked, &key).await;
     }
 
     /// This installation's id, which is also the Local user's id.
@@ -258,4 +288,16 @@ pub fn local_user(instance_id: &str) -> User {
         provider: LOCAL.into(),
         role_names: vec!["admin".into()],
     }
+}
+
+/// A token key from its hex form in a notice.
+fn parse_key(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(key)
 }

@@ -24,14 +24,22 @@ const CONFIRM_TTL: Duration = Duration::from_secs(60);
 /// (S3-FIFO), so a flood of new tokens cannot flush every user's verification at once.
 const CACHE_CAP: usize = 10_000;
 
+/// What the verification cache keys a token by (and replicas name a revoked one by).
+pub fn token_key(token: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
 pub struct Remote {
     pub base: Url,
     pub name: String,
     pub capabilities: RwLock<ProviderCapabilities>,
     http: reqwest::Client,
     verifier: Verifier<JwksSource>,
-    /// token -> its verification, trusted until the time it holds.
-    cache: quick_cache::sync::Cache<String, Arc<Verified>>,
+    /// SHA-256 of a token -> its verification, trusted until the time it holds.
+    cache: quick_cache::sync::Cache<[u8; 32], Arc<Verified>>,
     system_id: String,
 }
 
@@ -414,7 +422,8 @@ impl Remote {
     }
 
     async fn verified(&self, token: &str) -> Result<Arc<Verified>, TokenRejected> {
-        if let Some(v) = self.cache.get(token)
+        let key = token_key(token);
+        if let Some(v) = self.cache.get(&key)
             && Instant::now() < v.until
             && v.claims.exp > chrono::Utc::now().timestamp() - 60
         {
@@ -450,7 +459,7 @@ impl Remote {
             session,
             until: Instant::now() + CONFIRM_TTL,
         });
-        self.cache.insert(token.to_string(), verified.clone());
+        self.cache.insert(key, verified.clone());
         Ok(verified)
     }
 
@@ -463,9 +472,19 @@ impl Remote {
             .ok_or(RemoteError::NoToken)
     }
 
+    /// Forgets a token's verification (it was revoked, here or on another replica).
+    pub fn forget(&self, key: &[u8; 32]) {
+        self.cache.remove(key);
+    }
+
+    /// Forgets every verification (revocations may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.clear();
+    }
+
     /// Logs out at the provider and revokes the token; forgets it here first.
     pub async fn logout(&self, token: &str) {
-        self.cache.remove(token);
+        self.forget(&token_key(token));
         if let Ok(url) = self.base.join("logout") {
             let _ = self.request(reqwest::Method::GET, url, token).send().await;
         }

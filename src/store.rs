@@ -620,17 +620,47 @@ impl Store {
         .transpose()
     }
 
-    pub async fn put_user_prefs(&self, user_id: &str, doc: &StoredDoc) -> Result<(), StoreError> {
+    /// Replaces a user's preferences with `change(current)`, read and written in one
+    /// transaction; on PostgreSQL under a lock per user, so concurrent updates on
+    /// different replicas do not lose each other's fields. `change` may refuse (`Err`).
+    pub async fn modify_user_prefs<E>(
+        &self,
+        user_id: &str,
+        change: impl FnOnce(Option<StoredDoc>) -> Result<StoredDoc, E>,
+    ) -> Result<Result<StoredDoc, E>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("user_prefs:{user_id}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let current = sqlx::query("SELECT doc, updated_at FROM user_prefs WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| {
+                Ok::<_, StoreError>(StoredDoc {
+                    doc: r.try_get("doc")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .transpose()?;
+        let next = match change(current) {
+            Ok(next) => next,
+            Err(e) => return Ok(Err(e)),
+        };
         sqlx::query(
             "INSERT INTO user_prefs (user_id, doc, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT(user_id) DO UPDATE SET doc = excluded.doc, updated_at = excluded.updated_at",
         )
         .bind(user_id)
-        .bind(&doc.doc)
-        .bind(&doc.updated_at)
-        .execute(&self.pool)
+        .bind(&next.doc)
+        .bind(&next.updated_at)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(Ok(next))
     }
 
     pub async fn insert_perf_result(

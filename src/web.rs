@@ -192,7 +192,7 @@ async fn logout(State(app): State<App>, parts: Parts) -> Response {
         && let Some(Provider::Remote(remote)) = app.providers.get(&name)
         && let Some(token) = auth::token(&parts.headers)
     {
-        remote.logout(&token).await;
+        app.providers.logout(&remote, &token).await;
     }
     let mut response = Redirect::to("/provider").into_response();
     for name in ["token", "session_cookie", "meshery-provider"] {

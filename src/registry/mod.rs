@@ -9,6 +9,7 @@ use parking_lot::RwLock;
 
 use serde_json::{Value, json};
 
+use crate::bus::{Bus, Topic};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{
     ModelDefinition, RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant,
@@ -27,6 +28,7 @@ struct Entry {
 
 pub struct Registry {
     store: Store,
+    bus: Bus,
     /// Sorted by name, then version (newest last).
     entries: RwLock<Vec<Arc<Entry>>>,
     /// Shared schema pieces of the built-in catalogue, put into each builtin schema.
@@ -111,12 +113,13 @@ pub enum LoadError {
 
 impl Registry {
     /// Loads the built-in catalogue and the stored registrations.
-    pub async fn load(store: Store) -> Result<Registry, LoadError> {
+    pub async fn load(store: Store, bus: Bus) -> Result<Registry, LoadError> {
         let catalogue: Value =
             yaml_serde::from_str(CATALOGUE).map_err(|e| LoadError::Builtin(e.to_string()))?;
         let defs = catalogue["defs"].clone();
         let registry = Registry {
             store,
+            bus,
             entries: RwLock::new(Vec::new()),
             defs,
         };
@@ -134,18 +137,58 @@ impl Registry {
                 .map_err(|e| LoadError::Builtin(e.to_string()))?;
             entries.push(Arc::new(entry));
         }
-        let stored = registry.store.registered_models().await?;
+        sort(&mut entries);
+        *registry.entries.write() = entries;
+        registry.sync().await?;
+        Ok(registry)
+    }
+
+    /// Loads the stored registrations this server does not have yet (at start, and when
+    /// another replica registered one), oldest first: a model's relationships may name
+    /// the kinds of one registered before it.
+    pub async fn sync(&self) -> Result<usize, LoadError> {
+        let stored = self.store.registered_models().await?;
+        let mut added = 0;
         for doc in stored {
             let definition: ModelDefinition =
                 serde_json::from_str(&doc).map_err(|e| LoadError::Stored(e.to_string()))?;
-            let entry = registry
-                .build(definition, false, &entries)
+            let known = self.snapshot();
+            let id = format!(
+                "{}@{}",
+                definition.name.as_str(),
+                definition.version.as_str()
+            );
+            if known.iter().any(|e| e.model.id == id) {
+                continue;
+            }
+            let entry = self
+                .build(definition, false, &known)
                 .map_err(|e| LoadError::Stored(e.to_string()))?;
+            let mut entries = self.entries.write();
+            // Another sync may have added it meanwhile.
+            if entries.iter().any(|e| e.model.id == entry.model.id) {
+                continue;
+            }
             entries.push(Arc::new(entry));
+            sort(&mut entries);
+            added += 1;
         }
-        sort(&mut entries);
-        *registry.entries.write() = entries;
-        Ok(registry)
+        Ok(added)
+    }
+
+    /// Loads what other replicas register, as they announce it.
+    pub fn follow(self: &Arc<Self>) {
+        let registry = Arc::downgrade(self);
+        self.bus.on(Topic::Registry, move |_| {
+            let registry = registry.clone();
+            async move {
+                if let Some(registry) = registry.upgrade()
+                    && let Err(e) = registry.sync().await
+                {
+                    tracing::warn!(error = %e, "loading another replica's registration");
+                }
+            }
+        });
     }
 
     /// Checks a definition and compiles its schemas. `known` are the models already
@@ -299,9 +342,12 @@ impl Registry {
         if !stored {
             return Err(RegistryError::Exists(model.id));
         }
-        let mut entries = self.entries.write();
-        entries.push(Arc::new(entry));
-        sort(&mut entries);
+        {
+            let mut entries = self.entries.write();
+            entries.push(Arc::new(entry));
+            sort(&mut entries);
+        }
+        self.bus.publish(Topic::Registry, &model.id).await;
         Ok(model)
     }
 

@@ -67,7 +67,7 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-fn design(name: &str, components: Value) -> String {
+pub fn design(name: &str, components: Value) -> String {
     yaml_serde::to_string(&json!({"name": name, "components": components})).unwrap()
 }
 
@@ -75,7 +75,7 @@ fn input(value: Value) -> PatternInput {
     serde_json::from_value(value).unwrap()
 }
 
-fn config_map(name: &str) -> Value {
+pub fn config_map(name: &str) -> Value {
     json!({"name": name, "kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": name}, "data": {"a": "b"}})
 }
 

@@ -280,3 +280,203 @@ async fn an_event_on_one_replica_reaches_the_other_replicas_subscribers_and_resu
     b.finish().await;
     a.finish().await;
 }
+
+/// Subscribes on a GraphQL WebSocket of `server` (Local user); the first message.
+async fn subscribed(server: &TestServer, query: &str) -> (crate::harness::Ws, serde_json::Value) {
+    use crate::harness::{ws_next, ws_open, ws_send};
+    use serde_json::json;
+    let mut ws = ws_open(server.addr, "graphql-transport-ws", &[]).await.0;
+    ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(ws_next(&mut ws).await["type"], "connection_ack");
+    ws_send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": query}}),
+    )
+    .await;
+    let first = ws_next(&mut ws).await;
+    (ws, first)
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only (live updates between replicas): cargo xtask contract-pg"]
+async fn designs_prefs_and_registrations_made_on_one_replica_reach_the_other() {
+    use crate::harness::ws_next;
+    use serde_json::json;
+    let keys = tempfile::tempdir().unwrap();
+    let (a, b) = two_replicas(keys.path()).await;
+
+    // Designs: B's live listing shows a design saved through A.
+    let (mut designs_b, first) = subscribed(
+        &b,
+        r#"subscription { subscribeConfiguration(selector: {page: "0", pageSize: "10"}) { patterns { totalCount patterns { name } } } }"#,
+    )
+    .await;
+    let page =
+        |m: &serde_json::Value| m["payload"]["data"]["subscribeConfiguration"]["patterns"].clone();
+    assert_eq!(page(&first)["totalCount"], 0, "{first}");
+    let saved = a
+        .http()
+        .post(a.url("/api/pattern"))
+        .json(&json!({"patternFile": crate::patterns::design("shared", json!([crate::patterns::config_map("cm")]))}))
+        .send()
+        .await
+        .unwrap();
+    assert!(saved.status().is_success(), "{}", saved.status());
+    let next = ws_next(&mut designs_b).await;
+    assert_eq!(page(&next)["totalCount"], 1, "{next}");
+    assert_eq!(page(&next)["patterns"][0]["name"], "shared");
+
+    // Preferences: B's subscriber hears A's update; concurrent updates on both replicas
+    // keep each other's keys (one transaction per update, locked per user).
+    let (mut prefs_b, first) = subscribed(
+        &b,
+        "subscription { subscribeUserPrefs { anonymousUsageStats usersExtensionPreferences } }",
+    )
+    .await;
+    assert_eq!(
+        first["payload"]["data"]["subscribeUserPrefs"]["anonymousUsageStats"],
+        true
+    );
+    let update = |server: &TestServer, body: serde_json::Value| {
+        let request = server
+            .http()
+            .post(server.url("/api/user/prefs"))
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+        }
+    };
+    update(&a, json!({"anonymousUsageStats": false})).await;
+    let next = ws_next(&mut prefs_b).await;
+    assert_eq!(
+        next["payload"]["data"]["subscribeUserPrefs"]["anonymousUsageStats"], false,
+        "{next}"
+    );
+    let writes = (0..10).map(|i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        update(
+            server,
+            json!({"usersExtensionPreferences": {format!("key{i}"): i}}),
+        )
+    });
+    futures_util::future::join_all(writes).await;
+    let prefs: serde_json::Value = b
+        .http()
+        .get(b.url("/api/user/prefs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = prefs["usersExtensionPreferences"].as_object().unwrap();
+    assert_eq!(keys.len(), 10, "{prefs}");
+
+    // Registry: a model registered through A is known to B without a restart.
+    let definition = json!({
+        "name": "replica-mesh", "version": "v1.0.0", "category": "Cloud Native Network",
+        "components": [{"kind": "Widget", "apiVersion": "replica.io/v1"}]
+    });
+    let registered = a
+        .http()
+        .post(a.url("/api/registry/register"))
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success(), "{}", registered.status());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let status = b
+            .http()
+            .get(b.url("/api/registry/models/replica-mesh"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still answers {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Registering it again through B is refused (the database has it).
+    let again = b
+        .http()
+        .post(b.url("/api/registry/register"))
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    b.finish().await;
+    a.finish().await;
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only (live updates between replicas): cargo xtask contract-pg"]
+async fn a_logout_on_one_replica_ends_the_token_on_the_other_at_once() {
+    use meshery_provider::{Account, ProviderConfig};
+    let provider = meshery_provider::start(
+        ProviderConfig {
+            accounts: vec![Account::parse("alice:alice-pw:Alice Liddell").unwrap()],
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "shared.key", &[3u8; 32]);
+    let url = provider.url.clone();
+    let a = TestServer::start_with(|c| {
+        c.provider_base_urls = vec![url.clone()];
+        c.secret_key_file = Some(key.clone());
+    })
+    .await;
+    let database = a.database_url();
+    let b = TestServer::start_with(|c| {
+        c.provider_base_urls = vec![url.clone()];
+        c.secret_key_file = Some(key.clone());
+        c.database_url = Some(database.clone());
+    })
+    .await;
+    let token = provider.provider.issue("alice").unwrap();
+    let cookie = format!("meshery-provider=Reference; token={token}");
+    let user = |server: &TestServer| {
+        let request = server
+            .http()
+            .get(server.url("/api/user"))
+            .header("cookie", cookie.clone());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // B has verified the token and caches that for up to a minute.
+    assert_eq!((user(&a).await, user(&b).await), (200, 200));
+    let out = a
+        .http()
+        .get(a.url("/user/logout"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303, "{:?}", out.headers());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let status = user(&b).await;
+        if status == 401 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B still accepts the token ({status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    b.finish().await;
+    a.finish().await;
+    provider.stop().await;
+}
