@@ -198,12 +198,13 @@ impl App {
         );
         Ok(App(Arc::new(AppState {
             prefs: Prefs::new(store.clone(), events.clone(), bus.clone()),
-            perf: Arc::new(crate::perf::Perf::new(
+            perf: crate::perf::Perf::new(
                 store.clone(),
                 config.perf.clone(),
                 config.targets.clone(),
                 events.clone(),
-            )),
+                bus.clone(),
+            ),
             designs: Arc::new(crate::designs::Designs::new(
                 store.clone(),
                 events.clone(),

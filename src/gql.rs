@@ -362,6 +362,8 @@ impl g::QueryResolver for Resolver {
         Ok(app
             .perf
             .runs(session(ctx)?)
+            .await
+            .map_err(gql_error)?
             .into_iter()
             .map(pg::run_out)
             .collect())
@@ -463,7 +465,11 @@ impl g::MutationResolver for Resolver {
         ctx: &Context<'_>,
         input: g::CancelPerfRunInput,
     ) -> GqlResult<bool> {
-        Ok(self.0.perf.cancel(session(ctx)?, &input.run_id))
+        self.0
+            .perf
+            .cancel(session(ctx)?, &input.run_id)
+            .await
+            .map_err(gql_error)
     }
 
     async fn save_pattern(
@@ -562,7 +568,7 @@ impl g::SubscriptionResolver for Resolver {
             app,
             session,
             changes,
-            |owner: &String, me: &str| owner == me,
+            |owner: &Option<String>, me: &str| owner.as_deref().is_none_or(|o| o == me),
             move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
                 let selector = selector.clone();
                 Box::pin(async move {
@@ -592,7 +598,7 @@ impl g::SubscriptionResolver for Resolver {
             app,
             session,
             changes,
-            |(owner, _): &(String, models::PerfResult), me: &str| owner == me,
+            |owner: &Option<String>, me: &str| owner.as_deref().is_none_or(|o| o == me),
             move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
                 let (selector, profile_id) = (selector.clone(), profile_id.clone());
                 Box::pin(async move {
@@ -610,7 +616,9 @@ impl g::SubscriptionResolver for Resolver {
         run_id: String,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfFrame>>>> {
         let app = &self.0;
-        let frames = pg::follow(&app.perf, session(ctx)?, &run_id).map_err(gql_error)?;
+        let frames = pg::follow(&app.perf, session(ctx)?, &run_id)
+            .await
+            .map_err(gql_error)?;
         Ok(frames.map(|f| f.map(Arc::new).map_err(gql_error)).boxed())
     }
 

@@ -1,7 +1,6 @@
 //! The perf part of the GraphQL API: the same service as REST, GraphQL types in and out.
 
 use futures_util::stream::{self, BoxStream, StreamExt};
-use tokio_stream::wrappers::BroadcastStream;
 
 use crate::app::App;
 use crate::error::ApiError;
@@ -244,24 +243,16 @@ where
 }
 
 /// The frames of a running test, for `subscribePerfRunProgress`.
-pub fn follow(
+pub async fn follow(
     perf: &Perf,
     session: &Session,
     run_id: &str,
 ) -> Result<BoxStream<'static, Result<g::PerfFrame>>> {
-    let rx = perf
+    let frames = perf
         .follow(session, run_id)
+        .await?
         .ok_or_else(|| ApiError::not_found(format!("no run {run_id:?} of yours is in progress")))?;
-    Ok(BroadcastStream::new(rx)
-        .filter_map(|f| std::future::ready(f.ok()))
-        .scan(false, |ended, f| {
-            if *ended {
-                return std::future::ready(None);
-            }
-            *ended = f.status != models::PerfFrameStatus::Info;
-            std::future::ready(Some(frame_out(f)))
-        })
-        .boxed())
+    Ok(frames.map(frame_out).boxed())
 }
 
 /// Starts a profile's run for GraphQL (the frames go to `subscribePerfRunProgress`).
@@ -272,7 +263,7 @@ pub async fn run_profile(
 ) -> Result<g::PerfRun> {
     let profile = perf.profile(session, id).await?;
     let plan = perf.plan(Perf::profile_request(&profile)?).await?;
-    let (info, frames) = perf.start(session, plan)?;
+    let (info, frames) = perf.start(session, plan).await?;
     // Nobody reads this copy of the frames; the run goes on without it.
     drop(frames);
     Ok(run_out(info))

@@ -137,7 +137,29 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
          CREATE INDEX events_owner ON events (owner, created_at);
          CREATE INDEX events_owner_seq ON events (owner, seq);",
     ),
+    (10, "load test runs", RUNS_TABLES),
 ];
+
+/// Load tests in progress, on whichever replica runs them, and their frames (followers
+/// on other replicas read them). Times are milliseconds since 1970; `ended` is null while
+/// the run goes on; `heartbeat` is renewed by the running replica, so a run whose
+/// replica died stops counting once it is stale.
+const RUNS_TABLES: &str = "CREATE TABLE perf_runs (
+         id TEXT PRIMARY KEY NOT NULL,
+         owner TEXT NOT NULL,
+         replica TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         started_at TEXT NOT NULL,
+         heartbeat BIGINT NOT NULL,
+         ended BIGINT
+     );
+     CREATE INDEX perf_runs_owner ON perf_runs (owner, ended);
+     CREATE TABLE perf_frames (
+         run_id TEXT NOT NULL,
+         n BIGINT NOT NULL,
+         doc TEXT NOT NULL,
+         PRIMARY KEY (run_id, n)
+     );";
 
 /// PostgreSQL migrations: the same tables as SQLite's, in one step each. Text that is
 /// ordered or compared is `COLLATE "C"`, so listings order as on SQLite whatever the
@@ -222,6 +244,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
          CREATE UNIQUE INDEX events_seq ON events (seq);
          CREATE INDEX events_owner_seq ON events (owner, seq);",
     ),
+    (3, "load test runs", RUNS_TABLES),
 ];
 
 /// Which database a URL names.
@@ -559,6 +582,16 @@ impl Store {
         }
     }
 
+    /// A transaction that will write. SQLite's starts IMMEDIATE: it takes the write lock
+    /// up front (waiting for it like any write) instead of failing with "database is
+    /// locked" when a transaction that has read tries to write while another writes.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The statement for this store's engine.
     fn sql(&self, sqlite: &'static str, postgres: &'static str) -> &'static str {
         match self.engine {
@@ -628,7 +661,7 @@ impl Store {
         user_id: &str,
         change: impl FnOnce(Option<StoredDoc>) -> Result<StoredDoc, E>,
     ) -> Result<Result<StoredDoc, E>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.engine == Engine::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
                 .bind(format!("user_prefs:{user_id}"))
@@ -661,6 +694,169 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Ok(next))
+    }
+
+    /// Records a run as started unless the owner has `max_per_user` live runs (started,
+    /// not ended, heartbeat after `live_after_ms`) on any replica; then `Err(running)`.
+    /// On PostgreSQL the count and the insert are one transaction under a lock per owner,
+    /// so two replicas cannot both admit the last run.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn begin_run(
+        &self,
+        id: &str,
+        owner: &str,
+        replica: &str,
+        doc: &str,
+        started_at: &str,
+        now_ms: i64,
+        live_after_ms: i64,
+        max_per_user: usize,
+    ) -> Result<Result<(), usize>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("perf_runs:{owner}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let running: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM perf_runs WHERE owner = $1 AND ended IS NULL AND heartbeat > $2",
+        )
+        .bind(owner)
+        .bind(live_after_ms)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        let running = usize::try_from(running).unwrap_or(usize::MAX);
+        if running >= max_per_user {
+            return Ok(Err(running));
+        }
+        sqlx::query(
+            "INSERT INTO perf_runs (id, owner, replica, doc, started_at, heartbeat, ended)
+             VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(replica)
+        .bind(doc)
+        .bind(started_at)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// Renews the heartbeat of a replica's runs in progress.
+    pub async fn heartbeat_runs(&self, replica: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE perf_runs SET heartbeat = $2 WHERE replica = $1 AND ended IS NULL")
+            .bind(replica)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores frame `n` of a run.
+    pub async fn add_run_frame(&self, run_id: &str, n: i64, doc: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO perf_frames (run_id, n, doc) VALUES ($1, $2, $3)")
+            .bind(run_id)
+            .bind(n)
+            .bind(doc)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn end_run(&self, run_id: &str, now_ms: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE perf_runs SET ended = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// An owner's run: (heartbeat, ended).
+    pub async fn run_state(
+        &self,
+        owner: &str,
+        run_id: &str,
+    ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+        let row =
+            sqlx::query("SELECT heartbeat, ended FROM perf_runs WHERE owner = $1 AND id = $2")
+                .bind(owner)
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok((r.try_get("heartbeat")?, r.try_get("ended")?)))
+            .transpose()
+    }
+
+    /// A run's frames after `n`, in order: (n, document).
+    pub async fn run_frames_after(
+        &self,
+        run_id: &str,
+        n: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT n, doc FROM perf_frames WHERE run_id = $1 AND n > $2 ORDER BY n LIMIT 1000",
+        )
+        .bind(run_id)
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("n")?, r.try_get("doc")?)))
+            .collect()
+    }
+
+    /// The newest frame number of a run (0 when none).
+    pub async fn last_run_frame(&self, run_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(n), 0) AS n FROM perf_frames WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// The documents of an owner's live runs on any replica, oldest first.
+    pub async fn live_runs(
+        &self,
+        owner: &str,
+        live_after_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT doc FROM perf_runs WHERE owner = $1 AND ended IS NULL AND heartbeat > $2
+             ORDER BY started_at, id",
+        )
+        .bind(owner)
+        .bind(live_after_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("doc").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Forgets runs that ended before `ended_before` and runs whose replica stopped
+    /// renewing them before `dead_before`, with their frames.
+    pub async fn prune_runs(&self, ended_before: i64, dead_before: i64) -> Result<(), StoreError> {
+        const OLD: &str = "SELECT id FROM perf_runs WHERE (ended IS NOT NULL AND ended < $1)
+                           OR (ended IS NULL AND heartbeat < $2)";
+        let mut tx = self.begin_write().await?;
+        for sql in [
+            format!("DELETE FROM perf_frames WHERE run_id IN ({OLD})"),
+            format!("DELETE FROM perf_runs WHERE id IN ({OLD})"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(ended_before)
+                .bind(dead_before)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn insert_perf_result(
@@ -855,7 +1051,7 @@ impl Store {
         channel: &str,
         notice: &str,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.engine == Engine::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(EVENTS_LOCK)

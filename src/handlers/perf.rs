@@ -158,7 +158,7 @@ async fn start(
     request: Request,
 ) -> Result<rt::EventStream, ApiError> {
     let plan = perf.plan(request).await?;
-    let (_, frames) = perf.start(session, plan)?;
+    let (_, frames) = perf.start(session, plan).await?;
     Ok(events(frames))
 }
 
@@ -309,14 +309,14 @@ impl PerfApi for Api {
         &self,
         r: ListPerfRunsRequest<Session>,
     ) -> Result<ListPerfRunsResponse, ApiError> {
-        Ok(ListPerfRunsResponse::Ok(self.perf.runs(&r.session)))
+        Ok(ListPerfRunsResponse::Ok(self.perf.runs(&r.session).await?))
     }
 
     async fn cancel_perf_run(
         &self,
         r: CancelPerfRunRequest<Session>,
     ) -> Result<CancelPerfRunResponse, ApiError> {
-        if !self.perf.cancel(&r.session, &r.run_id) {
+        if !self.perf.cancel(&r.session, &r.run_id).await? {
             return Err(ApiError::not_found(format!(
                 "no run {:?} of yours is in progress",
                 r.run_id

@@ -45,11 +45,25 @@ impl SystemApi for Api {
         self.store.ping().await.map_err(|e| {
             tracing::warn!(error = %e, "readiness: database does not answer");
             ApiError::unavailable("the database does not answer")
-                .cause("the database file is locked, missing or corrupt")
+                .cause("the database is down, unreachable, locked or corrupt")
         })?;
+        // Without its notice connection a replica's live streams miss other replicas'
+        // changes: out of the load balancer until it is back.
+        if !self.bus.listening() {
+            return Err(ApiError::unavailable("not hearing other replicas' changes")
+                .cause("the database notice connection is down; reconnecting"));
+        }
+        let engine = self.store.engine();
+        let notices = match engine {
+            crate::store::Engine::Postgres => "listening",
+            crate::store::Engine::Sqlite => "single server",
+        };
         Ok(GetReadinessResponse::Ok(HealthStatus {
             status: "ready".into(),
-            checks: BTreeMap::from([("database".to_string(), "ok".to_string())]),
+            checks: BTreeMap::from([
+                ("database".to_string(), engine.name().to_string()),
+                ("notices".to_string(), notices.to_string()),
+            ]),
         }))
     }
 

@@ -13,12 +13,14 @@ use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use hyper::http::{HeaderName, HeaderValue, Method};
 
 use crate::{policy, tls};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::{Bus, Notice, Topic};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfRun};
 use crate::session::Session;
@@ -85,7 +87,6 @@ pub struct Request {
 
 struct RunEntry {
     owner: String,
-    info: PerfRun,
     frames: broadcast::Sender<PerfFrame>,
     cancel: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -93,13 +94,18 @@ struct RunEntry {
 
 pub struct Perf {
     store: Store,
+    bus: Bus,
     pub limits: Limits,
     targets: policy::Targets,
+    /// The runs this replica executes.
     runs: Mutex<HashMap<String, RunEntry>>,
-    /// Every stored result, with its owner (GraphQL subscriptions filter by it).
-    saved: broadcast::Sender<(String, PerfResult)>,
-    /// The owner of every profile saved or deleted.
-    profiles_changed: broadcast::Sender<String>,
+    /// The owner of every stored result, on any replica (GraphQL subscriptions filter by
+    /// it); `None`: any owner's may have changed.
+    saved: broadcast::Sender<Option<String>>,
+    /// The owner of every profile saved or deleted, on any replica; `None`: any.
+    profiles_changed: broadcast::Sender<Option<String>>,
+    /// Ids of runs on other replicas with new frames (`*`: any), for their followers here.
+    remote_frames: broadcast::Sender<String>,
     /// Ended on shutdown: no new runs.
     closing: CancellationToken,
     events: Events,
@@ -157,17 +163,105 @@ pub fn parse_duration(t: Option<&str>, dur: Option<&str>) -> Result<Duration, Pe
     Ok(Duration::from_secs_f64(value * scale))
 }
 
+/// How often a replica renews its runs' heartbeat.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A run whose heartbeat is older is taken for dead (its replica stopped): it no longer
+/// counts against its user's limit, is not listed, and its followers are told.
+const LIVE_MS: i64 = 30_000;
+/// Ended runs' frames are kept this long for followers that are behind.
+const KEEP_ENDED_MS: i64 = 10 * 60_000;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 impl Perf {
-    pub fn new(store: Store, limits: Limits, targets: policy::Targets, events: Events) -> Self {
-        Perf {
+    pub fn new(
+        store: Store,
+        limits: Limits,
+        targets: policy::Targets,
+        events: Events,
+        bus: Bus,
+    ) -> Arc<Self> {
+        let perf = Arc::new(Perf {
             store,
+            bus,
             limits,
             targets,
             runs: Mutex::new(HashMap::new()),
             saved: broadcast::channel(64).0,
             profiles_changed: broadcast::channel(64).0,
+            remote_frames: broadcast::channel(256).0,
             closing: CancellationToken::new(),
             events,
+        });
+        let weak = Arc::downgrade(&perf);
+        perf.bus.on(Topic::Perf, move |notice| {
+            if let Some(perf) = weak.upgrade() {
+                perf.heard(notice);
+            }
+            std::future::ready(())
+        });
+        tokio::spawn(Self::upkeep(Arc::downgrade(&perf), perf.closing.clone()));
+        perf
+    }
+
+    /// Another replica's notice: a cancel for one of our runs, new frames for followers
+    /// here, or a changed result or profile list.
+    fn heard(&self, notice: Notice) {
+        let key = match notice {
+            Notice::Changed { key } => key,
+            Notice::Resync => {
+                let _ = self.remote_frames.send("*".into());
+                let _ = self.saved.send(None);
+                let _ = self.profiles_changed.send(None);
+                return;
+            }
+        };
+        let Some((verb, id)) = key.split_once(':') else {
+            return;
+        };
+        match verb {
+            "cancel" => {
+                if let Some(run) = self.runs.lock().get(id) {
+                    run.cancel.cancel();
+                }
+            }
+            "frame" => {
+                let _ = self.remote_frames.send(id.to_string());
+            }
+            "results" => {
+                let _ = self.saved.send(Some(id.to_string()));
+            }
+            "profiles" => {
+                let _ = self.profiles_changed.send(Some(id.to_string()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Renews this replica's runs' heartbeat and forgets old runs, until shutdown.
+    async fn upkeep(perf: std::sync::Weak<Perf>, closing: CancellationToken) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = closing.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let Some(perf) = perf.upgrade() else { return };
+            let now = now_ms();
+            let busy = !perf.runs.lock().is_empty();
+            if busy && let Err(e) = perf.store.heartbeat_runs(perf.bus.replica(), now).await {
+                tracing::warn!(error = %e, "renewing load tests' heartbeat");
+            }
+            if let Err(e) = perf
+                .store
+                .prune_runs(now - KEEP_ENDED_MS, now - 6 * LIVE_MS)
+                .await
+            {
+                tracing::debug!(error = %e, "forgetting old load test runs");
+            }
         }
     }
 
@@ -268,7 +362,7 @@ impl Perf {
 
     /// Starts a run for the session's user; returns its id and its frames, which end
     /// with the stored result (or an error).
-    pub fn start(
+    pub async fn start(
         self: &Arc<Self>,
         session: &Session,
         plan: Plan,
@@ -289,13 +383,6 @@ impl Perf {
         };
         {
             let mut runs = self.runs.lock();
-            let mine = runs.values().filter(|r| r.owner == owner).count();
-            if mine >= self.limits.max_runs_per_user {
-                return Err(PerfError::TooManyOfYours {
-                    running: mine,
-                    limit: self.limits.max_runs_per_user,
-                });
-            }
             if runs.len() >= self.limits.max_runs_total {
                 return Err(PerfError::TooManyOnServer {
                     running: runs.len(),
@@ -305,13 +392,48 @@ impl Perf {
                 run_id.clone(),
                 RunEntry {
                     owner: owner.clone(),
-                    info: info.clone(),
                     frames: frames.clone(),
                     cancel: cancel.clone(),
                     task: None,
                 },
             );
         }
+        // The user's limit counts runs on every replica: admitted by the database.
+        let now = now_ms();
+        let admitted = match serde_json::to_string(&info) {
+            Ok(doc) => self
+                .store
+                .begin_run(
+                    &run_id,
+                    &owner,
+                    self.bus.replica(),
+                    &doc,
+                    &report::stamp(info.started_at),
+                    now,
+                    now - LIVE_MS,
+                    self.limits.max_runs_per_user,
+                )
+                .await
+                .or_internal("recording a load test"),
+            Err(e) => Err(Internal::new("encoding a load test", e)),
+        };
+        match admitted {
+            Ok(Ok(())) => {}
+            Ok(Err(running)) => {
+                self.runs.lock().remove(&run_id);
+                return Err(PerfError::TooManyOfYours {
+                    running,
+                    limit: self.limits.max_runs_per_user,
+                });
+            }
+            Err(e) => {
+                self.runs.lock().remove(&run_id);
+                return Err(e.into());
+            }
+        }
+        // Every frame is also stored, in order, for followers on other replicas.
+        let (stored, to_store) = tokio::sync::mpsc::unbounded_channel::<PerfFrame>();
+        let writer = tokio::spawn(self.clone().store_frames(run_id.clone(), to_store));
         let frame = |status, message: String, result: Option<PerfResult>, run_id: &str| PerfFrame {
             status,
             message,
@@ -334,13 +456,15 @@ impl Perf {
             None,
             &run_id,
         );
+        let _ = stored.send(first.clone());
         let this = self.clone();
         let id = run_id.clone();
         let task = tokio::spawn(async move {
             let progress_frames = frames.clone();
+            let progress_stored = stored.clone();
             let progress_id = id.clone();
             let outcome = loadgen::run(plan.spec.clone(), cancel.clone(), move |s: Snapshot| {
-                let _ = progress_frames.send(PerfFrame {
+                let frame = PerfFrame {
                     status: PerfFrameStatus::Info,
                     message: format!(
                         "{:.0} s: {} requests, {} errors",
@@ -350,7 +474,9 @@ impl Perf {
                     ),
                     result: None,
                     run_id: Some(progress_id.clone()),
-                });
+                };
+                let _ = progress_stored.send(frame.clone());
+                let _ = progress_frames.send(frame);
             })
             .await;
             let result = report::result(&id, &plan, &outcome);
@@ -398,28 +524,56 @@ impl Perf {
             .meta("url", plan.url.clone())
             .meta("requests", outcome.requests);
             this.events.note_for(&owner, &user_id, event).await;
+            let _ = stored.send(last.clone());
             let _ = frames.send(last);
+            drop(stored);
+            // The run is over once its last frame is stored and it is marked ended.
+            let _ = writer.await;
             this.runs.lock().remove(&id);
         });
         if let Some(entry) = self.runs.lock().get_mut(&run_id) {
             entry.task = Some(task);
         }
-        // The stream ends after the final frame.
         let rest = tokio_stream::wrappers::BroadcastStream::new(rx)
-            .filter_map(|f| std::future::ready(f.ok()))
-            .scan(false, |ended, f| {
-                if *ended {
-                    return std::future::ready(None);
-                }
-                *ended = f.status != PerfFrameStatus::Info;
-                std::future::ready(Some(f))
-            });
+            .filter_map(|f| std::future::ready(f.ok()));
         Ok((
             info,
-            futures_util::stream::once(std::future::ready(first))
-                .chain(rest)
-                .boxed(),
+            until_last(
+                futures_util::stream::once(std::future::ready(first))
+                    .chain(rest)
+                    .boxed(),
+            ),
         ))
+    }
+
+    /// Stores a run's frames in order and tells other replicas; after the last one, marks
+    /// the run ended.
+    async fn store_frames(
+        self: Arc<Self>,
+        run_id: String,
+        mut frames: tokio::sync::mpsc::UnboundedReceiver<PerfFrame>,
+    ) {
+        let notice = format!("frame:{run_id}");
+        let mut n = 0;
+        while let Some(frame) = frames.recv().await {
+            n += 1;
+            let stored = match serde_json::to_string(&frame) {
+                Ok(doc) => self.store.add_run_frame(&run_id, n, &doc).await,
+                Err(e) => {
+                    tracing::warn!(run = %run_id, error = %e, "encoding a frame");
+                    continue;
+                }
+            };
+            if let Err(e) = stored {
+                tracing::warn!(run = %run_id, error = %e, "storing a frame");
+            }
+            if frame.status != PerfFrameStatus::Info
+                && let Err(e) = self.store.end_run(&run_id, now_ms()).await
+            {
+                tracing::warn!(run = %run_id, error = %e, "marking a run ended");
+            }
+            self.bus.publish(Topic::Perf, &notice).await;
+        }
     }
 
     async fn save(&self, owner: &str, plan: &Plan, result: &PerfResult) -> Result<(), PerfError> {
@@ -435,54 +589,112 @@ impl Perf {
             )
             .await
             .or_internal("saving a result")?;
-        let _ = self.saved.send((owner.to_string(), result.clone()));
+        let _ = self.saved.send(Some(owner.to_string()));
+        self.bus
+            .publish(Topic::Perf, &format!("results:{owner}"))
+            .await;
         Ok(())
     }
 
-    pub fn saved(&self) -> broadcast::Receiver<(String, PerfResult)> {
+    pub fn saved(&self) -> broadcast::Receiver<Option<String>> {
         self.saved.subscribe()
     }
 
-    pub fn profiles_changed(&self) -> broadcast::Receiver<String> {
+    pub fn profiles_changed(&self) -> broadcast::Receiver<Option<String>> {
         self.profiles_changed.subscribe()
     }
 
-    /// The coming frames of one of the session user's running tests.
-    pub fn follow(
+    async fn profiles_changed_by(&self, owner: String) {
+        self.bus
+            .publish(Topic::Perf, &format!("profiles:{owner}"))
+            .await;
+        let _ = self.profiles_changed.send(Some(owner));
+    }
+
+    /// The coming frames of one of the session user's running tests, on this replica or
+    /// another; the stream ends after the last frame. `None`: no such run in progress.
+    pub async fn follow(
         &self,
         session: &Session,
         run_id: &str,
-    ) -> Option<broadcast::Receiver<PerfFrame>> {
+    ) -> Result<Option<BoxStream<'static, PerfFrame>>, PerfError> {
         let owner = session.owner();
-        self.runs
+        let local = self
+            .runs
             .lock()
             .get(run_id)
             .filter(|r| r.owner == owner)
-            .map(|r| r.frames.subscribe())
+            .map(|r| r.frames.subscribe());
+        if let Some(rx) = local {
+            return Ok(Some(until_last(
+                tokio_stream::wrappers::BroadcastStream::new(rx)
+                    .filter_map(|f| std::future::ready(f.ok()))
+                    .boxed(),
+            )));
+        }
+        // Subscribed before reading where the run is, so no new frame is missed.
+        let wake = self.remote_frames.subscribe();
+        let state = self
+            .store
+            .run_state(&owner, run_id)
+            .await
+            .or_internal("reading a load test")?;
+        match state {
+            Some((heartbeat, None)) if heartbeat > now_ms() - LIVE_MS => {}
+            _ => return Ok(None),
+        }
+        let last = self
+            .store
+            .last_run_frame(run_id)
+            .await
+            .or_internal("reading a load test")?;
+        let remote = Remote {
+            store: self.store.clone(),
+            owner,
+            run_id: run_id.to_string(),
+            last,
+            wake,
+            backlog: Default::default(),
+        };
+        Ok(Some(until_last(
+            futures_util::stream::unfold(remote, Remote::next).boxed(),
+        )))
     }
 
-    pub fn runs(&self, session: &Session) -> Vec<PerfRun> {
-        let owner = session.owner();
-        let mut out: Vec<PerfRun> = self
-            .runs
-            .lock()
-            .values()
-            .filter(|r| r.owner == owner)
-            .map(|r| r.info.clone())
-            .collect();
-        out.sort_by_key(|r| r.started_at);
-        out
+    /// The session user's runs in progress, on every replica, oldest first.
+    pub async fn runs(&self, session: &Session) -> Result<Vec<PerfRun>, PerfError> {
+        let docs = self
+            .store
+            .live_runs(&session.owner(), now_ms() - LIVE_MS)
+            .await
+            .or_internal("listing load tests")?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).or_internal("decoding a load test"))
+            .collect::<Result<Vec<PerfRun>, _>>()
+            .map_err(Into::into)
     }
 
-    /// Cancels one of the session user's runs; false when there is none with that id.
-    pub fn cancel(&self, session: &Session, run_id: &str) -> bool {
+    /// Cancels one of the session user's runs, here or (by a notice) on the replica that
+    /// runs it; false when there is none in progress with that id.
+    pub async fn cancel(&self, session: &Session, run_id: &str) -> Result<bool, PerfError> {
         let owner = session.owner();
-        match self.runs.lock().get(run_id).filter(|r| r.owner == owner) {
-            Some(r) => {
-                r.cancel.cancel();
-                true
+        if let Some(r) = self.runs.lock().get(run_id).filter(|r| r.owner == owner) {
+            r.cancel.cancel();
+            return Ok(true);
+        }
+        let state = self
+            .store
+            .run_state(&owner, run_id)
+            .await
+            .or_internal("reading a load test")?;
+        match state {
+            Some((heartbeat, None)) if heartbeat > now_ms() - LIVE_MS => {
+                self.bus
+                    .publish(Topic::Perf, &format!("cancel:{run_id}"))
+                    .await;
+                Ok(true)
             }
-            None => false,
+            _ => Ok(false),
         }
     }
 
@@ -649,7 +861,7 @@ impl Perf {
             )
             .await
             .or_internal("saving a profile")?;
-        let _ = self.profiles_changed.send(owner.clone());
+        self.profiles_changed_by(owner.clone()).await;
         let event = NewEvent::new(
             "performance",
             "save_profile",
@@ -703,7 +915,7 @@ impl Perf {
             .await
             .or_internal("deleting a profile")?;
         if deleted {
-            let _ = self.profiles_changed.send(session.owner());
+            self.profiles_changed_by(session.owner()).await;
             let event = NewEvent::new(
                 "performance",
                 "delete_profile",
@@ -746,5 +958,83 @@ impl Perf {
             timeout: None,
             profile_id: Some(p.id.clone()),
         })
+    }
+}
+
+/// The frames up to and including the last one (the first that is not progress); the
+/// stream ends right after it, without waiting on `frames` again.
+fn until_last(frames: BoxStream<'static, PerfFrame>) -> BoxStream<'static, PerfFrame> {
+    futures_util::stream::unfold(Some(frames), |frames| async move {
+        let mut frames = frames?;
+        let frame = frames.next().await?;
+        let more = (frame.status == PerfFrameStatus::Info).then_some(frames);
+        Some((frame, more))
+    })
+    .boxed()
+}
+
+/// A follower of a run on another replica: reads its stored frames when told there are
+/// new ones, and every few seconds, to notice a replica that died.
+struct Remote {
+    store: Store,
+    owner: String,
+    run_id: String,
+    last: i64,
+    wake: broadcast::Receiver<String>,
+    backlog: std::collections::VecDeque<PerfFrame>,
+}
+
+impl Remote {
+    async fn next(mut self) -> Option<(PerfFrame, Remote)> {
+        loop {
+            if let Some(frame) = self.backlog.pop_front() {
+                return Some((frame, self));
+            }
+            match self.store.run_frames_after(&self.run_id, self.last).await {
+                Ok(rows) if !rows.is_empty() => {
+                    for (n, doc) in rows {
+                        self.last = n;
+                        match serde_json::from_str(&doc) {
+                            Ok(frame) => self.backlog.push_back(frame),
+                            Err(e) => {
+                                tracing::warn!(run = %self.run_id, error = %e, "a stored frame")
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(run = %self.run_id, error = %e, "reading frames"),
+            }
+            let woken = tokio::select! {
+                woken = self.wake.recv() => woken,
+                _ = tokio::time::sleep(HEARTBEAT / 2) => Err(broadcast::error::RecvError::Lagged(0)),
+            };
+            match woken {
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+                // Lagged, or a quiet while: is the run still alive?
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+            }
+            match self.store.run_state(&self.owner, &self.run_id).await {
+                // Ended: the remaining frames (if any) are read on the next turn; with none
+                // left, the stream ends here.
+                Ok(Some((_, Some(_)))) => {
+                    match self.store.run_frames_after(&self.run_id, self.last).await {
+                        Ok(rows) if !rows.is_empty() => continue,
+                        _ => return None,
+                    }
+                }
+                Ok(Some((heartbeat, None))) if heartbeat > now_ms() - LIVE_MS => {}
+                Ok(_) => self.backlog.push_back(PerfFrame {
+                    status: PerfFrameStatus::Error,
+                    message: "the server running this load test stopped; its result was not stored"
+                        .into(),
+                    result: None,
+                    run_id: Some(self.run_id.clone()),
+                }),
+                Err(e) => tracing::warn!(run = %self.run_id, error = %e, "reading a load test"),
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::harness::TestServer;
 
 /// A target: `/ok` answers at once; `/stall` stalls 200 ms once, on its 50th request.
-async fn target() -> (String, Arc<AtomicU64>) {
+pub async fn target() -> (String, Arc<AtomicU64>) {
     let hits = Arc::new(AtomicU64::new(0));
     let stall_hits = hits.clone();
     let app = axum::Router::new()
@@ -35,7 +35,7 @@ async fn target() -> (String, Arc<AtomicU64>) {
 }
 
 /// Reads SSE frames until the stream ends; each with the time it arrived.
-async fn frames(
+pub async fn frames(
     stream: impl futures_util::Stream<Item = Result<bytes::Bytes, reqwest::Error>> + Unpin,
 ) -> Vec<(Instant, PerfFrame)> {
     let mut frames = Box::pin(meshery_client::sse::json_frames::<PerfFrame, _, _, _>(

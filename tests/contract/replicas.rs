@@ -148,21 +148,21 @@ async fn replicas_that_start_together_on_a_new_database_migrate_once() {
         .collect();
     assert!(apps.iter().all(|a| a.instance_id == apps[0].instance_id));
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    let applied: i64 = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .get("n");
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COUNT(DISTINCT version) AS d, MAX(version) AS m FROM _sqlx_migrations",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let (applied, distinct, newest): (i64, i64, i64) = (row.get("n"), row.get("d"), row.get("m"));
+    // Versions 1..=newest, each applied once.
+    assert_eq!((distinct, newest), (applied, applied));
     let instances: i64 = sqlx::query("SELECT COUNT(*) AS n FROM instance")
         .fetch_one(&mut conn)
         .await
         .unwrap()
         .get("n");
-    assert_eq!(
-        (applied, instances),
-        (2, 1),
-        "each migration once, one instance"
-    );
+    assert_eq!(instances, 1, "one instance id");
     for app in apps {
         app.store.close().await;
     }
@@ -479,4 +479,115 @@ async fn a_logout_on_one_replica_ends_the_token_on_the_other_at_once() {
     b.finish().await;
     a.finish().await;
     provider.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "PostgreSQL only (live updates between replicas): cargo xtask contract-pg"]
+async fn a_load_test_on_one_replica_is_listed_followed_limited_and_cancelled_from_the_other() {
+    use crate::harness::ws_next;
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "shared.key", &[4u8; 32]);
+    let a = TestServer::start_with(|c| {
+        c.secret_key_file = Some(key.clone());
+        c.perf.max_runs_per_user = 1;
+    })
+    .await;
+    let url = a.database_url();
+    let b = TestServer::start_with(|c| {
+        c.secret_key_file = Some(key.clone());
+        c.database_url = Some(url.clone());
+        c.perf.max_runs_per_user = 1;
+    })
+    .await;
+    let (target, _) = crate::perf::target().await;
+    let run = |server: &TestServer| {
+        server
+            .http()
+            .get(server.url("/api/perf/profile"))
+            .query(&[
+                ("name", "replicated"),
+                ("url", &format!("{target}/ok")),
+                ("t", "30s"),
+                ("qps", "20"),
+                ("c", "1"),
+            ])
+            .send()
+    };
+    // A runs it; its client reads the frames.
+    let started = run(&a).await.unwrap();
+    assert_eq!(started.status(), 200);
+    let on_a = tokio::spawn(crate::perf::frames(started.bytes_stream()));
+
+    // B lists it, refuses the user's second run (the limit holds across replicas).
+    let runs = b
+        .client()
+        .list_perf_runs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].name, "replicated");
+    let run_id = runs[0].run_id.clone();
+    assert_eq!(run(&b).await.unwrap().status(), 429);
+
+    // B follows it over GraphQL and sees progress frames from A.
+    let (mut follow, first) = subscribed(
+        &b,
+        &format!(
+            r#"subscription {{ subscribePerfRunProgress(runID: "{run_id}") {{ status message runId }} }}"#
+        ),
+    )
+    .await;
+    let frame = |m: &serde_json::Value| m["payload"]["data"]["subscribePerfRunProgress"].clone();
+    assert_eq!(frame(&first)["status"], "info", "{first}");
+    assert_eq!(frame(&first)["runId"], run_id.as_str());
+
+    // B cancels it: A's run stops and stores its result; both streams end with it.
+    b.client()
+        .cancel_perf_run()
+        .run_id(run_id.clone())
+        .send()
+        .await
+        .unwrap();
+    let last_on_b = loop {
+        let message = ws_next(&mut follow).await;
+        if message["type"] == "complete" {
+            panic!("the stream completed without a last frame");
+        }
+        let f = frame(&message);
+        if f["status"] != "info" {
+            break f;
+        }
+    };
+    assert_eq!(last_on_b["status"], "success", "{last_on_b}");
+    assert!(
+        last_on_b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled after"),
+        "{last_on_b}"
+    );
+    assert_eq!(ws_next(&mut follow).await["type"], "complete");
+    let frames_a = tokio::time::timeout(std::time::Duration::from_secs(10), on_a)
+        .await
+        .expect("A's stream ended")
+        .unwrap();
+    let last_on_a = &frames_a.last().unwrap().1;
+    assert_eq!(last_on_a.message, last_on_b["message"].as_str().unwrap());
+    // Over: no longer listed, and the user may run again (on B this time).
+    assert!(
+        b.client()
+            .list_perf_runs()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .is_empty()
+    );
+    let again = run(&b).await.unwrap();
+    assert_eq!(again.status(), 200);
+    drop(again);
+    b.finish().await;
+    a.finish().await;
 }

@@ -142,7 +142,19 @@ async fn version_health_and_spec() {
     );
     let ready = client.get_readiness().send().await.unwrap().into_inner();
     assert_eq!(ready.status, "ready");
-    assert_eq!(ready.checks.get("database").map(String::as_str), Some("ok"));
+    let engine = server.app.store.engine();
+    assert_eq!(
+        ready.checks.get("database").map(String::as_str),
+        Some(engine.name())
+    );
+    let notices = match engine {
+        meshery::store::Engine::Postgres => "listening",
+        meshery::store::Engine::Sqlite => "single server",
+    };
+    assert_eq!(
+        ready.checks.get("notices").map(String::as_str),
+        Some(notices)
+    );
 
     let spec = server
         .http()
