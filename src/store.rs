@@ -519,7 +519,8 @@ impl Store {
                 }
                 AnyPoolOptions::new()
                     .max_connections(10)
-                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    // A request waits this long for the database, then fails (503/500).
+                    .acquire_timeout(std::time::Duration::from_secs(5))
                     .connect(parsed.as_str())
                     .await?
             }

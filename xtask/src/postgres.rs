@@ -58,7 +58,7 @@ impl Postgres {
         let data = postgres.dir.join("data");
         let initdb: Vec<OsString> = vec![
             "-D".into(),
-            data.into(),
+            data.clone().into(),
             "-U".into(),
             "postgres".into(),
             "--auth=trust".into(),
@@ -71,6 +71,18 @@ impl Postgres {
             "--no-sync".into(),
         ];
         postgres.run_tool("initdb", &initdb)?;
+        // In the configuration, not on the command line, so a plain `pg_ctl start` (a
+        // test restarting the server under running replicas) brings the same server back.
+        // Tests need no durability across a machine crash; fsync off saves seconds.
+        let settings = format!(
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 300\n",
+            postgres.dir.display()
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, settings.as_bytes()))
+            .with_context(|| "writing postgresql.conf")?;
         postgres.pg_ctl("start")?;
         println!(
             "xtask: PostgreSQL ({}) on 127.0.0.1:{port}",
@@ -84,19 +96,28 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// The command that controls this server, for tests that restart it: append
+    /// `start` or `stop` (space-separated words; the paths have no spaces).
+    pub fn control_command(&self) -> String {
+        let mut words = Vec::new();
+        if self.as_postgres {
+            words.extend(["runuser", "-u", "postgres", "--"].map(String::from));
+        }
+        words.push(self.bin.join("pg_ctl").display().to_string());
+        words.extend(["-w", "-m", "fast", "-D"].map(String::from));
+        words.push(self.dir.join("data").display().to_string());
+        words.push("-l".into());
+        words.push(self.dir.join("postgres.log").display().to_string());
+        words.join(" ")
+    }
+
     /// `pg_ctl start|stop` on this server, waiting until it is done.
     pub fn pg_ctl(&self, action: &str) -> anyhow::Result<()> {
         let data = self.dir.join("data");
         let log = self.dir.join("postgres.log");
-        // Tests need no durability across a machine crash; fsync off saves seconds.
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-            self.port,
-            self.dir.display()
-        );
         let mut args: Vec<OsString> = vec![action.into(), "-w".into(), "-D".into(), data.into()];
         if action == "start" {
-            args.extend(["-l".into(), log.clone().into(), "-o".into(), options.into()]);
+            args.extend(["-l".into(), log.clone().into()]);
         } else {
             args.extend(["-m".into(), "fast".into()]);
         }

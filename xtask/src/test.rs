@@ -198,8 +198,8 @@ impl Server {
 }
 
 /// The contract suite with every server on a throwaway PostgreSQL (a database per
-/// server home), with the tests that only PostgreSQL can run (ignored on SQLite);
-/// `filter` goes to the test binary.
+/// server home), with the tests that only PostgreSQL can run (ignored on SQLite), then
+/// the replica-process tests (`tests/replicas.rs`); `filter` goes to both test binaries.
 pub fn contract_on_postgres(root: &Path, filter: &[String]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let postgres = crate::postgres::Postgres::start()?;
@@ -215,7 +215,16 @@ pub fn contract_on_postgres(root: &Path, filter: &[String]) -> anyhow::Result<()
             "--include-ignored",
         ])
         .args(filter)
-        .env("MESHERY_TEST_DATABASE_URL", postgres.admin_url()))
+        .env("MESHERY_TEST_DATABASE_URL", postgres.admin_url()))?;
+    // Replicas as processes: kill -9 one, restart PostgreSQL under them. One at a time,
+    // and after the contract suite: they stop the database everyone uses.
+    run(Command::new(&cargo)
+        .current_dir(root)
+        .args(["test", "-p", "meshery", "--test", "replicas", "--"])
+        .args(["--include-ignored", "--test-threads=1"])
+        .args(filter)
+        .env("MESHERY_TEST_DATABASE_URL", postgres.admin_url())
+        .env("MESHERY_TEST_PG_CTL", postgres.control_command()))
 }
 
 pub fn run_all(root: &Path) -> anyhow::Result<()> {
