@@ -1384,3 +1384,202 @@ impl Store {
         self.pool.close().await;
     }
 }
+
+/// A column's type, for copying rows between engines.
+#[derive(Clone, Copy)]
+enum Col {
+    Text,
+    /// Text that may be null.
+    OptText,
+    Int,
+    OptInt,
+    Bytes,
+}
+
+/// Every table with data and its columns (the tables `open` fills itself, `instance` and
+/// `settings`, are copied by replacing the target's rows).
+const TABLES: &[(&str, &[(&str, Col)])] = &[
+    (
+        "user_prefs",
+        &[
+            ("user_id", Col::Text),
+            ("doc", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "perf_profiles",
+        &[
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("name", Col::Text),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "perf_results",
+        &[
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("profile_id", Col::OptText),
+            ("name", Col::Text),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+        ],
+    ),
+    (
+        "events",
+        &[
+            ("seq", Col::Int),
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("name", Col::Text),
+            ("category", Col::Text),
+            ("action", Col::Text),
+            ("severity", Col::Text),
+            ("status", Col::Text),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+        ],
+    ),
+    (
+        "registry_models",
+        &[
+            ("id", Col::Text),
+            ("name", Col::Text),
+            ("version", Col::Text),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+        ],
+    ),
+    (
+        "patterns",
+        &[
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("name", Col::Text),
+            ("visibility", Col::Text),
+            ("doc", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "k8s_contexts",
+        &[
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("name", Col::Text),
+            ("doc", Col::Text),
+            ("secret", Col::Bytes),
+            ("created_at", Col::Text),
+        ],
+    ),
+    (
+        "perf_runs",
+        &[
+            ("id", Col::Text),
+            ("owner", Col::Text),
+            ("replica", Col::Text),
+            ("doc", Col::Text),
+            ("started_at", Col::Text),
+            ("heartbeat", Col::Int),
+            ("ended", Col::OptInt),
+        ],
+    ),
+    (
+        "perf_frames",
+        &[("run_id", Col::Text), ("n", Col::Int), ("doc", Col::Text)],
+    ),
+    ("instance", &[("id", Col::Text), ("created_at", Col::Text)]),
+    ("settings", &[("name", Col::Text), ("value", Col::Text)]),
+];
+
+/// Why a copy did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the target database is not empty ({table} has {rows} rows); copy only into a new one")]
+    NotEmpty { table: &'static str, rows: i64 },
+}
+
+/// Copies every row of `from` into `to`, which must hold no data yet (a new database:
+/// `open` made its tables, instance id and settings, which are replaced by the source's,
+/// so users keep their ids and the same sealing key opens the credentials). One
+/// transaction: the target has everything or nothing. Rows copied, per table.
+pub async fn copy(from: &Store, to: &Store) -> Result<Vec<(&'static str, u64)>, CopyError> {
+    use futures_util::TryStreamExt;
+    for (table, _) in TABLES {
+        if matches!(*table, "instance" | "settings") {
+            continue;
+        }
+        let rows: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table}"
+        )))
+        .fetch_one(&to.pool)
+        .await
+        .map_err(StoreError::from)?
+        .try_get("n")
+        .map_err(StoreError::from)?;
+        if rows > 0 {
+            return Err(CopyError::NotEmpty { table, rows });
+        }
+    }
+    let mut tx = to.begin_write().await?;
+    let mut copied = Vec::new();
+    for (table, columns) in TABLES {
+        if matches!(*table, "instance" | "settings") {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let select = format!("SELECT {} FROM {table}", names.join(", "));
+        let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let insert = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            placeholders.join(", ")
+        );
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(select)).fetch(&from.pool);
+        let mut n = 0u64;
+        while let Some(row) = rows.try_next().await.map_err(StoreError::from)? {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(insert.clone()));
+            for (i, (_, col)) in columns.iter().enumerate() {
+                query = match col {
+                    Col::Text => query.bind(row.try_get::<String, _>(i).map_err(StoreError::from)?),
+                    Col::OptText => query.bind(
+                        row.try_get::<Option<String>, _>(i)
+                            .map_err(StoreError::from)?,
+                    ),
+                    Col::Int => query.bind(row.try_get::<i64, _>(i).map_err(StoreError::from)?),
+                    Col::OptInt => {
+                        query.bind(row.try_get::<Option<i64>, _>(i).map_err(StoreError::from)?)
+                    }
+                    Col::Bytes => {
+                        query.bind(row.try_get::<Vec<u8>, _>(i).map_err(StoreError::from)?)
+                    }
+                };
+            }
+            query.execute(&mut *tx).await.map_err(StoreError::from)?;
+            n += 1;
+        }
+        copied.push((*table, n));
+    }
+    if to.engine == Engine::Postgres {
+        // Explicit sequence numbers do not move PostgreSQL's sequence; new events must
+        // come after the copied ones.
+        sqlx::query(
+            "SELECT setval(pg_get_serial_sequence('events', 'seq'), COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(copied)
+}

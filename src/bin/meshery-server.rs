@@ -114,6 +114,86 @@ struct Args {
     /// Deepest GraphQL selection nesting.
     #[arg(long, env = "MESHERY_GRAPHQL_MAX_DEPTH", default_value_t = 32)]
     graphql_max_depth: usize,
+    /// Without a command the server runs.
+    #[command(subcommand)]
+    command: Option<Tool>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Tool {
+    /// Database tools.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum DbAction {
+    /// Copies everything from one database into a new, empty one: SQLite to PostgreSQL
+    /// (moving to several replicas) or back. Both are migrated to this version first;
+    /// a target that holds any data is refused. Stop the servers using the source first.
+    Copy {
+        /// The source: sqlite://<file> or postgres://...
+        #[arg(long)]
+        from: String,
+        /// The target: sqlite://<file> (made when missing) or postgres://... (an empty database)
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// `meshery-server db copy`: what was copied, or why not.
+async fn db_copy(from: &str, to: &str, ca_file: Option<&std::path::Path>) -> ExitCode {
+    use meshery::store::{Engine, Store, copy, redact};
+    if let Ok(Engine::Sqlite) = Engine::of(from) {
+        let path = from
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+        if !std::path::Path::new(decoded.as_ref()).exists() {
+            eprintln!("meshery-server: db copy: the source {from} does not exist");
+            return ExitCode::FAILURE;
+        }
+    }
+    let open = |url: &str| {
+        let url = url.to_string();
+        async move {
+            Store::open(&url, ca_file)
+                .await
+                .map_err(|e| format!("{}: {e}", redact(&url)))
+        }
+    };
+    let (source, target) = match (open(from).await, open(to).await) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("meshery-server: db copy: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let copied = copy(&source, &target).await;
+    source.close().await;
+    target.close().await;
+    match copied {
+        Ok(tables) => {
+            let total: u64 = tables.iter().map(|(_, n)| n).sum();
+            for (table, n) in tables {
+                println!("{table:>16}  {n}");
+            }
+            println!(
+                "copied {total} rows from {} to {}",
+                redact(from),
+                redact(to)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("meshery-server: db copy: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[tokio::main]
@@ -125,6 +205,12 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    if let Some(Tool::Db {
+        action: DbAction::Copy { from, to },
+    }) = &args.command
+    {
+        return db_copy(from, to, args.ca_file.as_deref()).await;
+    }
     let Some(home) = args
         .home
         .or_else(|| std::env::home_dir().map(|h| h.join(".meshery")))
