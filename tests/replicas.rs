@@ -56,7 +56,7 @@ struct Replica {
 impl Replica {
     /// Starts a replica on `database` with the shared `key` and waits until it is ready.
     async fn start(database: &str, key: &std::path::Path) -> Replica {
-        Replica::start_at(Some(database), key, tempfile::tempdir().unwrap()).await
+        Replica::start_at(Some(database), key, tempfile::tempdir().unwrap(), &[]).await
     }
 
     /// Starts a server with `home` as its data directory, on `database` or else the
@@ -65,6 +65,7 @@ impl Replica {
         database: Option<&str>,
         key: &std::path::Path,
         home: tempfile::TempDir,
+        extra: &[&str],
     ) -> Replica {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -77,6 +78,7 @@ impl Replica {
             .arg(home.path())
             .arg("--secret-key-file")
             .arg(key)
+            .args(extra)
             .env_remove("MESHERY_DATABASE_URL")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null());
@@ -379,7 +381,7 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     let key = shared_key(keys.path());
     let home = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}/meshery.db", home.path().display());
-    let source = Replica::start_at(None, &key, home).await;
+    let source = Replica::start_at(None, &key, home, &[]).await;
 
     // Something of every kind.
     let post = |path: &str, body: Value| {
@@ -462,7 +464,7 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     let back = format!("sqlite://{}/meshery.db", back_home.path().display());
     let (ok, out) = db_copy(&postgres, &back);
     assert!(ok, "{out}");
-    let on_sqlite = Replica::start_at(None, &key, back_home).await;
+    let on_sqlite = Replica::start_at(None, &key, back_home, &[]).await;
     let after = snapshot(&on_sqlite).await;
     // The same, with the event written on PostgreSQL.
     let events = |s: &[(String, Value)]| s[2].1["events"].as_array().unwrap().len();
@@ -472,4 +474,60 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
             assert_eq!(&after[i], &(path.clone(), value.clone()), "{path}");
         }
     }
+}
+
+#[tokio::test]
+#[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
+async fn the_database_connection_is_tls_verified_with_the_ca_file() {
+    use sqlx::{Connection, Row};
+    let (admin, _) = database();
+    let ca = std::env::var("MESHERY_TEST_PG_CA").expect("MESHERY_TEST_PG_CA");
+    let keys = tempfile::tempdir().unwrap();
+    let key = shared_key(keys.path());
+    let mut url = url::Url::parse(&fresh_database(&admin).await).unwrap();
+    let name = url.path().trim_start_matches('/').to_string();
+    url.set_query(Some("sslmode=verify-full"));
+    let url = url.to_string();
+
+    // With the CA as --ca-file (the roots of every outbound call): ready, and every one of
+    // its connections to the database is encrypted.
+    let server = Replica::start_at(
+        Some(&url),
+        &key,
+        tempfile::tempdir().unwrap(),
+        &["--ca-file", &ca],
+    )
+    .await;
+    assert_eq!(server.post_event("over TLS").await, Some(201));
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    let row = sqlx::query(
+        "SELECT COUNT(*) FILTER (WHERE s.ssl) AS tls, COUNT(*) AS n
+         FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.datname = $1",
+    )
+    .bind(&name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let (tls, n): (i64, i64) = (row.get("tls"), row.get("n"));
+    assert!(n > 0 && tls == n, "{tls} of {n} connections use TLS");
+    let _ = conn.close().await;
+    drop(server);
+
+    // Without it the certificate is not trusted: the server does not start, and says why.
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_meshery-server"))
+        .args(["--port", "0", "--home"])
+        .arg(home.path())
+        .arg("--secret-key-file")
+        .arg(&key)
+        .env("MESHERY_DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.to_ascii_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
 }

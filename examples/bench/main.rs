@@ -30,8 +30,8 @@ const CONNECTIONS: usize = 16;
 #[derive(Parser, Debug)]
 #[command(about = "meshery-rs benchmarks: ratios to baselines measured in the same run")]
 struct Args {
-    /// Parts to run (all when none): http, streams, loadgen.
-    #[arg(value_parser = ["http", "streams", "loadgen"])]
+    /// Parts to run (all when none): http, streams, loadgen, replicas.
+    #[arg(value_parser = ["http", "streams", "loadgen", "replicas"])]
     parts: Vec<String>,
     /// A few seconds in all: every part once, tiny sizes, no goals checked.
     #[arg(long)]
@@ -57,6 +57,10 @@ struct Args {
     /// The server binary (default: `meshery-server` next to this binary's folder).
     #[arg(long, env = "MESHERY_SERVER_BIN")]
     server_bin: Option<PathBuf>,
+    /// An administrator's URL of a PostgreSQL server for the replicas part (cargo xtask
+    /// bench starts one); each row gets a new database on it.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// How a figure is judged.
@@ -319,6 +323,87 @@ impl Bench {
         );
     }
 
+    /// Storage and replicas: event write throughput on SQLite and on PostgreSQL, and how
+    /// long an event posted to one replica takes to reach subscribers spread over two.
+    async fn replicas(&mut self) {
+        let Some(admin) = self.args.database_url.clone() else {
+            panic!("the replicas part needs --database-url (cargo xtask bench starts PostgreSQL)");
+        };
+        let keys = tempfile::tempdir().expect("a temporary directory");
+        let key = keys.path().join("secret.key");
+        std::fs::write(&key, [7u8; 32]).expect("a key file");
+        let on = |database: Option<&str>| {
+            let mut args = vec![
+                "--secret-key-file".to_string(),
+                key.display().to_string(),
+                "--max-connections".to_string(),
+                (self.args.fanout * 2 + 256).to_string(),
+            ];
+            if let Some(url) = database {
+                args.extend(["--database-url".to_string(), url.to_string()]);
+            }
+            args
+        };
+        eprintln!("bench: event writes, SQLite then PostgreSQL");
+        let sqlite = Served::meshery(&self.server_bin, &self.budget, &on(None)).await;
+        let pg_url = new_database(&admin).await;
+        let postgres = Served::meshery(&self.server_bin, &self.budget, &on(Some(&pg_url))).await;
+        let write = |s: &Served| {
+            Load {
+                method: axum::http::Method::POST,
+                body: r#"{"category":"bench","action":"write","severity":"debug","description":"write"}"#,
+                ..Load::get(s.addr, s.pid, "/api/system/events")
+            }
+            .header("content-type", "application/json")
+        };
+        let (w_sqlite, w_postgres) = (write(&sqlite), write(&postgres));
+        for l in [&w_sqlite, &w_postgres] {
+            ours(l, CONNECTIONS, self.args.secs.min(1.0)).await;
+        }
+        let (a, b) = compare(
+            self.args.runs,
+            || ours(&w_postgres, CONNECTIONS, self.args.secs),
+            || ours(&w_sqlite, CONNECTIONS, self.args.secs),
+        )
+        .await;
+        self.figures.push(
+            Figure::new(
+                "db.events.write",
+                "event writes (POST), PostgreSQL",
+                a.rate,
+                "req/s",
+            )
+            .against("same, SQLite", b.rate)
+            .detail(rate_detail(&a, &b)),
+        );
+        drop(sqlite);
+        drop(postgres);
+
+        let f = self.args.fanout;
+        let e = self.args.events;
+        eprintln!("bench: an event posted to one replica, {f} SSE subscribers over two");
+        let url = new_database(&admin).await;
+        let mut one = Served::meshery(&self.server_bin, &self.budget, &on(Some(&url))).await;
+        let mut two = Served::meshery(&self.server_bin, &self.budget, &on(Some(&url))).await;
+        let client = reqwest::Client::new();
+        let x = fanout_over(&[&one, &two], f, e, &client).await;
+        one.check_alive();
+        two.check_alive();
+        self.figures.push(
+            Figure::new(
+                "replicas.fanout.p99",
+                "event to subscribers on 2 replicas, p99",
+                x.p99_ms,
+                "ms",
+            )
+            .goal(Goal::AtMost(100.0))
+            .detail(format!(
+                "{f} SSE subscribers, half on each replica, {e} events posted to the first: p50 {:.2} ms; first subscriber p50/p99 {:.2}/{:.2} ms, last {:.2}/{:.2} ms; CPU of both replicas {:.3} ms per event",
+                x.p50_ms, x.first_ms[0], x.first_ms[1], x.last_ms[0], x.last_ms[1], x.server_cpu_ms
+            )),
+        );
+    }
+
     /// The built-in generator against wrk, both on the client's CPU, nginx the target.
     async fn loadgen(&mut self) {
         eprintln!("bench: the load generator against wrk");
@@ -473,23 +558,49 @@ async fn fanout(
 ) -> Fanout {
     let arrivals = Arc::new(Arrivals::default());
     let subs = streams::open_many(kind, server.addr, subscribers, &arrivals).await;
+    measure(&[server], subs, arrivals, subscribers, events, client).await
+}
+
+/// The same over SSE with the subscribers spread evenly over `servers` (replicas of one
+/// database); events are posted to the first.
+async fn fanout_over(
+    servers: &[&Served],
+    subscribers: usize,
+    events: u32,
+    client: &reqwest::Client,
+) -> Fanout {
+    let arrivals = Arc::new(Arrivals::default());
+    let mut subs = Vec::new();
+    for (i, server) in servers.iter().enumerate() {
+        let share = subscribers / servers.len() + usize::from(i < subscribers % servers.len());
+        subs.extend(streams::open_many(Kind::Sse, server.addr, share, &arrivals).await);
+    }
+    measure(servers, subs, arrivals, subscribers, events, client).await
+}
+
+async fn measure(
+    servers: &[&Served],
+    subs: Vec<streams::Subscriber>,
+    arrivals: Arc<Arrivals>,
+    subscribers: usize,
+    events: u32,
+    client: &reqwest::Client,
+) -> Fanout {
+    let server = servers[0];
+    let cpu = || servers.iter().map(|s| s.cpu_secs()).sum::<f64>();
     streams::barrier(client, server.addr, subscribers, &arrivals).await;
     arrivals.take();
     let me = std::process::id();
-    let (s0, c0) = (server.cpu_secs(), procs::cpu_secs(me));
+    let (s0, c0) = (cpu(), procs::cpu_secs(me));
     let mut sent = Vec::with_capacity(events as usize);
     for seq in 1..=events {
         sent.push(Instant::now());
         streams::post(client, server.addr, seq).await;
         let want = subscribers * seq as usize;
         let done = arrivals.until_count(want, Duration::from_secs(10)).await;
-        assert!(
-            done,
-            "{kind:?}: event {seq} reached {} of {want}",
-            arrivals.count()
-        );
+        assert!(done, "event {seq} reached {} of {want}", arrivals.count());
     }
-    let (s1, c1) = (server.cpu_secs(), procs::cpu_secs(me));
+    let (s1, c1) = (cpu(), procs::cpu_secs(me));
     drop(subs);
     let histogram =
         || hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
@@ -560,6 +671,7 @@ fn main() {
     let all = args.parts.is_empty();
     let wants = |p: &str| all || args.parts.iter().any(|x| x == p);
     let (http, streams_part, loadgen) = (wants("http"), wants("streams"), wants("loadgen"));
+    let replicas = wants("replicas");
     let mut bench = Bench {
         args,
         budget,
@@ -576,6 +688,9 @@ fn main() {
         }
         if loadgen {
             bench.loadgen().await;
+        }
+        if replicas {
+            bench.replicas().await;
         }
     });
     bench.print();
@@ -606,4 +721,21 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }
     }
+}
+
+/// A new database on the PostgreSQL server `admin` names; its URL.
+async fn new_database(admin: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("the bench's PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("a new database");
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(admin).expect("a database URL");
+    url.set_path(&name);
+    url.to_string()
 }

@@ -101,9 +101,12 @@ pub fn bench(args: &[String]) -> anyhow::Result<()> {
     }
     test::run(&mut build)?;
     let target = root().join("target").join(profile);
+    // The replicas part: a throwaway PostgreSQL for the bench's databases.
+    let postgres = postgres::Postgres::start()?;
     test::run(
         std::process::Command::new(target.join("examples/bench"))
             .args(args)
-            .env("MESHERY_SERVER_BIN", target.join("meshery-server")),
+            .env("MESHERY_SERVER_BIN", target.join("meshery-server"))
+            .env("BENCH_DATABASE_URL", postgres.admin_url()),
     )
 }

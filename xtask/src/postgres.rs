@@ -74,9 +74,12 @@ impl Postgres {
         // In the configuration, not on the command line, so a plain `pg_ctl start` (a
         // test restarting the server under running replicas) brings the same server back.
         // Tests need no durability across a machine crash; fsync off saves seconds.
+        // TLS with a certificate for 127.0.0.1 from a CA of its own (tests connect with
+        // sslmode=verify-full and that CA as --ca-file).
+        postgres.make_certificates()?;
         let settings = format!(
-            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nmax_connections = 300\n",
-            postgres.dir.display()
+            "\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{dir}'\nfsync = off\nmax_connections = 300\nssl = on\nssl_cert_file = '{dir}/server.crt'\nssl_key_file = '{dir}/server.key'\n",
+            dir = postgres.dir.display()
         );
         std::fs::OpenOptions::new()
             .append(true)
@@ -91,9 +94,99 @@ impl Postgres {
         Ok(postgres)
     }
 
-    /// The administrator's URL (trust authentication on loopback).
+    /// The CA that signed the server's certificate (PEM file).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 it signed, with openssl.
+    fn make_certificates(&self) -> anyhow::Result<()> {
+        crate::test::ensure_apt("openssl", &["openssl"])?;
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let in_dir = |args: &[&str]| {
+            let mut c = Command::new("openssl");
+            c.current_dir(&self.dir).args(args);
+            run(&mut c)
+        };
+        in_dir(
+            &[
+                &["req", "-x509"][..],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-subj",
+                    "/CN=meshery test CA",
+                    "-days",
+                    "2",
+                ][..],
+            ]
+            .concat(),
+        )?;
+        in_dir(
+            &[
+                &["req"][..],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ][..],
+            ]
+            .concat(),
+        )?;
+        std::fs::write(
+            self.dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )?;
+        in_dir(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ])?;
+        // PostgreSQL refuses a key others can read, and must own it.
+        if self.as_postgres {
+            run(Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(self.dir.join("server.key"))
+                .arg(self.dir.join("server.crt")))?;
+        }
+        run(Command::new("chmod")
+            .arg("600")
+            .arg(self.dir.join("server.key")))?;
+        Ok(())
+    }
+
+    /// The administrator's URL (trust authentication on loopback), without TLS: the
+    /// suites open hundreds of connections, and one test checks TLS on its own.
     pub fn admin_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
     }
 
     /// The command that controls this server, for tests that restart it: append

@@ -224,7 +224,8 @@ pub fn contract_on_postgres(root: &Path, filter: &[String]) -> anyhow::Result<()
         .args(["--include-ignored", "--test-threads=1"])
         .args(filter)
         .env("MESHERY_TEST_DATABASE_URL", postgres.admin_url())
-        .env("MESHERY_TEST_PG_CTL", postgres.control_command()))
+        .env("MESHERY_TEST_PG_CTL", postgres.control_command())
+        .env("MESHERY_TEST_PG_CA", postgres.ca_file()))
 }
 
 pub fn run_all(root: &Path) -> anyhow::Result<()> {
