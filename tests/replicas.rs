@@ -531,3 +531,404 @@ async fn the_database_connection_is_tls_verified_with_the_ca_file() {
         "{err}"
     );
 }
+
+/// A user's client: their provider token on every request, as mesheryctl sends it.
+fn as_user(token: &str) -> reqwest::Client {
+    meshery::tls::install_crypto();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    headers.insert("meshery-provider", "Reference".parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws connection of the token's user, subscribed to `query`.
+async fn ws_subscribe(replica: &Replica, token: &str, query: &str) -> Ws {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = replica
+        .url("/api/system/graphql/query")
+        .replacen("http", "ws", 1);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    request
+        .headers_mut()
+        .insert("cookie", "meshery-provider=Reference".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    let ack = ws_json(&mut ws).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+    ws.send(Message::Text(subscribe.to_string().into()))
+        .await
+        .unwrap();
+    ws
+}
+
+/// The next text message as JSON, within 5 s.
+async fn ws_json(ws: &mut Ws) -> Value {
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("no message within 5 s")
+            .expect("the socket ended")
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+/// An SSE stream of events: (id, description) as they come.
+async fn sse_as(
+    client: &reqwest::Client,
+    replica: &Replica,
+    after: Option<&str>,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, String)> {
+    let mut request = client.get(replica.url("/api/system/events/subscribe"));
+    if let Some(after) = after {
+        request = request.header("last-event-id", after);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut frames = Box::pin(meshery_client::sse::frames(response.bytes_stream()));
+        while let Some(Ok(frame)) = frames.next().await {
+            let event: Value = serde_json::from_str(&frame.data).unwrap();
+            let description = event["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if tx
+                .send((frame.id.unwrap_or_default(), description))
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+async fn next_sse(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) -> (String, String) {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("no event within 5 s")
+        .expect("the stream ended")
+}
+
+async fn post_as(client: &reqwest::Client, replica: &Replica, path: &str, body: Value) -> Value {
+    let response = client
+        .post(replica.url(path))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "POST {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+async fn get_as(client: &reqwest::Client, replica: &Replica, path: &str) -> Value {
+    let response = client.get(replica.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+fn event(description: &str) -> Value {
+    json!({"category": "test", "action": "write", "severity": "debug", "description": description})
+}
+
+#[tokio::test]
+#[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
+async fn replica_processes_share_every_write_and_live_update_and_keep_users_apart() {
+    use meshery_provider::{Account, ProviderConfig};
+    let (admin, _) = database();
+    let provider = meshery_provider::start(
+        ProviderConfig {
+            accounts: vec![
+                Account::parse("alice:alice-pw:Alice Liddell").unwrap(),
+                Account::parse("bob:bob-pw:Bob Builder").unwrap(),
+            ],
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let database = fresh_database(&admin).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = shared_key(keys.path());
+    let flags = [
+        "--provider-base-urls",
+        &provider.url,
+        "--perf-max-runs",
+        "1",
+    ];
+    let a = Replica::start_at(Some(&database), &key, tempfile::tempdir().unwrap(), &flags).await;
+    let b = Replica::start_at(Some(&database), &key, tempfile::tempdir().unwrap(), &flags).await;
+    let alice_token = provider.provider.issue("alice").unwrap();
+    let (alice, bob) = (
+        as_user(&alice_token),
+        as_user(&provider.provider.issue("bob").unwrap()),
+    );
+
+    // Live: alice's SSE stream and GraphQL subscription on B, bob's stream on B.
+    let mut alice_sse = sse_as(&alice, &b, None).await;
+    let mut bob_sse = sse_as(&bob, &b, None).await;
+    let mut alice_ws = ws_subscribe(
+        &b,
+        &alice_token,
+        "subscription { subscribeEvents { description } }",
+    )
+    .await;
+    // The subscription is live once it carries one of alice's events (warm-ups on B).
+    for n in 0.. {
+        assert!(n < 30, "the GraphQL subscription never started");
+        post_as(
+            &alice,
+            &b,
+            "/api/system/events",
+            event(&format!("warm-up {n}")),
+        )
+        .await;
+        use tokio_tungstenite::tungstenite::Message;
+        if let Ok(Some(Ok(Message::Text(_)))) =
+            tokio::time::timeout(Duration::from_millis(300), alice_ws.next()).await
+        {
+            break;
+        }
+    }
+    let posted = Instant::now();
+    post_as(&alice, &a, "/api/system/events", event("alice on A")).await;
+    let first_id = loop {
+        let (id, d) = next_sse(&mut alice_sse).await;
+        if d == "alice on A" {
+            break id;
+        }
+        assert!(d.starts_with("warm-up"), "{d}");
+    };
+    assert!(
+        posted.elapsed() < Duration::from_secs(1),
+        "B's SSE subscriber waited {:?}",
+        posted.elapsed()
+    );
+    loop {
+        let m = ws_json(&mut alice_ws).await;
+        let d = m["payload"]["data"]["subscribeEvents"]["description"].clone();
+        if d == "alice on A" {
+            break;
+        }
+        assert!(d.as_str().is_some_and(|d| d.starts_with("warm-up")), "{m}");
+    }
+    assert!(
+        posted.elapsed() < Duration::from_secs(1),
+        "B's GraphQL subscriber waited {:?}",
+        posted.elapsed()
+    );
+    // Bob's stream on B carries only bob's events.
+    post_as(&bob, &a, "/api/system/events", event("bob on A")).await;
+    assert_eq!(next_sse(&mut bob_sse).await.1, "bob on A");
+
+    // Every kind of write through A is read through B, and only by its owner.
+    post_as(
+        &alice,
+        &a,
+        "/api/pattern",
+        json!({"patternFile": "name: alice-design\ncomponents:\n  - name: cm\n    kind: ConfigMap\n    apiVersion: v1\n    metadata: {name: cm}\n"}),
+    )
+    .await;
+    post_as(
+        &alice,
+        &a,
+        "/api/user/prefs",
+        json!({"anonymousUsageStats": false}),
+    )
+    .await;
+    post_as(
+        &alice,
+        &a,
+        "/api/user/performance/profiles",
+        json!({"name": "alice profile", "endpoints": [a.url("/healthz/live")]}),
+    )
+    .await;
+    post_as(
+        &alice,
+        &a,
+        "/api/registry/register",
+        json!({"name": "alice-mesh", "version": "v1.0.0", "components": [{"kind": "Widget", "apiVersion": "alice.io/v1"}]}),
+    )
+    .await;
+    let uploaded = alice
+        .post(a.url("/api/system/kubernetes"))
+        .header("content-type", "application/yaml")
+        .body("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"http://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: alice-cluster, context: {cluster: c, user: u}}]\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let names = |v: &Value, list: &str, field: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[field].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (who, client, mine) in [("alice", &alice, true), ("bob", &bob, false)] {
+        let designs = get_as(client, &b, "/api/pattern?pagesize=all").await;
+        assert_eq!(
+            names(&designs, "patterns", "name") == ["alice-design"],
+            mine,
+            "{who}"
+        );
+        let prefs = get_as(client, &b, "/api/user/prefs").await;
+        assert_eq!(prefs["anonymousUsageStats"] == false, mine, "{who}");
+        let profiles = get_as(client, &b, "/api/user/performance/profiles?pagesize=all").await;
+        assert_eq!(
+            names(&profiles, "profiles", "name") == ["alice profile"],
+            mine,
+            "{who}"
+        );
+        let contexts = get_as(client, &b, "/api/system/kubernetes/contexts?pagesize=all").await;
+        assert_eq!(
+            names(&contexts, "contexts", "name") == ["alice-cluster"],
+            mine,
+            "{who}"
+        );
+        let events = get_as(client, &b, "/api/system/events?pagesize=all").await;
+        let descriptions = names(&events, "events", "description");
+        assert_eq!(
+            descriptions.contains(&"alice on A".to_string()),
+            mine,
+            "{who}"
+        );
+        assert_eq!(
+            descriptions.contains(&"bob on A".to_string()),
+            !mine,
+            "{who}"
+        );
+    }
+    // The registry is shared by everyone.
+    get_as(&bob, &b, "/api/registry/models/alice-mesh").await;
+
+    // Alice's stream goes away; events land on both; she resumes on A and gets exactly
+    // the missed ones, then live ones.
+    drop(alice_sse);
+    for (replica, d) in [(&b, "missed 1 on B"), (&a, "missed 2 on A")] {
+        post_as(&alice, replica, "/api/system/events", event(d)).await;
+    }
+    let mut resumed = sse_as(&alice, &a, Some(&first_id)).await;
+    // In between come the events the other writes recorded (design saved, ...).
+    let mut got = Vec::new();
+    while !got.iter().any(|d| d == "missed 2 on A") {
+        got.push(next_sse(&mut resumed).await.1);
+    }
+    assert!(!got.iter().any(|d| d == "alice on A"), "resent: {got:?}");
+    let missed: Vec<&str> = got
+        .iter()
+        .map(String::as_str)
+        .filter(|d| d.starts_with("missed"))
+        .collect();
+    assert_eq!(missed, ["missed 1 on B", "missed 2 on A"]);
+    post_as(&alice, &b, "/api/system/events", event("live on B")).await;
+    loop {
+        let d = next_sse(&mut resumed).await.1;
+        assert!(
+            !d.starts_with("missed") && d != "alice on A",
+            "sent twice: {d}"
+        );
+        if d == "live on B" {
+            break;
+        }
+    }
+
+    // A run started on A: listed on B, the limit counts it there, followed and cancelled
+    // from B.
+    let started = alice
+        .get(a.url("/api/perf/profile"))
+        .query(&[
+            ("name", "across"),
+            ("url", &a.url("/healthz/live")),
+            ("t", "30s"),
+            ("qps", "5"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let on_a = tokio::spawn(async move { started.text().await.unwrap() });
+    let runs = get_as(&alice, &b, "/api/perf/runs").await;
+    let run_id = runs[0]["runId"]
+        .as_str()
+        .expect("a run listed on B")
+        .to_string();
+    let second = alice
+        .get(b.url("/api/perf/profile"))
+        .query(&[
+            ("url", a.url("/healthz/live").as_str()),
+            ("t", "30s"),
+            ("qps", "5"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 429);
+    let mut follow = ws_subscribe(
+        &b,
+        &alice_token,
+        &format!(
+            r#"subscription {{ subscribePerfRunProgress(runID: "{run_id}") {{ status message }} }}"#
+        ),
+    )
+    .await;
+    let first = ws_json(&mut follow).await;
+    assert_eq!(
+        first["payload"]["data"]["subscribePerfRunProgress"]["status"], "info",
+        "{first}"
+    );
+    let cancelled = alice
+        .delete(b.url(&format!("/api/perf/runs/{run_id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 204);
+    let last = loop {
+        let m = ws_json(&mut follow).await;
+        let f = m["payload"]["data"]["subscribePerfRunProgress"].clone();
+        if f["status"] != "info" {
+            break f;
+        }
+    };
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cancelled after"),
+        "{last}"
+    );
+    let text_on_a = tokio::time::timeout(Duration::from_secs(10), on_a)
+        .await
+        .expect("A's stream ended")
+        .unwrap();
+    assert!(text_on_a.contains("cancelled after"), "{text_on_a}");
+    provider.stop().await;
+}

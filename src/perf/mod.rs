@@ -524,12 +524,13 @@ impl Perf {
             .meta("url", plan.url.clone())
             .meta("requests", outcome.requests);
             this.events.note_for(&owner, &user_id, event).await;
+            // The last frame is stored and the run marked ended before anyone is sent
+            // it, so whoever sees it sees the run over (not listed, not counted).
             let _ = stored.send(last.clone());
-            let _ = frames.send(last);
             drop(stored);
-            // The run is over once its last frame is stored and it is marked ended.
             let _ = writer.await;
             this.runs.lock().remove(&id);
+            let _ = frames.send(last);
         });
         if let Some(entry) = self.runs.lock().get_mut(&run_id) {
             entry.task = Some(task);
@@ -634,14 +635,8 @@ impl Perf {
         }
         // Subscribed before reading where the run is, so no new frame is missed.
         let wake = self.remote_frames.subscribe();
-        let state = self
-            .store
-            .run_state(&owner, run_id)
-            .await
-            .or_internal("reading a load test")?;
-        match state {
-            Some((heartbeat, None)) if heartbeat > now_ms() - LIVE_MS => {}
-            _ => return Ok(None),
+        if !self.in_progress_elsewhere(&owner, run_id).await? {
+            return Ok(None);
         }
         let last = self
             .store
@@ -682,20 +677,23 @@ impl Perf {
             r.cancel.cancel();
             return Ok(true);
         }
+        if !self.in_progress_elsewhere(&owner, run_id).await? {
+            return Ok(false);
+        }
+        self.bus
+            .publish(Topic::Perf, &format!("cancel:{run_id}"))
+            .await;
+        Ok(true)
+    }
+
+    /// Whether an owner's run is in progress on a replica that is alive.
+    async fn in_progress_elsewhere(&self, owner: &str, run_id: &str) -> Result<bool, PerfError> {
         let state = self
             .store
-            .run_state(&owner, run_id)
+            .run_state(owner, run_id)
             .await
             .or_internal("reading a load test")?;
-        match state {
-            Some((heartbeat, None)) if heartbeat > now_ms() - LIVE_MS => {
-                self.bus
-                    .publish(Topic::Perf, &format!("cancel:{run_id}"))
-                    .await;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
+        Ok(matches!(state, Some((heartbeat, None)) if heartbeat > now_ms() - LIVE_MS))
     }
 
     /// Cancels every run and waits until each has stored what it measured.
