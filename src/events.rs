@@ -382,7 +382,10 @@ impl Events {
         futures_util::stream::unfold(follow, Follow::next).boxed()
     }
 
-    /// The sequence number a `Last-Event-ID` names: one this deployment has given out.
+    /// Where a `Last-Event-ID` resumes. An id after the newest event (from another
+    /// deployment, or a database restored from a backup) resumes from now: nothing this
+    /// database holds was missed, and live events must not wait for the number to be
+    /// reached.
     pub async fn resume_point(&self, id: &str) -> Result<i64, EventError> {
         let seq = id
             .trim()
@@ -400,12 +403,7 @@ impl Events {
             .last_event_seq()
             .await
             .or_internal("reading the newest event")?;
-        if seq > newest {
-            return Err(EventError::Invalid(format!(
-                "Last-Event-ID {seq} is after the newest event ({newest}); resume without it"
-            )));
-        }
-        Ok(seq)
+        Ok(seq.min(newest))
     }
 
     /// Ends the live streams (at shutdown).
