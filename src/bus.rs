@@ -37,6 +37,7 @@ pub enum Topic {
     Perf,
 }
 
+/// Every topic, in declaration order (`topic as usize` is its place).
 const TOPICS: [Topic; 6] = [
     Topic::Events,
     Topic::Designs,
@@ -70,7 +71,8 @@ pub enum Notice {
 struct Inner {
     store: Store,
     replica: String,
-    topics: Vec<(Topic, broadcast::Sender<Notice>)>,
+    /// One channel per topic, at `topic as usize`.
+    topics: [broadcast::Sender<Notice>; TOPICS.len()],
     /// The listener is connected (always true on SQLite: nothing to listen to).
     listening: AtomicBool,
     stop: tokio_util::sync::CancellationToken,
@@ -88,10 +90,7 @@ impl Bus {
         let bus = Bus(Arc::new(Inner {
             store,
             replica: uuid::Uuid::new_v4().to_string(),
-            topics: TOPICS
-                .iter()
-                .map(|t| (*t, broadcast::channel(1024).0))
-                .collect(),
+            topics: TOPICS.map(|_| broadcast::channel(1024).0),
             listening: AtomicBool::new(!postgres),
             stop: tokio_util::sync::CancellationToken::new(),
         }));
@@ -119,14 +118,7 @@ impl Bus {
     }
 
     fn sender(&self, topic: Topic) -> &broadcast::Sender<Notice> {
-        // Every topic has a sender (built from TOPICS).
-        &self
-            .0
-            .topics
-            .iter()
-            .find(|(t, _)| *t == topic)
-            .unwrap_or(&self.0.topics[0])
-            .1
+        &self.0.topics[topic as usize]
     }
 
     /// Runs `handle` for every notice of `topic` from another replica, one at a time, on
@@ -198,7 +190,7 @@ impl Bus {
     }
 
     fn resync(&self) {
-        for (_, tx) in &self.0.topics {
+        for tx in &self.0.topics {
             let _ = tx.send(Notice::Resync);
         }
     }
@@ -242,6 +234,13 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_topic_is_at_its_own_place() {
+        for (i, t) in TOPICS.iter().enumerate() {
+            assert_eq!(*t as usize, i, "{t:?}");
+        }
+    }
 
     #[test]
     fn a_notice_is_small_and_names_topic_replica_and_key() {

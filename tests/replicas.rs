@@ -3,6 +3,9 @@
 //! contract-pg`) starts the database and runs these one at a time, after the contract
 //! suite, because they stop it; on their own they are ignored (they need it).
 
+#[path = "support/database.rs"]
+mod database;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,7 +13,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// The administrator's URL and the `pg_ctl` command line of the test database.
-fn database() -> (String, String) {
+fn test_database() -> (String, String) {
     let url = std::env::var("MESHERY_TEST_DATABASE_URL")
         .expect("MESHERY_TEST_DATABASE_URL: run with cargo xtask contract-pg");
     let control = std::env::var("MESHERY_TEST_PG_CTL")
@@ -29,21 +32,6 @@ fn pg_ctl(control: &str, action: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "pg_ctl {action}: {status}");
-}
-
-/// A fresh database on the test server, for one deployment.
-async fn fresh_database(admin: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("replicas_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(admin).unwrap();
-    url.set_path(&name);
-    url.to_string()
 }
 
 /// One `meshery-server` process.
@@ -180,45 +168,17 @@ fn shared_key(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-/// The descriptions an SSE stream of `replica` delivers, as they come.
-async fn subscribe(replica: &Replica) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-    let response = http_streaming()
-        .get(replica.url("/api/system/events/subscribe"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut frames = Box::pin(meshery_client::sse::data_frames(response.bytes_stream()));
-        while let Some(Ok(data)) = frames.next().await {
-            let event: Value = serde_json::from_str(&data).unwrap();
-            if tx
-                .send(
-                    event["description"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 fn http_streaming() -> reqwest::Client {
     meshery::tls::install_crypto();
     reqwest::Client::builder().build().unwrap()
 }
 
-async fn expect(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, want: &[String]) {
+/// The next events' descriptions on an SSE stream (`sse_as`) are `want`.
+async fn expect(rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>, want: &[String]) {
     let mut got = Vec::new();
     while got.len() < want.len() {
         match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
-            Ok(Some(d)) => got.push(d),
+            Ok(Some((_, d))) => got.push(d),
             _ => panic!("the subscriber got {got:?}, wanted {want:?}"),
         }
     }
@@ -228,8 +188,8 @@ async fn expect(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, want: &[S
 #[tokio::test]
 #[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
 async fn a_replica_killed_mid_write_loses_no_answered_write_and_the_other_keeps_answering() {
-    let (admin, _) = database();
-    let database = fresh_database(&admin).await;
+    let (admin, _) = test_database();
+    let database = database::fresh(&admin, "replicas").await;
     let keys = tempfile::tempdir().unwrap();
     let key = shared_key(keys.path());
     let mut a = Replica::start(&database, &key).await;
@@ -290,13 +250,13 @@ async fn a_replica_killed_mid_write_loses_no_answered_write_and_the_other_keeps_
 #[tokio::test]
 #[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
 async fn replicas_recover_from_a_database_restart_and_lost_notices_without_losing_events() {
-    let (admin, control) = database();
-    let database = fresh_database(&admin).await;
+    let (admin, control) = test_database();
+    let database = database::fresh(&admin, "replicas").await;
     let keys = tempfile::tempdir().unwrap();
     let key = shared_key(keys.path());
     let a = Replica::start(&database, &key).await;
     let b = Replica::start(&database, &key).await;
-    let mut on_b = subscribe(&b).await;
+    let mut on_b = sse_as(&http_streaming(), &b, None).await;
     assert_eq!(a.post_event("before").await, Some(201));
     expect(&mut on_b, &["before".into()]).await;
 
@@ -376,7 +336,7 @@ async fn snapshot(server: &Replica) -> Vec<(String, Value)> {
 #[tokio::test]
 #[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
 async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
-    let (admin, _) = database();
+    let (admin, _) = test_database();
     let keys = tempfile::tempdir().unwrap();
     let key = shared_key(keys.path());
     let home = tempfile::tempdir().unwrap();
@@ -438,7 +398,7 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     // SQLite -> PostgreSQL: a server on the copy sees the same; a second copy is refused.
     // With a password in the URL (the test database trusts loopback and ignores it):
     // the output must not show it.
-    let mut postgres = url::Url::parse(&fresh_database(&admin).await).unwrap();
+    let mut postgres = url::Url::parse(&database::fresh(&admin, "replicas").await).unwrap();
     postgres.set_password(Some("hunter2-db")).unwrap();
     let postgres = postgres.to_string();
     let (ok, out) = db_copy(&sqlite, &postgres);
@@ -480,11 +440,11 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
 #[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
 async fn the_database_connection_is_tls_verified_with_the_ca_file() {
     use sqlx::{Connection, Row};
-    let (admin, _) = database();
+    let (admin, _) = test_database();
     let ca = std::env::var("MESHERY_TEST_PG_CA").expect("MESHERY_TEST_PG_CA");
     let keys = tempfile::tempdir().unwrap();
     let key = shared_key(keys.path());
-    let mut url = url::Url::parse(&fresh_database(&admin).await).unwrap();
+    let mut url = url::Url::parse(&database::fresh(&admin, "replicas").await).unwrap();
     let name = url.path().trim_start_matches('/').to_string();
     url.set_query(Some("sslmode=verify-full"));
     let url = url.to_string();
@@ -661,7 +621,7 @@ fn event(description: &str) -> Value {
 #[ignore = "needs the test PostgreSQL: cargo xtask contract-pg"]
 async fn replica_processes_share_every_write_and_live_update_and_keep_users_apart() {
     use meshery_provider::{Account, ProviderConfig};
-    let (admin, _) = database();
+    let (admin, _) = test_database();
     let provider = meshery_provider::start(
         ProviderConfig {
             accounts: vec![
@@ -674,7 +634,7 @@ async fn replica_processes_share_every_write_and_live_update_and_keep_users_apar
     )
     .await
     .unwrap();
-    let database = fresh_database(&admin).await;
+    let database = database::fresh(&admin, "replicas").await;
     let keys = tempfile::tempdir().unwrap();
     let key = shared_key(keys.path());
     let flags = [

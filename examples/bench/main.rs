@@ -10,6 +10,8 @@
 //! `--quick` runs every part for a moment, to prove the bench works (no goal is checked).
 
 mod baseline;
+#[path = "../../tests/support/database.rs"]
+mod database;
 mod load;
 mod procs;
 mod streams;
@@ -346,7 +348,7 @@ impl Bench {
         };
         eprintln!("bench: event writes, SQLite then PostgreSQL");
         let sqlite = Served::meshery(&self.server_bin, &self.budget, &on(None)).await;
-        let pg_url = new_database(&admin).await;
+        let pg_url = database::fresh(&admin, "bench").await;
         let postgres = Served::meshery(&self.server_bin, &self.budget, &on(Some(&pg_url))).await;
         let write = |s: &Served| {
             Load {
@@ -382,7 +384,7 @@ impl Bench {
         let f = self.args.fanout;
         let e = self.args.events;
         eprintln!("bench: an event posted to one replica, {f} SSE subscribers over two");
-        let url = new_database(&admin).await;
+        let url = database::fresh(&admin, "bench").await;
         let mut one = Served::meshery(&self.server_bin, &self.budget, &on(Some(&url))).await;
         let mut two = Served::meshery(&self.server_bin, &self.budget, &on(Some(&url))).await;
         let client = reqwest::Client::new();
@@ -721,21 +723,4 @@ fn raise_fd_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &l);
         }
     }
-}
-
-/// A new database on the PostgreSQL server `admin` names; its URL.
-async fn new_database(admin: &str) -> String {
-    use sqlx::Connection;
-    let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .expect("the bench's PostgreSQL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("a new database");
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(admin).expect("a database URL");
-    url.set_path(&name);
-    url.to_string()
 }

@@ -106,7 +106,6 @@ pub fn test_database() -> Option<String> {
 /// On PostgreSQL, gives `config` a database of its own, named after its home, so a server
 /// restarted on the same home finds its data, as it does on SQLite.
 pub async fn use_test_database(config: &mut Config) {
-    use sqlx::Connection;
     let Some(admin) = test_database() else {
         return;
     };
@@ -121,23 +120,7 @@ pub async fn use_test_database(config: &mut Config) {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let name = format!("test_{name}");
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("connect to the test PostgreSQL");
-    let created = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await;
-    match created {
-        Ok(_) => {}
-        // 42P04: it exists (the same home again)
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-        Err(e) => panic!("CREATE DATABASE {name}: {e}"),
-    }
-    let _ = conn.close().await;
-    let mut url = url::Url::parse(&admin).expect("test database URL");
-    url.set_path(&name);
-    config.database_url = Some(url.to_string());
+    config.database_url = Some(crate::database::create(&admin, &format!("test_{name}")).await);
 }
 
 /// Every stored byte of the server's database (for "no secret in clear" checks): the

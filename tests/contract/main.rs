@@ -2,6 +2,8 @@
 //! clients; every response is checked against schema/openapi.yaml (see `harness`).
 
 mod auth;
+#[path = "../support/database.rs"]
+mod database;
 mod events;
 mod extensions;
 mod fixture;
