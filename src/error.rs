@@ -23,6 +23,7 @@ pub mod codes {
     pub const FORBIDDEN_TARGET: &str = "meshery-server-1011";
     pub const TOO_MANY_RUNS: &str = "meshery-server-1012";
     pub const CONFLICT: &str = "meshery-server-1013";
+    pub const ADMIN_ONLY: &str = "meshery-server-1014";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

@@ -60,4 +60,19 @@ impl Session {
     pub fn owner(&self) -> String {
         self.0.owner.clone()
     }
+
+    /// Whether the user may change what every user shares (the model registry): the
+    /// Local user (single-user installation), or a remote user whose token carries the
+    /// `admin` role.
+    pub fn is_admin(&self) -> bool {
+        !self.remote
+            || self
+                .user
+                .role_names
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(ADMIN_ROLE))
+    }
 }
+
+/// The role a remote provider's token carries for administrators (Meshery's role name).
+pub const ADMIN_ROLE: &str = "admin";

@@ -625,7 +625,7 @@ async fn replica_processes_share_every_write_and_live_update_and_keep_users_apar
     let provider = meshery_provider::start(
         ProviderConfig {
             accounts: vec![
-                Account::parse("alice:alice-pw:Alice Liddell").unwrap(),
+                Account::parse("alice:alice-pw:Alice Liddell::admin").unwrap(),
                 Account::parse("bob:bob-pw:Bob Builder").unwrap(),
             ],
             ..Default::default()

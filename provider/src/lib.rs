@@ -30,12 +30,15 @@ pub struct Account {
     pub given_name: String,
     pub family_name: String,
     pub email: String,
+    /// The `roles` claim of the user's tokens (`admin` lets a user change what every
+    /// user shares, such as the model registry).
+    pub roles: Vec<String>,
 }
 
 /// What went wrong in the provider.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("{0:?}: expected user:password[:Full Name[:email]]")]
+    #[error("{0:?}: expected user:password[:Full Name[:email[:role+role]]]")]
     BadAccount(String),
     #[error("no randomness for a signing key: {0}")]
     Randomness(getrandom::Error),
@@ -55,9 +58,10 @@ pub enum ProviderError {
 }
 
 impl Account {
-    /// Parses `user:password[:Given Family[:email]]`.
+    /// Parses `user:password[:Given Family[:email[:role+role]]]`; without roles the user
+    /// has the one role `user`.
     pub fn parse(spec: &str) -> Result<Account, ProviderError> {
-        let mut parts = spec.splitn(4, ':');
+        let mut parts = spec.splitn(5, ':');
         let username = parts.next().unwrap_or("").trim().to_string();
         let password = parts.next().unwrap_or("").to_string();
         if username.is_empty() || password.is_empty() {
@@ -67,8 +71,21 @@ impl Account {
         let (given, family) = name.split_once(' ').unwrap_or((name.as_str(), ""));
         let email = parts
             .next()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| format!("{username}@example.com"));
+        let mut roles: Vec<String> = parts
+            .next()
+            .unwrap_or("")
+            .split('+')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect();
+        if roles.is_empty() {
+            roles.push("user".into());
+        }
         Ok(Account {
             given_name: if given.is_empty() {
                 username.clone()
@@ -79,6 +96,7 @@ impl Account {
             username,
             password,
             email,
+            roles,
         })
     }
 }
@@ -261,7 +279,7 @@ impl RefProvider {
             "given_name": account.given_name,
             "family_name": account.family_name,
             "email": account.email,
-            "roles": ["user"],
+            "roles": account.roles,
             "iat": now,
             "nbf": now,
             "exp": now + self.config.token_ttl.as_secs() as i64,
@@ -862,4 +880,30 @@ pub async fn start(config: ProviderConfig, addr: SocketAddr) -> Result<Running, 
         provider,
         served,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_carry_roles() {
+        let plain = Account::parse("alice:pw:Alice Liddell").unwrap();
+        assert_eq!(plain.roles, ["user"]);
+        assert_eq!(plain.email, "alice@example.com");
+        let admin = Account::parse("root:pw:Root User::admin+user").unwrap();
+        assert_eq!(admin.roles, ["admin", "user"]);
+        assert_eq!(admin.email, "root@example.com");
+        assert_eq!(admin.family_name, "User");
+        let p = RefProvider::new(
+            ProviderConfig {
+                accounts: vec![admin.clone()],
+                ..Default::default()
+            },
+            "http://p",
+        )
+        .unwrap();
+        assert_eq!(p.claims_for(&admin)["roles"], json!(["admin", "user"]));
+        assert!(Account::parse("nopassword").is_err());
+    }
 }

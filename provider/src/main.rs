@@ -17,7 +17,8 @@ struct Args {
     /// The provider's name, as Meshery lists it.
     #[arg(long, env = "MESHERY_PROVIDER_NAME", default_value = "Reference")]
     name: String,
-    /// Users, comma-separated `user:password[:Full Name[:email]]`.
+    /// Users, comma-separated `user:password[:Full Name[:email[:role+role]]]`; tokens carry
+    /// the roles as `roles` (default `user`; `admin` may register models).
     #[arg(long, env = "MESHERY_PROVIDER_USERS", value_delimiter = ',')]
     users: Vec<String>,
     /// Audience (`aud`) of issued tokens.

@@ -30,6 +30,7 @@ async fn setup_with_refetch(refetch: Duration) -> Setup {
         accounts: vec![
             Account::parse("alice:alice-pw:Alice Liddell").unwrap(),
             Account::parse("bob:bob-pw:Bob Builder").unwrap(),
+            Account::parse("root:root-pw:Root Admin::admin").unwrap(),
         ],
         ..Default::default()
     };

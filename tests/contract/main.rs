@@ -16,6 +16,7 @@ mod perf;
 mod registry;
 mod replicas;
 mod rest;
+mod sessions;
 mod spec;
 
 /// The codegen fixture's models, at the crate root where its generated server names them.
