@@ -36,6 +36,9 @@ pub struct Config {
     pub jwt_audience: Option<String>,
     /// The least time between JWKS fetches caused by unknown key ids.
     pub jwks_refetch_interval: std::time::Duration,
+    /// How long a provider's confirmation of a token is trusted; a revocation at the
+    /// provider ends requests and streams within it.
+    pub token_recheck: std::time::Duration,
     /// This server's URL as browsers reach it (login callbacks); else the request's Host.
     pub public_url: Option<String>,
     /// Limits of load tests.
@@ -79,6 +82,7 @@ impl Config {
             jwt_issuer: None,
             jwt_audience: None,
             jwks_refetch_interval: std::time::Duration::from_secs(30),
+            token_recheck: std::time::Duration::from_secs(60),
             public_url: None,
             perf: crate::perf::Limits::default(),
             targets: crate::policy::Targets::default(),
@@ -170,6 +174,7 @@ impl App {
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             refetch_interval: config.jwks_refetch_interval,
+            confirm_ttl: config.token_recheck,
             ..Default::default()
         };
         let bus = crate::bus::Bus::start(store.clone()).await?;

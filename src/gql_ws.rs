@@ -13,7 +13,9 @@
 //! `connection_init` with 1002 (legacy: `connection_error`), errors of an operation arrive
 //! as a `next` (legacy: `data`) followed by `complete`; additionally, per the
 //! graphql-transport-ws spec, `subscribe` before the ack closes with 4401 and a duplicate
-//! id with 4409.
+//! id with 4409. The session accepted at `connection_init` is watched: when its token
+//! expires or is logged out or revoked, the connection closes with 4403 and the reason
+//! (legacy: a `connection_error` first).
 
 use std::sync::Arc;
 
@@ -32,7 +34,12 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::gql::{GRAPHQL_PATHS, Graphql};
 use crate::gql_groups::{GroupKey, serialize};
+use crate::liveness::{Ended, SessionEnd};
 use crate::session::Session;
+
+/// The close code when the session ends under an open connection (token expiry, logout,
+/// revocation): graphql-transport-ws's "Forbidden".
+pub const SESSION_ENDED: u16 = 4403;
 
 /// Root subscription fields whose stream is the same for every subscriber with the same
 /// owner, query and variables, and has no first item of its own (a late subscriber misses
@@ -80,9 +87,27 @@ pub async fn serve(
     // Whether anything arrived since the last ping; a ping unanswered for a whole
     // interval ends the connection.
     let mut heard = true;
+    // The end of the session accepted at `connection_init` (token expiry, logout,
+    // revocation): the connection closes then, whatever it carries.
+    let mut session_end: Option<SessionEnd> = None;
+    let mut watching = false;
     loop {
+        if !watching && let Some(session) = &conn.session {
+            watching = true;
+            session_end = conn.graphql.app().providers.session_end(session);
+        }
         tokio::select! {
             biased;
+            why = async { session_end.as_mut()?.await.into() }, if session_end.is_some() => {
+                let Some(why): Option<Ended> = why else { continue };
+                let reason = why.message().to_string();
+                if conn.protocol == Protocols::SubscriptionsTransportWS {
+                    let error = serde_json::json!({"type": "connection_error", "payload": {"message": reason}});
+                    let _ = socket.send(Message::Text(error.to_string().into())).await;
+                }
+                let _ = socket.send(close_frame(SESSION_ENDED, reason)).await;
+                return;
+            }
             message = socket.recv() => {
                 heard = true;
                 let text = match message {

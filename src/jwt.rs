@@ -59,6 +59,9 @@ pub struct Policy {
     pub audience: Option<String>,
     /// The least time between two JWKS fetches caused by unknown `kid`s.
     pub refetch_interval: Duration,
+    /// How long a provider's confirmation that a token is active is trusted (a
+    /// revocation at the provider takes effect within it).
+    pub confirm_ttl: Duration,
 }
 
 impl Default for Policy {
@@ -68,6 +71,7 @@ impl Default for Policy {
             issuer: None,
             audience: None,
             refetch_interval: Duration::from_secs(30),
+            confirm_ttl: Duration::from_secs(60),
         }
     }
 }

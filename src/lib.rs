@@ -29,6 +29,7 @@ pub mod gql_ws;
 mod handlers;
 pub mod jwt;
 pub mod kubernetes;
+pub mod liveness;
 pub mod perf;
 pub mod policy;
 pub mod prefs;

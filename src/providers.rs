@@ -44,6 +44,8 @@ pub struct Providers {
     /// The Local user's session without a token, built once.
     local: Session,
     bus: Bus,
+    /// The ends of remote sessions that streams wait on.
+    watchers: Arc<crate::liveness::Watchers>,
 }
 
 impl Providers {
@@ -95,9 +97,12 @@ impl Providers {
             remotes,
             local: Session::new(LOCAL.to_string(), local_user(system_id), None, false),
             bus,
+            watchers: Default::default(),
         };
-        // A logout on another replica: drop our cached verification of that token.
+        // A logout on another replica: drop our cached verification of that token, and
+        // end the streams open with it.
         let remotes = providers.remotes.clone();
+        let watchers = providers.watchers.clone();
         providers.bus.on(Topic::Revoked, move |notice| {
             let key = match &notice {
                 Notice::Changed { key } => parse_key(key),
@@ -108,6 +113,10 @@ impl Providers {
                     Some(key) => remote.forget(key),
                     None => remote.forget_all(),
                 }
+            }
+            match &key {
+                Some(key) => watchers.end(key, crate::liveness::Ended::Revoked),
+                None => watchers.recheck_all(),
             }
             std::future::ready(())
         });
@@ -126,12 +135,26 @@ impl Providers {
 
     /// Logs out at a remote provider, and has every replica forget the token.
     pub async fn logout(&self, remote: &Remote, token: &str) {
+        let key = crate::remote::token_key(token);
+        self.watchers.end(&key, crate::liveness::Ended::Revoked);
         remote.logout(token).await;
-        let key: String = crate::remote::token_key(token)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
         self.bus.publish(Topic::Revoked, &key).await;
+    }
+
+    /// When a session's streams must end (see `liveness`); `None` for a session that
+    /// never ends by itself (the Local provider's).
+    pub fn session_end(&self, session: &Session) -> Option<crate::liveness::SessionEnd> {
+        if !session.remote {
+            return None;
+        }
+        let remote = self.remotes.iter().find(|r| r.name == session.provider)?;
+        self.watchers.watch(remote, session)
+    }
+
+    /// Tokens whose sessions streams are watching now.
+    pub fn watched_sessions(&self) -> usize {
+        self.watchers.watched()
     }
 
     /// This installation's id, which is also the Local user's id.

@@ -18,8 +18,6 @@ use crate::session::Session;
 
 /// Largest body read from a provider's control endpoints (keys, capabilities, tokens).
 const MAX_CONTROL_BODY: usize = 256 * 1024;
-/// How long a verified token is trusted before the provider is asked again (revocation).
-const CONFIRM_TTL: Duration = Duration::from_secs(60);
 /// Bound on cached tokens; past it the least useful entries are evicted one by one
 /// (S3-FIFO), so a flood of new tokens cannot flush every user's verification at once.
 const CACHE_CAP: usize = 10_000;
@@ -40,6 +38,9 @@ pub struct Remote {
     verifier: Verifier<JwksSource>,
     /// SHA-256 of a token -> its verification, trusted until the time it holds.
     cache: quick_cache::sync::Cache<[u8; 32], Arc<Verified>>,
+    /// How long a verified token is trusted before the provider is asked again
+    /// (revocation); streams recheck their session as often.
+    confirm_ttl: Duration,
     system_id: String,
 }
 
@@ -300,6 +301,7 @@ impl Remote {
                     return Ok(Remote {
                         name: caps.provider_name.clone(),
                         capabilities: RwLock::new(caps),
+                        confirm_ttl: policy.confirm_ttl,
                         verifier: Verifier::new(jwks, policy),
                         cache: quick_cache::sync::Cache::new(CACHE_CAP),
                         system_id: system_id.to_string(),
@@ -425,7 +427,9 @@ impl Remote {
         let key = token_key(token);
         if let Some(v) = self.cache.get(&key)
             && Instant::now() < v.until
-            && v.claims.exp > chrono::Utc::now().timestamp() - 60
+            // The provider confirmed the token until its expiry, not past it (the
+            // verification's leeway is for clock skew, not for trusting an old answer).
+            && v.claims.exp > chrono::Utc::now().timestamp()
         {
             return Ok(v);
         }
@@ -448,19 +452,30 @@ impl Remote {
         if !active {
             return Err(TokenRejected::Inactive);
         }
-        let session = Session::new(
+        let session = Session::remote(
             self.name.clone(),
             user_of(&self.name, &claims),
-            Some(token.to_string()),
-            true,
+            token.to_string(),
+            claims.exp,
         );
         let verified = Arc::new(Verified {
             claims,
             session,
-            until: Instant::now() + CONFIRM_TTL,
+            until: Instant::now() + self.confirm_ttl,
         });
         self.cache.insert(key, verified.clone());
         Ok(verified)
+    }
+
+    /// Confirms a token as a request would (the cached verification while it is fresh,
+    /// else the provider again): until when the confirmation holds.
+    pub async fn confirmed_until(&self, token: &str) -> Result<Instant, TokenRejected> {
+        Ok(self.verified(token).await?.until)
+    }
+
+    /// Until when the cached confirmation of a token holds, if one is cached.
+    pub fn cached_until(&self, key: &[u8; 32]) -> Option<Instant> {
+        self.cache.get(key).map(|v| v.until)
     }
 
     /// Exchanges a token for a new one (`POST /refresh`).

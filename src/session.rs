@@ -18,6 +18,9 @@ pub struct Identity {
     pub token: Option<String>,
     /// Whether a remote provider vouched for the token (else the user is the Local one).
     pub remote: bool,
+    /// When the token expires (its `exp`, seconds since 1970), if it does: streams the
+    /// session opened end then.
+    pub expires_at: Option<i64>,
     owner: String,
 }
 
@@ -51,8 +54,18 @@ impl Session {
             user,
             token,
             remote,
+            expires_at: None,
             owner,
         }))
+    }
+
+    /// A remote provider's session, for a token that expires at `expires_at`.
+    pub fn remote(provider: String, user: User, token: String, expires_at: i64) -> Session {
+        let mut session = Session::new(provider, user, Some(token), true);
+        if let Some(identity) = Arc::get_mut(&mut session.0) {
+            identity.expires_at = Some(expires_at);
+        }
+        session
     }
 
     /// The key that owns this user's stored data: provider and user id, so two

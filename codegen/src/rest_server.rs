@@ -1099,10 +1099,25 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 /// reconnects sends the last one back as `Last-Event-ID`). An id with a line
                 /// break or NUL cannot be sent and is left out.
                 pub fn with_id(id: ::std::option::Option<&str>, json: &str) -> SseFrame {
+                    SseFrame::encode(id, ::std::option::Option::None, json)
+                }
+
+                /// `from_json` as an event of type `event` (an `event:` line first): clients
+                /// that only listen for messages do not take it for one.
+                pub fn named(event: &str, json: &str) -> SseFrame {
+                    SseFrame::encode(::std::option::Option::None, ::std::option::Option::Some(event), json)
+                }
+
+                fn encode(id: ::std::option::Option<&str>, event: ::std::option::Option<&str>, json: &str) -> SseFrame {
                     let mut buf = ::std::vec::Vec::with_capacity(json.len() + 32);
                     if let ::std::option::Option::Some(id) = id.filter(|i| !i.contains(['\n', '\r', '\0'])) {
                         buf.extend_from_slice(b"id: ");
                         buf.extend_from_slice(id.as_bytes());
+                        buf.push(b'\n');
+                    }
+                    if let ::std::option::Option::Some(event) = event.filter(|e| !e.contains(['\n', '\r'])) {
+                        buf.extend_from_slice(b"event: ");
+                        buf.extend_from_slice(event.as_bytes());
                         buf.push(b'\n');
                     }
                     if json.contains(['\n', '\r']) {

@@ -243,7 +243,7 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
     };
     bar.enable_steady_tick(Duration::from_millis(200));
     let started = std::time::Instant::now();
-    let mut frames = Box::pin(meshery_client::sse::data_frames(stream.into_inner()));
+    let mut frames = Box::pin(meshery_client::sse::frames(stream.into_inner()));
     let mut result = None;
     let mut run_id = None;
     let interrupted = tokio::signal::ctrl_c();
@@ -274,7 +274,11 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
                 ),
             }
         })?;
-        let Ok(frame) = serde_json::from_str::<PerfFrame>(&frame) else {
+        if frame.event.as_deref() == Some(meshery_client::sse::SESSION_ENDED) {
+            bar.abandon();
+            return Err(session_ended(&frame.data));
+        }
+        let Ok(frame) = serde_json::from_str::<PerfFrame>(&frame.data) else {
             continue;
         };
         if run_id.is_none() {
@@ -536,4 +540,44 @@ pub async fn result_view(target: &Target, id: String, format: Format) -> Outcome
         .map_err(|e| target.fail(e))?
         .into_inner();
     output::emit(format, &r, summary)
+}
+
+/// The failure for a progress stream the server ended with the session (token expired,
+/// logged out, revoked): its MeshKit error says why. The run itself goes on and stores
+/// its result.
+fn session_ended(data: &str) -> Failure {
+    let said = serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .and_then(|e| e["error"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "the session ended".into());
+    failure::status(
+        401,
+        &format!("{said}; the run goes on and its result is stored"),
+        "",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_ended_with_the_session_asks_for_a_new_login() {
+        let data =
+            r#"{"code":"meshery-server-1002","error":"the session ended: the token expired"}"#;
+        let failure = session_ended(data);
+        assert_eq!(failure.class, Class::Unauthenticated);
+        assert!(
+            failure.message.contains("the token expired"),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains("result is stored"),
+            "{}",
+            failure.message
+        );
+        // Data that is not a MeshKit error still ends the run's view with a reason.
+        assert!(session_ended("?").message.contains("the session ended"));
+    }
 }

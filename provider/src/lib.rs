@@ -314,11 +314,12 @@ impl RefProvider {
         let claims: Value = jsonwebtoken::decode(token, &decoding, &validation)
             .ok()?
             .claims;
-        // The provider is strict about its own tokens (no leeway); relying parties allow
+        // The provider is strict about its own tokens (no leeway; `exp` is the first second
+        // a token is no longer good, per RFC 7519); relying parties allow
         // clock skew. An expired token is only good for a refresh, and only for a while.
         let exp = claims["exp"].as_i64().unwrap_or(0);
         let now = self.now();
-        if (!allow_expired && exp < now) || exp + self.grace() < now {
+        if (!allow_expired && exp <= now) || exp + self.grace() < now {
             return None;
         }
         let jti = claims["jti"].as_str().unwrap_or_default().to_string();

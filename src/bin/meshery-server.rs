@@ -55,6 +55,12 @@ struct Args {
     /// Least seconds between JWKS fetches caused by unknown key ids.
     #[arg(long, env = "MESHERY_JWKS_REFETCH_SECS", default_value_t = 30)]
     jwks_refetch_secs: u64,
+    /// Seconds a provider's confirmation that a token is active is trusted: a token
+    /// revoked at the provider stops working, and the streams opened with it end, within
+    /// this time (logout through this server ends them at once). Shorter asks the
+    /// provider more often.
+    #[arg(long, env = "MESHERY_TOKEN_RECHECK_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    token_recheck_secs: u64,
     /// This server's URL as browsers reach it, for login callbacks (default: the request's Host).
     #[arg(long, env = "MESHERY_PUBLIC_URL", value_parser = meshery_http::public_url)]
     public_url: Option<String>,
@@ -241,6 +247,7 @@ async fn main() -> ExitCode {
         jwt_issuer: args.jwt_issuer,
         jwt_audience: args.jwt_audience,
         jwks_refetch_interval: std::time::Duration::from_secs(args.jwks_refetch_secs),
+        token_recheck: std::time::Duration::from_secs(args.token_recheck_secs),
         public_url: args.public_url,
         perf: meshery::perf::Limits {
             max_duration: std::time::Duration::from_secs(args.perf_max_secs),

@@ -81,7 +81,9 @@ impl EventsApi for Api {
             .subscribe(&r.session, after)
             .map(|p| p.shared(|p| rt::SseFrame::with_id(Some(&p.seq.to_string()), &p.json)))
             .boxed();
-        Ok(SubscribeEventsResponse::Ok(frames))
+        Ok(SubscribeEventsResponse::Ok(super::until_session_ends(
+            self, &r.session, frames,
+        )))
     }
 
     async fn delete_event(

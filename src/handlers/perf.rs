@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -152,14 +150,15 @@ fn smp_request(text: &str) -> Result<Request, ApiError> {
     })
 }
 
+/// Starts a run; its progress as server-sent events, until the run or the session ends.
 async fn start(
-    perf: &Arc<Perf>,
+    app: &App,
     session: &Session,
     request: Request,
 ) -> Result<rt::EventStream, ApiError> {
-    let plan = perf.plan(request).await?;
-    let (_, frames) = perf.start(session, plan).await?;
-    Ok(events(frames))
+    let plan = app.perf.plan(request).await?;
+    let (_, frames) = app.perf.start(session, plan).await?;
+    Ok(super::until_session_ends(app, session, events(frames)))
 }
 
 impl App {
@@ -206,7 +205,7 @@ impl PerfApi for Api {
             profile_id: None,
         };
         Ok(RunPerfTestResponse::Ok(
-            start(&self.perf, &r.session, request).await?,
+            start(self, &r.session, request).await?,
         ))
     }
 
@@ -216,7 +215,7 @@ impl PerfApi for Api {
     ) -> Result<RunPerfTestSmpResponse, ApiError> {
         let request = smp_request(&r.body)?;
         Ok(RunPerfTestSmpResponse::Ok(
-            start(&self.perf, &r.session, request).await?,
+            start(self, &r.session, request).await?,
         ))
     }
 
@@ -292,7 +291,7 @@ impl PerfApi for Api {
         let profile = self.perf.profile(&r.session, &r.profile_id).await?;
         let request = Perf::profile_request(&profile)?;
         Ok(RunPerfProfileResponse::Ok(
-            start(&self.perf, &r.session, request).await?,
+            start(self, &r.session, request).await?,
         ))
     }
 

@@ -26,6 +26,11 @@ pub async fn setup() -> Setup {
 
 /// As [`setup`], with the server's JWKS refetch interval set.
 async fn setup_with_refetch(refetch: Duration) -> Setup {
+    setup_with(move |c| c.jwks_refetch_interval = refetch).await
+}
+
+/// As [`setup`], with more of the server's configuration set.
+pub async fn setup_with(configure: impl FnOnce(&mut meshery::app::Config) + Send) -> Setup {
     let config = ProviderConfig {
         accounts: vec![
             Account::parse("alice:alice-pw:Alice Liddell").unwrap(),
@@ -42,7 +47,8 @@ async fn setup_with_refetch(refetch: Duration) -> Setup {
         c.provider_base_urls = vec![url.clone()];
         c.jwt_issuer = Some(url);
         c.jwt_audience = Some("meshery".into());
-        c.jwks_refetch_interval = refetch;
+        c.jwks_refetch_interval = Duration::from_millis(300);
+        configure(c);
     })
     .await;
     Setup { provider, server }

@@ -456,6 +456,44 @@ async fn a_logout_on_one_replica_ends_the_token_on_the_other_at_once() {
     };
     // B has verified the token and caches that for up to a minute.
     assert_eq!((user(&a).await, user(&b).await), (200, 200));
+    // Alice's streams on B, on the token she signs out with on A.
+    use futures_util::StreamExt;
+    let response = b
+        .http()
+        .get(b.url("/api/system/events/subscribe"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut sse = Box::pin(meshery_client::sse::frames(response.bytes_stream()));
+    let (mut ws, _) = crate::harness::ws_open(
+        b.addr,
+        "graphql-transport-ws",
+        &[("cookie", cookie.clone())],
+    )
+    .await;
+    crate::harness::ws_send(&mut ws, serde_json::json!({"type": "connection_init"})).await;
+    assert_eq!(
+        crate::harness::ws_next(&mut ws).await["type"],
+        "connection_ack"
+    );
+    // The stream is registered once its first event arrives.
+    let posted = a
+        .http()
+        .post(a.url("/api/system/events"))
+        .header("cookie", cookie.clone())
+        .json(&crate::harness::event_input("before logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(2), sse.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(first.data.contains("before logout"), "{first:?}");
     let out = a
         .http()
         .get(a.url("/user/logout"))
@@ -476,6 +514,21 @@ async fn a_logout_on_one_replica_ends_the_token_on_the_other_at_once() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // B's streams on that token ended too: the SSE one with a frame saying why.
+    let last = tokio::time::timeout(std::time::Duration::from_secs(1), sse.next())
+        .await
+        .expect("B's event stream did not end within a second")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        last.event.as_deref(),
+        Some(meshery_client::sse::SESSION_ENDED)
+    );
+    assert!(last.data.contains("revoked"), "{last:?}");
+    assert_eq!(
+        crate::harness::ws_next(&mut ws).await,
+        serde_json::json!({"close": 4403})
+    );
     b.finish().await;
     a.finish().await;
     provider.stop().await;

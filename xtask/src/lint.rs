@@ -40,7 +40,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     // Identity: providers, JWT, remote providers turn credentials into a `Session`.
-    ("identity", &["auth", "jwt", "providers", "remote"]),
+    (
+        "identity",
+        &["auth", "jwt", "providers", "remote", "liveness"],
+    ),
     // HTTP: the router's hooks, handlers, GraphQL, web pages, the extensions proxy.
     (
         "http",

@@ -28,12 +28,17 @@ where
 }
 
 /// One event with data: its `id:` (the last one the stream gave, as the format says, or
-/// none) and its data.
+/// none), its type (`event:`; none for the default, `message`) and its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub id: Option<String>,
+    pub event: Option<String>,
     pub data: String,
 }
+
+/// The type of the last event of a stream whose session ended (token expiry, logout,
+/// revocation); its data is the MeshKit error saying why.
+pub const SESSION_ENDED: &str = "session-ended";
 
 /// Each event with data and its id (for clients that resume with `Last-Event-ID`); events
 /// without data, such as keepalive comments, are skipped, and a last event whose blank
@@ -51,6 +56,7 @@ where
                 Ok(e) if e.data.is_empty() => None,
                 Ok(e) => Some(Ok(Frame {
                     id: (!e.id.is_empty()).then_some(e.id),
+                    event: (!e.event.is_empty() && e.event != "message").then_some(e.event),
                     data: e.data,
                 })),
                 Err(e) => Some(Err(e)),
@@ -103,6 +109,22 @@ mod tests {
             .collect();
         // An event without `id:` keeps the stream's last id (the format's rule).
         assert_eq!(got, [(Some("7"), "a"), (Some("7"), "b"), (Some("9"), "c")]);
+    }
+
+    #[tokio::test]
+    async fn frames_carry_their_type() {
+        let body = chunks(&[b"data: a
+
+event: message
+data: b
+
+event: session-ended
+data: {}
+
+"]);
+        let frames: Vec<Frame> = frames(body).map(|f| f.expect("a frame")).collect().await;
+        let types: Vec<Option<&str>> = frames.iter().map(|f| f.event.as_deref()).collect();
+        assert_eq!(types, [None, None, Some(SESSION_ENDED)]);
     }
 
     #[tokio::test]
