@@ -1,6 +1,7 @@
 // Browser test of the web UI, driving Debian's Chromium with playwright-core: sign-in at a
 // remote provider, the avatar menu, "Get Token", then the real mesheryctl with the
-// downloaded auth.json, and the token, events, performance and designs pages.
+// downloaded auth.json, and the token, events, performance and designs pages; a sign-out
+// on another client stops the live events with the reason.
 //
 // Usage: node tests/js/ui.mjs http://127.0.0.1:PORT PROVIDER_NAME
 // Env:   MESHERYCTL     path of the mesheryctl binary (default target/debug/mesheryctl)
@@ -470,9 +471,27 @@ try {
     }
   }, ['d']);
 
-  await step('j', 'Sign out in the avatar menu ends the session', async () => {
+  await step('i3', 'signing out on another client stops /events live updates with the reason', async () => {
     signedOutAt = browserLog.length;
-    await goto('/');
+    await goto('/events');
+    await waitFor(() => {
+      const s = document.getElementById('events-status');
+      return !!s && s.dataset.state === 'open';
+    }, null, '/events never connected its live stream (#events-status data-state=open)');
+    // mesheryctl, with the token "Get Token" gave, signs the same session out.
+    const out = await apiFetch('/user/logout', { redirect: 'manual' });
+    if (out.status !== 303) throw new Error(`GET /user/logout with the token -> HTTP ${out.status}`);
+    await waitFor(() => {
+      const s = document.getElementById('events-status');
+      return !!s && s.dataset.state === 'closed' && /revoked/.test(s.textContent) && /Sign in again/.test(s.textContent);
+    }, null, '/events did not say its live updates stopped because the token was revoked');
+    await screenshot('i3-session-ended');
+  }, ['d', 'g']);
+
+  await step('j', 'Sign out in the avatar menu ends the session', async () => {
+    if (signedOutAt === Infinity) signedOutAt = browserLog.length;
+    // Still on /events, whose menu was drawn while signed in (step i3 revoked the token).
+    if (!(await page.locator('#avatar').isVisible())) await goto('/');
     await page.locator('#avatar').waitFor({ state: 'visible' });
     await page.click('#avatar');
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
