@@ -58,6 +58,8 @@ pub struct Config {
     pub conn: crate::serve::ConnLimits,
     /// Limits on GraphQL documents and subscriptions.
     pub graphql: crate::gql_limits::Limits,
+    /// How long events and load-test results are kept.
+    pub retention: crate::retention::Limits,
 }
 
 impl Config {
@@ -92,6 +94,7 @@ impl Config {
             secret_key_file: None,
             conn: crate::serve::ConnLimits::default(),
             graphql: crate::gql_limits::Limits::default(),
+            retention: crate::retention::Limits::default(),
         }
     }
 }
@@ -108,6 +111,8 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     pub designs: Arc<crate::designs::Designs>,
     pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
+    /// Applies the retention limits in the background.
+    pub retention: Arc<crate::retention::Retention>,
     /// TLS of outbound https calls (providers, imports).
     pub outbound_tls: Arc<rustls::ClientConfig>,
     pub instance_id: String,
@@ -215,6 +220,7 @@ impl App {
                 events.clone(),
                 bus.clone(),
             )),
+            retention: crate::retention::Retention::start(store.clone(), config.retention.clone()),
             events,
             bus,
             registry,
@@ -232,6 +238,7 @@ impl App {
     /// Ends what would keep graceful shutdown waiting: live event streams end, runs in
     /// progress are cancelled and store what they measured.
     pub async fn wind_down(&self) {
+        self.retention.stop();
         self.events.close();
         self.bus.close();
         self.perf.shutdown().await;

@@ -36,6 +36,7 @@ pub mod prefs;
 pub mod providers;
 pub mod registry;
 pub mod remote;
+pub mod retention;
 pub mod server;
 pub mod session;
 pub mod store;

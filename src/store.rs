@@ -860,6 +860,125 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes events created before `before` and, per owner, all but the newest `keep`
+    /// (by sequence number); how many went. In batches, so a first run over a large table
+    /// never holds the write lock long.
+    pub async fn prune_events(
+        &self,
+        before: Option<&str>,
+        keep: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        if let Some(before) = before {
+            removed += self
+                .delete_batches(
+                    "DELETE FROM events WHERE seq IN
+                     (SELECT seq FROM events WHERE created_at < $1 ORDER BY seq LIMIT $2)",
+                    &[before],
+                )
+                .await?;
+        }
+        let Some(keep) = keep else {
+            return Ok(removed);
+        };
+        for owner in self.owners_over("events", keep).await? {
+            // The newest sequence number past the ones kept.
+            let cut = sqlx::query(
+                "SELECT seq FROM events WHERE owner = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2",
+            )
+            .bind(&owner)
+            .bind(keep)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(cut) = cut else { continue };
+            let cut: i64 = cut.try_get("seq")?;
+            removed += self
+                .delete_batches(
+                    "DELETE FROM events WHERE seq IN
+                     (SELECT seq FROM events WHERE owner = $1 AND seq <= CAST($3 AS BIGINT)
+                      ORDER BY seq LIMIT $2)",
+                    &[&owner, &cut.to_string()],
+                )
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes load-test results created before `before` and, per owner, all but the
+    /// newest `keep`; how many went (in batches, as `prune_events`).
+    pub async fn prune_perf_results(
+        &self,
+        before: Option<&str>,
+        keep: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut removed = 0;
+        if let Some(before) = before {
+            removed += self
+                .delete_batches(
+                    "DELETE FROM perf_results WHERE id IN
+                     (SELECT id FROM perf_results WHERE created_at < $1 ORDER BY created_at, id LIMIT $2)",
+                    &[before],
+                )
+                .await?;
+        }
+        let Some(keep) = keep else {
+            return Ok(removed);
+        };
+        for owner in self.owners_over("perf_results", keep).await? {
+            // The newest result past the ones kept; it and everything older go.
+            let cut = sqlx::query(
+                "SELECT created_at, id FROM perf_results WHERE owner = $1
+                 ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $2",
+            )
+            .bind(&owner)
+            .bind(keep)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(cut) = cut else { continue };
+            let (created, id): (String, String) = (cut.try_get("created_at")?, cut.try_get("id")?);
+            removed += self
+                .delete_batches(
+                    "DELETE FROM perf_results WHERE id IN
+                     (SELECT id FROM perf_results WHERE owner = $1
+                      AND (created_at < $3 OR (created_at = $3 AND id <= $4))
+                      ORDER BY created_at, id LIMIT $2)",
+                    &[&owner, &created, &id],
+                )
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    /// The owners with more than `keep` rows in `table` (a constant of this module).
+    async fn owners_over(&self, table: &'static str, keep: i64) -> Result<Vec<String>, StoreError> {
+        let sql = format!("SELECT owner FROM {table} GROUP BY owner HAVING COUNT(*) > $1");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(keep)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("owner").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Runs a `DELETE` of at most `$2` rows (its other parameters: `values`, as $1, $3,
+    /// $4...) until it deletes fewer; how many rows went in all.
+    async fn delete_batches(&self, sql: &'static str, values: &[&str]) -> Result<u64, StoreError> {
+        const BATCH: i64 = 1000;
+        let mut removed = 0;
+        loop {
+            let mut query = sqlx::query(sql).bind(values[0]).bind(BATCH);
+            for value in &values[1..] {
+                query = query.bind(*value);
+            }
+            let done = query.execute(&self.pool).await?.rows_affected();
+            removed += done;
+            if done < BATCH as u64 {
+                return Ok(removed);
+            }
+        }
+    }
+
     pub async fn insert_perf_result(
         &self,
         id: &str,

@@ -120,6 +120,22 @@ struct Args {
     /// Deepest GraphQL selection nesting.
     #[arg(long, env = "MESHERY_GRAPHQL_MAX_DEPTH", default_value_t = 32)]
     graphql_max_depth: usize,
+    /// Days an event is kept (0: no age limit).
+    #[arg(long, env = "MESHERY_EVENTS_MAX_AGE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=36_500))]
+    events_max_age_days: u64,
+    /// Events kept per user, the newest (0: no limit).
+    #[arg(long, env = "MESHERY_EVENTS_MAX_PER_USER", default_value_t = 10_000)]
+    events_max_per_user: u64,
+    /// Days a load-test result is kept (0: no age limit).
+    #[arg(long, env = "MESHERY_RESULTS_MAX_AGE_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u64).range(0..=36_500))]
+    results_max_age_days: u64,
+    /// Load-test results kept per user, the newest (0: no limit).
+    #[arg(long, env = "MESHERY_RESULTS_MAX_PER_USER", default_value_t = 1_000)]
+    results_max_per_user: u64,
+    /// Seconds between the passes that remove events and results past those limits (the
+    /// first runs at start).
+    #[arg(long, env = "MESHERY_RETENTION_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    retention_interval_secs: u64,
     /// Without a command the server runs.
     #[command(subcommand)]
     command: Option<Tool>,
@@ -278,6 +294,14 @@ async fn main() -> ExitCode {
         ca_file: args.ca_file,
         database_url: args.database_url,
         secret_key_file: args.secret_key_file,
+        retention: meshery::retention::Limits {
+            events_max_age: days(args.events_max_age_days),
+            events_max_per_user: (args.events_max_per_user > 0).then_some(args.events_max_per_user),
+            results_max_age: days(args.results_max_age_days),
+            results_max_per_user: (args.results_max_per_user > 0)
+                .then_some(args.results_max_per_user),
+            interval: std::time::Duration::from_secs(args.retention_interval_secs),
+        },
     };
     let running = match server::start(config.clone()).await {
         Ok(r) => r,
@@ -323,4 +347,9 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// A limit of `n` days; 0 is none.
+fn days(n: u64) -> Option<std::time::Duration> {
+    (n > 0).then(|| std::time::Duration::from_secs(n.saturating_mul(24 * 3600)))
 }

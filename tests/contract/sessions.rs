@@ -342,3 +342,147 @@ async fn a_revocation_at_the_provider_ends_streams_within_the_recheck_interval()
     );
     s.finish().await;
 }
+
+/// Runs a 100 ms load test named `name` as `client`'s user, to its end.
+async fn load_test(s: &Setup, client: &meshery_client::rest::Client, name: &str) {
+    let response = client
+        .run_perf_test()
+        .name(name)
+        .t("100ms")
+        .qps(50.0)
+        .url(s.server.url("/healthz/live"))
+        .send()
+        .await
+        .unwrap();
+    let frames = crate::perf::frames(response.into_inner_stream()).await;
+    let last = &frames.last().unwrap().1;
+    assert!(last.result.is_some(), "{name}: {:?}", last.message);
+}
+
+/// A user's event descriptions and result names, oldest first.
+async fn kept(client: &meshery_client::rest::Client) -> (Vec<String>, Vec<String>) {
+    let events = client
+        .list_events()
+        .order("created_at asc")
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let results = client
+        .list_perf_results()
+        .order("created_at asc")
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    (
+        events
+            .events
+            .iter()
+            .map(|e| e.description.to_string())
+            .collect(),
+        results.results.iter().map(|r| r.name.clone()).collect(),
+    )
+}
+
+fn names(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test]
+async fn retention_removes_the_oldest_past_each_users_limits_and_everything_past_the_age() {
+    let s = setup_with(|c| {
+        c.retention.events_max_per_user = Some(5);
+        c.retention.results_max_per_user = Some(2);
+        c.retention.events_max_age = Some(Duration::from_secs(3600));
+        c.retention.results_max_age = Some(Duration::from_secs(7200));
+    })
+    .await;
+    let (alice, bob) = (s.client_as("alice"), s.client_as("bob"));
+    // Bob's data is the oldest in the database, and within his limits.
+    for name in names("b", 0..3) {
+        bob.create_event()
+            .body(event_input(&name))
+            .send()
+            .await
+            .unwrap();
+    }
+    load_test(&s, &bob, "bob-run").await;
+    for name in names("a", 0..10) {
+        alice
+            .create_event()
+            .body(event_input(&name))
+            .send()
+            .await
+            .unwrap();
+    }
+    for name in names("alice-run-", 0..3) {
+        load_test(&s, &alice, &name).await;
+    }
+
+    let pruned = s
+        .server
+        .app
+        .retention
+        .apply(chrono::Utc::now())
+        .await
+        .unwrap();
+    // Load tests record events too: count what is left rather than what went.
+    let (alice_events, alice_results) = kept(&alice).await;
+    assert_eq!(alice_events.len(), 5, "{alice_events:?}");
+    assert!(
+        !alice_events.iter().any(|e| names("a", 0..5).contains(e)),
+        "{alice_events:?}"
+    );
+    assert_eq!(alice_results, names("alice-run-", 1..3));
+    let (bob_events, bob_results) = kept(&bob).await;
+    assert_eq!(bob_events[..3], names("b", 0..3), "{bob_events:?}");
+    assert_eq!(
+        bob_events.len(),
+        4,
+        "three and his load test's: {bob_events:?}"
+    );
+    assert_eq!(bob_results, ["bob-run"]);
+    assert_eq!(pruned.results, 1);
+    assert!(pruned.events >= 5, "{pruned:?}");
+    // A second pass finds nothing more.
+    let again = s
+        .server
+        .app
+        .retention
+        .apply(chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, Default::default());
+
+    // Past the age limits: as of an hour and a bit from now every event made so far is
+    // too old, results (two hours) not yet; a later event stays.
+    let cut = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    alice
+        .create_event()
+        .body(event_input("late"))
+        .send()
+        .await
+        .unwrap();
+    let later = cut + chrono::Duration::seconds(3600);
+    let pruned = s.server.app.retention.apply(later).await.unwrap();
+    assert_eq!(pruned.results, 0);
+    let (alice_events, alice_results) = kept(&alice).await;
+    assert_eq!(alice_events, ["late"]);
+    assert_eq!(alice_results.len(), 2);
+    assert_eq!(kept(&bob).await.0, Vec::<String>::new());
+    let pruned = s
+        .server
+        .app
+        .retention
+        .apply(cut + chrono::Duration::seconds(7200))
+        .await
+        .unwrap();
+    assert_eq!(pruned.results, 3);
+    assert_eq!(kept(&alice).await.1, Vec::<String>::new());
+    assert_eq!(kept(&bob).await.1, Vec::<String>::new());
+    s.finish().await;
+}

@@ -37,6 +37,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "perf",
             "kubernetes",
             "registry",
+            "retention",
         ],
     ),
     // Identity: providers, JWT, remote providers turn credentials into a `Session`.
