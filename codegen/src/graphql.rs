@@ -279,6 +279,7 @@ fn scalar(name: &str, doc: TokenStream) -> TokenStream {
 fn root(
     sdl: &Sdl,
     name: &str,
+    type_description: &Option<async_graphql_parser::Positioned<String>>,
     fields: &[async_graphql_parser::Positioned<FieldDefinition>],
     kind: RootKind,
 ) -> Result<TokenStream> {
@@ -335,6 +336,7 @@ fn root(
         RootKind::Plain => quote!(#[::async_graphql::Object(name = #name)]),
         RootKind::Subscription => quote!(#[::async_graphql::Subscription(name = #name)]),
     };
+    let type_doc = doc_attr(&description(type_description));
     let trait_doc = format!("Resolves the fields of `{name}`.");
     let struct_doc =
         format!("The `{name}` root type: async-graphql glue over a [`{trait_ident}`].");
@@ -347,6 +349,8 @@ fn root(
         #[doc = #struct_doc]
         pub struct #struct_ident<R>(pub ::std::sync::Arc<R>);
 
+        // async-graphql takes the type's description from the impl's docs.
+        #type_doc
         #attr
         impl<R: #trait_ident> #struct_ident<R> {
             #(#glue)*
@@ -422,7 +426,7 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                 } else {
                     RootKind::Plain
                 };
-                items.push(root(sdl, name, &o.fields, kind)?);
+                items.push(root(sdl, name, &t.description, &o.fields, kind)?);
             }
             TypeKind::Object(o) => {
                 if !o.implements.is_empty() {
