@@ -74,7 +74,9 @@ impl Watchers {
         let key = token_key(token);
         let mut ends = {
             let mut slots = self.slots.lock();
-            match slots.get(&key) {
+            // A slot with a verdict is a watcher on its way out: its verdict was about
+            // the token as it was then, so a new stream gets a watcher of its own.
+            match slots.get(&key).filter(|slot| slot.borrow().is_none()) {
                 Some(slot) => slot.subscribe(),
                 None => {
                     let (slot, ends) = watch::channel(None);

