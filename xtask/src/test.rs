@@ -230,6 +230,8 @@ pub fn contract_on_postgres(root: &Path, filter: &[String]) -> anyhow::Result<()
 
 pub fn run_all(root: &Path) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The test Kubernetes API server is checked against the real kubectl.
+    ensure_apt("kubectl", &["kubernetes-client"])?;
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["build", "--workspace", "--bins"]))?;
