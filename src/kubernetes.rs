@@ -3,14 +3,10 @@
 //! context's credentials).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::BodyExt;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
-use rustls::pki_types::ServerName;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::fault::{Internal, OrInternal};
@@ -18,17 +14,7 @@ use crate::models::{K8sContext, K8sContextAuth, K8sServerVersion};
 use crate::session::Session;
 use crate::store::{Listing, Store, stamp};
 
-/// The credentials of a context: never listed, stored only encrypted.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Credentials {
-    pub ca: Option<Vec<u8>>,
-    pub insecure: bool,
-    pub token: Option<String>,
-    pub client_cert: Option<Vec<u8>>,
-    pub client_key: Option<Vec<u8>>,
-    pub username: Option<String>,
-    pub password: Option<String>,
-}
+pub use crate::kube_client::Credentials;
 
 /// A parsed context: what may be shown, and its credentials.
 #[derive(Debug, Clone)]
@@ -485,150 +471,26 @@ impl Kubernetes {
         let context: K8sContext = serde_json::from_str(&doc).or_internal("decoding a context")?;
         let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
             .or_internal("decoding credentials")?;
-        let url = format!("{}/version", context.server.trim_end_matches('/'));
-        let target = targets.resolve(&url).await?;
         let unreachable = |why: String| KubeError::Unreachable {
             context: context.name.clone(),
             why,
         };
-        let version =
-            tokio::time::timeout(Duration::from_secs(10), get_version(&target, &credentials))
-                .await
-                .map_err(|_| unreachable("no answer within 10 s".into()))?
-                .map_err(|e| unreachable(e.to_string()))?;
+        let client = crate::kube_client::client(&context.server, &credentials, "default", targets)
+            .await
+            .map_err(|e| match e {
+                crate::kube_client::ClientError::Target(t) => KubeError::Target(t),
+                other => unreachable(other.to_string()),
+            })?;
+        let info = tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
+            .await
+            .map_err(|_| unreachable("no answer within 10 s".into()))?
+            .map_err(|e| unreachable(crate::kube_client::describe(&e)))?;
+        let version = K8sServerVersion {
+            major: info.major,
+            minor: info.minor,
+            git_version: info.git_version,
+            platform: Some(info.platform).filter(|p| !p.is_empty()),
+        };
         Ok((context, version))
     }
-}
-
-/// Why a cluster's `/version` could not be read.
-#[derive(Debug, thiserror::Error)]
-enum PingError {
-    #[error("no address")]
-    NoAddress,
-    #[error("connecting to {addr}: {source}")]
-    Connect {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("connecting to {0}: timed out")]
-    ConnectTimeout(std::net::SocketAddr),
-    #[error("{0}")]
-    Request(#[from] hyper::http::Error),
-    #[error("TLS: {0}")]
-    TlsConfig(#[from] crate::tls::TlsError),
-    #[error("TLS: {0}")]
-    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
-    #[error("TLS: {0}")]
-    Handshake(std::io::Error),
-    #[error("HTTP: {0}")]
-    Http(#[from] hyper::Error),
-    #[error("reading the answer: {0}")]
-    Read(Box<dyn std::error::Error + Send + Sync>),
-    #[error("GET /version answered {0}")]
-    Status(hyper::StatusCode),
-    #[error("GET /version answered something that is not a version: {0}")]
-    NotVersion(serde_json::Error),
-}
-
-/// GET /version over HTTP/1.1 (TLS when https), to the first checked address that connects.
-async fn get_version(
-    target: &crate::policy::Target,
-    credentials: &Credentials,
-) -> Result<K8sServerVersion, PingError> {
-    let mut last = PingError::NoAddress;
-    let mut stream = None;
-    for &addr in &target.addrs {
-        match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr))
-            .await
-        {
-            Ok(Ok(s)) => {
-                stream = Some(s);
-                break;
-            }
-            Ok(Err(source)) => last = PingError::Connect { addr, source },
-            Err(_) => last = PingError::ConnectTimeout(addr),
-        }
-    }
-    let stream = stream.ok_or(last)?;
-    let mut request = hyper::Request::get(
-        target
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/version"),
-    )
-    .header(
-        hyper::header::HOST,
-        target
-            .uri
-            .authority()
-            .map(|a| a.as_str())
-            .unwrap_or(&target.host),
-    )
-    .header(hyper::header::ACCEPT, "application/json");
-    if let Some(token) = &credentials.token {
-        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
-    } else if let (Some(u), Some(p)) = (&credentials.username, &credentials.password) {
-        use base64::Engine;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-        request = request.header(hyper::header::AUTHORIZATION, format!("Basic {basic}"));
-    }
-    let request = request.body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
-    let response = match &target.tls_name {
-        None => send(hyper_util::rt::TokioIo::new(stream), request).await?,
-        Some(name) => {
-            let config = tls_config(credentials)?;
-            let server_name = ServerName::try_from(name.clone())?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(server_name, stream)
-                .await
-                .map_err(PingError::Handshake)?;
-            send(hyper_util::rt::TokioIo::new(tls), request).await?
-        }
-    };
-    let status = response.status();
-    let body = http_body_util::Limited::new(response.into_body(), 64 * 1024)
-        .collect()
-        .await
-        .map_err(PingError::Read)?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(PingError::Status(status));
-    }
-    serde_json::from_slice(&body).map_err(PingError::NotVersion)
-}
-
-async fn send<I>(
-    io: I,
-    request: hyper::Request<http_body_util::Empty<hyper::body::Bytes>>,
-) -> Result<hyper::Response<hyper::body::Incoming>, PingError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    tokio::spawn(connection);
-    Ok(sender.send_request(request).await?)
-}
-
-/// TLS as the kubeconfig says: its CA (else the built-in roots) or no verification, and
-/// its client certificate.
-fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, crate::tls::TlsError> {
-    use crate::tls::{Identity, Trust};
-    let trust = match (&c.ca, c.insecure) {
-        (_, true) => Trust::AnyCertificate,
-        // The kubeconfig's CA replaces the built-in roots, as kubectl does.
-        (Some(pem), false) => Trust::Only {
-            pem,
-            what: "certificate-authority-data",
-        },
-        (None, false) => Trust::Builtin { extra_pem: None },
-    };
-    let identity = match (&c.client_cert, &c.client_key) {
-        (Some(cert), Some(key)) => Some(Identity {
-            cert_chain_pem: cert,
-            key_pem: key,
-        }),
-        _ => None,
-    };
-    crate::tls::client(trust, identity, &[])
 }

@@ -28,6 +28,7 @@ pub mod gql_perf;
 pub mod gql_ws;
 mod handlers;
 pub mod jwt;
+pub mod kube_client;
 pub mod kubernetes;
 pub mod liveness;
 pub mod perf;

@@ -495,3 +495,78 @@ async fn contexts_are_paged_searched_and_ordered() {
     assert_eq!(bad.status(), 400);
     server.finish().await;
 }
+
+#[tokio::test]
+async fn a_cluster_is_reached_over_its_own_ca_with_its_token_and_missed_while_away() {
+    use crate::kube_api::KubeApi;
+    let mut api = KubeApi::start(Some("cluster-token")).await;
+    let server = TestServer::start().await;
+    let client = server.client();
+    let stored = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("test-cluster"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let id = stored[0].id.clone();
+    let ping = |id: String| {
+        let client = server.client();
+        async move {
+            client
+                .ping_k8s_context()
+                .context_id(id.as_str())
+                .send()
+                .await
+        }
+    };
+    let version = ping(id.clone()).await.unwrap().into_inner().server_version;
+    assert_eq!(version.git_version, "v1.32.0-meshery-test");
+    assert_eq!(version.platform.as_deref(), Some("linux/amd64"));
+    // The API server saw the request over TLS verified by the kubeconfig's CA (it serves
+    // nothing else) and with the context's token (it refuses anything else).
+    assert!(api.requests().iter().any(|r| r.starts_with("GET /version")));
+
+    api.pause().await;
+    match ping(id.clone()).await {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 502);
+            assert!(
+                e.error.contains("test-cluster") && e.error.contains("unreachable"),
+                "{}",
+                e.error
+            );
+            assert!(!e.error.contains("cluster-token"), "{}", e.error);
+        }
+        other => panic!("{other:?}"),
+    }
+    api.resume().await;
+    let again = ping(id.clone()).await.unwrap().into_inner();
+    assert_eq!(again.server_version.major, "1");
+
+    // Another token is refused by the cluster, and said so without showing the token.
+    let wrong = api
+        .kubeconfig("wrong")
+        .replace("cluster-token", "not-the-token");
+    let stored = client
+        .upload_kubeconfig()
+        .body(wrong)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    match ping(stored[0].id.clone()).await {
+        Err(meshery_client::rest::Error::ErrorResponse(e)) => {
+            assert_eq!(e.status(), 502);
+            assert!(
+                e.error.contains("Unauthorized") || e.error.contains("401"),
+                "{}",
+                e.error
+            );
+            assert!(!e.error.contains("not-the-token"), "{}", e.error);
+        }
+        other => panic!("{other:?}"),
+    }
+    server.finish().await;
+    api.stop().await;
+}

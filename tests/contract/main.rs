@@ -10,6 +10,8 @@ mod fixture;
 mod graphql;
 mod hardening;
 mod harness;
+#[path = "../support/kube_api.rs"]
+mod kube_api;
 mod kubernetes;
 mod patterns;
 mod perf;

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "prefs",
             "perf",
             "kubernetes",
+            "kube_client",
             "registry",
             "retention",
         ],
