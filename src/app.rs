@@ -111,6 +111,8 @@ pub struct AppState {
     pub registry: Arc<crate::registry::Registry>,
     pub designs: Arc<crate::designs::Designs>,
     pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
+    /// Deploys designs to clusters.
+    pub deployer: crate::deploy::Deployer,
     /// Applies the retention limits in the background.
     pub retention: Arc<crate::retention::Retention>,
     /// TLS of outbound https calls (providers, imports).
@@ -220,6 +222,11 @@ impl App {
                 events.clone(),
                 bus.clone(),
             )),
+            deployer: crate::deploy::Deployer::new(
+                kubernetes.clone(),
+                config.targets.clone(),
+                events.clone(),
+            ),
             retention: crate::retention::Retention::start(store.clone(), config.retention.clone()),
             events,
             bus,

@@ -179,7 +179,9 @@ pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
 }
 
 /// The resource a component describes: the component without its design-only keys.
-fn resource(component: &Map<String, Value>) -> Value {
+/// A component as the Kubernetes resource it describes (without the design's `name` and
+/// `model`).
+pub fn resource(component: &Map<String, Value>) -> Value {
     let mut r = component.clone();
     r.remove("name");
     r.remove("model");

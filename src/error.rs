@@ -214,6 +214,18 @@ impl From<crate::kubernetes::KubeError> for ApiError {
     }
 }
 
+impl From<crate::deploy::DeployError> for ApiError {
+    fn from(e: crate::deploy::DeployError) -> Self {
+        use crate::deploy::DeployError::*;
+        match e {
+            NoContexts => ApiError::bad_request(e.to_string())
+                .remedy("Upload a kubeconfig: POST /api/system/kubernetes, or the UI's Settings."),
+            Kube(k) => k.into(),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
 impl From<crate::perf::PerfError> for ApiError {
     fn from(e: crate::perf::PerfError) -> Self {
         use crate::perf::PerfError::*;

@@ -454,6 +454,25 @@ impl Kubernetes {
         }
     }
 
+    /// One of the user's contexts with its credentials, to act on its cluster (never to
+    /// show: credentials do not leave the server).
+    pub async fn access(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<(K8sContext, Credentials), KubeError> {
+        let (doc, sealed) = self
+            .store
+            .k8s_context(&session.owner(), id)
+            .await
+            .or_internal("reading a context")?
+            .ok_or_else(|| KubeError::NotFound(id.to_string()))?;
+        let context: K8sContext = serde_json::from_str(&doc).or_internal("decoding a context")?;
+        let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
+            .or_internal("decoding credentials")?;
+        Ok((context, credentials))
+    }
+
     /// Asks the context's API server for its version with the context's credentials.
     pub async fn ping(
         &self,
@@ -461,16 +480,7 @@ impl Kubernetes {
         id: &str,
         targets: &crate::policy::Targets,
     ) -> Result<(K8sContext, K8sServerVersion), KubeError> {
-        let owner = session.owner();
-        let (doc, sealed) = self
-            .store
-            .k8s_context(&owner, id)
-            .await
-            .or_internal("reading a context")?
-            .ok_or_else(|| KubeError::NotFound(id.to_string()))?;
-        let context: K8sContext = serde_json::from_str(&doc).or_internal("decoding a context")?;
-        let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
-            .or_internal("decoding credentials")?;
+        let (context, credentials) = self.access(session, id).await?;
         let unreachable = |why: String| KubeError::Unreachable {
             context: context.name.clone(),
             why,

@@ -16,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cookies;
+pub mod deploy;
 pub mod designs;
 pub mod error;
 pub mod events;

@@ -25,6 +25,41 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl App {
+    /// Deploys or undeploys the design a request names (a stored one by id, or a file)
+    /// on the contexts it names: ids repeated or comma-separated, all when none.
+    async fn deploy_design(
+        &self,
+        session: &Session,
+        body: &crate::models::PatternDeployInput,
+        contexts: &[String],
+        options: crate::deploy::Options,
+    ) -> Result<crate::models::PatternDeployResult, ApiError> {
+        let (text, pattern_id) = match (&body.pattern_id, &body.pattern_file) {
+            (Some(id), None) => {
+                let pattern = self.designs.readable(session, id.as_str()).await?;
+                (pattern.pattern_file, Some(pattern.id))
+            }
+            (None, Some(file)) => (file.to_string(), None),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "give exactly one of pattern_id and pattern_file",
+                ));
+            }
+        };
+        let checked = designs::check(&text, &self.registry)?;
+        let contexts: Vec<String> = contexts
+            .iter()
+            .flat_map(|c| c.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        Ok(self
+            .deployer
+            .run(session, &checked, pattern_id, &contexts, options)
+            .await?)
+    }
+
     /// Fetches an import URL under the same policy as load-test targets: resolved once,
     /// link-local and metadata addresses refused, the checked address used.
     async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
@@ -125,6 +160,36 @@ impl PatternApi for Api {
         let visibility = designs::visibility_filter(&r.visibility)?;
         let (patterns, total) = self.designs.list(&r.session, &visibility, &listing).await?;
         Ok(ListPatternsResponse::Ok(listing.page_of(patterns, total)))
+    }
+
+    async fn deploy_pattern(
+        &self,
+        r: DeployPatternRequest<Session>,
+    ) -> Result<DeployPatternResponse, ApiError> {
+        let options = crate::deploy::Options {
+            undeploy: false,
+            dry_run: r.dry_run.unwrap_or(false),
+            skip_crd: r.skip_crd.unwrap_or(false),
+        };
+        let result = self
+            .deploy_design(&r.session, &r.body, &r.contexts, options)
+            .await?;
+        Ok(DeployPatternResponse::Ok(result))
+    }
+
+    async fn undeploy_pattern(
+        &self,
+        r: UndeployPatternRequest<Session>,
+    ) -> Result<UndeployPatternResponse, ApiError> {
+        let options = crate::deploy::Options {
+            undeploy: true,
+            dry_run: r.dry_run.unwrap_or(false),
+            skip_crd: r.skip_crd.unwrap_or(false),
+        };
+        let result = self
+            .deploy_design(&r.session, &r.body, &r.contexts, options)
+            .await?;
+        Ok(UndeployPatternResponse::Ok(result))
     }
 
     async fn save_pattern(

@@ -4,6 +4,7 @@
 mod auth;
 #[path = "../support/database.rs"]
 mod database;
+mod deploy;
 mod events;
 mod extensions;
 mod fixture;

@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "domain",
         &[
+            "deploy",
             "designs",
             "events",
             "prefs",

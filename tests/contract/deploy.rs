@@ -1,0 +1,245 @@
+//! Designs deployed to a cluster (the test API server): applied with server-side apply,
+//! reported per component, redeployed, dry-run, undeployed.
+
+use base64::Engine;
+use meshery::models::{DeployOutcomeStatus as S, PatternDeployInput, PatternImport};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+use crate::kube_api::KubeApi;
+
+const SAMPLE: &str = include_str!("../support/sample-app.yaml");
+
+fn body(id: Option<&str>, file: Option<&str>) -> PatternDeployInput {
+    let mut m = serde_json::Map::new();
+    if let Some(id) = id {
+        m.insert("pattern_id".into(), json!(id));
+    }
+    if let Some(file) = file {
+        m.insert("pattern_file".into(), json!(file));
+    }
+    serde_json::from_value(Value::Object(m)).unwrap()
+}
+
+fn statuses(r: &meshery::models::PatternDeployResult) -> Vec<(String, S)> {
+    r.results
+        .iter()
+        .map(|o| (format!("{}/{}", o.kind, o.name), o.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
+    let api = KubeApi::start(Some("deploy-token")).await;
+    let server = TestServer::start().await;
+    let client = server.client();
+
+    // Without a context there is nowhere to deploy.
+    let nowhere = client
+        .deploy_pattern()
+        .body(body(None, Some("name: x\ncomponents: []\n")))
+        .send()
+        .await;
+    assert!(
+        matches!(&nowhere, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 400),
+        "deploying without a context was not refused"
+    );
+
+    let contexts = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("test-cluster"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let context = contexts[0].id.clone();
+    let pattern = client
+        .import_pattern()
+        .body(PatternImport {
+            file: Some(base64::engine::general_purpose::STANDARD.encode(SAMPLE)),
+            file_name: Some("sample-app.yaml".parse().unwrap()),
+            url: None,
+            name: Some("sample".parse().unwrap()),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+
+    let deployed = client
+        .deploy_pattern()
+        .body(body(Some(&pattern.id), None))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deployed.succeeded, "{deployed:?}");
+    // Configuration before workloads; then the design's order.
+    assert_eq!(
+        statuses(&deployed),
+        [
+            ("ConfigMap/web-config".to_string(), S::Applied),
+            ("Deployment/web".to_string(), S::Applied),
+            ("Service/web".to_string(), S::Applied)
+        ]
+    );
+    assert!(deployed.results.iter().all(|r| r.context_id == context
+        && r.context_name == "test-cluster"
+        && r.namespace.as_deref() == Some("default")));
+    let stored = api.object("apps", "deployments", "default", "web").unwrap();
+    assert_eq!(stored["spec"]["replicas"], 2);
+    assert_eq!(stored["metadata"]["managedFields"][0]["manager"], "meshery");
+    assert_eq!(stored["metadata"]["managedFields"][0]["operation"], "Apply");
+
+    // The same again changes nothing.
+    let again = client
+        .deploy_pattern()
+        .body(body(Some(&pattern.id), None))
+        .contexts(vec![context.parse().unwrap()])
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        again.results.iter().all(|r| r.status == S::Unchanged),
+        "{again:?}"
+    );
+
+    // A new replica count in the design reaches the cluster on redeploy.
+    let scaled = pattern.pattern_file.replace("replicas: 2", "replicas: 3");
+    assert_ne!(scaled, pattern.pattern_file);
+    let redeployed = client
+        .deploy_pattern()
+        .body(body(None, Some(&scaled)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        statuses(&redeployed),
+        [
+            ("ConfigMap/web-config".to_string(), S::Unchanged),
+            ("Deployment/web".to_string(), S::Applied),
+            ("Service/web".to_string(), S::Unchanged)
+        ]
+    );
+    assert_eq!(
+        api.object("apps", "deployments", "default", "web").unwrap()["spec"]["replicas"],
+        3
+    );
+
+    // A dry run of a change the API server refuses names the design's field and stores
+    // nothing.
+    let design: Value = yaml_serde::from_str(&scaled).unwrap();
+    let deployment = design["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c["kind"] == "Deployment")
+        .unwrap();
+    let mut bad = design.clone();
+    bad["components"][deployment]["spec"]["template"]["metadata"]["labels"]["app"] = json!("other");
+    let bad = yaml_serde::to_string(&bad).unwrap();
+    let before = api.object("apps", "deployments", "default", "web").unwrap();
+    let dry = client
+        .deploy_pattern()
+        .dry_run(true)
+        .body(body(None, Some(&bad)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(dry.dry_run && !dry.succeeded, "{dry:?}");
+    let refused = dry.results.iter().find(|r| r.kind == "Deployment").unwrap();
+    assert_eq!(refused.status, S::Failed);
+    assert_eq!(
+        refused.field.as_deref(),
+        Some(format!("components[{deployment}].spec.template.metadata.labels").as_str())
+    );
+    assert!(
+        refused.message.as_deref().unwrap().contains("selector"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        api.object("apps", "deployments", "default", "web").unwrap(),
+        before
+    );
+
+    // Undeploy: the reverse order, then nothing is left; again, nothing is there.
+    let undeployed = client
+        .undeploy_pattern()
+        .body(body(Some(&pattern.id), None))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        statuses(&undeployed),
+        [
+            ("Service/web".to_string(), S::Deleted),
+            ("Deployment/web".to_string(), S::Deleted),
+            ("ConfigMap/web-config".to_string(), S::Deleted)
+        ]
+    );
+    assert_eq!(
+        api.count("apps", "deployments") + api.count("", "services") + api.count("", "configmaps"),
+        0
+    );
+    let twice = client
+        .undeploy_pattern()
+        .body(body(Some(&pattern.id), None))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        twice.succeeded && twice.results.iter().all(|r| r.status == S::Absent),
+        "{twice:?}"
+    );
+
+    // Deploys and undeploys are events of the user's; the dry run is not.
+    let events = client
+        .list_events()
+        .search("design")
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let descriptions: Vec<String> = events
+        .events
+        .iter()
+        .map(|e| e.description.to_string())
+        .collect();
+    assert_eq!(
+        descriptions
+            .iter()
+            .filter(|d| d.starts_with("Deployed design \"sample\" on test-cluster"))
+            .count(),
+        3,
+        "{descriptions:?}"
+    );
+    assert_eq!(
+        descriptions
+            .iter()
+            .filter(|d| d.starts_with("Undeployed design"))
+            .count(),
+        2,
+        "{descriptions:?}"
+    );
+
+    // A context that is not the user's is not found, and nothing is touched.
+    let unknown = client
+        .deploy_pattern()
+        .contexts(vec!["nope".parse().unwrap()])
+        .body(body(Some(&pattern.id), None))
+        .send()
+        .await;
+    assert!(
+        matches!(&unknown, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404),
+        "an unknown context was not refused"
+    );
+    assert_eq!(api.count("apps", "deployments"), 0);
+    server.finish().await;
+    api.stop().await;
+}
