@@ -228,6 +228,21 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
         "{descriptions:?}"
     );
 
+    // Exactly one of the two: both, or neither, is a 400 from the schema.
+    for wrong in [
+        json!({}),
+        json!({"pattern_id": pattern.id, "pattern_file": "name: x"}),
+    ] {
+        let response = server
+            .http()
+            .post(server.url("/api/pattern/deploy"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{wrong}");
+    }
+
     // A context that is not the user's is not found, and nothing is touched.
     let unknown = client
         .deploy_pattern()
