@@ -472,6 +472,51 @@ impl g::MutationResolver for Resolver {
             .map_err(gql_error)
     }
 
+    async fn deploy_pattern(
+        &self,
+        ctx: &Context<'_>,
+        input: g::DeployPatternInput,
+    ) -> GqlResult<g::PatternDeployResult> {
+        let options = crate::deploy::Options {
+            undeploy: input.undeploy.unwrap_or(false),
+            dry_run: input.dry_run.unwrap_or(false),
+            skip_crd: input.skip_crd.unwrap_or(false),
+        };
+        let r = self
+            .0
+            .deploy_design(
+                session(ctx)?,
+                input.pattern_id.as_deref(),
+                input.pattern_file.as_deref(),
+                &input.contexts.unwrap_or_default(),
+                options,
+            )
+            .await
+            .map_err(gql_error)?;
+        Ok(g::PatternDeployResult {
+            action: r.action.to_string(),
+            dry_run: r.dry_run,
+            succeeded: r.succeeded,
+            pattern_id: r.pattern_id,
+            results: r
+                .results
+                .into_iter()
+                .map(|o| g::DeployOutcome {
+                    component: o.component,
+                    kind: o.kind,
+                    api_version: o.api_version,
+                    name: o.name,
+                    namespace: o.namespace,
+                    context_id: o.context_id,
+                    context_name: o.context_name,
+                    status: o.status.to_string(),
+                    message: o.message,
+                    field: o.field,
+                })
+                .collect(),
+        })
+    }
+
     async fn save_pattern(
         &self,
         ctx: &Context<'_>,

@@ -27,16 +27,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl App {
     /// Deploys or undeploys the design a request names (a stored one by id, or a file)
     /// on the contexts it names: ids repeated or comma-separated, all when none.
-    async fn deploy_design(
+    pub(crate) async fn deploy_design(
         &self,
         session: &Session,
-        body: &crate::models::PatternDeployInput,
+        pattern_id: Option<&str>,
+        pattern_file: Option<&str>,
         contexts: &[String],
         options: crate::deploy::Options,
     ) -> Result<crate::models::PatternDeployResult, ApiError> {
-        let (text, pattern_id) = match (&body.pattern_id, &body.pattern_file) {
+        let (text, pattern_id) = match (pattern_id, pattern_file) {
             (Some(id), None) => {
-                let pattern = self.designs.readable(session, id.as_str()).await?;
+                let pattern = self.designs.readable(session, id).await?;
                 (pattern.pattern_file, Some(pattern.id))
             }
             (None, Some(file)) => (file.to_string(), None),
@@ -172,7 +173,13 @@ impl PatternApi for Api {
             skip_crd: r.skip_crd.unwrap_or(false),
         };
         let result = self
-            .deploy_design(&r.session, &r.body, &r.contexts, options)
+            .deploy_design(
+                &r.session,
+                r.body.pattern_id.as_ref().map(|i| i.as_str()),
+                r.body.pattern_file.as_ref().map(|f| f.as_str()),
+                &r.contexts,
+                options,
+            )
             .await?;
         Ok(DeployPatternResponse::Ok(result))
     }
@@ -187,7 +194,13 @@ impl PatternApi for Api {
             skip_crd: r.skip_crd.unwrap_or(false),
         };
         let result = self
-            .deploy_design(&r.session, &r.body, &r.contexts, options)
+            .deploy_design(
+                &r.session,
+                r.body.pattern_id.as_ref().map(|i| i.as_str()),
+                r.body.pattern_file.as_ref().map(|f| f.as_str()),
+                &r.contexts,
+                options,
+            )
             .await?;
         Ok(UndeployPatternResponse::Ok(result))
     }

@@ -165,6 +165,66 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
         before
     );
 
+    // The same through GraphQL: a dry run of the refused change, then the real redeploy.
+    let graphql = |input: meshery_client::graphql::DeployPatternInput| {
+        let http = server.http();
+        let url = server.url("/api/system/graphql/query");
+        async move {
+            use cynic::MutationBuilder;
+            let operation = meshery_client::graphql::DeployPattern::build(
+                meshery_client::graphql::DeployPatternVariables { input },
+            );
+            let answer: Value = http
+                .post(url)
+                .json(&operation)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(answer["errors"].is_null(), "{answer}");
+            serde_json::from_value::<meshery_client::graphql::DeployPattern>(answer["data"].clone())
+                .unwrap()
+                .deploy_pattern
+        }
+    };
+    let dry = graphql(meshery_client::graphql::DeployPatternInput {
+        pattern_file: Some(bad.clone()),
+        dry_run: Some(true),
+        contexts: Some(vec![context.clone()]),
+        ..Default::default()
+    })
+    .await;
+    assert!(dry.dry_run && !dry.succeeded);
+    let refused = dry.results.iter().find(|r| r.kind == "Deployment").unwrap();
+    assert_eq!(
+        (refused.status.as_str(), refused.context_id.as_str()),
+        ("failed", context.as_str())
+    );
+    assert_eq!(
+        refused.field.as_deref(),
+        Some(format!("components[{deployment}].spec.template.metadata.labels").as_str())
+    );
+    let again = graphql(meshery_client::graphql::DeployPatternInput {
+        pattern_id: Some(pattern.id.clone()),
+        ..Default::default()
+    })
+    .await;
+    // The stored design still says 2 replicas: GraphQL's deploy brings the cluster back.
+    assert_eq!(again.action, "deploy");
+    assert!(again.succeeded);
+    let deployment_outcome = again
+        .results
+        .iter()
+        .find(|r| r.kind == "Deployment")
+        .unwrap();
+    assert_eq!(deployment_outcome.status, "applied");
+    assert_eq!(
+        api.object("apps", "deployments", "default", "web").unwrap()["spec"]["replicas"],
+        2
+    );
+
     // Undeploy: the reverse order, then nothing is left; again, nothing is there.
     let undeployed = client
         .undeploy_pattern()
@@ -216,7 +276,7 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
             .iter()
             .filter(|d| d.starts_with("Deployed design \"sample\" on test-cluster"))
             .count(),
-        3,
+        4,
         "{descriptions:?}"
     );
     assert_eq!(

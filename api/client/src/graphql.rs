@@ -383,6 +383,56 @@ pub struct SavePattern {
     pub save_pattern: Pattern,
 }
 
+#[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
+pub struct DeployPatternInput {
+    #[cynic(rename = "patternID", skip_serializing_if = "Option::is_none")]
+    pub pattern_id: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub pattern_file: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub contexts: Option<Vec<String>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    #[cynic(rename = "skipCRD", skip_serializing_if = "Option::is_none")]
+    pub skip_crd: Option<bool>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub undeploy: Option<bool>,
+}
+
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct DeployPatternVariables {
+    pub input: DeployPatternInput,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct DeployOutcome {
+    pub component: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+    #[cynic(rename = "contextID")]
+    pub context_id: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub field: Option<String>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct PatternDeployResult {
+    pub action: String,
+    pub dry_run: bool,
+    pub succeeded: bool,
+    pub results: Vec<DeployOutcome>,
+}
+
+/// `deployPattern(input)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Mutation", variables = "DeployPatternVariables")]
+pub struct DeployPattern {
+    #[arguments(input: $input)]
+    pub deploy_pattern: PatternDeployResult,
+}
+
 /// `subscription { subscribeConfiguration(selector) }`
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
 #[cynic(graphql_type = "Subscription", variables = "SelectorVariables")]
