@@ -12,6 +12,9 @@ use meshery_provider::{self as refprovider, Account, ProviderConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
+#[path = "support/kube_api.rs"]
+mod kube_api;
+
 /// The `mesheryctl` of this workspace and profile. `cargo test --workspace` (and so
 /// `cargo xtask test`) builds it before any test runs, since the CLI's own tests need it;
 /// cargo holds the build lock while tests run, so a test cannot build it itself. Refuses
@@ -859,4 +862,112 @@ async fn an_https_server_for_rest_and_the_event_stream() {
     .await;
     assert!(line.contains("over-tls"), "{line}");
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
+    let api = kube_api::KubeApi::start(Some("cli-token")).await;
+    let (server, _home) = local_server().await;
+    let cli = Cli::new(&base(&server));
+    cli.ok(&["system", "login", "-p", "None"]).await;
+    let uploaded = http()
+        .post(format!("{}/api/system/kubernetes", base(&server)))
+        .header("content-type", "application/yaml")
+        .body(api.kubeconfig("cli-cluster"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let contexts: serde_json::Value = uploaded.json().await.unwrap();
+    let context = contexts[0]["id"].as_str().unwrap().to_string();
+    let file = cli.home.path().join("sample-app.yaml");
+    std::fs::write(&file, include_str!("support/sample-app.yaml")).unwrap();
+    cli.ok(&[
+        "design",
+        "import",
+        "-f",
+        file.to_str().unwrap(),
+        "--name",
+        "sample",
+    ])
+    .await;
+
+    // By name: one row per component, in apply order, all applied.
+    let out = cli.ok(&["design", "deploy", "sample"]).await;
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("cli-cluster")).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    assert!(
+        rows[0].contains("ConfigMap") && rows.iter().all(|r| r.contains("applied")),
+        "{out}"
+    );
+    assert!(
+        out.contains("deploy: 0 of 3 component results failed"),
+        "{out}"
+    );
+    assert_eq!(api.count("apps", "deployments"), 1);
+
+    // A design file, dry run, as JSON: a refused change fails (exit 9) and names the field.
+    let page: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["design", "list", "-o", "json"]).await).unwrap();
+    let id = page["patterns"][0]["id"].as_str().unwrap().to_string();
+    let mut design: serde_json::Value =
+        yaml_serde::from_str(&cli.ok(&["design", "export", &id]).await).unwrap();
+    let components = design["components"].as_array_mut().unwrap();
+    let deployment = components
+        .iter_mut()
+        .find(|c| c["kind"] == "Deployment")
+        .unwrap();
+    deployment["spec"]["replicas"] = serde_json::json!(7);
+    deployment["spec"]["template"]["metadata"]["labels"]["app"] = serde_json::json!("other");
+    let broken = cli.home.path().join("broken.yaml");
+    std::fs::write(&broken, yaml_serde::to_string(&design).unwrap()).unwrap();
+    let r = cli
+        .run(&[
+            "design",
+            "deploy",
+            broken.to_str().unwrap(),
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert_eq!(r.code, 9, "{r:?}");
+    // The failure's message is the answer itself, after the program's name.
+    let answer: serde_json::Value =
+        serde_json::from_str(r.stderr.trim().trim_start_matches("mesheryctl: ")).unwrap();
+    assert_eq!(answer["dryRun"], true, "{answer}");
+    let failed = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"] == "failed")
+        .unwrap();
+    assert!(
+        failed["field"]
+            .as_str()
+            .unwrap()
+            .ends_with(".spec.template.metadata.labels"),
+        "{failed}"
+    );
+    assert_eq!(
+        api.object("apps", "deployments", "default", "web").unwrap()["spec"]["replicas"],
+        2
+    );
+
+    let out = cli
+        .ok(&["design", "undeploy", "sample", "--k8s-context", &context])
+        .await;
+    assert_eq!(
+        out.lines().filter(|l| l.contains("deleted")).count(),
+        3,
+        "{out}"
+    );
+    assert_eq!(
+        api.count("apps", "deployments") + api.count("", "configmaps"),
+        0
+    );
+    let r = cli.run(&["design", "deploy", "no-such-design"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    server.stop().await.unwrap();
+    api.stop().await;
 }

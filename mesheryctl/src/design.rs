@@ -1,8 +1,11 @@
-//! `design list|view|import|export|delete` over `/api/pattern`.
+//! `design list|view|import|export|delete|deploy|undeploy` over `/api/pattern`.
 
 use base64::Engine;
 use futures_util::StreamExt;
-use meshery_models::{Pattern, PatternImport, PatternPage};
+use meshery_models::{
+    DeployOutcomeStatus, Pattern, PatternDeployInput, PatternDeployResult, PatternImport,
+    PatternPage,
+};
 
 use crate::api::Target;
 use crate::failure::{self, Class, Failure, Outcome};
@@ -148,4 +151,153 @@ pub async fn delete(target: &Target, id: String) -> Outcome {
         .await
         .map_err(|e| target.fail(e))?;
     Ok(format!("deleted design {id}"))
+}
+
+/// The design a command names: a design file when the path exists, else a stored
+/// design's id, else its exact name. (pattern_id, pattern_file)
+async fn named_design(
+    target: &Target,
+    design: &str,
+) -> Result<(Option<String>, Option<String>), Failure> {
+    let path = std::path::Path::new(design);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(Class::Usage, format!("{}: {e}", path.display())))?;
+        return Ok((None, Some(text)));
+    }
+    let client = target.client()?;
+    if client.get_pattern().pattern_id(design).send().await.is_ok() {
+        return Ok((Some(design.to_string()), None));
+    }
+    let page = client
+        .list_patterns()
+        .search(design)
+        .pagesize("all")
+        .send()
+        .await
+        .map_err(|e| target.fail(e))?
+        .into_inner();
+    let mut named = page.patterns.iter().filter(|p| p.name == design);
+    match (named.next(), named.next()) {
+        (Some(p), None) => Ok((Some(p.id.clone()), None)),
+        (Some(_), Some(_)) => Err(Failure::new(
+            Class::Usage,
+            format!("several designs are named {design:?}: give the id (mesheryctl design list)"),
+        )),
+        (None, _) => Err(Failure::new(
+            Class::NotFound,
+            format!("no design file, id or name {design:?}"),
+        )),
+    }
+}
+
+fn outcomes_table(r: &PatternDeployResult) -> String {
+    let mut out = output::table(
+        &[
+            "component",
+            "kind",
+            "name",
+            "namespace",
+            "context",
+            "status",
+            "detail",
+        ],
+        r.results.iter().map(|o| {
+            let detail = match (&o.field, &o.message) {
+                (Some(f), Some(m)) => format!("{f}: {m}"),
+                (None, Some(m)) => m.clone(),
+                _ => String::new(),
+            };
+            vec![
+                o.component.clone(),
+                o.kind.clone(),
+                o.name.clone(),
+                o.namespace.clone().unwrap_or_default(),
+                o.context_name.clone(),
+                o.status.to_string(),
+                detail,
+            ]
+        }),
+    );
+    let failed = r
+        .results
+        .iter()
+        .filter(|o| o.status == DeployOutcomeStatus::Failed)
+        .count();
+    out.push('\n');
+    out.push_str(&format!(
+        "{}{}: {} of {} component results failed",
+        r.action,
+        if r.dry_run { " (dry run)" } else { "" },
+        failed,
+        r.results.len()
+    ));
+    out
+}
+
+/// Deploys or undeploys a design, with a spinner while the clusters work, then one row
+/// per component and context; fails (exit 9) when any component failed.
+#[allow(clippy::too_many_arguments)]
+pub async fn deploy(
+    target: &Target,
+    design: &str,
+    undeploy: bool,
+    dry_run: bool,
+    contexts: Vec<String>,
+    skip_crd: bool,
+    format: Format,
+) -> Outcome {
+    let (pattern_id, pattern_file) = named_design(target, design).await?;
+    let mut body = serde_json::Map::new();
+    if let Some(id) = pattern_id {
+        body.insert("pattern_id".into(), id.into());
+    }
+    if let Some(file) = pattern_file {
+        body.insert("pattern_file".into(), file.into());
+    }
+    let body: PatternDeployInput = serde_json::from_value(serde_json::Value::Object(body))
+        .map_err(|e| Failure::new(Class::Usage, format!("{design}: {e}")))?;
+    let parsed = |c: &String| Failure::new(Class::Usage, format!("--context {c:?}: too long"));
+    let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+        "{} {design}{}",
+        if undeploy { "undeploying" } else { "deploying" },
+        if dry_run { " (dry run)" } else { "" }
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let client = target.client()?;
+    let result = if undeploy {
+        let contexts = contexts
+            .iter()
+            .map(|c| c.parse().map_err(|_| parsed(c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        client
+            .undeploy_pattern()
+            .dry_run(dry_run)
+            .skip_crd(skip_crd)
+            .contexts(contexts)
+            .body(body)
+            .send()
+            .await
+    } else {
+        let contexts = contexts
+            .iter()
+            .map(|c| c.parse().map_err(|_| parsed(c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        client
+            .deploy_pattern()
+            .dry_run(dry_run)
+            .skip_crd(skip_crd)
+            .contexts(contexts)
+            .body(body)
+            .send()
+            .await
+    };
+    bar.finish_and_clear();
+    let result = result.map_err(|e| target.fail(e))?.into_inner();
+    let shown = output::emit(format, &result, outcomes_table)?;
+    if result.succeeded {
+        Ok(shown)
+    } else {
+        Err(Failure::new(Class::Rejected, shown))
+    }
 }

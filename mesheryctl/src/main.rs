@@ -240,6 +240,26 @@ enum DesignCommand {
     Delete {
         id: String,
     },
+    /// Deploy a design (its id, its name, or a design file) to your clusters.
+    Deploy(DeployArgs),
+    /// Delete a design's resources from your clusters.
+    Undeploy(DeployArgs),
+}
+
+#[derive(clap::Args)]
+struct DeployArgs {
+    /// A design's id or name, or a design file.
+    design: String,
+    /// Have each API server check without storing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// A Kubernetes context id to act on (repeat for several; default: all of yours).
+    /// Not `--context`, which names mesheryctl's own server context.
+    #[arg(long = "k8s-context")]
+    contexts: Vec<String>,
+    /// Leave CustomResourceDefinitions out.
+    #[arg(long)]
+    skip_crd: bool,
 }
 
 #[derive(Subcommand)]
@@ -462,6 +482,18 @@ async fn run(cli: Cli) -> Outcome {
                     design::export(&t, id, manifest, out).await
                 }
                 DesignCommand::Delete { id } => design::delete(&t, id).await,
+                DesignCommand::Deploy(a) => {
+                    design::deploy(
+                        &t, &a.design, false, a.dry_run, a.contexts, a.skip_crd, format,
+                    )
+                    .await
+                }
+                DesignCommand::Undeploy(a) => {
+                    design::deploy(
+                        &t, &a.design, true, a.dry_run, a.contexts, a.skip_crd, format,
+                    )
+                    .await
+                }
             }
         }
         Command::Registry {
