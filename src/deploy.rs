@@ -217,7 +217,7 @@ impl Deployer {
                         "the cluster does not serve {} {}",
                         outcome.api_version, outcome.kind
                     ),
-                    other => crate::kube_client::describe(other),
+                    other => crate::fault::chain(other),
                 });
                 return;
             }
@@ -343,6 +343,6 @@ fn failed(outcome: &mut DeployOutcome, index: usize, e: &kube::Error) {
                 .map(|c| c.field.trim_start_matches('.').to_string());
             outcome.field = field.map(|f| format!("components[{index}].{f}"));
         }
-        other => outcome.message = Some(crate::kube_client::describe(other)),
+        other => outcome.message = Some(crate::fault::chain(other)),
     }
 }

@@ -33,3 +33,19 @@ impl<T, E: Into<Cause>> OrInternal<T> for Result<T, E> {
         self.map_err(|e| Internal::new(doing, e))
     }
 }
+
+/// An error and its causes, one after another (a client library's own message is often
+/// only the outermost layer, such as "client error (Connect)"); a cause whose text is
+/// already shown is left out.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

@@ -142,18 +142,3 @@ pub fn tls_config(c: &Credentials) -> Result<rustls::ClientConfig, crate::tls::T
     // No ALPN here: the HTTPS connector offers what it speaks (it refuses a preset list).
     crate::tls::client(trust, identity, &[])
 }
-
-/// An error and its causes, one after another: kube's own message is often only the
-/// outermost layer ("ServiceError: client error (Connect)"), the cause is further down.
-pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}

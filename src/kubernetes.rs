@@ -494,7 +494,7 @@ impl Kubernetes {
         let info = tokio::time::timeout(Duration::from_secs(10), client.apiserver_version())
             .await
             .map_err(|_| unreachable("no answer within 10 s".into()))?
-            .map_err(|e| unreachable(crate::kube_client::describe(&e)))?;
+            .map_err(|e| unreachable(crate::fault::chain(&e)))?;
         let version = K8sServerVersion {
             major: info.major,
             minor: info.minor,

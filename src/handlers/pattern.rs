@@ -12,16 +12,16 @@ use crate::session::Session;
 /// The largest file an import fetches from a URL.
 const MAX_IMPORT: usize = 4 << 20;
 
-/// An error with its causes (a TLS failure is a cause of reqwest's connect error).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
+fn deploy_options(
+    undeploy: bool,
+    dry_run: Option<bool>,
+    skip_crd: Option<bool>,
+) -> crate::deploy::Options {
+    crate::deploy::Options {
+        undeploy,
+        dry_run: dry_run.unwrap_or(false),
+        skip_crd: skip_crd.unwrap_or(false),
     }
-    out
 }
 
 impl App {
@@ -77,7 +77,7 @@ impl App {
             .get(url)
             .send()
             .await
-            .map_err(|e| gateway(error_chain(&e.without_url())))?;
+            .map_err(|e| gateway(crate::fault::chain(&e.without_url())))?;
         if !response.status().is_success() {
             return Err(gateway(format!("answered {}", response.status())));
         }
@@ -167,42 +167,26 @@ impl PatternApi for Api {
         &self,
         r: DeployPatternRequest<Session>,
     ) -> Result<DeployPatternResponse, ApiError> {
-        let options = crate::deploy::Options {
-            undeploy: false,
-            dry_run: r.dry_run.unwrap_or(false),
-            skip_crd: r.skip_crd.unwrap_or(false),
-        };
-        let result = self
-            .deploy_design(
-                &r.session,
-                r.body.pattern_id.as_ref().map(|i| i.as_str()),
-                r.body.pattern_file.as_ref().map(|f| f.as_str()),
-                &r.contexts,
-                options,
-            )
-            .await?;
-        Ok(DeployPatternResponse::Ok(result))
+        let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
+        let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
+        let options = deploy_options(false, r.dry_run, r.skip_crd);
+        Ok(DeployPatternResponse::Ok(
+            self.deploy_design(&r.session, id, file, &r.contexts, options)
+                .await?,
+        ))
     }
 
     async fn undeploy_pattern(
         &self,
         r: UndeployPatternRequest<Session>,
     ) -> Result<UndeployPatternResponse, ApiError> {
-        let options = crate::deploy::Options {
-            undeploy: true,
-            dry_run: r.dry_run.unwrap_or(false),
-            skip_crd: r.skip_crd.unwrap_or(false),
-        };
-        let result = self
-            .deploy_design(
-                &r.session,
-                r.body.pattern_id.as_ref().map(|i| i.as_str()),
-                r.body.pattern_file.as_ref().map(|f| f.as_str()),
-                &r.contexts,
-                options,
-            )
-            .await?;
-        Ok(UndeployPatternResponse::Ok(result))
+        let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
+        let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
+        let options = deploy_options(true, r.dry_run, r.skip_crd);
+        Ok(UndeployPatternResponse::Ok(
+            self.deploy_design(&r.session, id, file, &r.contexts, options)
+                .await?,
+        ))
     }
 
     async fn save_pattern(

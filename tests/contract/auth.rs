@@ -58,7 +58,11 @@ impl Setup {
     /// The generated client as a user of the reference provider (bearer token and
     /// provider header on every request).
     pub fn client_as(&self, user: &str) -> meshery_client::rest::Client {
-        let token = self.token(user);
+        self.client_with(&self.token(user))
+    }
+
+    /// The generated client with this bearer token for the reference provider.
+    pub fn client_with(&self, token: &str) -> meshery_client::rest::Client {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("authorization", format!("Bearer {token}").parse().unwrap());
         h.insert("meshery-provider", "Reference".parse().unwrap());

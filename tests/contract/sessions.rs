@@ -82,21 +82,9 @@ fn short_token(s: &Setup, user: &str, secs: i64) -> (String, i64) {
     (p.sign(&claims).unwrap(), exp)
 }
 
-/// The generated client with this bearer token for the reference provider.
-fn client_with(s: &Setup, token: &str) -> meshery_client::rest::Client {
-    let mut h = reqwest::header::HeaderMap::new();
-    h.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    h.insert("meshery-provider", "Reference".parse().unwrap());
-    let http = crate::harness::client_builder()
-        .default_headers(h)
-        .build()
-        .unwrap();
-    meshery_client::rest::Client::new_with_client(&s.server.base, http)
-}
-
 /// Opens the event stream with `token` (resuming after `last` if given).
 async fn open_events(s: &Setup, token: &str, last: Option<&str>) -> Frames {
-    let client = client_with(s, token);
+    let client = s.client_with(token);
     let mut request = client.subscribe_events();
     if let Some(last) = last {
         request = request.last_event_id(last);
@@ -134,7 +122,7 @@ async fn open_subscription(s: &Setup, token: &str) -> Ws {
     .await;
     // Nothing acknowledges a subscription: post probes until one arrives, so the server
     // has surely subscribed before the test goes on.
-    let client = client_with(s, token);
+    let client = s.client_with(token);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
         client
@@ -216,7 +204,7 @@ async fn streams_end_when_their_token_expires_and_resume_with_a_fresh_one() {
     let mut ws = open_subscription(&s, &token).await;
     let mut sse = open_events(&s, &token, None).await;
     // Both streams are live before expiry.
-    let alice = client_with(&s, &token);
+    let alice = s.client_with(&token);
     let posted = alice
         .create_event()
         .body(event_input("before expiry"))
@@ -255,14 +243,14 @@ async fn streams_end_when_their_token_expires_and_resume_with_a_fresh_one() {
     assert!(reason.contains("expired"), "{reason}");
 
     // The expired token opens nothing any more.
-    let refused = client_with(&s, &token).subscribe_events().send().await;
+    let refused = s.client_with(&token).subscribe_events().send().await;
     assert!(
         matches!(&refused, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 401),
         "the expired token was not refused"
     );
     // With a fresh token the stream resumes after the last event it was sent.
     let fresh = s.token("alice");
-    client_with(&s, &fresh)
+    s.client_with(&fresh)
         .create_event()
         .body(event_input("while away"))
         .send()
@@ -293,7 +281,7 @@ async fn logout_on_another_client_ends_the_streams_of_that_token_only() {
     let mut sse = open_events(&s, &token, None).await;
     let mut kept = open_events(&s, &other, None).await;
     // Wait until the streams are registered with the server before logging out.
-    let alice = client_with(&s, &other);
+    let alice = s.client_with(&other);
     alice
         .create_event()
         .body(event_input("hello"))
@@ -350,7 +338,7 @@ async fn a_revocation_at_the_provider_ends_streams_within_the_recheck_interval()
     let token = s.token("bob");
     let mut ws = open_subscription(&s, &token).await;
     let mut sse = open_events(&s, &token, None).await;
-    let bob = client_with(&s, &token);
+    let bob = s.client_with(&token);
     bob.create_event()
         .body(event_input("hi"))
         .send()
