@@ -367,9 +367,38 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             } else {
                 quote!()
             };
+            let item_checks = constraint_checks(name, loc, &item_schema, quote!((*value)));
+            let item_loop = if item_checks.is_empty() {
+                quote!()
+            } else {
+                quote! {
+                    for value in &#field {
+                        #item_checks
+                    }
+                }
+            };
+            let mut count_checks = Vec::new();
+            if let Some(max) = a.max_items {
+                let msg = format!("must be given at most {max} times");
+                count_checks.push(quote! {
+                    if #field.len() > #max {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
+            if let Some(min) = a.min_items.filter(|m| *m > 0) {
+                let msg = format!("must be given at least {min} times");
+                count_checks.push(quote! {
+                    if !#field.is_empty() && #field.len() < #min {
+                        return Err(Rejection::InvalidParameter { name: #name, location: #loc, reason: #msg.into() });
+                    }
+                });
+            }
             extract.push(quote! {
                 let #field: ::std::vec::Vec<#item> = rt::parse_all(#values, #name, #loc)?;
                 #required_check
+                #(#count_checks)*
+                #item_loop
             });
         } else {
             if !is_scalar_param(&p.schema) {
