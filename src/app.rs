@@ -60,6 +60,9 @@ pub struct Config {
     pub graphql: crate::gql_limits::Limits,
     /// How long events and load-test results are kept.
     pub retention: crate::retention::Limits,
+    pub inventory: crate::inventory::Options,
+    /// Longest wait of a deploy with `verify` for its workloads to be ready.
+    pub deploy_verify_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -95,6 +98,8 @@ impl Config {
             conn: crate::serve::ConnLimits::default(),
             graphql: crate::gql_limits::Limits::default(),
             retention: crate::retention::Limits::default(),
+            inventory: crate::inventory::Options::default(),
+            deploy_verify_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -113,6 +118,8 @@ pub struct AppState {
     pub kubernetes: Arc<crate::kubernetes::Kubernetes>,
     /// Deploys designs to clusters.
     pub deployer: crate::deploy::Deployer,
+    pub inventory: crate::inventory::Inventory,
+    pub connections: crate::connections::Connections,
     /// Applies the retention limits in the background.
     pub retention: Arc<crate::retention::Retention>,
     /// TLS of outbound https calls (providers, imports).
@@ -208,7 +215,21 @@ impl App {
             )
             .await?,
         );
+        let inventory = crate::inventory::Inventory::start(
+            store.clone(),
+            bus.clone(),
+            kubernetes.clone(),
+            registry.clone(),
+            config.targets.clone(),
+            config.inventory.clone(),
+        );
         Ok(App(Arc::new(AppState {
+            connections: crate::connections::Connections::new(
+                store.clone(),
+                kubernetes.clone(),
+                inventory.clone(),
+            ),
+            inventory,
             prefs: Prefs::new(store.clone(), events.clone(), bus.clone()),
             perf: crate::perf::Perf::new(
                 store.clone(),
@@ -226,6 +247,7 @@ impl App {
                 kubernetes.clone(),
                 config.targets.clone(),
                 events.clone(),
+                config.deploy_verify_timeout,
             ),
             retention: crate::retention::Retention::start(store.clone(), config.retention.clone()),
             events,
@@ -246,6 +268,7 @@ impl App {
     /// progress are cancelled and store what they measured.
     pub async fn wind_down(&self) {
         self.retention.stop();
+        self.inventory.shutdown().await;
         self.events.close();
         self.bus.close();
         self.perf.shutdown().await;

@@ -35,16 +35,19 @@ pub enum Topic {
     Revoked,
     /// A load test run changed: progress, end or a cancel request; the key is its id.
     Perf,
+    /// A cluster connection or its inventory changed; the key is `owner\ncontext id`.
+    Clusters,
 }
 
 /// Every topic, in declaration order (`topic as usize` is its place).
-const TOPICS: [Topic; 6] = [
+const TOPICS: [Topic; 7] = [
     Topic::Events,
     Topic::Designs,
     Topic::Prefs,
     Topic::Registry,
     Topic::Revoked,
     Topic::Perf,
+    Topic::Clusters,
 ];
 
 /// A notice as it travels (compact JSON).

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use crate::designs::Checked;
 use crate::events::{Events, NewEvent};
 use crate::fault::Internal;
+use crate::inventory::STOPPED;
 use crate::kubernetes::{KubeError, Kubernetes};
 use crate::models::{
     DeployOutcome, DeployOutcomeStatus as Status, EventSeverity, PatternDeployResult,
@@ -32,6 +33,8 @@ pub struct Options {
     pub undeploy: bool,
     pub dry_run: bool,
     pub skip_crd: bool,
+    /// Wait for workloads to be ready (deploys that store something only).
+    pub verify: bool,
 }
 
 /// Why nothing was attempted.
@@ -39,6 +42,10 @@ pub struct Options {
 pub enum DeployError {
     #[error("no Kubernetes context to deploy to: upload a kubeconfig first")]
     NoContexts,
+    #[error("none of your clusters can be used now: {0}")]
+    NoneConnected(String),
+    #[error("context {name:?} is set to {state}; set its connection to connected to use it")]
+    Stopped { name: String, state: String },
     #[error(transparent)]
     Kube(#[from] KubeError),
     #[error(transparent)]
@@ -49,6 +56,62 @@ pub struct Deployer {
     kubernetes: Arc<Kubernetes>,
     targets: Targets,
     events: Events,
+    verify_timeout: Duration,
+}
+
+/// A workload whose readiness `verify` waits for: its place in the results, where it is.
+struct Pending {
+    result: usize,
+    client: kube::Client,
+    namespace: String,
+}
+
+/// Whether a workload's status shows its applied generation ready; else what it lacks.
+fn readiness(kind: &str, object: &Value) -> Result<(), String> {
+    let num = |v: &Value| v.as_i64().unwrap_or(0);
+    let generation = num(&object["metadata"]["generation"]);
+    let status = &object["status"];
+    let observed = num(&status["observedGeneration"]);
+    if observed < generation {
+        return Err(format!(
+            "generation {generation} not yet observed by its controller"
+        ));
+    }
+    let want = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    let (ready, updated, total, noun) = match kind {
+        "Deployment" => (
+            num(&status["availableReplicas"]),
+            num(&status["updatedReplicas"]),
+            want,
+            "replicas available",
+        ),
+        "StatefulSet" => (
+            num(&status["readyReplicas"]),
+            num(&status["updatedReplicas"]),
+            want,
+            "replicas ready",
+        ),
+        "DaemonSet" => {
+            let desired = num(&status["desiredNumberScheduled"]);
+            (
+                num(&status["numberAvailable"]),
+                num(&status["updatedNumberScheduled"]),
+                desired,
+                "pods available",
+            )
+        }
+        _ => return Ok(()),
+    };
+    if ready >= total && updated >= total {
+        Ok(())
+    } else {
+        Err(format!("{ready} of {total} {noun}, {updated} updated"))
+    }
+}
+
+/// Kinds `verify` waits for.
+fn is_workload(kind: &str) -> bool {
+    matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet")
 }
 
 /// The order components are applied in: definitions and namespaces before what uses
@@ -87,11 +150,73 @@ fn comparable(object: &Value) -> Value {
 }
 
 impl Deployer {
-    pub fn new(kubernetes: Arc<Kubernetes>, targets: Targets, events: Events) -> Deployer {
+    pub fn new(
+        kubernetes: Arc<Kubernetes>,
+        targets: Targets,
+        events: Events,
+        verify_timeout: Duration,
+    ) -> Deployer {
         Deployer {
             kubernetes,
             targets,
             events,
+            verify_timeout,
+        }
+    }
+
+    /// Waits (until the verify timeout) for every pending workload to be ready; those
+    /// that are not become `failed` with what they lack.
+    async fn verify(&self, results: &mut [DeployOutcome], pending: Vec<Pending>) {
+        let deadline = tokio::time::Instant::now() + self.verify_timeout;
+        let mut waiting = pending;
+        loop {
+            let mut still = Vec::new();
+            for p in waiting {
+                let outcome = &mut results[p.result];
+                let resource = kube::api::ApiResource {
+                    group: "apps".into(),
+                    version: "v1".into(),
+                    api_version: "apps/v1".into(),
+                    kind: outcome.kind.clone(),
+                    plural: format!("{}s", outcome.kind.to_lowercase()),
+                };
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(p.client.clone(), &p.namespace, &resource);
+                let lacking =
+                    match tokio::time::timeout(CALL_TIMEOUT, api.get_opt(&outcome.name)).await {
+                        Ok(Ok(Some(o))) => serde_json::to_value(&o)
+                            .map_err(|e| e.to_string())
+                            .and_then(|v| readiness(&outcome.kind, &v)),
+                        Ok(Ok(None)) => Err("it no longer exists".into()),
+                        Ok(Err(e)) => Err(crate::fault::chain(&e)),
+                        Err(_) => Err("the API server did not answer in time".into()),
+                    };
+                match lacking {
+                    Ok(()) => outcome.ready = Some(true),
+                    Err(why) => {
+                        outcome.message = Some(why);
+                        still.push(p);
+                    }
+                }
+            }
+            if still.is_empty() {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                for p in still {
+                    let outcome = &mut results[p.result];
+                    outcome.status = Status::Failed;
+                    outcome.ready = Some(false);
+                    outcome.message = Some(format!(
+                        "applied, but not ready within {} s: {}",
+                        self.verify_timeout.as_secs(),
+                        outcome.message.take().unwrap_or_default()
+                    ));
+                }
+                return;
+            }
+            waiting = still;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -104,17 +229,47 @@ impl Deployer {
         contexts: &[String],
         options: Options,
     ) -> Result<PatternDeployResult, DeployError> {
+        let states = self.kubernetes.states(&session.owner()).await?;
         let ids: Vec<String> = if contexts.is_empty() {
-            let listing = crate::store::listing(None, Some("all"), None, None, None, None)
-                .map_err(|e| Internal::new("listing contexts", e))?;
-            let (all, _) = self.kubernetes.list(session, &listing).await?;
-            all.into_iter().map(|c| c.id).collect()
+            // Every connected context (or not yet checked); not those a user stopped or
+            // whose cluster does not answer.
+            if states.is_empty() {
+                return Err(DeployError::NoContexts);
+            }
+            let usable: Vec<String> = states
+                .iter()
+                .filter(|s| !STOPPED.contains(&s.status.as_str()) && s.status != "disconnected")
+                .map(|s| s.id.clone())
+                .collect();
+            if usable.is_empty() {
+                let why: Vec<String> = states
+                    .iter()
+                    .map(|s| {
+                        let name = serde_json::from_str::<crate::models::K8sContext>(&s.doc)
+                            .map(|c| c.name)
+                            .unwrap_or_else(|_| s.id.clone());
+                        format!("{name} is {}", s.status)
+                    })
+                    .collect();
+                return Err(DeployError::NoneConnected(why.join(", ")));
+            }
+            usable
         } else {
+            for id in contexts {
+                if let Some(s) = states.iter().find(|s| &s.id == id)
+                    && STOPPED.contains(&s.status.as_str())
+                {
+                    let name = serde_json::from_str::<crate::models::K8sContext>(&s.doc)
+                        .map(|c| c.name)
+                        .unwrap_or_else(|_| id.clone());
+                    return Err(DeployError::Stopped {
+                        name,
+                        state: s.status.clone(),
+                    });
+                }
+            }
             contexts.to_vec()
         };
-        if ids.is_empty() {
-            return Err(DeployError::NoContexts);
-        }
         // Every named context must be the user's before anything is touched.
         let mut targets = Vec::new();
         for id in &ids {
@@ -126,6 +281,7 @@ impl Deployer {
             order.reverse();
         }
         let mut results = Vec::new();
+        let mut pending = Vec::new();
         for (context, credentials) in &targets {
             let namespace = if context.namespace.is_empty() {
                 "default"
@@ -153,6 +309,7 @@ impl Deployer {
                     status: Status::Failed,
                     message: None,
                     field: None,
+                    ready: None,
                 };
                 if options.skip_crd && outcome.kind == "CustomResourceDefinition" {
                     outcome.status = Status::Skipped;
@@ -166,10 +323,29 @@ impl Deployer {
                     Ok(client) => {
                         self.one(client, namespace, i, component, options, &mut outcome)
                             .await;
+                        if options.verify
+                            && !options.dry_run
+                            && !options.undeploy
+                            && outcome.api_version == "apps/v1"
+                            && is_workload(&outcome.kind)
+                            && matches!(outcome.status, Status::Applied | Status::Unchanged)
+                        {
+                            pending.push(Pending {
+                                result: results.len(),
+                                client: client.clone(),
+                                namespace: outcome
+                                    .namespace
+                                    .clone()
+                                    .unwrap_or_else(|| namespace.to_string()),
+                            });
+                        }
                     }
                 }
                 results.push(outcome);
             }
+        }
+        if !pending.is_empty() {
+            self.verify(&mut results, pending).await;
         }
         let succeeded = results.iter().all(|r| !matches!(r.status, Status::Failed));
         let result = PatternDeployResult {

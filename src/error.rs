@@ -214,12 +214,25 @@ impl From<crate::kubernetes::KubeError> for ApiError {
     }
 }
 
+impl From<crate::connections::ConnectionError> for ApiError {
+    fn from(e: crate::connections::ConnectionError) -> Self {
+        use crate::connections::ConnectionError::*;
+        match e {
+            NotFound(_) => ApiError::not_found(e.to_string()),
+            Invalid(m) => ApiError::bad_request(m),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
 impl From<crate::deploy::DeployError> for ApiError {
     fn from(e: crate::deploy::DeployError) -> Self {
         use crate::deploy::DeployError::*;
         match e {
             NoContexts => ApiError::bad_request(e.to_string())
                 .remedy("Upload a kubeconfig: POST /api/system/kubernetes, or the UI's Settings."),
+            NoneConnected(_) | Stopped { .. } => ApiError::new(409, codes::CONFLICT, e.to_string())
+                .remedy("See /api/integrations/connections for each cluster's state and why."),
             Kube(k) => k.into(),
             Internal(i) => i.into(),
         }

@@ -274,7 +274,50 @@ fn prefs_out(p: models::UserPrefs) -> g::UserPrefs {
     }
 }
 
+/// The counts of the user's inventory (GraphQL's `ClusterResources`).
+async fn cluster_resources(
+    app: &App,
+    owner: &str,
+    contexts: Option<&[String]>,
+    namespace: Option<&str>,
+) -> Result<g::ClusterResources, ApiError> {
+    let namespaces: Vec<String> = namespace
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    let summary = app.inventory.summary(owner, contexts, &namespaces).await?;
+    Ok(g::ClusterResources {
+        resources: summary
+            .kinds
+            .into_iter()
+            .map(|k| g::ClusterKindCount {
+                kind: k.kind,
+                model: k.model,
+                count: i32::try_from(k.count).unwrap_or(i32::MAX),
+            })
+            .collect(),
+    })
+}
+
 impl g::QueryResolver for Resolver {
+    async fn get_cluster_resources(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_i_ds: Option<Vec<String>>,
+        namespace: Option<String>,
+    ) -> GqlResult<g::ClusterResources> {
+        let owner = session(ctx)?.owner();
+        cluster_resources(
+            &self.0,
+            &owner,
+            k8scontext_i_ds.as_deref(),
+            namespace.as_deref(),
+        )
+        .await
+        .map_err(gql_error)
+    }
+
     async fn get_performance_profiles(
         &self,
         ctx: &Context<'_>,
@@ -481,6 +524,7 @@ impl g::MutationResolver for Resolver {
             undeploy: input.undeploy.unwrap_or(false),
             dry_run: input.dry_run.unwrap_or(false),
             skip_crd: input.skip_crd.unwrap_or(false),
+            verify: input.verify.unwrap_or(false),
         };
         let r = self
             .0
@@ -512,6 +556,7 @@ impl g::MutationResolver for Resolver {
                     status: o.status.to_string(),
                     message: o.message,
                     field: o.field,
+                    ready: o.ready,
                 })
                 .collect(),
         })
@@ -599,6 +644,52 @@ impl g::MutationResolver for Resolver {
 }
 
 impl g::SubscriptionResolver for Resolver {
+    async fn subscribe_cluster_resources(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_i_ds: Option<Vec<String>>,
+        namespace: Option<String>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ClusterResources>>>> {
+        let app = self.0.clone();
+        let owner = session(ctx)?.owner();
+        let contexts = k8scontext_i_ds.filter(|c| !c.is_empty());
+        // Subscribed before the first answer is read: no change falls in between.
+        let changes = app.inventory.changes();
+        let first = cluster_resources(&app, &owner, contexts.as_deref(), namespace.as_deref())
+            .await
+            .map_err(gql_error)?;
+        let ticks = app.inventory.live(changes, owner.clone(), contexts.clone());
+        let next = ticks
+            .then(move |()| {
+                let (app, owner, contexts, namespace) = (
+                    app.clone(),
+                    owner.clone(),
+                    contexts.clone(),
+                    namespace.clone(),
+                );
+                async move {
+                    cluster_resources(&app, &owner, contexts.as_deref(), namespace.as_deref()).await
+                }
+            })
+            .scan(first.clone(), |last, now| {
+                let out = match now {
+                    Ok(now) if now != *last => {
+                        *last = now.clone();
+                        Some(Ok(Arc::new(now)))
+                    }
+                    Ok(_) => None,
+                    Err(e) => Some(Err(gql_error(e))),
+                };
+                std::future::ready(Some(out))
+            })
+            .filter_map(std::future::ready);
+        Ok(
+            futures_util::stream::once(std::future::ready(Ok(Arc::new(first))))
+                .chain(next)
+                .boxed(),
+        )
+    }
+
     async fn subscribe_perf_profiles(
         &self,
         ctx: &Context<'_>,

@@ -81,6 +81,49 @@ fn context_id(owner: &str, name: &str, server: &str, user: &str) -> String {
         .collect()
 }
 
+/// The id of the connection a context is: a UUID whose first half is the context id's
+/// (so the context is found from it) and whose second binds it to the owner.
+pub fn connection_id(owner: &str, context_id: &str) -> String {
+    let mut bytes = [0u8; 16];
+    for (i, b) in bytes.iter_mut().take(8).enumerate() {
+        *b = context_id
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("connection\n{owner}\n{context_id}").as_bytes(),
+    );
+    bytes[8..].copy_from_slice(&digest.as_ref()[..8]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// The context a connection id names, if it is one of `owner`'s ids at all.
+pub fn context_of_connection(owner: &str, connection_id: &str) -> Option<String> {
+    let uuid = uuid::Uuid::parse_str(connection_id).ok()?;
+    // new_v8 overwrites the version and variant bits (bytes 6 and 8): recover them
+    // from a rebuilt id instead of from the bytes.
+    let prefix: String = uuid.as_bytes()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let candidates = (0u8..16).map(|hi| {
+        let mut p = prefix.clone().into_bytes();
+        let nibble = format!("{hi:x}");
+        p[12] = nibble.as_bytes()[0];
+        String::from_utf8(p).unwrap_or_default()
+    });
+    let want = connection_id.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .find(|ctx| connection_id_matches(owner, ctx, &want))
+}
+
+fn connection_id_matches(owner: &str, context_id: &str, want: &str) -> bool {
+    connection_id(owner, context_id) == want
+}
+
 /// Parses every context of a kubeconfig.
 pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
     let doc: Value = yaml_serde::from_str(text).map_err(|e| match e.location() {
@@ -454,6 +497,16 @@ impl Kubernetes {
         }
     }
 
+    /// The owner's contexts with their connection states, by name.
+    pub async fn states(&self, owner: &str) -> Result<Vec<crate::store::ConnectionRow>, KubeError> {
+        let (rows, _) = self
+            .store
+            .connection_rows(owner, &[], None, ("name", false), 0, None)
+            .await
+            .or_internal("reading connection states")?;
+        Ok(rows)
+    }
+
     /// One of the user's contexts with its credentials, to act on its cluster (never to
     /// show: credentials do not leave the server).
     pub async fn access(
@@ -461,9 +514,18 @@ impl Kubernetes {
         session: &Session,
         id: &str,
     ) -> Result<(K8sContext, Credentials), KubeError> {
+        self.access_owned(&session.owner(), id).await
+    }
+
+    /// `access` for work no request asked for (the inventory), by owner.
+    pub async fn access_owned(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<(K8sContext, Credentials), KubeError> {
         let (doc, sealed) = self
             .store
-            .k8s_context(&session.owner(), id)
+            .k8s_context(owner, id)
             .await
             .or_internal("reading a context")?
             .ok_or_else(|| KubeError::NotFound(id.to_string()))?;

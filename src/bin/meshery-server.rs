@@ -136,6 +136,24 @@ struct Args {
     /// first runs at start).
     #[arg(long, env = "MESHERY_RETENTION_INTERVAL_SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
     retention_interval_secs: u64,
+    /// Seconds between checks that a watched cluster still answers (a disconnected one
+    /// is retried as often).
+    #[arg(long, env = "MESHERY_CLUSTER_PROBE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    cluster_probe_secs: u64,
+    /// Seconds a replica's claim to watch a cluster lasts unrenewed (another replica
+    /// takes the cluster over after it).
+    #[arg(long, env = "MESHERY_CLUSTER_LEASE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    cluster_lease_secs: u64,
+    /// Watch the users' clusters (the inventory and connection states); `false` leaves
+    /// connections `registered` and the inventory empty (deploys still work).
+    #[arg(long, env = "MESHERY_INVENTORY", default_value_t = true, action = clap::ArgAction::Set)]
+    inventory: bool,
+    /// Most custom resource kinds (from CRDs) the inventory watches per cluster.
+    #[arg(long, env = "MESHERY_INVENTORY_MAX_CRD_KINDS", default_value_t = 64)]
+    inventory_max_crd_kinds: usize,
+    /// Longest wait of a deploy with `verify` for its workloads to be ready, in seconds.
+    #[arg(long, env = "MESHERY_DEPLOY_VERIFY_SECS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    deploy_verify_secs: u64,
     /// Without a command the server runs.
     #[command(subcommand)]
     command: Option<Tool>,
@@ -301,6 +319,14 @@ async fn main() -> ExitCode {
             results_max_per_user: (args.results_max_per_user > 0)
                 .then_some(args.results_max_per_user),
             interval: std::time::Duration::from_secs(args.retention_interval_secs),
+        },
+        deploy_verify_timeout: std::time::Duration::from_secs(args.deploy_verify_secs),
+        inventory: meshery::inventory::Options {
+            enabled: args.inventory,
+            probe: std::time::Duration::from_secs(args.cluster_probe_secs),
+            lease: std::time::Duration::from_secs(args.cluster_lease_secs),
+            max_crd_kinds: args.inventory_max_crd_kinds,
+            ..Default::default()
         },
     };
     let running = match server::start(config.clone()).await {

@@ -74,6 +74,11 @@ impl KubernetesApi for Api {
         let result = async {
             let text = self.kubeconfig(request).await?;
             let contexts = self.kubernetes.upload(&session, &text).await?;
+            for c in &contexts {
+                self.inventory
+                    .context_changed(&session.owner(), &c.id)
+                    .await;
+            }
             let names: Vec<&str> = contexts.iter().map(|c| c.name.as_str()).collect();
             let event = NewEvent::new(
                 "kubernetes",
@@ -131,7 +136,7 @@ impl KubernetesApi for Api {
         &self,
         r: DeleteK8sContextRequest<Session>,
     ) -> Result<DeleteK8sContextResponse, ApiError> {
-        self.kubernetes.delete(&r.session, &r.context_id).await?;
+        self.connections.remove(&r.session, &r.context_id).await?;
         let event = NewEvent::new(
             "kubernetes",
             "delete_context",

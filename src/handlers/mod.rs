@@ -14,9 +14,11 @@ macro_rules! listing_of {
     };
 }
 
+mod connections;
 mod events;
 mod extensions;
 mod kubernetes;
+mod meshsync;
 mod pattern;
 mod perf;
 mod provider;

@@ -16,11 +16,13 @@ fn deploy_options(
     undeploy: bool,
     dry_run: Option<bool>,
     skip_crd: Option<bool>,
+    verify: Option<bool>,
 ) -> crate::deploy::Options {
     crate::deploy::Options {
         undeploy,
         dry_run: dry_run.unwrap_or(false),
         skip_crd: skip_crd.unwrap_or(false),
+        verify: verify.unwrap_or(false),
     }
 }
 
@@ -169,7 +171,7 @@ impl PatternApi for Api {
     ) -> Result<DeployPatternResponse, ApiError> {
         let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
         let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
-        let options = deploy_options(false, r.dry_run, r.skip_crd);
+        let options = deploy_options(false, r.dry_run, r.skip_crd, r.verify);
         Ok(DeployPatternResponse::Ok(
             self.deploy_design(&r.session, id, file, &r.contexts, options)
                 .await?,
@@ -182,7 +184,7 @@ impl PatternApi for Api {
     ) -> Result<UndeployPatternResponse, ApiError> {
         let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
         let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
-        let options = deploy_options(true, r.dry_run, r.skip_crd);
+        let options = deploy_options(true, r.dry_run, r.skip_crd, None);
         Ok(UndeployPatternResponse::Ok(
             self.deploy_design(&r.session, id, file, &r.contexts, options)
                 .await?,

@@ -12,6 +12,11 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Row, SqlSafeStr};
 
+mod clusters;
+pub use clusters::{
+    ConnectionRow, InventoryOp, LabelReq, ResourceQuery, ResourceRow, ResourceSummary,
+};
+
 /// SQLite migrations, in order. Append only: an applied migration must never change.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -138,7 +143,78 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
          CREATE INDEX events_owner_seq ON events (owner, seq);",
     ),
     (10, "load test runs", RUNS_TABLES),
+    (11, "cluster connections and inventory", CLUSTERS_SQLITE),
 ];
+
+/// Each context is a connection: its state (what the inventory saw, or what its user
+/// chose) and the server version last seen. `cluster_leases`: which replica watches a
+/// context (renewed while it does; `expires` in ms since 1970). `k8s_resources`: the
+/// inventory, one row per object of a watched kind (`sweep`: the list that last saw it,
+/// so a relist removes what it did not see); its labels in their own table so a label
+/// filter is an indexed join on either engine.
+const CLUSTERS_SQLITE: &str =
+    "ALTER TABLE k8s_contexts ADD COLUMN status TEXT NOT NULL DEFAULT 'registered';
+     ALTER TABLE k8s_contexts ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+     ALTER TABLE k8s_contexts ADD COLUMN status_at TEXT NOT NULL DEFAULT '';
+     ALTER TABLE k8s_contexts ADD COLUMN server_version TEXT NOT NULL DEFAULT '';
+     CREATE TABLE cluster_leases (
+         key TEXT PRIMARY KEY NOT NULL,
+         replica TEXT NOT NULL,
+         expires BIGINT NOT NULL
+     );
+     CREATE TABLE k8s_resources (
+         id TEXT PRIMARY KEY NOT NULL,
+         owner TEXT NOT NULL,
+         context_id TEXT NOT NULL,
+         api_version TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         model TEXT NOT NULL,
+         namespace TEXT NOT NULL,
+         name TEXT NOT NULL,
+         created TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         sweep BIGINT NOT NULL
+     );
+     CREATE INDEX k8s_resources_kind ON k8s_resources (owner, context_id, kind, namespace, name);
+     CREATE TABLE k8s_resource_labels (
+         resource_id TEXT NOT NULL,
+         key TEXT NOT NULL,
+         value TEXT NOT NULL,
+         PRIMARY KEY (resource_id, key)
+     );
+     CREATE INDEX k8s_resource_labels_kv ON k8s_resource_labels (key, value);";
+
+/// The same for PostgreSQL; sorted text columns compare bytes, as SQLite's do.
+const CLUSTERS_POSTGRES: &str = r#"ALTER TABLE k8s_contexts ADD COLUMN status TEXT NOT NULL DEFAULT 'registered';
+     ALTER TABLE k8s_contexts ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+     ALTER TABLE k8s_contexts ADD COLUMN status_at TEXT NOT NULL DEFAULT '';
+     ALTER TABLE k8s_contexts ADD COLUMN server_version TEXT NOT NULL DEFAULT '';
+     CREATE TABLE cluster_leases (
+         key TEXT PRIMARY KEY NOT NULL,
+         replica TEXT NOT NULL,
+         expires BIGINT NOT NULL
+     );
+     CREATE TABLE k8s_resources (
+         id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+         owner TEXT NOT NULL,
+         context_id TEXT NOT NULL,
+         api_version TEXT COLLATE "C" NOT NULL,
+         kind TEXT COLLATE "C" NOT NULL,
+         model TEXT COLLATE "C" NOT NULL,
+         namespace TEXT COLLATE "C" NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         created TEXT COLLATE "C" NOT NULL,
+         doc TEXT NOT NULL,
+         sweep BIGINT NOT NULL
+     );
+     CREATE INDEX k8s_resources_kind ON k8s_resources (owner, context_id, kind, namespace, name);
+     CREATE TABLE k8s_resource_labels (
+         resource_id TEXT NOT NULL,
+         key TEXT COLLATE "C" NOT NULL,
+         value TEXT COLLATE "C" NOT NULL,
+         PRIMARY KEY (resource_id, key)
+     );
+     CREATE INDEX k8s_resource_labels_kv ON k8s_resource_labels (key, value);"#;
 
 /// Load tests in progress, on whichever replica runs them, and their frames (followers
 /// on other replicas read them). Times are milliseconds since 1970; `ended` is null while
@@ -245,6 +321,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
          CREATE INDEX events_owner_seq ON events (owner, seq);",
     ),
     (3, "load test runs", RUNS_TABLES),
+    (4, "cluster connections and inventory", CLUSTERS_POSTGRES),
 ];
 
 /// Which database a URL names.
@@ -1594,6 +1671,8 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("doc", Col::Text),
             ("secret", Col::Bytes),
             ("created_at", Col::Text),
+            // A user's ignored/maintenance choice; live states are found again.
+            ("status", Col::Text),
         ],
     ),
     (

@@ -318,3 +318,113 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
     server.finish().await;
     api.stop().await;
 }
+
+#[tokio::test]
+async fn verify_waits_for_workloads_to_be_ready_and_fails_those_that_are_not() {
+    let api = KubeApi::start(None).await;
+    let server = TestServer::start_with(|c| {
+        c.deploy_verify_timeout = std::time::Duration::from_secs(2);
+    })
+    .await;
+    let client = server.client();
+    client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("verified"))
+        .send()
+        .await
+        .unwrap();
+    let design = crate::deploy::design_of_sample(&client).await;
+
+    // A controller makes the replicas ready shortly after each write.
+    api.run_controller(Some(std::time::Duration::from_millis(300)));
+    let started = std::time::Instant::now();
+    let ready = client
+        .deploy_pattern()
+        .verify(true)
+        .body(body(None, Some(&design)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ready.succeeded, "{ready:?}");
+    let deployment = ready
+        .results
+        .iter()
+        .find(|r| r.kind == "Deployment")
+        .unwrap();
+    assert_eq!(
+        (deployment.status, deployment.ready),
+        (S::Applied, Some(true))
+    );
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    // Only workloads are waited for.
+    assert!(
+        ready
+            .results
+            .iter()
+            .filter(|r| r.kind != "Deployment")
+            .all(|r| r.ready.is_none())
+    );
+
+    // No controller: a new generation never becomes ready; the deploy fails in time.
+    api.run_controller(None);
+    let scaled = design.replace("replicas: 2", "replicas: 4");
+    let started = std::time::Instant::now();
+    let stuck = client
+        .deploy_pattern()
+        .verify(true)
+        .body(body(None, Some(&scaled)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!stuck.succeeded, "{stuck:?}");
+    let deployment = stuck
+        .results
+        .iter()
+        .find(|r| r.kind == "Deployment")
+        .unwrap();
+    assert_eq!(
+        (deployment.status, deployment.ready),
+        (S::Failed, Some(false))
+    );
+    let message = deployment.message.as_deref().unwrap();
+    assert!(
+        message.contains("not ready within 2 s") && message.contains("generation 2"),
+        "{message}"
+    );
+    // It was applied all the same.
+    assert_eq!(
+        api.object("apps", "deployments", "default", "web").unwrap()["spec"]["replicas"],
+        4
+    );
+    // Without verify nothing is waited for.
+    let unverified = client
+        .deploy_pattern()
+        .body(body(None, Some(&scaled)))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unverified.succeeded && unverified.results.iter().all(|r| r.ready.is_none()));
+    server.finish().await;
+    api.stop().await;
+}
+
+/// The sample manifests as a design file (imported through the API).
+pub async fn design_of_sample(client: &meshery_client::rest::Client) -> String {
+    client
+        .import_pattern()
+        .body(PatternImport {
+            file: Some(base64::engine::general_purpose::STANDARD.encode(SAMPLE)),
+            file_name: Some("sample-app.yaml".parse().unwrap()),
+            url: None,
+            name: Some("sample".parse().unwrap()),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .pattern_file
+}

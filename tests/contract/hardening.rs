@@ -112,10 +112,14 @@ async fn every_outbound_connection_goes_to_the_checked_address() {
     assert_eq!(resolver.asked.load(Ordering::SeqCst), 1);
     server.finish().await;
 
-    // Cluster ping.
+    // Cluster ping (the inventory off: it would resolve the name for a client of its own).
     let resolver = fresh_resolver();
     let r = resolver.clone();
-    let server = TestServer::start_with(move |c| c.targets.resolver = r).await;
+    let server = TestServer::start_with(move |c| {
+        c.targets.resolver = r;
+        c.inventory.enabled = false;
+    })
+    .await;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n  - name: k\n    cluster:\n      server: {}\nusers:\n  - name: u\n    user:\n      token: t\ncontexts:\n  - name: c\n    context: {{cluster: k, user: u}}\n",
         url("")

@@ -2,6 +2,7 @@
 //! clients; every response is checked against schema/openapi.yaml (see `harness`).
 
 mod auth;
+mod clusters;
 #[path = "../support/database.rs"]
 mod database;
 mod deploy;

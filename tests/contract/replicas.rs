@@ -644,3 +644,138 @@ async fn a_load_test_on_one_replica_is_listed_followed_limited_and_cancelled_fro
     b.finish().await;
     a.finish().await;
 }
+
+#[tokio::test]
+async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
+    use futures_util::StreamExt;
+    use std::time::Duration;
+    let api = crate::kube_api::KubeApi::start(None).await;
+    let keys = tempfile::tempdir().unwrap();
+    let key = key_file(keys.path(), "shared.key", &[9u8; 32]);
+    let tune = |c: &mut meshery::server::Config| {
+        c.inventory.probe = Duration::from_millis(500);
+        c.inventory.lease = Duration::from_secs(3);
+    };
+    let a = TestServer::start_with(|c| {
+        tune(c);
+        c.secret_key_file = Some(key.clone());
+    })
+    .await;
+    let shared = a.database_url();
+    let b = TestServer::start_with(|c| {
+        tune(c);
+        c.secret_key_file = Some(key.clone());
+        c.database_url = Some(shared.clone());
+    })
+    .await;
+    a.client()
+        .upload_kubeconfig()
+        .body(api.kubeconfig("shared"))
+        .send()
+        .await
+        .unwrap();
+    let watching = || a.app.inventory.watching() + b.app.inventory.watching();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while watching() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nobody watches");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // One watcher only, through several lease renewals.
+    for _ in 0..30 {
+        assert_eq!(watching(), 1, "both replicas watch the cluster");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (holder, other) = if a.app.inventory.watching() == 1 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let stream = other
+        .client()
+        .subscribe_cluster_resources()
+        .send()
+        .await
+        .unwrap();
+    let mut live = Box::pin(
+        meshery_client::sse::json_frames::<meshery::models::ClusterInventoryFrame, _, _, _>(
+            stream.into_inner_stream(),
+        )
+        .map(|f| f.unwrap()),
+    );
+    live.next().await.unwrap();
+    use base64::Engine;
+    let pattern = other
+        .client()
+        .import_pattern()
+        .body(meshery::models::PatternImport {
+            file: Some(
+                base64::engine::general_purpose::STANDARD
+                    .encode(include_str!("../support/sample-app.yaml")),
+            ),
+            file_name: Some("sample-app.yaml".parse().unwrap()),
+            url: None,
+            name: Some("sample".parse().unwrap()),
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let body = || -> meshery::models::PatternDeployInput {
+        serde_json::from_value(serde_json::json!({ "pattern_id": pattern.id })).unwrap()
+    };
+    let deployed = other
+        .client()
+        .deploy_pattern()
+        .body(body())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deployed.succeeded, "{deployed:?}");
+    let has_deployment = |f: &meshery::models::ClusterInventoryFrame| {
+        f.summary.kinds.iter().any(|k| k.kind == "Deployment")
+    };
+    if other.app.store.engine() == meshery::store::Engine::Postgres {
+        // The holder saw it; the other replica's stream hears it through the notices.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !has_deployment(&live.next().await.unwrap()) {}
+        })
+        .await
+        .expect("the holder's inventory in the other replica's live stream");
+    }
+    holder.finish().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while other.app.inventory.watching() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no replica took the cluster over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The new watcher lists the cluster again, then follows the undeploy.
+    other
+        .client()
+        .undeploy_pattern()
+        .body(body())
+        .send()
+        .await
+        .unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let frame = live.next().await.unwrap();
+            if !has_deployment(&frame) && frame.summary.kinds.iter().any(|k| k.kind == "Namespace")
+            {
+                return frame;
+            }
+        }
+    })
+    .await
+    .expect("the undeploy in the live stream after the takeover");
+    assert_eq!(
+        seen.connections[0].status,
+        meshery::models::ConnectionStatus::Connected
+    );
+    drop(live);
+    other.finish().await;
+    api.stop().await;
+}

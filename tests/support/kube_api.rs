@@ -109,6 +109,11 @@ struct Inner {
     requests: Mutex<Vec<String>>,
     /// Set while paused: open watches end.
     closing: tokio::sync::watch::Sender<bool>,
+    /// Bumped to end the open watches (as their timeout would).
+    kick: tokio::sync::watch::Sender<u64>,
+    /// When set, workloads report themselves ready this long after each write (a
+    /// controller and kubelets at work); unset, they never do.
+    controller: Mutex<Option<std::time::Duration>>,
 }
 
 /// A running test API server (https, with a CA of its own).
@@ -183,6 +188,8 @@ impl KubeApi {
             token: token.map(str::to_string),
             requests: Mutex::new(Vec::new()),
             closing: tokio::sync::watch::channel(false).0,
+            kick: tokio::sync::watch::channel(0).0,
+            controller: Mutex::new(None),
         })
     }
 
@@ -236,6 +243,78 @@ impl KubeApi {
         let mut db = self.inner.db.lock();
         db.history.clear();
         db.oldest = db.rv;
+    }
+
+    /// Workloads (Deployments, StatefulSets, DaemonSets) written from now on report all
+    /// their replicas ready `after` the write, as a cluster's controllers would; `None`:
+    /// they stay unready (no controller runs).
+    pub fn run_controller(&self, after: Option<std::time::Duration>) {
+        *self.inner.controller.lock() = after;
+    }
+
+    /// Adds `n` ConfigMaps to a namespace (made if missing) at once, as if they had been
+    /// there all along (no watch event): a cluster to list.
+    pub fn seed_config_maps(&self, namespace: &str, n: usize) {
+        let mut db = self.inner.db.lock();
+        let ns_key = (
+            String::new(),
+            "namespaces".to_string(),
+            String::new(),
+            namespace.to_string(),
+        );
+        if !db.objects.contains_key(&ns_key) {
+            db.rv += 1;
+            let ns = stamp_new(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}, "status": {"phase": "Active"}}),
+                db.rv,
+            );
+            db.objects.insert(ns_key, ns);
+        }
+        for i in 0..n {
+            db.rv += 1;
+            let name = format!("seed-{i:06}");
+            let object = stamp_new(
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "namespace": namespace, "labels": {"seed": "true", "batch": (i / 1000).to_string()}},
+                       "data": {"index": i.to_string(), "payload": "x".repeat(64)}}),
+                db.rv,
+            );
+            db.objects.insert(
+                (
+                    String::new(),
+                    "configmaps".to_string(),
+                    namespace.to_string(),
+                    name,
+                ),
+                object,
+            );
+        }
+        // Nothing earlier can be resumed: a watcher lists.
+        db.history.clear();
+        db.oldest = db.rv;
+    }
+
+    /// Ends every open watch, as when their time is up; clients watch again from the
+    /// resource version they saw (after `compact`, they get 410 and must list again).
+    pub fn end_watches(&self) {
+        self.inner.kick.send_modify(|n| *n += 1);
+    }
+
+    /// Removes an object without telling watchers (a change a client can only learn by
+    /// listing again), and forgets the history, as an etcd compaction after it would.
+    pub fn remove_unwatched(&self, group: &str, plural: &str, namespace: &str, name: &str) -> bool {
+        let key = (
+            group.to_string(),
+            plural.to_string(),
+            namespace.to_string(),
+            name.to_string(),
+        );
+        let mut db = self.inner.db.lock();
+        let removed = db.objects.remove(&key).is_some();
+        db.rv += 1;
+        db.history.clear();
+        db.oldest = db.rv;
+        removed
     }
 
     /// The requests seen so far (`METHOD /path?query`).
@@ -952,6 +1031,8 @@ fn watch(
     };
     let mut last = backlog.last().map(|c| c.rv).or(from).unwrap_or(0);
     let mut closing = inner.closing.subscribe();
+    let mut kick = inner.kick.subscribe();
+    kick.borrow_and_update();
     let ns = namespace.clone();
     let keep = move |c: &Change| {
         c.group == kind.group
@@ -986,6 +1067,7 @@ fn watch(
                 n = live.recv() => n,
                 _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
                 _ = closing.wait_for(|c| *c) => return,
+                _ = kick.changed() => return,
             };
             match next {
                 Ok(c) if c.rv > last => {
@@ -1063,7 +1145,7 @@ fn stamp_new(mut object: Value, rv: u64) -> Value {
 }
 
 fn write(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     kind: &Kind,
     namespace: Option<&str>,
     name: Option<&str>,
@@ -1285,7 +1367,7 @@ fn write(
     if kind.group == "apiextensions.k8s.io" && kind.plural == "customresourcedefinitions" {
         register_crd(&mut db, &next);
     }
-    db.objects.insert(key, next.clone());
+    db.objects.insert(key.clone(), next.clone());
     record(
         &mut db,
         &inner.changes,
@@ -1293,6 +1375,11 @@ fn write(
         kind,
         next.clone(),
     );
+    if let Some(after) = *inner.controller.lock()
+        && kind.group == "apps"
+    {
+        tokio::spawn(become_ready(inner.clone(), kind.clone(), key, after));
+    }
     (
         if created {
             StatusCode::CREATED
@@ -1302,6 +1389,31 @@ fn write(
         axum::Json(next),
     )
         .into_response()
+}
+
+/// What a controller does after `after`: the workload's status says every replica of
+/// its current generation is ready.
+async fn become_ready(inner: Arc<Inner>, kind: Kind, key: Key, after: std::time::Duration) {
+    tokio::time::sleep(after).await;
+    let mut db = inner.db.lock();
+    let Some(mut object) = db.objects.get(&key).cloned() else {
+        return;
+    };
+    let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+    let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
+    object["status"] = match kind.kind.as_str() {
+        "Deployment" => json!({"observedGeneration": generation, "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}),
+        "StatefulSet" => json!({"observedGeneration": generation, "replicas": replicas,
+            "readyReplicas": replicas, "updatedReplicas": replicas, "currentReplicas": replicas}),
+        "DaemonSet" => json!({"observedGeneration": generation, "desiredNumberScheduled": 1,
+            "numberAvailable": 1, "numberReady": 1, "updatedNumberScheduled": 1}),
+        _ => return,
+    };
+    db.rv += 1;
+    object["metadata"]["resourceVersion"] = json!(db.rv.to_string());
+    db.objects.insert(key, object.clone());
+    record(&mut db, &inner.changes, "MODIFIED", &kind, object);
 }
 
 fn record(

@@ -31,8 +31,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "domain",
         &[
+            "connections",
             "deploy",
             "designs",
+            "inventory",
             "events",
             "prefs",
             "perf",

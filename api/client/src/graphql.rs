@@ -440,3 +440,39 @@ pub struct SubscribeConfiguration {
     #[arguments(selector: $selector)]
     pub subscribe_configuration: ConfigurationPage,
 }
+
+#[derive(cynic::QueryVariables, Debug, Clone, Default)]
+pub struct ClusterResourcesVariables {
+    #[cynic(rename = "k8scontextIDs", skip_serializing_if = "Option::is_none")]
+    pub k8scontext_ids: Option<Vec<String>>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct ClusterKindCount {
+    pub kind: String,
+    pub model: String,
+    pub count: i32,
+}
+
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+pub struct ClusterResources {
+    pub resources: Vec<ClusterKindCount>,
+}
+
+/// `getClusterResources(k8scontextIDs, namespace)`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Query", variables = "ClusterResourcesVariables")]
+pub struct GetClusterResources {
+    #[arguments(k8scontextIDs: $k8scontext_ids, namespace: $namespace)]
+    pub get_cluster_resources: ClusterResources,
+}
+
+/// `subscription { subscribeClusterResources(k8scontextIDs, namespace) }`
+#[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
+#[cynic(graphql_type = "Subscription", variables = "ClusterResourcesVariables")]
+pub struct SubscribeClusterResources {
+    #[arguments(k8scontextIDs: $k8scontext_ids, namespace: $namespace)]
+    pub subscribe_cluster_resources: ClusterResources,
+}

@@ -1,0 +1,703 @@
+//! Connections and the cluster inventory against the test API server: a context becomes a
+//! connection that follows its cluster, the inventory follows deploys (and relists after
+//! a 410), a user can stop using a cluster, and everything goes with the connection.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use meshery::models::{
+    ClusterInventoryFrame, ClusterResource, Connection, ConnectionStatus as CS, PatternDeployInput,
+};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+use crate::kube_api::KubeApi;
+
+/// Polls `check` until it answers `Some`, for at most `within`.
+async fn until<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn connection(client: &meshery_client::rest::Client, id: &str) -> Connection {
+    client
+        .get_connection()
+        .connection_id(id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn resources(client: &meshery_client::rest::Client, kind: &str) -> Vec<ClusterResource> {
+    client
+        .list_cluster_resources()
+        .kind(vec![kind.parse().unwrap()])
+        .spec(true)
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .resources
+}
+
+fn replicas(r: &ClusterResource) -> i64 {
+    let spec: Value = serde_json::from_str(&r.spec.as_ref().unwrap().attribute).unwrap();
+    spec["replicas"].as_i64().unwrap()
+}
+
+fn deploy_body(file: &str) -> PatternDeployInput {
+    serde_json::from_value(json!({ "pattern_file": file })).unwrap()
+}
+
+fn status_of(e: &meshery_client::rest::Error<meshery::models::MeshKitError>) -> u16 {
+    match e {
+        meshery_client::rest::Error::ErrorResponse(r) => r.status().as_u16(),
+        other => panic!("not an error answer: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_context_is_a_connection_whose_inventory_follows_its_cluster() {
+    let mut api = KubeApi::start(Some("inventory-token")).await;
+    let server = TestServer::start_with(|c| {
+        c.inventory.probe = Duration::from_millis(500);
+        c.inventory.lease = Duration::from_secs(3);
+    })
+    .await;
+    let client = server.client();
+    let context = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("lab"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .remove(0);
+
+    // The context is a kubernetes connection, connected once its cluster answers.
+    let page = client.list_connections().send().await.unwrap().into_inner();
+    assert_eq!(page.total_count, 1);
+    let id = page.connections[0].id.clone();
+    assert_eq!(
+        (
+            page.connections[0].kind.as_str(),
+            page.connections[0].name.as_str()
+        ),
+        ("kubernetes", "lab")
+    );
+    assert_eq!(
+        page.connections[0].metadata.kubernetes_server_id,
+        context.id
+    );
+    let connected = until(Duration::from_secs(10), "connected", || async {
+        let c = connection(&client, &id).await;
+        (c.status == CS::Connected).then_some(c)
+    })
+    .await;
+    assert_eq!(
+        connected.metadata.version.as_deref(),
+        Some("v1.32.0-meshery-test")
+    );
+    assert!(connected.metadata.reason.is_none());
+
+    // The live stream starts with the state now.
+    let response = client.subscribe_cluster_resources().send().await.unwrap();
+    let mut live = Box::pin(
+        meshery_client::sse::json_frames::<ClusterInventoryFrame, _, _, _>(
+            response.into_inner_stream(),
+        )
+        .map(|f| f.unwrap()),
+    );
+    let first = live.next().await.unwrap();
+    assert_eq!(first.connections.len(), 1);
+
+    // The inventory holds the cluster's namespaces, then the deployed design.
+    let namespaces = until(Duration::from_secs(10), "namespaces listed", || async {
+        let n = resources(&client, "Namespace").await;
+        (n.len() == 2).then_some(n)
+    })
+    .await;
+    assert_eq!(namespaces[0].metadata.name, "default");
+    let design = crate::deploy::design_of_sample(&client).await;
+    let deployed = client
+        .deploy_pattern()
+        .body(deploy_body(&design))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deployed.succeeded, "{deployed:?}");
+    let web = until(
+        Duration::from_secs(10),
+        "the deployment in the inventory",
+        || async { resources(&client, "Deployment").await.into_iter().next() },
+    )
+    .await;
+    assert_eq!(
+        (
+            web.metadata.name.as_str(),
+            web.metadata.namespace.as_deref(),
+            replicas(&web)
+        ),
+        ("web", Some("default"), 2)
+    );
+    assert_eq!(
+        (web.cluster_id.as_str(), web.connection_id.as_str()),
+        (context.id.as_str(), id.as_str())
+    );
+    assert_eq!(web.model, "kubernetes");
+    assert!(
+        web.metadata
+            .labels
+            .iter()
+            .any(|l| l.key == "app" && l.value == "web")
+    );
+
+    // Filters, order and pages.
+    let web_labelled = client
+        .list_cluster_resources()
+        .label_selector("app=web")
+        .order("kind desc")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let kinds: Vec<&str> = web_labelled
+        .resources
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["Service", "Deployment", "ConfigMap"]);
+    assert!(
+        web_labelled
+            .resources
+            .iter()
+            .all(|r| r.spec.is_none() && r.status.is_none())
+    );
+    let not_web = client
+        .list_cluster_resources()
+        .label_selector("!app")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        not_web.total_count, 2,
+        "only the namespaces have no app label"
+    );
+    let in_default = client
+        .list_cluster_resources()
+        .namespace(vec!["default".parse().unwrap()])
+        .cluster_ids(format!("[\"{}\"]", context.id))
+        .pagesize("2")
+        .page(1)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    // Three objects in default and the Namespace object default itself.
+    assert_eq!((in_default.total_count, in_default.resources.len()), (4, 2));
+    let searched = client
+        .list_cluster_resources()
+        .search("CONFIG")
+        .spec(true)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(searched.total_count, 1);
+    assert_eq!(
+        searched.resources[0].data.as_deref(),
+        Some("{\"greeting\":\"hello\"}")
+    );
+    let elsewhere = client
+        .list_cluster_resources()
+        .cluster_id(vec!["someone-elses".parse().unwrap()])
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(elsewhere.total_count, 0);
+    let comma_separated = client
+        .list_cluster_resources()
+        .cluster_ids(format!("other, {}", context.id))
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(comma_separated.total_count, 5);
+    let too_many = (0..33)
+        .map(|i| format!("clusterId=c{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let refused = server
+        .http()
+        .get(server.url(&format!("/api/system/meshsync/resources?{too_many}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "33 clusterId values");
+    for (name, value) in [("labelSelector", "env in (a,b)"), ("order", "uid")] {
+        let refused = server
+            .http()
+            .get(server.url(&format!(
+                "/api/system/meshsync/resources?{name}={}",
+                urlencode(value)
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{name}={value}");
+    }
+
+    let summary = client
+        .get_cluster_resources_summary()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let counts: Vec<(&str, i64)> = summary
+        .kinds
+        .iter()
+        .map(|k| (k.kind.as_str(), k.count))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("ConfigMap", 1),
+            ("Deployment", 1),
+            ("Namespace", 2),
+            ("Service", 1)
+        ]
+    );
+    assert_eq!(summary.namespaces, ["default", "kube-system"]);
+    assert!(
+        summary
+            .labels
+            .iter()
+            .any(|l| l.key == "app" && l.value == "web")
+    );
+
+    let whole = client
+        .get_cluster_resource()
+        .resource_id(&web.id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replicas(&whole), 2);
+    let missing = client
+        .get_cluster_resource()
+        .resource_id("00000000-0000-8000-8000-000000000000")
+        .send()
+        .await;
+    assert_eq!(status_of(&missing.unwrap_err()), 404);
+
+    // The same counts through GraphQL: a query, and a subscription that follows them.
+    let variables = meshery_client::graphql::ClusterResourcesVariables {
+        k8scontext_ids: Some(vec![context.id.clone()]),
+        namespace: Some("default".into()),
+    };
+    let query = {
+        use cynic::QueryBuilder;
+        meshery_client::graphql::GetClusterResources::build(variables.clone())
+    };
+    let answer: Value = server
+        .http()
+        .post(server.url("/api/system/graphql/query"))
+        .json(&query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let counted: meshery_client::graphql::GetClusterResources =
+        serde_json::from_value(answer["data"].clone()).unwrap();
+    let gql_counts: Vec<(String, i32)> = counted
+        .get_cluster_resources
+        .resources
+        .iter()
+        .map(|k| (k.kind.clone(), k.count))
+        .collect();
+    assert_eq!(
+        gql_counts,
+        [
+            ("ConfigMap".to_string(), 1),
+            ("Deployment".to_string(), 1),
+            ("Namespace".to_string(), 1),
+            ("Service".to_string(), 1)
+        ]
+    );
+    let subscription = {
+        use cynic::SubscriptionBuilder;
+        meshery_client::graphql::SubscribeClusterResources::build(variables)
+    };
+    let mut ws = crate::harness::ws_open(server.addr, "graphql-transport-ws", &[])
+        .await
+        .0;
+    crate::harness::ws_send(&mut ws, json!({"type": "connection_init"})).await;
+    assert_eq!(
+        crate::harness::ws_next(&mut ws).await["type"],
+        "connection_ack"
+    );
+    crate::harness::ws_send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": subscription}),
+    )
+    .await;
+    let now = crate::harness::ws_next(&mut ws).await;
+    assert_eq!(
+        now["payload"]["data"]["subscribeClusterResources"]["resources"][1],
+        json!({"kind": "Deployment", "model": "kubernetes", "count": 1}),
+        "{now}"
+    );
+
+    // A redeploy with a new replica count reaches the inventory, and the live stream.
+    let scaled = design.replace("replicas: 2", "replicas: 3");
+    client
+        .deploy_pattern()
+        .body(deploy_body(&scaled))
+        .send()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(10),
+        "3 replicas in the inventory",
+        || async {
+            let d = resources(&client, "Deployment").await;
+            (d.len() == 1 && replicas(&d[0]) == 3).then_some(())
+        },
+    )
+    .await;
+    let frame = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let f = live.next().await.unwrap();
+            if f.summary.kinds.iter().any(|k| k.kind == "Deployment") {
+                return f;
+            }
+        }
+    })
+    .await
+    .expect("a live frame with the deployment");
+    assert_eq!(frame.connections[0].status, CS::Connected);
+    // The removal of the config map below reaches the GraphQL subscription.
+    let mut ws = Some(ws);
+
+    // A watch that must list again (410 after a compaction) drops what it missed.
+    assert!(api.remove_unwatched("", "configmaps", "default", "web-config"));
+    api.end_watches();
+    until(
+        Duration::from_secs(10),
+        "the removed config map gone after the relist",
+        || async {
+            resources(&client, "ConfigMap")
+                .await
+                .is_empty()
+                .then_some(())
+        },
+    )
+    .await;
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.starts_with("GET /api/v1/configmaps?") && !r.contains("watch=true")),
+        "no relist"
+    );
+    let mut ws = ws.take().unwrap();
+    let fewer = loop {
+        let next = crate::harness::ws_next(&mut ws).await;
+        let kinds = next["payload"]["data"]["subscribeClusterResources"]["resources"].clone();
+        if !kinds.to_string().contains("ConfigMap") {
+            break kinds;
+        }
+    };
+    assert_eq!(fewer[0]["kind"], "Deployment", "{fewer}");
+    drop(ws);
+
+    // The cluster goes away: disconnected, saying why; back: connected.
+    api.pause().await;
+    let down = until(Duration::from_secs(10), "disconnected", || async {
+        let c = connection(&client, &id).await;
+        (c.status == CS::Disconnected).then_some(c)
+    })
+    .await;
+    assert!(
+        down.metadata
+            .reason
+            .as_deref()
+            .is_some_and(|r| !r.is_empty()),
+        "{down:?}"
+    );
+    assert!(!down.metadata.reason.unwrap().contains("inventory-token"));
+    // Nothing is deployed to a disconnected cluster unless named.
+    let refused = client
+        .deploy_pattern()
+        .body(deploy_body(&scaled))
+        .send()
+        .await;
+    assert_eq!(status_of(&refused.unwrap_err()), 409);
+    api.resume().await;
+    until(Duration::from_secs(15), "connected again", || async {
+        (connection(&client, &id).await.status == CS::Connected).then_some(())
+    })
+    .await;
+
+    // Maintenance: not watched, not deployed to, inventory kept as last seen.
+    let set = |status: &str| {
+        let body: meshery::models::ConnectionUpdate =
+            serde_json::from_value(json!({"status": status, "name": "lab", "kind": "kubernetes"}))
+                .unwrap();
+        client
+            .update_connection()
+            .connection_id(&id)
+            .body(body)
+            .send()
+    };
+    let paused = set("maintenance").await.unwrap().into_inner();
+    assert_eq!(paused.status, CS::Maintenance);
+    until(Duration::from_secs(5), "not watched", || async {
+        (server.app.inventory.watching() == 0).then_some(())
+    })
+    .await;
+    let refused = client
+        .deploy_pattern()
+        .contexts(vec![context.id.parse().unwrap()])
+        .body(deploy_body(&scaled))
+        .send()
+        .await;
+    assert_eq!(status_of(&refused.unwrap_err()), 409);
+    assert_eq!(resources(&client, "Deployment").await.len(), 1);
+    // States the server sets, and other fields than the state, are refused.
+    for bad in [
+        json!({"status": "disconnected"}),
+        json!({"status": "connected", "name": "other"}),
+    ] {
+        let answer = server
+            .http()
+            .put(server.url(&format!("/api/integrations/connections/{id}")))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{bad}");
+    }
+    assert_eq!(connection(&client, &id).await.status, CS::Maintenance);
+    let resumed = set("connected").await.unwrap().into_inner();
+    assert_eq!(resumed.status, CS::Registered);
+    until(
+        Duration::from_secs(10),
+        "connected after maintenance",
+        || async { (connection(&client, &id).await.status == CS::Connected).then_some(()) },
+    )
+    .await;
+    let page = client
+        .list_connections()
+        .status(vec![CS::Connected])
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.status_summary.get("connected"), Some(&1));
+    let none = client
+        .list_connections()
+        .kind(vec!["prometheus".parse().unwrap()])
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(none.total_count, 0);
+
+    // Undeploy empties the inventory of the design.
+    client
+        .undeploy_pattern()
+        .body(deploy_body(&design))
+        .send()
+        .await
+        .unwrap();
+    until(
+        Duration::from_secs(10),
+        "the design gone from the inventory",
+        || async {
+            let left = client
+                .list_cluster_resources()
+                .label_selector("app=web")
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .total_count;
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+
+    // Deleting the connection takes the context, its inventory and its watch.
+    client
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(
+            &client
+                .get_connection()
+                .connection_id(&id)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    assert_eq!(
+        client
+            .list_cluster_resources()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        0
+    );
+    assert_eq!(
+        client
+            .list_k8s_contexts()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        0
+    );
+    assert_eq!(server.app.inventory.watching(), 0);
+    server.finish().await;
+    api.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn connections_and_inventories_are_their_owners_alone() {
+    let api = KubeApi::start(None).await;
+    let s = crate::auth::setup().await;
+    let (alice, bob) = (s.client_as("alice"), s.client_as("bob"));
+    alice
+        .upload_kubeconfig()
+        .body(api.kubeconfig("alices"))
+        .send()
+        .await
+        .unwrap();
+    let id = alice
+        .list_connections()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .connections[0]
+        .id
+        .clone();
+    let namespace = until(Duration::from_secs(10), "alice's inventory", || async {
+        resources(&alice, "Namespace").await.into_iter().next()
+    })
+    .await;
+
+    assert_eq!(
+        bob.list_connections()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        0
+    );
+    assert_eq!(
+        status_of(
+            &bob.get_connection()
+                .connection_id(&id)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    assert_eq!(
+        status_of(
+            &bob.delete_connection()
+                .connection_id(&id)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    let body: meshery::models::ConnectionUpdate =
+        serde_json::from_value(json!({"status": "ignored"})).unwrap();
+    assert_eq!(
+        status_of(
+            &bob.update_connection()
+                .connection_id(&id)
+                .body(body)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    assert_eq!(resources(&bob, "Namespace").await.len(), 0);
+    assert_eq!(
+        status_of(
+            &bob.get_cluster_resource()
+                .resource_id(&namespace.id)
+                .send()
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+    let bobs_summary = bob
+        .get_cluster_resources_summary()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(bobs_summary.kinds.is_empty() && bobs_summary.namespaces.is_empty());
+    // Still alice's, untouched.
+    assert_eq!(
+        alice
+            .get_connection()
+            .connection_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .name,
+        "alices"
+    );
+    s.finish().await;
+    api.stop().await;
+}
