@@ -906,6 +906,77 @@ async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
     );
     assert_eq!(api.count("apps", "deployments"), 1);
 
+    // The context is a connection, connected; the inventory holds the design.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cli.ok(&["connection", "list"]).await;
+        if out
+            .lines()
+            .any(|l| l.contains("cli-cluster") && l.contains(" connected"))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not connected: {out}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let view = cli.ok(&["connection", "view", "cli-cluster"]).await;
+    assert!(
+        view.lines()
+            .any(|l| l.starts_with("status:") && l.ends_with("connected"))
+            && view.contains("v1.32.0-meshery-test")
+            && view.contains(&context),
+        "{view}"
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let listed = loop {
+        let out = cli
+            .ok(&["cluster", "resources", "--kind", "Deployment", "-o", "json"])
+            .await;
+        let page: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if page["totalCount"] == 1 {
+            break page;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(listed["resources"][0]["metadata"]["name"], "web");
+    let spec: serde_json::Value = serde_json::from_str(
+        listed["resources"][0]["spec"]["attribute"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(spec["replicas"], 2);
+    let table = cli
+        .ok(&[
+            "cluster",
+            "resources",
+            "-n",
+            "default",
+            "-l",
+            "app=web",
+            "--cluster",
+            "cli-cluster",
+        ])
+        .await;
+    let kinds: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|k| k.chars().next().is_some_and(char::is_uppercase))
+        .collect();
+    // By name, then kind.
+    assert_eq!(kinds, ["Deployment", "Service", "ConfigMap"], "{table}");
+    let r = cli.run(&["cluster", "resources", "-l", "env in (a)"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = cli
+        .run(&["connection", "list", "--status", "sideways"])
+        .await;
+    assert_eq!(r.code, 2, "{r:?}");
+
     // A design file, dry run, as JSON: a refused change fails (exit 9) and names the field.
     let page: serde_json::Value =
         serde_json::from_str(&cli.ok(&["design", "list", "-o", "json"]).await).unwrap();
@@ -968,6 +1039,15 @@ async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
     );
     let r = cli.run(&["design", "deploy", "no-such-design"]).await;
     assert_eq!(r.code, 4, "{r:?}");
+
+    // Deleting the connection takes its context and inventory.
+    let out = cli.ok(&["connection", "delete", "cli-cluster"]).await;
+    assert!(out.contains("deleted"), "{out}");
+    let r = cli.run(&["connection", "view", "cli-cluster"]).await;
+    assert_eq!(r.code, 4, "{r:?}");
+    let page: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["cluster", "resources", "-o", "json"]).await).unwrap();
+    assert_eq!(page["totalCount"], 0);
     server.stop().await.unwrap();
     api.stop().await;
 }

@@ -214,7 +214,10 @@ fn outcomes_table(r: &PatternDeployResult) -> String {
                 o.name.clone(),
                 o.namespace.clone().unwrap_or_default(),
                 o.context_name.clone(),
-                o.status.to_string(),
+                match o.ready {
+                    Some(true) => format!("{}, ready", o.status),
+                    _ => o.status.to_string(),
+                },
                 detail,
             ]
         }),
@@ -245,6 +248,7 @@ pub async fn deploy(
     dry_run: bool,
     contexts: Vec<String>,
     skip_crd: bool,
+    verify: bool,
     format: Format,
 ) -> Outcome {
     let (pattern_id, pattern_file) = named_design(target, design).await?;
@@ -259,9 +263,14 @@ pub async fn deploy(
         .map_err(|e| Failure::new(Class::Usage, format!("{design}: {e}")))?;
     let parsed = |c: &String| Failure::new(Class::Usage, format!("--context {c:?}: too long"));
     let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
-        "{} {design}{}",
+        "{} {design}{}{}",
         if undeploy { "undeploying" } else { "deploying" },
-        if dry_run { " (dry run)" } else { "" }
+        if dry_run { " (dry run)" } else { "" },
+        if verify && !undeploy && !dry_run {
+            ", waiting for workloads to be ready"
+        } else {
+            ""
+        }
     ));
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let client = target.client()?;
@@ -287,6 +296,7 @@ pub async fn deploy(
             .deploy_pattern()
             .dry_run(dry_run)
             .skip_crd(skip_crd)
+            .verify(verify)
             .contexts(contexts)
             .body(body)
             .send()

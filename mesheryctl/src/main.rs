@@ -2,6 +2,7 @@
 //! REST, cynic for GraphQL). Exit codes: see [`failure::Class`].
 
 mod api;
+mod cluster;
 mod config;
 mod design;
 mod events;
@@ -67,6 +68,16 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Connections: each uploaded Kubernetes context, and its state.
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
+    /// What runs in your clusters (the server's inventory).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
     },
     /// Prints a shell completion script: `source <(mesheryctl completion bash)`.
     Completion { shell: clap_complete::Shell },
@@ -260,6 +271,47 @@ struct DeployArgs {
     /// Leave CustomResourceDefinitions out.
     #[arg(long)]
     skip_crd: bool,
+    /// Deploy only: wait until Deployments, StatefulSets and DaemonSets are ready (the
+    /// server bounds the wait); one that is not counts as failed.
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(Subcommand)]
+enum ConnectionCommand {
+    /// Your connections, by name.
+    List {
+        #[command(flatten)]
+        page: Page,
+        /// Only connections in this state (repeatable): connected, disconnected, ...
+        #[arg(long)]
+        status: Vec<String>,
+    },
+    /// One connection (by id or name): its cluster, state and why.
+    View { connection: String },
+    /// Deletes a connection (by id or name) with its context and inventory.
+    Delete { connection: String },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Objects in your clusters, as the server last saw them.
+    Resources {
+        #[command(flatten)]
+        page: Page,
+        /// Only this cluster: a connection's id or name, or a context id (repeatable).
+        #[arg(long)]
+        cluster: Vec<String>,
+        /// Only this kind (repeatable), e.g. Deployment.
+        #[arg(long)]
+        kind: Vec<String>,
+        /// Only this namespace (repeatable).
+        #[arg(long, short = 'n')]
+        namespace: Vec<String>,
+        /// A label selector: key=value, key!=value, key, !key (comma-separated).
+        #[arg(long, short = 'l')]
+        selector: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -484,13 +536,13 @@ async fn run(cli: Cli) -> Outcome {
                 DesignCommand::Delete { id } => design::delete(&t, id).await,
                 DesignCommand::Deploy(a) => {
                     design::deploy(
-                        &t, &a.design, false, a.dry_run, a.contexts, a.skip_crd, format,
+                        &t, &a.design, false, a.dry_run, a.contexts, a.skip_crd, a.verify, format,
                     )
                     .await
                 }
                 DesignCommand::Undeploy(a) => {
                     design::deploy(
-                        &t, &a.design, true, a.dry_run, a.contexts, a.skip_crd, format,
+                        &t, &a.design, true, a.dry_run, a.contexts, a.skip_crd, false, format,
                     )
                     .await
                 }
@@ -508,6 +560,38 @@ async fn run(cli: Cli) -> Outcome {
                     registry::view(&t, name, version, format).await
                 }
             }
+        }
+        Command::Connection { command } => {
+            let t = target()?;
+            match command {
+                ConnectionCommand::List { page, status } => {
+                    cluster::list(&t, page.into(), status, format).await
+                }
+                ConnectionCommand::View { connection } => {
+                    cluster::view(&t, connection, format).await
+                }
+                ConnectionCommand::Delete { connection } => cluster::delete(&t, connection).await,
+            }
+        }
+        Command::Cluster {
+            command:
+                ClusterCommand::Resources {
+                    page,
+                    cluster,
+                    kind,
+                    namespace,
+                    selector,
+                },
+        } => {
+            let t = target()?;
+            let args = cluster::ResourceArgs {
+                list: page.into(),
+                clusters: cluster,
+                kinds: kind,
+                namespaces: namespace,
+                selector,
+            };
+            cluster::resources(&t, args, format).await
         }
         Command::Events { command } => {
             let t = target()?;
