@@ -21,7 +21,14 @@ pub const PLAYGROUND: &str = include_str!("web/playground.html");
 /// The web UI: plain HTML, CSS and script, no build step and nothing fetched from elsewhere.
 const APP: &str = include_str!("web/app.html");
 /// The UI's own pages; the script renders the one in `location.pathname`.
-pub const APP_PAGES: [&str; 5] = ["/", "/performance", "/designs", "/events", "/token"];
+pub const APP_PAGES: [&str; 6] = [
+    "/",
+    "/performance",
+    "/designs",
+    "/clusters",
+    "/events",
+    "/token",
+];
 use crate::generated::{GRAPHQL_HTML, REST_HTML};
 
 /// Every route outside the generated API router. None is under `/api`: API routes exist

@@ -1,10 +1,13 @@
 // Browser test of the web UI, driving Debian's Chromium with playwright-core: sign-in at a
 // remote provider, the avatar menu, "Get Token", then the real mesheryctl with the
-// downloaded auth.json, and the token, events, performance and designs pages; a sign-out
-// on another client stops the live events with the reason.
+// downloaded auth.json, and the token, events, performance, designs and clusters pages
+// (a test Kubernetes API server: a connection shown live, a design deployed and
+// undeployed from the page); a sign-out on another client stops the live events with
+// the reason.
 //
 // Usage: node tests/js/ui.mjs http://127.0.0.1:PORT PROVIDER_NAME
 // Env:   MESHERYCTL     path of the mesheryctl binary (default target/debug/mesheryctl)
+//        KUBECONFIG_FILE a kubeconfig for a test API server (cargo xtask test starts one)
 //        UI_USER        user name at the provider (default alice)
 //        UI_PASSWORD    their password (default secret)
 //        CHROMIUM       path to the browser (default /usr/bin/chromium)
@@ -470,6 +473,80 @@ try {
       throw new Error('the newest design is listed again on page 2');
     }
   }, ['d']);
+
+  await step('l', 'a kubeconfig uploaded elsewhere shows on /clusters as a connected cluster, live', async () => {
+    const file = process.env.KUBECONFIG_FILE;
+    if (!file) throw new Error('KUBECONFIG_FILE is not set (cargo xtask test starts a test API server)');
+    await goto('/clusters');
+    await waitFor(() => {
+      const s = document.querySelector('#clusters-status');
+      return !!s && s.dataset.state === 'open';
+    }, null, '/clusters never connected its live updates');
+    const res = await apiFetch('/api/system/kubernetes', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/yaml' },
+      body: fs.readFileSync(file, 'utf8'),
+    });
+    if (res.status !== 201) throw new Error(`POST /api/system/kubernetes -> HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    await waitFor(() => {
+      const row = document.querySelector('#connections tbody tr[data-status="connected"]');
+      const ns = document.querySelector('#kind-counts tr[data-kind="Namespace"] td.num');
+      return !!row && row.textContent.includes('ui-cluster') && !!ns && Number(ns.textContent) >= 2;
+    }, null, '/clusters never showed ui-cluster connected with its namespaces');
+    await noStrayText('/clusters');
+    await screenshot('clusters');
+  }, ['d']);
+
+  await step('m', 'Deploy on /designs applies a design, /clusters lists its object, Undeploy deletes it', async () => {
+    const deployName = `ui-deploy-${suffix}`;
+    const patternFile = [
+      `name: ${deployName}`,
+      'components:',
+      '  - name: settings',
+      '    kind: ConfigMap',
+      '    apiVersion: v1',
+      '    metadata:',
+      `      name: ${deployName}`,
+      '      namespace: default',
+      '    data:',
+      '      greeting: hello',
+      '',
+    ].join('\n');
+    const res = await apiFetch('/api/pattern', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ patternFile }),
+    });
+    if (res.status !== 201) throw new Error(`POST /api/pattern -> HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    await goto('/designs');
+    const row = page.locator('#designs tbody tr', { hasText: deployName });
+    await row.first().waitFor({ state: 'visible', timeout: 5000 });
+    await row.locator('button[data-action="deploy"]').click();
+    await waitFor(() => {
+      const cells = Array.from(document.querySelectorAll('#deploy-results tbody tr'));
+      return cells.length === 1 && cells[0].dataset.status === 'applied';
+    }, null, 'the deploy result never showed the config map applied');
+    await screenshot('deployed');
+    await goto('/clusters');
+    await waitFor((n) => {
+      const objects = Array.from(document.querySelectorAll('#objects tbody tr[data-kind="ConfigMap"]'));
+      return objects.some((r) => r.textContent.includes(n));
+    }, deployName, `/clusters never listed the config map ${deployName}`);
+    // Maintenance from the page, shown live; then in use again.
+    await page.locator('#connections tbody tr', { hasText: 'ui-cluster' }).locator('button').click();
+    await waitFor(() => !!document.querySelector('#connections tbody tr[data-status="maintenance"]'), null,
+      'the connection never showed maintenance');
+    await page.locator('#connections tbody tr', { hasText: 'ui-cluster' }).locator('button').click();
+    await waitFor(() => !!document.querySelector('#connections tbody tr[data-status="connected"]'), null,
+      'the connection never came back to connected');
+    await goto('/designs');
+    await page.locator('#designs tbody tr', { hasText: deployName }).locator('button[data-action="undeploy"]').click();
+    await waitFor(() => {
+      const cells = Array.from(document.querySelectorAll('#deploy-results tbody tr'));
+      return cells.length === 1 && cells[0].dataset.status === 'deleted';
+    }, null, 'the undeploy result never showed the config map deleted');
+    await noStrayText('/designs');
+  }, ['l']);
 
   await step('i3', 'signing out on another client stops /events live updates with the reason', async () => {
     signedOutAt = browserLog.length;

@@ -256,6 +256,25 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
 
     let (mut provider, server) = start_both(root)?;
     let base = format!("http://127.0.0.1:{}", server.port);
+    // A cluster for the UI's Clusters page and deploys: the test API server as a process.
+    let kubeconfig = root
+        .join("target")
+        .join(format!("xtask-kubeconfig-{}.yaml", std::process::id()));
+    let _ = std::fs::remove_file(&kubeconfig);
+    let mut kube_api = Command::new(root.join("target/debug/examples/kube-api"))
+        .arg(&kubeconfig)
+        .args(["ui-cluster", "200"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| anyhow!("target/debug/examples/kube-api: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        if Instant::now() > deadline || matches!(kube_api.try_wait(), Ok(Some(_))) {
+            let _ = kube_api.kill();
+            return Err(anyhow!("the test Kubernetes API server did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let suites = [
         (
             "graphql-http-audit.mjs",
@@ -271,6 +290,7 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
         node.current_dir(&js).arg(script).arg(&arg);
         if script == "ui.mjs" {
             node.arg(PROVIDER_NAME)
+                .env("KUBECONFIG_FILE", &kubeconfig)
                 .env("MESHERYCTL", &mesheryctl)
                 .env("UI_USER", UI_USER)
                 .env("UI_PASSWORD", UI_PASSWORD);
@@ -281,6 +301,9 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
     }
     let stopped = server.stop();
     provider.kill();
+    let _ = kube_api.kill();
+    let _ = kube_api.wait();
+    let _ = std::fs::remove_file(&kubeconfig);
     if let Err(e) = stopped {
         failed.push(format!("{e:#}"));
     }
