@@ -10,8 +10,11 @@
 //! `--quick` runs every part for a moment, to prove the bench works (no goal is checked).
 
 mod baseline;
+mod clusters;
 #[path = "../../tests/support/database.rs"]
 mod database;
+#[path = "../../tests/support/kube_api.rs"]
+mod kube_api;
 mod load;
 mod procs;
 mod streams;
@@ -32,8 +35,8 @@ const CONNECTIONS: usize = 16;
 #[derive(Parser, Debug)]
 #[command(about = "meshery-rs benchmarks: ratios to baselines measured in the same run")]
 struct Args {
-    /// Parts to run (all when none): http, streams, loadgen, replicas.
-    #[arg(value_parser = ["http", "streams", "loadgen", "replicas"])]
+    /// Parts to run (all when none): http, streams, loadgen, replicas, clusters.
+    #[arg(value_parser = ["http", "streams", "loadgen", "replicas", "clusters"])]
     parts: Vec<String>,
     /// A few seconds in all: every part once, tiny sizes, no goals checked.
     #[arg(long)]
@@ -53,6 +56,9 @@ struct Args {
     /// Subscribers of the fan-out rows.
     #[arg(long, env = "BENCH_FANOUT", default_value_t = 1000)]
     fanout: usize,
+    /// Objects in the cluster whose inventory memory is measured.
+    #[arg(long, env = "BENCH_INVENTORY", default_value_t = 10_000)]
+    inventory: usize,
     /// Events sent in each fan-out row.
     #[arg(long, env = "BENCH_EVENTS", default_value_t = 100)]
     events: u32,
@@ -406,6 +412,76 @@ impl Bench {
         );
     }
 
+    /// The cluster layer against the test API server (in this process, on the client's
+    /// CPU): inventory memory per object, then deploy time against kubectl.
+    async fn clusters(&mut self) {
+        let api = kube_api::KubeApi::start(None).await;
+        let n = self.args.inventory;
+        api.seed_config_maps("bench", n);
+        let mut server = Served::meshery(&self.server_bin, &self.budget, &[]).await;
+        // Warm: the first requests, the first connection to the cluster's API server.
+        reqwest::get(format!(
+            "http://{}/api/system/meshsync/resources",
+            server.addr
+        ))
+        .await
+        .expect("an answer");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = server.rss_kib();
+        eprintln!("bench: inventory of {n} objects");
+        clusters::upload(server.addr, &api, "bench").await;
+        // The two namespaces, the namespace `bench` and its config maps.
+        let want = i64::try_from(n).unwrap_or(i64::MAX) + 3;
+        let took = clusters::until_inventory(server.addr, want, Duration::from_secs(600)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = server.rss_kib();
+        let per_10k = (after.saturating_sub(before)) as f64 / n as f64 * 10_000.0 / 1024.0;
+        self.figures.push(
+            Figure::new(
+                "inventory.mem_per_10k",
+                "server memory held per 10,000 inventory objects",
+                per_10k,
+                "MiB",
+            )
+            .detail(format!(
+                "{n} config maps listed, watched and stored in {:.2} s ({:.0} objects/s); RSS {} -> {} MiB",
+                took.as_secs_f64(),
+                n as f64 / took.as_secs_f64(),
+                before / 1024,
+                after / 1024
+            )),
+        );
+        server.check_alive();
+        eprintln!("bench: deploying the sample design, against kubectl apply --server-side");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, api.kubeconfig("bench")).expect("a kubeconfig");
+        let manifests = clusters::sample_file(dir.path());
+        let pattern = clusters::import_sample(server.addr).await;
+        let (ours, kubectl) = clusters::deploy_times(
+            &api,
+            server.addr,
+            &pattern,
+            &kubeconfig,
+            &manifests,
+            self.args.runs.max(3),
+        )
+        .await;
+        self.figures.push(
+            Figure::new(
+                "deploy.sample",
+                "deploy the sample design (3 components)",
+                ours,
+                "ms",
+            )
+            .against("kubectl apply --server-side, same manifests", kubectl)
+            .detail("median of alternating runs, each after an undeploy or kubectl delete".into()),
+        );
+        server.check_alive();
+        drop(server);
+        api.stop().await;
+    }
+
     /// The built-in generator against wrk, both on the client's CPU, nginx the target.
     async fn loadgen(&mut self) {
         eprintln!("bench: the load generator against wrk");
@@ -649,6 +725,7 @@ fn main() {
         args.subscribers = 20;
         args.fanout = 20;
         args.events = 3;
+        args.inventory = 200;
     }
     raise_fd_limit();
     let budget = Budget::plan();
@@ -674,6 +751,7 @@ fn main() {
     let wants = |p: &str| all || args.parts.iter().any(|x| x == p);
     let (http, streams_part, loadgen) = (wants("http"), wants("streams"), wants("loadgen"));
     let replicas = wants("replicas");
+    let clusters_part = wants("clusters");
     let mut bench = Bench {
         args,
         budget,
@@ -693,6 +771,9 @@ fn main() {
         }
         if replicas {
             bench.replicas().await;
+        }
+        if clusters_part {
+            bench.clusters().await;
         }
     });
     bench.print();

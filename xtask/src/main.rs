@@ -83,6 +83,8 @@ pub fn bench(args: &[String]) -> anyhow::Result<()> {
     // The load generator is compared with wrk on an nginx target (Debian's packages).
     test::ensure_apt("wrk", &["wrk"])?;
     test::ensure_apt("nginx", &["nginx"])?;
+    // The deploy row's baseline.
+    test::ensure_apt("kubectl", &["kubernetes-client"])?;
     let quick = args.iter().any(|a| a == "--quick");
     let profile = if quick { "debug" } else { "release" };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
