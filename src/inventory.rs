@@ -496,10 +496,12 @@ impl Inner {
     ) {
         let mut last: Option<(String, String)> = None;
         loop {
-            let wait = match self
-                .watch_once(&owner, &context_id, &cancel, &mut last)
-                .await
-            {
+            // Cancellable at any point (a delete waits for this task to end).
+            let outcome = tokio::select! {
+                _ = cancel.cancelled() => return,
+                outcome = self.watch_once(&owner, &context_id, &cancel, &mut last) => outcome,
+            };
+            let wait = match outcome {
                 Ok(Stop::Cancelled) => return,
                 Ok(Stop::Rediscover) => Duration::ZERO,
                 Ok(Stop::Disconnected(why)) => {

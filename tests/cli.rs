@@ -930,18 +930,25 @@ async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
             && view.contains(&context),
         "{view}"
     );
+    // All three objects of the design (each arrives on its own kind's watch).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let listed = loop {
+    loop {
         let out = cli
-            .ok(&["cluster", "resources", "--kind", "Deployment", "-o", "json"])
+            .ok(&["cluster", "resources", "-l", "app=web", "-o", "json"])
             .await;
         let page: serde_json::Value = serde_json::from_str(&out).unwrap();
-        if page["totalCount"] == 1 {
-            break page;
+        if page["totalCount"] == 3 {
+            break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{out}");
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    }
+    let listed: serde_json::Value = serde_json::from_str(
+        &cli.ok(&["cluster", "resources", "--kind", "Deployment", "-o", "json"])
+            .await,
+    )
+    .unwrap();
+    assert_eq!(listed["totalCount"], 1);
     assert_eq!(listed["resources"][0]["metadata"]["name"], "web");
     let spec: serde_json::Value = serde_json::from_str(
         listed["resources"][0]["spec"]["attribute"]

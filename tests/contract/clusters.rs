@@ -143,12 +143,23 @@ async fn a_context_is_a_connection_whose_inventory_follows_its_cluster() {
         .unwrap()
         .into_inner();
     assert!(deployed.succeeded, "{deployed:?}");
-    let web = until(
+    // All three of the design's objects (each arrives on its own kind's watch).
+    until(
         Duration::from_secs(10),
-        "the deployment in the inventory",
-        || async { resources(&client, "Deployment").await.into_iter().next() },
+        "the design in the inventory",
+        || async {
+            let page = client
+                .list_cluster_resources()
+                .label_selector("app=web")
+                .send()
+                .await
+                .unwrap()
+                .into_inner();
+            (page.total_count == 3).then_some(())
+        },
     )
     .await;
+    let web = resources(&client, "Deployment").await.remove(0);
     assert_eq!(
         (
             web.metadata.name.as_str(),
