@@ -837,32 +837,18 @@ pub fn parse_selector(text: &str) -> Result<Vec<LabelReq>, String> {
 
 /// Reads `order`: `<field> [asc|desc]`, any case; by name ascending by default.
 pub fn parse_order(text: Option<&str>) -> Result<(&'static str, bool), String> {
-    let blank = |c: char| c == ' ' || c == '\t';
-    let text = text.unwrap_or("").trim_matches(blank).to_ascii_lowercase();
-    let mut words = text.split(blank).filter(|w| !w.is_empty());
-    let column = match words.next() {
-        None | Some("name") => "name",
-        Some("kind") => "kind",
-        Some("namespace") => "namespace",
-        Some("api_version") => "api_version",
-        Some("creation_timestamp") => "created",
-        Some(other) => {
-            return Err(format!(
-                "cannot order by {other:?}; use name, kind, namespace, api_version or creation_timestamp"
-            ));
-        }
-    };
-    let desc = match words.next() {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(other) => return Err(format!("order direction {other:?}: use asc or desc")),
-    };
-    if let Some(extra) = words.next() {
-        return Err(format!(
-            "order {text:?}: unexpected {extra:?} after the direction"
-        ));
-    }
-    Ok((column, desc))
+    crate::store::parse_order(
+        text,
+        &[
+            ("name", "name"),
+            ("kind", "kind"),
+            ("namespace", "namespace"),
+            ("api_version", "api_version"),
+            ("creation_timestamp", "created"),
+        ],
+        "name",
+        |_| false,
+    )
 }
 
 /// A number above every earlier one (time in µs, then +1 on collision).

@@ -6,30 +6,18 @@ use crate::session::Session;
 
 /// `order` of connections: `<field> [asc|desc]`; newest first by default.
 fn order(text: Option<&str>) -> Result<(&'static str, bool), ApiError> {
-    let blank = |c: char| c == ' ' || c == '\t';
-    let text = text.unwrap_or("").trim_matches(blank).to_ascii_lowercase();
-    let mut words = text.split(blank).filter(|w| !w.is_empty());
-    let column = match words.next() {
-        None | Some("created_at" | "updated_at") => "created_at",
-        Some("name") => "name",
-        Some("status") => "status",
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "cannot order by {other:?}; use created_at, name or status"
-            )));
-        }
-    };
-    let desc = match words.next() {
-        None => column == "created_at",
-        Some("desc") => true,
-        Some("asc") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "order direction {other:?}: use asc or desc"
-            )));
-        }
-    };
-    Ok((column, desc))
+    crate::store::parse_order(
+        text,
+        &[
+            ("created_at", "created_at"),
+            ("updated_at", "created_at"),
+            ("name", "name"),
+            ("status", "status"),
+        ],
+        "created_at",
+        |column| column == "created_at",
+    )
+    .map_err(ApiError::bad_request)
 }
 
 impl ConnectionsApi for Api {

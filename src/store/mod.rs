@@ -496,6 +496,41 @@ pub fn listing(
     })
 }
 
+/// Reads `<field> [asc|desc]` (any case, spaces or tabs) against `columns` (what a client
+/// writes, the column it names); no text gives `default`, no direction `desc_default`.
+pub fn parse_order(
+    text: Option<&str>,
+    columns: &[(&str, &'static str)],
+    default: &'static str,
+    desc_default: impl Fn(&str) -> bool,
+) -> Result<(&'static str, bool), String> {
+    let blank = |c: char| c == ' ' || c == '\t';
+    let text = text.unwrap_or("").trim_matches(blank).to_ascii_lowercase();
+    let mut words = text.split(blank).filter(|w| !w.is_empty());
+    let column = match words.next() {
+        None => default,
+        Some(w) => match columns.iter().find(|(name, _)| *name == w) {
+            Some((_, column)) => column,
+            None => {
+                let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+                return Err(format!("cannot order by {w:?}; use {}", names.join(", ")));
+            }
+        },
+    };
+    let desc = match words.next() {
+        None => desc_default(column),
+        Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => return Err(format!("order direction {other:?}: use asc or desc")),
+    };
+    if let Some(extra) = words.next() {
+        return Err(format!(
+            "order {text:?}: unexpected {extra:?} after the direction"
+        ));
+    }
+    Ok((column, desc))
+}
+
 /// The stored form of a time: RFC 3339 in UTC with microseconds, so text order is time order.
 pub fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
