@@ -149,6 +149,9 @@ enum Stop {
     Disconnected(String),
     /// The cluster's CRDs changed: discover again.
     Rediscover,
+    /// A batch could not be stored: what it held is lost, so list everything again
+    /// after a pause (the cluster is fine; the state stays).
+    Relist,
 }
 
 impl Inventory {
@@ -504,6 +507,7 @@ impl Inner {
             let wait = match outcome {
                 Ok(Stop::Cancelled) => return,
                 Ok(Stop::Rediscover) => Duration::ZERO,
+                Ok(Stop::Relist) => self.options.probe.min(Duration::from_secs(1)),
                 Ok(Stop::Disconnected(why)) => {
                     self.set_state(&owner, &context_id, &mut last, "disconnected", &why, None)
                         .await;
@@ -766,7 +770,10 @@ impl Inner {
                 match self.store.apply_inventory(owner, context_id, &ops).await {
                     Ok(true) => self.announce(owner, context_id).await,
                     Ok(false) => return Err(Gone),
-                    Err(e) => tracing::warn!(error = %e, "could not store inventory changes"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not store inventory changes; listing again");
+                        return Ok(Stop::Relist);
+                    }
                 }
             }
             if let Some(why) = failure {
