@@ -187,12 +187,42 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Medians of `runs` alternating readings of `subject` and `baseline`.
-pub async fn compare<F, G, FF, GF>(
-    runs: usize,
-    mut subject: F,
-    mut baseline: G,
-) -> (Reading, Reading)
+/// Alternating readings of a subject and its baseline: the medians of each, and the
+/// median of the rate ratios of adjacent pairs, which is what the bench reports as the
+/// ratio (a pair is measured within seconds, so a slow spell of this shared machine moves
+/// both of its readings; the ratio of two medians would mix readings from different
+/// spells).
+pub struct Compared {
+    pub subject: Reading,
+    pub baseline: Reading,
+    pub pair_ratios: Vec<f64>,
+}
+
+impl Compared {
+    pub fn ratio(&self) -> f64 {
+        median(self.pair_ratios.clone())
+    }
+
+    pub fn detail(&self) -> String {
+        let (a, b) = (&self.subject, &self.baseline);
+        let pairs: Vec<String> = self.pair_ratios.iter().map(|r| format!("{r:.3}")).collect();
+        format!(
+            "p50 {:.3} / {:.3} ms, p99 {:.3} / {:.3} ms; server CPU {:.2} / {:.2} cores, client CPU {:.2} / {:.2} cores; ratio per pair {}",
+            a.p50_ms,
+            b.p50_ms,
+            a.p99_ms,
+            b.p99_ms,
+            a.server_cpu,
+            b.server_cpu,
+            a.client_cpu,
+            b.client_cpu,
+            pairs.join(" ")
+        )
+    }
+}
+
+/// `runs` alternating readings of `subject` and `baseline` (see [`Compared`]).
+pub async fn compare<F, G, FF, GF>(runs: usize, mut subject: F, mut baseline: G) -> Compared
 where
     F: FnMut() -> FF,
     G: FnMut() -> GF,
@@ -204,7 +234,11 @@ where
         a.push(subject().await);
         b.push(baseline().await);
     }
-    (medians(&a), medians(&b))
+    Compared {
+        pair_ratios: a.iter().zip(&b).map(|(x, y)| x.rate / y.rate).collect(),
+        subject: medians(&a),
+        baseline: medians(&b),
+    }
 }
 
 fn medians(v: &[Reading]) -> Reading {

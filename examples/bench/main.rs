@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use load::{Load, Reading, compare, ours};
+use load::{Compared, Load, compare, ours};
 use meshery_provider::{self as refprovider, Account, ProviderConfig};
 use procs::{Budget, Served};
 use streams::{Arrivals, Kind};
@@ -45,10 +45,10 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Seconds of each request-rate run.
-    #[arg(long, env = "BENCH_SECS", default_value_t = 3.0)]
+    #[arg(long, env = "BENCH_SECS", default_value_t = 2.0)]
     secs: f64,
     /// Alternating runs per request-rate row (medians are reported).
-    #[arg(long, env = "BENCH_RUNS", default_value_t = 3)]
+    #[arg(long, env = "BENCH_RUNS", default_value_t = 5)]
     runs: usize,
     /// Idle subscribers opened for the memory rows.
     #[arg(long, env = "BENCH_SUBSCRIBERS", default_value_t = 2000)]
@@ -120,6 +120,14 @@ impl Figure {
         self
     }
 
+    /// Rate against a baseline read in alternation; the ratio is the median of the pairs'.
+    fn compared(key: &'static str, what: &'static str, base: &'static str, c: &Compared) -> Figure {
+        let mut f = Figure::new(key, what, c.subject.rate, "req/s").against(base, c.baseline.rate);
+        f.ratio = Some(c.ratio());
+        f.detail = c.detail();
+        f
+    }
+
     fn goal(mut self, goal: Goal) -> Figure {
         self.met = Some(match goal {
             Goal::RatioAtLeast(g) => self.ratio.is_some_and(|r| r >= g),
@@ -134,20 +142,6 @@ impl Figure {
         self.detail = detail;
         self
     }
-}
-
-fn rate_detail(a: &Reading, b: &Reading) -> String {
-    format!(
-        "p50 {:.3} / {:.3} ms, p99 {:.3} / {:.3} ms; server CPU {:.2} / {:.2} cores, client CPU {:.2} / {:.2} cores",
-        a.p50_ms,
-        b.p50_ms,
-        a.p99_ms,
-        b.p99_ms,
-        a.server_cpu,
-        b.server_cpu,
-        a.client_cpu,
-        b.client_cpu
-    )
 }
 
 struct Bench {
@@ -185,6 +179,12 @@ impl Bench {
             ..Load::get(server.addr, server.pid, "/api/system/graphql/query")
         }
         .header("content-type", "application/json");
+        let shaped = Load {
+            method: axum::http::Method::POST,
+            body: r#"{"query":"{ version { build } }"}"#,
+            ..Load::get(bare.addr, bare.pid, "/graphql")
+        }
+        .header("content-type", "application/json");
         let local_user = Load::get(server.addr, server.pid, "/api/user");
         let remote_user = local_user
             .clone()
@@ -193,58 +193,81 @@ impl Bench {
         let close = |l: &Load| l.clone().header("connection", "close");
         // Warm-up: first connections, allocator growth, the GraphQL schema's first run,
         // the first verification of the token.
-        for l in [&version, &hello, &graphql, &local_user, &remote_user] {
+        for l in [
+            &version,
+            &hello,
+            &graphql,
+            &shaped,
+            &local_user,
+            &remote_user,
+        ] {
             ours(l, CONNECTIONS, self.args.secs.min(1.0)).await;
         }
         let (runs, secs) = (self.args.runs, self.args.secs);
         eprintln!("bench: request rates");
-        let rows: [(&'static str, &'static str, &Load, &Load, &'static str, f64); 4] = [
+        // (key, what, subject, baseline, baseline's name, goal as a ratio at least)
+        type Row<'a> = (
+            &'static str,
+            &'static str,
+            Load,
+            &'a Load,
+            &'static str,
+            Option<f64>,
+        );
+        let rows: [Row; 5] = [
             (
                 "http.version.keepalive",
                 "GET /api/system/version, keep-alive",
-                &version,
+                version.clone(),
                 &hello,
                 "bare axum GET /",
-                0.85,
+                Some(0.85),
             ),
             (
                 "http.user.remote_jwt",
                 "GET /api/user, remote JWT (cached)",
-                &remote_user,
+                remote_user,
                 &local_user,
                 "same, Local provider",
-                0.95,
+                Some(0.95),
             ),
             (
                 "http.version.close",
                 "GET /api/system/version, Connection: close",
-                &close(&version),
+                close(&version),
                 &close(&hello),
                 "bare axum, close",
-                0.7,
+                Some(0.7),
             ),
             (
                 "http.graphql.version",
                 "GraphQL { version { build } }",
-                &graphql,
+                graphql,
                 &version,
                 "REST version",
-                0.8,
+                Some(0.8),
+            ),
+            (
+                "http.graphql_shaped.bare",
+                "bare axum: POST JSON in, JSON out (no GraphQL)",
+                shaped,
+                &hello,
+                "bare axum GET /",
+                None,
             ),
         ];
         for (key, what, subject, base, base_name, goal) in rows {
-            let (a, b) = compare(
+            let c = compare(
                 runs,
-                || ours(subject, CONNECTIONS, secs),
+                || ours(&subject, CONNECTIONS, secs),
                 || ours(base, CONNECTIONS, secs),
             )
             .await;
-            self.figures.push(
-                Figure::new(key, what, a.rate, "req/s")
-                    .against(base_name, b.rate)
-                    .goal(Goal::RatioAtLeast(goal))
-                    .detail(rate_detail(&a, &b)),
-            );
+            let figure = Figure::compared(key, what, base_name, &c);
+            self.figures.push(match goal {
+                Some(g) => figure.goal(Goal::RatioAtLeast(g)),
+                None => figure,
+            });
         }
         drop(server);
         provider.stop().await;
@@ -302,19 +325,49 @@ impl Bench {
         let f = self.args.fanout;
         let e = self.args.events;
         eprintln!("bench: fan-out to {f} subscribers, SSE then WebSocket");
+        // Each beside the bare axum floor (a broadcast channel straight to the sockets),
+        // alternating, so a slow moment of the machine shows in both.
         let a = fanout(Kind::Sse, &server, f, e, &client).await;
+        let bare_a = fanout(Kind::Sse, &bare, f, e, &client).await;
         let b = fanout(Kind::Ws, &server, f, e, &client).await;
+        let bare_b = fanout(Kind::Ws, &bare, f, e, &client).await;
         server.check_alive();
-        for (key, what, x) in [
-            ("fanout.sse.p99", "event fan-out p99, SSE", &a),
-            ("fanout.ws.p99", "event fan-out p99, GraphQL WS", &b),
+        let line = |x: &Fanout| {
+            format!(
+                "p50 {:.2} ms; first subscriber p50/p99 {:.2}/{:.2} ms, last {:.2}/{:.2} ms; server CPU {:.3} ms, client CPU {:.3} ms per event",
+                x.p50_ms,
+                x.first_ms[0],
+                x.first_ms[1],
+                x.last_ms[0],
+                x.last_ms[1],
+                x.server_cpu_ms,
+                x.client_cpu_ms
+            )
+        };
+        for (key, what, x, base, base_name) in [
+            (
+                "fanout.sse.p99",
+                "event fan-out p99, SSE",
+                &a,
+                &bare_a,
+                "bare axum SSE",
+            ),
+            (
+                "fanout.ws.p99",
+                "event fan-out p99, GraphQL WS",
+                &b,
+                &bare_b,
+                "bare axum WS",
+            ),
         ] {
             self.figures.push(
                 Figure::new(key, what, x.p99_ms, "ms")
+                    .against(base_name, base.p99_ms)
                     .goal(Goal::AtMost(10.0))
                     .detail(format!(
-                        "{f} subscribers x {e} events: p50 {:.2} ms; first subscriber p50/p99 {:.2}/{:.2} ms, last {:.2}/{:.2} ms; server CPU {:.3} ms, client CPU {:.3} ms per event",
-                        x.p50_ms, x.first_ms[0], x.first_ms[1], x.last_ms[0], x.last_ms[1], x.server_cpu_ms, x.client_cpu_ms
+                        "{f} subscribers x {e} events: {}\n      {base_name}: {}",
+                        line(x),
+                        line(base)
                     )),
             );
         }
@@ -368,22 +421,18 @@ impl Bench {
         for l in [&w_sqlite, &w_postgres] {
             ours(l, CONNECTIONS, self.args.secs.min(1.0)).await;
         }
-        let (a, b) = compare(
+        let c = compare(
             self.args.runs,
             || ours(&w_postgres, CONNECTIONS, self.args.secs),
             || ours(&w_sqlite, CONNECTIONS, self.args.secs),
         )
         .await;
-        self.figures.push(
-            Figure::new(
-                "db.events.write",
-                "event writes (POST), PostgreSQL",
-                a.rate,
-                "req/s",
-            )
-            .against("same, SQLite", b.rate)
-            .detail(rate_detail(&a, &b)),
-        );
+        self.figures.push(Figure::compared(
+            "db.events.write",
+            "event writes (POST), PostgreSQL",
+            "same, SQLite",
+            &c,
+        ));
         drop(sqlite);
         drop(postgres);
 
@@ -490,22 +539,20 @@ impl Bench {
         ours(&target, CONNECTIONS, self.args.secs.min(1.0)).await;
         let budget = self.budget.clone();
         let secs = self.args.secs;
-        let (a, b) = compare(
+        let c = compare(
             self.args.runs,
             || ours(&target, CONNECTIONS, secs),
             || load::wrk(nginx.addr, nginx.pid, &budget, CONNECTIONS, secs),
         )
         .await;
         self.figures.push(
-            Figure::new(
+            Figure::compared(
                 "loadgen.nginx",
                 "built-in load generator, max rate, nginx",
-                a.rate,
-                "req/s",
+                "wrk -t1",
+                &c,
             )
-            .against("wrk -t1", b.rate)
-            .goal(Goal::RatioAtLeast(1.0))
-            .detail(rate_detail(&a, &b)),
+            .goal(Goal::RatioAtLeast(1.0)),
         );
     }
 
