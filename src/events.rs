@@ -98,6 +98,12 @@ struct Inner {
     cursor: AtomicI64,
     /// Wakes the reader after a local insert.
     poke: tokio::sync::Notify,
+    /// Events this server committed, by sequence number, with owner and stored document:
+    /// the reader sends the ones that come right after its cursor without reading them
+    /// back (a database round trip per event on the way to every subscriber). Anything
+    /// else (a gap: another replica's event, or a local commit handed over late) is read
+    /// from the table as before. At most [`BATCH`] are held; past that the table serves.
+    committed: parking_lot::Mutex<std::collections::BTreeMap<i64, (String, String)>>,
     stop: tokio_util::sync::CancellationToken,
 }
 
@@ -145,6 +151,7 @@ impl Events {
             tx: parking_lot::RwLock::new(Some(broadcast::channel(256).0)),
             cursor: AtomicI64::new(cursor),
             poke: tokio::sync::Notify::new(),
+            committed: parking_lot::Mutex::default(),
             stop: tokio_util::sync::CancellationToken::new(),
         }));
         tokio::spawn(events.clone().read_loop());
@@ -164,6 +171,13 @@ impl Events {
             }
             loop {
                 let cursor = self.0.cursor.load(Ordering::Acquire);
+                let handed = self.take_committed(cursor);
+                if !handed.is_empty() {
+                    // Nothing lies between the cursor and these: every later event is
+                    // handed over too, or comes with a poke, notice or poll of its own.
+                    self.send(handed);
+                    break;
+                }
                 let rows = match self.0.store.events_after(cursor, None, BATCH).await {
                     Ok(rows) => rows,
                     Err(e) => {
@@ -173,24 +187,44 @@ impl Events {
                     }
                 };
                 let full = rows.len() as i64 == BATCH;
-                let tx = self.0.tx.read().clone();
-                for (seq, owner, doc) in rows {
-                    match published(seq, owner, doc) {
-                        Ok(p) => {
-                            if let Some(tx) = &tx
-                                && tx.receiver_count() > 0
-                            {
-                                let _ = tx.send(Arc::new(p));
-                            }
-                        }
-                        Err(e) => tracing::warn!(seq, error = %e, "skipping a stored event"),
-                    }
-                    self.0.cursor.store(seq, Ordering::Release);
-                }
+                self.send(rows);
                 if !full {
                     break;
                 }
             }
+        }
+    }
+
+    /// The handed-over events that follow `cursor` without a gap, in order; forgets the
+    /// ones at or before it (already sent from the table).
+    fn take_committed(&self, cursor: i64) -> Vec<(i64, String, String)> {
+        let mut committed = self.0.committed.lock();
+        let newer = committed.split_off(&(cursor + 1));
+        *committed = newer;
+        let mut out = Vec::new();
+        let mut next = cursor + 1;
+        while let Some((owner, doc)) = committed.remove(&next) {
+            out.push((next, owner, doc));
+            next += 1;
+        }
+        out
+    }
+
+    /// Sends committed events, in sequence order, to this server's subscribers.
+    fn send(&self, rows: Vec<(i64, String, String)>) {
+        let tx = self.0.tx.read().clone();
+        for (seq, owner, doc) in rows {
+            match published(seq, owner, doc) {
+                Ok(p) => {
+                    if let Some(tx) = &tx
+                        && tx.receiver_count() > 0
+                    {
+                        let _ = tx.send(Arc::new(p));
+                    }
+                }
+                Err(e) => tracing::warn!(seq, error = %e, "skipping a stored event"),
+            }
+            self.0.cursor.store(seq, Ordering::Release);
         }
     }
 
@@ -238,7 +272,8 @@ impl Events {
         let doc = serde_json::to_string(&event).or_internal("encoding an event")?;
         let created = stamp(now);
         let notice = self.0.bus.payload(Topic::Events, "");
-        self.0
+        let seq = self
+            .0
             .store
             .insert_event(
                 &EventRow {
@@ -258,6 +293,12 @@ impl Events {
             .await
             .or_internal("storing an event")?;
         // This server's subscribers hear it from the reader, in commit order.
+        {
+            let mut committed = self.0.committed.lock();
+            if (committed.len() as i64) < BATCH {
+                committed.insert(seq, (owner.to_string(), doc));
+            }
+        }
         self.0.poke.notify_one();
         Ok(event)
     }
@@ -522,6 +563,70 @@ mod tests {
         .unwrap();
         let want: Vec<String> = (0..600).map(|n| n.to_string()).collect();
         assert_eq!(got, want);
+        events.close();
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_event_committed_elsewhere_is_not_skipped_by_a_handed_over_one() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::default_url(home.path()), None)
+            .await
+            .unwrap();
+        let bus = Bus::start(store.clone()).await.unwrap();
+        let events = Events::new(store.clone(), "system".into(), bus)
+            .await
+            .unwrap();
+        let user = crate::providers::local_user("system");
+        let session = Session::new("None".into(), user, None, false);
+        let mut stream = events.subscribe(&session, None);
+        let local = |d: &str| NewEvent::new("test", "local", EventSeverity::Debug, d);
+        events.record(&session, local("first")).await.unwrap();
+        // Committed without this server's reader hearing of it (another replica whose
+        // notice is late): the next local event is handed over right after it.
+        let now = chrono::Utc::now();
+        let elsewhere = serde_json::to_string(&Event {
+            id: "elsewhere".into(),
+            user_id: session.user.id.clone(),
+            system_id: "system".into(),
+            category: "test".into(),
+            action: "elsewhere".into(),
+            severity: EventSeverity::Debug,
+            description: "elsewhere".into(),
+            metadata: Default::default(),
+            acted_upon: String::new(),
+            status: EventStatus::Unread,
+            created_at: now,
+            updated_at: now,
+        })
+        .unwrap();
+        let owner = session.owner();
+        let row = EventRow {
+            id: "elsewhere",
+            owner: &owner,
+            description: "elsewhere",
+            category: "test",
+            action: "elsewhere",
+            severity: "debug",
+            status: "unread",
+            doc: &elsewhere,
+            created_at: &stamp(now),
+        };
+        store.insert_event(&row, "meshery", "").await.unwrap();
+        events.record(&session, local("second")).await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let p = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+                .await
+                .unwrap()
+                .unwrap();
+            got.push((p.seq, p.event.description.clone()));
+        }
+        assert_eq!(
+            got.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>(),
+            ["first", "elsewhere", "second"]
+        );
+        assert!(got.windows(2).all(|w| w[0].0 + 1 == w[1].0), "{got:?}");
         events.close();
         store.close().await;
     }
