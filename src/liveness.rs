@@ -140,7 +140,7 @@ struct Watcher {
 impl Watcher {
     async fn run(mut self) {
         let expiry = deadline_of(self.expires_at);
-        let mut next = self.next_check(self.remote.cached_until(&self.key));
+        let mut next = self.next_check(self.remote.cached_until(&self.token));
         let why = loop {
             tokio::select! {
                 _ = self.slot.closed() => {

@@ -36,8 +36,10 @@ pub struct Remote {
     pub capabilities: RwLock<ProviderCapabilities>,
     http: reqwest::Client,
     verifier: Verifier<JwksSource>,
-    /// SHA-256 of a token -> its verification, trusted until the time it holds.
-    cache: quick_cache::sync::Cache<[u8; 32], Arc<Verified>>,
+    /// A token -> its verification, trusted until the time it holds. Keyed by the token
+    /// itself (the cache's hasher is keyed at random): a request costs one fast hash of
+    /// it, not a SHA-256 (which only a verification and a revocation compute).
+    cache: quick_cache::sync::Cache<Box<str>, Arc<Verified>>,
     /// How long a verified token is trusted before the provider is asked again
     /// (revocation); streams recheck their session as often.
     confirm_ttl: Duration,
@@ -49,6 +51,8 @@ struct Verified {
     claims: Claims,
     session: Session,
     until: Instant,
+    /// [`token_key`] of the token: what revocations from other replicas name.
+    key: [u8; 32],
 }
 
 /// A remote provider's user, from the token's claims.
@@ -424,8 +428,7 @@ impl Remote {
     }
 
     async fn verified(&self, token: &str) -> Result<Arc<Verified>, TokenRejected> {
-        let key = token_key(token);
-        if let Some(v) = self.cache.get(&key)
+        if let Some(v) = self.cache.get(token)
             && Instant::now() < v.until
             // The provider confirmed the token until its expiry, not past it (the
             // verification's leeway is for clock skew, not for trusting an old answer).
@@ -462,8 +465,9 @@ impl Remote {
             claims,
             session,
             until: Instant::now() + self.confirm_ttl,
+            key: token_key(token),
         });
-        self.cache.insert(key, verified.clone());
+        self.cache.insert(token.into(), verified.clone());
         Ok(verified)
     }
 
@@ -474,8 +478,8 @@ impl Remote {
     }
 
     /// Until when the cached confirmation of a token holds, if one is cached.
-    pub fn cached_until(&self, key: &[u8; 32]) -> Option<Instant> {
-        self.cache.get(key).map(|v| v.until)
+    pub fn cached_until(&self, token: &str) -> Option<Instant> {
+        self.cache.get(token).map(|v| v.until)
     }
 
     /// Exchanges a token for a new one (`POST /refresh`).
@@ -487,9 +491,10 @@ impl Remote {
             .ok_or(RemoteError::NoToken)
     }
 
-    /// Forgets a token's verification (it was revoked, here or on another replica).
+    /// Forgets a token's verification (it was revoked, here or on another replica, which
+    /// names it by [`token_key`]): a scan of at most the cache's bound, on a logout only.
     pub fn forget(&self, key: &[u8; 32]) {
-        self.cache.remove(key);
+        self.cache.retain(|_, v| v.key != *key);
     }
 
     /// Forgets every verification (revocations may have been missed).
