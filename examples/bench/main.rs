@@ -190,6 +190,12 @@ impl Bench {
             .clone()
             .header("authorization", format!("Bearer {token}"))
             .header("meshery-provider", "Reference");
+        // The same request as Local with an unused header as long as the credentials: what
+        // the bytes alone cost, the floor of the remote row.
+        let padded_user = local_user.clone().header(
+            "x-bench-pad",
+            "a".repeat(format!("Bearer {token}").len() + "reference".len()),
+        );
         let close = |l: &Load| l.clone().header("connection", "close");
         // Warm-up: first connections, allocator growth, the GraphQL schema's first run,
         // the first verification of the token.
@@ -200,6 +206,7 @@ impl Bench {
             &shaped,
             &local_user,
             &remote_user,
+            &padded_user,
         ] {
             ours(l, CONNECTIONS, self.args.secs.min(1.0)).await;
         }
@@ -214,7 +221,7 @@ impl Bench {
             &'static str,
             Option<f64>,
         );
-        let rows: [Row; 5] = [
+        let rows: [Row; 6] = [
             (
                 "http.version.keepalive",
                 "GET /api/system/version, keep-alive",
@@ -230,6 +237,14 @@ impl Bench {
                 &local_user,
                 "same, Local provider",
                 Some(0.95),
+            ),
+            (
+                "http.user.padded",
+                "GET /api/user, Local, unused header as long",
+                padded_user,
+                &local_user,
+                "same, Local provider",
+                None,
             ),
             (
                 "http.version.close",
