@@ -529,10 +529,9 @@ fn decode(docs: &[String]) -> Result<Vec<Event>, Internal> {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_sent_every_event_in_order() {
-        let home = tempfile::tempdir().unwrap();
-        let store = Store::open(&crate::store::default_url(home.path()), None)
+    /// The event service on a new SQLite database in `home`, and the Local user's session.
+    async fn service(home: &std::path::Path) -> (Store, Events, Session) {
+        let store = Store::open(&crate::store::default_url(home), None)
             .await
             .unwrap();
         let bus = Bus::start(store.clone()).await.unwrap();
@@ -540,7 +539,17 @@ mod tests {
             .await
             .unwrap();
         let user = crate::providers::local_user("system");
-        let session = Session::new("None".into(), user, None, false);
+        (
+            store,
+            events,
+            Session::new("None".into(), user, None, false),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_sent_every_event_in_order() {
+        let home = tempfile::tempdir().unwrap();
+        let (store, events, session) = service(home.path()).await;
         let stream = events.subscribe(&session, None);
         for n in 0..600 {
             let event = NewEvent::new("test", "count", EventSeverity::Debug, n.to_string());
@@ -570,15 +579,7 @@ mod tests {
     #[tokio::test]
     async fn an_event_committed_elsewhere_is_not_skipped_by_a_handed_over_one() {
         let home = tempfile::tempdir().unwrap();
-        let store = Store::open(&crate::store::default_url(home.path()), None)
-            .await
-            .unwrap();
-        let bus = Bus::start(store.clone()).await.unwrap();
-        let events = Events::new(store.clone(), "system".into(), bus)
-            .await
-            .unwrap();
-        let user = crate::providers::local_user("system");
-        let session = Session::new("None".into(), user, None, false);
+        let (store, events, session) = service(home.path()).await;
         let mut stream = events.subscribe(&session, None);
         let local = |d: &str| NewEvent::new("test", "local", EventSeverity::Debug, d);
         events.record(&session, local("first")).await.unwrap();
