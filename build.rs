@@ -6,7 +6,7 @@
 //! - `meshery-models`: REST model types (`models.rs`)
 //! - `meshery-client`: the progenitor REST client (`client.rs`) and cynic's schema
 //! - `meshery-stubs`: server traits and router (`server.rs`), GraphQL glue (`graphql.rs`)
-//!   and the reference docs as HTML
+//!   and the reference docs as HTML (with the committed compatibility table)
 //! - `meshery` (the server): only the commit it is built from
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::{env, fs, process};
 
 const SPEC: &str = "schema/openapi.yaml";
 const SDL: &str = "schema/schema.graphql";
+const COMPAT: &str = "generated/docs/compat.md";
 
 fn fail(message: impl std::fmt::Display) -> ! {
     println!("cargo::error={message}");
@@ -73,6 +74,7 @@ fn generate(root: &Path, out: &Path, package: &str) {
                 "graphql-api.html",
                 meshery_codegen::docs::to_html("GraphQL API reference", &generated.graphql_md),
             ),
+            ("compat.html", compat_html(root)),
         ],
     };
     for (name, text) in files {
@@ -86,6 +88,14 @@ fn generate(root: &Path, out: &Path, package: &str) {
     {
         fail(format!("{SDL}: cynic could not register the schema: {e}"));
     }
+}
+
+/// The committed coverage table (`cargo xtask docs` writes it from tests/compat/) as HTML.
+fn compat_html(root: &Path) -> String {
+    let path = root.join(COMPAT);
+    println!("cargo::rerun-if-changed={}", path.display());
+    let markdown = fs::read_to_string(&path).unwrap_or_else(|e| fail(format!("{COMPAT}: {e}")));
+    meshery_codegen::docs::to_html("Compatibility with Meshery's clients", &markdown)
 }
 
 /// The commit this server is built from, for /api/system/version.

@@ -29,7 +29,7 @@ pub const APP_PAGES: [&str; 6] = [
     "/events",
     "/token",
 ];
-use crate::generated::{GRAPHQL_HTML, REST_HTML};
+use crate::generated::{COMPAT_HTML, GRAPHQL_HTML, REST_HTML};
 
 /// Every route outside the generated API router. None is under `/api`: API routes exist
 /// only in schema/openapi.yaml (a contract test checks this list).
@@ -43,6 +43,7 @@ pub fn pages() -> Vec<(&'static str, MethodRouter<App>)> {
         ("/docs", get(docs_index)),
         ("/docs/rest", get(|| async { Html(REST_HTML) })),
         ("/docs/graphql", get(|| async { Html(GRAPHQL_HTML) })),
+        ("/docs/compat", get(|| async { Html(COMPAT_HTML) })),
         ("/favicon.ico", get(meshery_http::favicon)),
     ]);
     pages
@@ -216,6 +217,7 @@ async fn docs_index() -> Html<String> {
         "Meshery API reference",
         "<ul><li><a href=\"/docs/rest\">REST API reference</a></li>\
          <li><a href=\"/docs/graphql\">GraphQL API reference</a></li>\
+         <li><a href=\"/docs/compat\">Compatibility with Meshery's clients</a></li>\
          <li><a href=\"/api/system/openapi.yaml\">OpenAPI document</a></li>\
          <li><a href=\"/api/system/graphql/playground\">GraphQL playground</a></li></ul>",
     )

@@ -427,6 +427,7 @@ pub fn to_html(title: &str, markdown: &str) -> String {
          <title>{title}</title><style>{CSS}</style></head><body>\
          <nav><a href=\"/docs\">Docs</a> · <a href=\"/docs/rest\">REST API</a> · \
          <a href=\"/docs/graphql\">GraphQL API</a> · \
+         <a href=\"/docs/compat\">Compatibility</a> · \
          <a href=\"/api/system/graphql/playground\">Playground</a></nav><main>{body}</main></body></html>\n"
     )
 }

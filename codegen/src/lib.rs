@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+pub mod compat;
 pub mod docs;
 pub mod graphql;
 pub mod oas_keys;

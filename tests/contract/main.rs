@@ -3,6 +3,7 @@
 
 mod auth;
 mod clusters;
+mod compat;
 #[path = "../support/database.rs"]
 mod database;
 mod deploy;

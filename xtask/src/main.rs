@@ -1,5 +1,6 @@
 //! Developer tasks: `cargo xtask docs [--check]`, `test`, `lint`, `conformance`, `bench`,
-//! `contract-pg` (the contract suite on a throwaway PostgreSQL; arguments filter tests).
+//! `contract-pg` (the contract suite on a throwaway PostgreSQL; arguments filter tests),
+//! `compat` (schema/openapi.yaml against Meshery's published schemas).
 
 use anyhow::anyhow;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,9 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run_all(&root(), true),
         Some("bench") => bench(&args[1..]),
         Some("contract-pg") => test::contract_on_postgres(&root(), &args[1..]),
+        Some("compat") => compat::run(&root()),
         _ => Err(anyhow!(
-            "usage: cargo xtask docs [--check] | test | lint | conformance | bench | contract-pg [test filter]"
+            "usage: cargo xtask docs [--check] | test | lint | compat | conformance | bench | contract-pg [test filter]"
         )),
     };
     match result {
@@ -42,8 +44,13 @@ fn docs(check: bool) -> anyhow::Result<()> {
     let generated =
         meshery_codegen::generate(spec_path, &read(spec_path)?, sdl_path, &read(sdl_path)?)
             .map_err(|e| anyhow!("{e}"))?;
+    let mut docs = meshery_codegen::committed_docs(&generated);
+    docs.push((
+        "generated/docs/compat.md",
+        compat_table(&root, &read(spec_path)?)?,
+    ));
     let mut stale = Vec::new();
-    for (path, text) in meshery_codegen::committed_docs(&generated) {
+    for (path, text) in docs {
         let full = root.join(path);
         let current = std::fs::read_to_string(&full).ok();
         if current.as_deref() == Some(text.as_str()) {
@@ -72,6 +79,39 @@ fn docs(check: bool) -> anyhow::Result<()> {
     }
 }
 
+/// The compatibility coverage table from tests/compat/ (the router list and every
+/// client's corpus file) and the spec.
+fn compat_table(root: &Path, spec_text: &str) -> anyhow::Result<String> {
+    let spec = meshery_codegen::openapi::Spec::parse("schema/openapi.yaml", spec_text)
+        .map_err(|e| anyhow!("{e}"))?;
+    let dir = root.join("tests/compat");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).map_err(|e| anyhow!("tests/compat/{name}: {e}"))
+    };
+    let mut corpus_files: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| anyhow!("tests/compat: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml") && (n.starts_with("mesheryctl") || n.starts_with("ui")))
+        .collect();
+    corpus_files.sort();
+    let mut corpora = Vec::new();
+    for name in &corpus_files {
+        corpora.push((format!("tests/compat/{name}"), read(name)?));
+    }
+    let corpora: Vec<(&str, &str)> = corpora
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    let router = read("meshery-router.yaml")?;
+    meshery_codegen::compat::table(
+        &spec,
+        ("tests/compat/meshery-router.yaml", &router),
+        &corpora,
+    )
+    .map_err(|e| anyhow!("{e}"))
+}
+
+mod compat;
 mod conformance;
 mod lint;
 mod postgres;

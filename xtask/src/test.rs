@@ -1,7 +1,9 @@
 //! `cargo xtask test`: the whole suite, installing what it needs on the way.
 //!
-//! 1. `cargo test --workspace`: codegen snapshots, contract tests against a real server;
-//!    then the contract suite again with its servers on a PostgreSQL started for it.
+//! 1. `cargo xtask compat` (our spec against Meshery's published schemas), then
+//!    `cargo test --workspace`: codegen snapshots, contract tests against a real server
+//!    (Meshery's clients' calls replayed among them); then the contract suite again with
+//!    its servers on a PostgreSQL started for it.
 //! 2. The end-to-end suites in tests/js against a started `meshery-server` (with the
 //!    reference provider `meshery-provider` as its remote provider): the graphql-http
 //!    server audits, the playground and the web UI driven in headless Chromium (the UI
@@ -235,6 +237,9 @@ pub fn run_all(root: &Path) -> anyhow::Result<()> {
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["build", "--workspace", "--bins"]))?;
+    // Our spec against Meshery's published schemas (the corpus replay is in the contract
+    // suite below).
+    crate::compat::run(root)?;
     run(Command::new(&cargo)
         .current_dir(root)
         .args(["test", "--workspace"]))?;

@@ -20,6 +20,8 @@ pub mod graphql {
 pub const REST_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/rest-api.html"));
 /// The GraphQL reference as an HTML page (served at `/docs/graphql`).
 pub const GRAPHQL_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/graphql-api.html"));
+/// The compatibility table with Meshery's clients (served at `/docs/compat`).
+pub const COMPAT_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/compat.html"));
 /// `schema/openapi.yaml` itself: served at `/api/system/openapi.yaml`, and the source of
 /// the request-body schemas the server checks.
 pub const OPENAPI_YAML: &str = include_str!("../../../schema/openapi.yaml");

@@ -1,0 +1,602 @@
+//! The compatibility corpus (tests/compat/, see its README): every call Meshery's UI and
+//! mesheryctl make, replayed against a real server as those clients send it (raw HTTP with
+//! their cookies, not our generated client: the point is their bytes, not ours), checking
+//! the status they accept and every value they read. Entries marked `xfail` must fail, so
+//! the mark goes when the server catches up.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+/// One call of a client, read from its corpus file.
+#[derive(Debug)]
+struct Entry {
+    file: String,
+    id: String,
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Option<Value>,
+    /// A body that is not JSON, and its content type (none when the client sets none).
+    body_text: Option<(String, Option<String>)>,
+    multipart: Vec<(String, String)>,
+    status: Vec<u16>,
+    reads: Vec<(String, String)>,
+    returns: Option<String>,
+    xfail: Option<String>,
+}
+
+fn strings(v: &Value) -> Vec<(String, String)> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), s)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn load() -> Vec<Entry> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/compat");
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml") && (n.starts_with("mesheryctl") || n.starts_with("ui")))
+        .collect();
+    files.sort();
+    let mut entries = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+        let doc: Value = yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for call in doc["calls"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{file}: no calls"))
+        {
+            let s = |k: &str| call.get(k).and_then(Value::as_str).map(String::from);
+            let id = s("id").unwrap_or_else(|| panic!("{file}: an entry without id"));
+            let status = match call.get("status") {
+                Some(Value::Array(codes)) => codes
+                    .iter()
+                    .filter_map(Value::as_u64)
+                    .map(|c| c as u16)
+                    .collect(),
+                Some(Value::Number(n)) => vec![n.as_u64().unwrap_or(0) as u16],
+                _ => vec![200],
+            };
+            entries.push(Entry {
+                file: file.clone(),
+                method: s("method").unwrap_or_else(|| "GET".into()).to_uppercase(),
+                path: s("path").unwrap_or_else(|| panic!("{file}: {id}: no path")),
+                query: strings(&call["query"]),
+                headers: strings(&call["headers"]),
+                body: call.get("body").filter(|b| !b.is_null()).cloned(),
+                body_text: s("bodyText").map(|t| (t, s("contentType"))),
+                multipart: strings(&call["multipart"]),
+                status,
+                reads: strings(&call["reads"]),
+                returns: s("returns"),
+                xfail: s("xfail"),
+                id,
+            });
+        }
+    }
+    entries
+}
+
+/// Values for the corpus's `{placeholders}`, made on the server before the replay.
+struct Fixtures {
+    values: HashMap<String, String>,
+}
+
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "fixture: {status}: {body}");
+    body
+}
+
+impl Fixtures {
+    async fn make(server: &TestServer) -> Fixtures {
+        let http = server.http();
+        let mut fixtures = Fixtures {
+            values: HashMap::new(),
+        };
+        let token = json(http.get(server.url("/api/token"))).await;
+        fixtures.set("token", token["token"].as_str());
+        fixtures.design(server).await;
+        fixtures.profile(server).await;
+        // One result of that profile (a one-second load test of a local target).
+        let (target, _) = crate::perf::target().await;
+        let profile = json(
+            http.post(server.url("/api/user/performance/profiles"))
+                .json(&json!({
+                    "name": "compat-run",
+                    "endpoints": [format!("{target}/ok")],
+                    "loadGenerators": ["fortio"],
+                    "concurrentRequest": 1,
+                    "qps": 20,
+                    "duration": "1s",
+                })),
+        )
+        .await;
+        let profile_id = profile["id"].as_str().expect("profile id").to_string();
+        let run = http
+            .get(server.url(&format!("/api/user/performance/profiles/{profile_id}/run")))
+            .send()
+            .await
+            .unwrap()
+            .bytes_stream();
+        let frames = crate::perf::frames(run).await;
+        let result = frames
+            .last()
+            .and_then(|f| f.1.result.clone())
+            .expect("a result");
+        fixtures.set("resultId", Some(&result.id));
+        fixtures.event(server).await;
+        fixtures.cluster(server).await;
+
+        // The built-in registry's first model, component, category and registrant.
+        let get = |path: &str| json(http.get(server.url(path)));
+        let first = |v: &Value, list: &str, key: &str| v[list][0][key].as_str().map(String::from);
+        let models = get("/api/meshmodels/models?search=kubernetes").await;
+        fixtures.set("modelName", first(&models, "models", "name").as_deref());
+        fixtures.set("modelId", first(&models, "models", "id").as_deref());
+        let components = get("/api/meshmodels/components?search=Deployment").await;
+        fixtures.set(
+            "componentName",
+            first(&components, "components", "kind").as_deref(),
+        );
+        let categories = get("/api/meshmodels/categories").await;
+        fixtures.set(
+            "categoryName",
+            first(&categories, "categories", "name").as_deref(),
+        );
+        let registrants = get("/api/meshmodels/registrants").await;
+        fixtures.set(
+            "registrantName",
+            first(&registrants, "registrants", "hostname").as_deref(),
+        );
+        let relationships = get("/api/meshmodels/relationships").await;
+        fixtures.set(
+            "relationshipId",
+            first(&relationships, "relationships", "id").as_deref(),
+        );
+        let user = get("/api/user").await;
+        fixtures.set("userId", user["id"].as_str());
+        fixtures
+    }
+
+    fn set(&mut self, name: &str, value: Option<&str>) {
+        self.values
+            .insert(name.to_string(), value.unwrap_or_default().to_string());
+    }
+
+    /// A design: the sample app imported, then read back.
+    async fn design(&mut self, server: &TestServer) {
+        let http = server.http();
+        let manifest = include_str!("../support/sample-app.yaml");
+        let imported = json(http.post(server.url("/api/pattern/import")).json(&json!({
+            "file": base64::engine::general_purpose::STANDARD.encode(manifest),
+            "fileName": "sample-app.yaml",
+            "name": "compat-design",
+        })))
+        .await;
+        let id = imported["id"]
+            .as_str()
+            .expect("imported design id")
+            .to_string();
+        let design = json(http.get(server.url(&format!("/api/pattern/{id}")))).await;
+        let text = design["patternFile"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.set("patternId", Some(&id));
+        self.set("patternName", Some("compat-design"));
+        self.set(
+            "designYamlBase64",
+            Some(&base64::engine::general_purpose::STANDARD.encode(&text)),
+        );
+        // The same design served over http, for imports by URL.
+        let served = text.clone();
+        let app = axum::Router::new().route(
+            "/design.yaml",
+            axum::routing::get(move || async move { served }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/design.yaml", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        self.set("designUrl", Some(&url));
+        self.set("designYaml", Some(&text));
+    }
+
+    async fn profile(&mut self, server: &TestServer) {
+        let profile = json(
+            server
+                .http()
+                .post(server.url("/api/user/performance/profiles"))
+                .json(&json!({
+                    "name": "compat-profile",
+                    "endpoints": ["http://127.0.0.1:9/"],
+                    "loadGenerators": ["fortio"],
+                    "concurrentRequest": 1,
+                    "qps": 20,
+                    "duration": "1s",
+                })),
+        )
+        .await;
+        self.set("profileId", profile["id"].as_str());
+    }
+
+    async fn event(&mut self, server: &TestServer) {
+        let event = json(
+            server
+                .http()
+                .post(server.url("/api/system/events"))
+                .json(&json!({
+                    "category": "ui",
+                    "action": "compat",
+                    "severity": "informational",
+                    "description": "the compat corpus",
+                })),
+        )
+        .await;
+        self.set("eventId", event["id"].as_str());
+    }
+
+    /// A cluster: a kubeconfig whose contexts become connections.
+    async fn cluster(&mut self, server: &TestServer) {
+        let http = server.http();
+        let (alive, _) = crate::kubernetes::fake_api_server().await;
+        let dead = crate::kubernetes::closed_port().await;
+        let kubeconfig = crate::kubernetes::kubeconfig(&alive, &dead);
+        let uploaded = json(
+            http.post(server.url("/api/system/kubernetes"))
+                .header("content-type", "application/yaml")
+                .body(kubeconfig.clone()),
+        )
+        .await;
+        self.set("kubeconfigYaml", Some(&kubeconfig));
+        self.set("contextId", uploaded[0]["id"].as_str());
+        let connections = json(http.get(server.url("/api/integrations/connections"))).await;
+        self.set("connectionId", connections["connections"][0]["id"].as_str());
+    }
+
+    /// Before a call that deletes: the fixtures it names, made anew (an earlier call may
+    /// have deleted them).
+    async fn renew(&mut self, server: &TestServer, e: &Entry) {
+        let text = format!("{} {:?} {:?}", e.path, e.body, e.query);
+        if text.contains("{patternId}") {
+            self.design(server).await;
+        }
+        if text.contains("{profileId}") {
+            self.profile(server).await;
+        }
+        if text.contains("{eventId}") {
+            self.event(server).await;
+        }
+        if text.contains("{connectionId}") || text.contains("{contextId}") {
+            self.cluster(server).await;
+        }
+    }
+
+    /// Fills `{name}` placeholders; an unknown one stays as it is (the call then fails).
+    fn fill(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (k, v) in &self.values {
+            out = out.replace(&format!("{{{k}}}"), v);
+        }
+        out
+    }
+
+    fn fill_json(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(self.fill(s)),
+            Value::Array(a) => Value::Array(a.iter().map(|v| self.fill_json(v)).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (self.fill(k), self.fill_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+}
+
+/// The values at a pointer with `*` for every element or member, and how many branches
+/// ended before the pointer did (a member missing from some element).
+fn lookup<'a>(v: &'a Value, pointer: &str) -> (Vec<&'a Value>, usize) {
+    let mut here = vec![v];
+    let mut missing = 0;
+    for raw in pointer.split('/').skip(1) {
+        let key = raw.replace("~1", "/").replace("~0", "~");
+        let mut next = Vec::new();
+        for v in here {
+            let before = next.len();
+            match (v, key.as_str()) {
+                (Value::Array(a), "*") => next.extend(a.iter()),
+                (Value::Object(m), "*") => next.extend(m.values()),
+                (Value::Array(a), i) => next.extend(i.parse::<usize>().ok().and_then(|i| a.get(i))),
+                (Value::Object(m), k) => next.extend(m.get(k)),
+                _ => {}
+            }
+            if next.len() == before && key != "*" {
+                missing += 1;
+            }
+        }
+        here = next;
+    }
+    (here, missing)
+}
+
+fn has_type(v: &Value, ty: &str) -> bool {
+    match ty {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        _ => true,
+    }
+}
+
+/// What the client reads that is not there, or not of its type.
+fn check_reads(body: &Value, reads: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (pointer, ty) in reads {
+        let (ty, optional) = match ty.strip_suffix('?') {
+            Some(t) => (t, true),
+            None => (ty.as_str(), false),
+        };
+        let (found, missing) = lookup(body, pointer);
+        if found.is_empty() || missing > 0 {
+            if !optional {
+                problems.push(if found.is_empty() {
+                    format!("{pointer}: missing")
+                } else {
+                    format!(
+                        "{pointer}: missing in {missing} of {}",
+                        found.len() + missing
+                    )
+                });
+            }
+            if found.is_empty() {
+                continue;
+            }
+        }
+        for v in found {
+            if v.is_null() && optional {
+                continue;
+            }
+            if !has_type(v, ty) {
+                problems.push(format!("{pointer}: {v} is not {ty}", v = short(v)));
+                break;
+            }
+        }
+    }
+    problems
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!("{}…", &s[..s.floor_char_boundary(60)])
+    } else {
+        s
+    }
+}
+
+/// Replays one entry: `Ok` when the client would get what it reads.
+async fn replay(server: &TestServer, fixtures: &Fixtures, e: &Entry) -> Result<(), String> {
+    let url = server.url(&fixtures.fill(&e.path));
+    let method = reqwest::Method::from_bytes(e.method.as_bytes()).map_err(|e| e.to_string())?;
+    let mut request = server
+        .http()
+        .request(method, url)
+        // As Meshery's clients authenticate: the UI's cookies, mesheryctl's the same two.
+        .header(
+            "cookie",
+            format!("meshery-provider=Local; token={}", fixtures.values["token"]),
+        );
+    let query: Vec<(String, String)> = e
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), fixtures.fill(v)))
+        .collect();
+    if !query.is_empty() {
+        request = request.query(&query);
+    }
+    for (k, v) in &e.headers {
+        request = request.header(k.as_str(), fixtures.fill(v));
+    }
+    if let Some(body) = &e.body {
+        request = request.json(&fixtures.fill_json(body));
+    } else if let Some((text, content_type)) = &e.body_text {
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type.as_str());
+        }
+        request = request.body(fixtures.fill(text));
+    } else if !e.multipart.is_empty() {
+        let boundary = "compat-corpus-boundary-7d1e";
+        let mut body = String::new();
+        for (name, value) in &e.multipart {
+            body.push_str(&format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n\r\n{}\r\n",
+                fixtures.fill(value)
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        request = request
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !e.status.contains(&status) {
+        let body = response.text().await.unwrap_or_default();
+        return Err(format!(
+            "status {status}, the client takes {:?}: {}",
+            e.status,
+            &body[..body.floor_char_boundary(200)]
+        ));
+    }
+    match e.returns.as_deref() {
+        Some("sse") => {
+            return if content_type.starts_with("text/event-stream") {
+                Ok(()) // the stream itself is not read: it does not end
+            } else {
+                Err(format!("not an event stream: {content_type}"))
+            };
+        }
+        Some("redirect") => {
+            return if (300..400).contains(&status) && response.headers().contains_key("location") {
+                Ok(())
+            } else {
+                Err(format!("not a redirect: {status}"))
+            };
+        }
+        _ => {}
+    }
+    let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+    match e.returns.as_deref() {
+        Some("yaml") => yaml_serde::from_slice::<Value>(&bytes)
+            .map(|_| ())
+            .map_err(|err| format!("not YAML: {err}")),
+        Some("text") if bytes.is_empty() => Err("empty answer".into()),
+        Some("text") => Ok(()),
+        Some("empty") => Ok(()),
+        _ if e.reads.is_empty() => Ok(()),
+        _ => {
+            let body: Value = serde_json::from_slice(&bytes).map_err(|err| {
+                format!(
+                    "not JSON ({err}): {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(120)])
+                )
+            })?;
+            let problems = check_reads(&body, &e.reads);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn meshery_clients_calls_get_what_they_read() {
+    let entries = load();
+    assert!(!entries.is_empty(), "no corpus under tests/compat");
+    let server = TestServer::start().await;
+    let mut fixtures = Fixtures::make(&server).await;
+    // Deletions last, so that no call finds its fixture gone.
+    let (mut order, deletes): (Vec<&Entry>, Vec<&Entry>) = entries
+        .iter()
+        .partition(|e| e.method != "DELETE" && !e.path.ends_with("/delete"));
+    // (made anew before each: see `renew`)
+    order.extend(deletes);
+    let mut unexpected = Vec::new();
+    let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let destructive = |e: &Entry| e.method == "DELETE" || e.path.ends_with("/delete");
+    for e in order {
+        if destructive(e) {
+            fixtures.renew(&server, e).await;
+        }
+        let outcome = replay(&server, &fixtures, e).await;
+        let t = tally.entry(e.file.as_str()).or_default();
+        match (&outcome, &e.xfail) {
+            (Ok(()), None) => t.0 += 1,
+            (Err(_), Some(_)) => t.1 += 1,
+            (Err(why), None) => unexpected.push(format!(
+                "{}: {} ({} {}): {why}",
+                e.file, e.id, e.method, e.path
+            )),
+            (Ok(()), Some(_)) => unexpected.push(format!(
+                "{}: {} ({} {}) passes now: remove its xfail",
+                e.file, e.id, e.method, e.path
+            )),
+        }
+    }
+    for (file, (pass, xfail)) in &tally {
+        println!("compat: {file}: {pass} pass, {xfail} expected to fail");
+    }
+    assert!(
+        unexpected.is_empty(),
+        "{} corpus entries:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+    // The coverage table is served with the reference docs.
+    let page = server
+        .http()
+        .get(server.url("/docs/compat"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("Meshery router operations") && page.contains("mesheryctl calls"),
+        "{page}"
+    );
+    server.finish().await;
+}
+
+#[test]
+fn reads_find_missing_and_mistyped_values() {
+    let body = json!({"page": 0, "patterns": [{"id": "a", "n": 1}, {"id": 2}], "m": {"x": {"y": true}}, "z": null});
+    let reads = |r: &[(&str, &str)]| {
+        check_reads(
+            &body,
+            &r.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert!(
+        reads(&[
+            ("/page", "integer"),
+            ("/m/*/y", "boolean"),
+            ("/z", "string?"),
+            ("/q", "any?")
+        ])
+        .is_empty()
+    );
+    assert_eq!(
+        reads(&[("/patterns/*/id", "string")]),
+        vec!["/patterns/*/id: 2 is not string"]
+    );
+    assert_eq!(
+        reads(&[("/total_count", "integer")]),
+        vec!["/total_count: missing"]
+    );
+    assert_eq!(
+        reads(&[("/patterns/*/n", "integer")]),
+        vec!["/patterns/*/n: missing in 1 of 2"]
+    );
+    assert!(reads(&[("/patterns/*/n", "integer?")]).is_empty());
+    assert_eq!(
+        reads(&[("/page", "string")]),
+        vec!["/page: 0 is not string"]
+    );
+}
