@@ -192,6 +192,14 @@ impl App {
             ..Default::default()
         };
         let bus = crate::bus::Bus::start(store.clone()).await?;
+        // Every replica logs at the level an administrator set on any of them.
+        bus.on(crate::bus::Topic::LogLevel, |notice| async move {
+            if let crate::bus::Notice::Changed { key } = notice
+                && let Err(e) = crate::logging::set(&key)
+            {
+                tracing::warn!("log level from another replica: {e}");
+            }
+        });
         let providers = Providers::connect(
             config.provider.as_deref(),
             BUILD,

@@ -37,10 +37,12 @@ pub enum Topic {
     Perf,
     /// A cluster connection or its inventory changed; the key is `owner\ncontext id`.
     Clusters,
+    /// An administrator set the server's log level; the key is the level.
+    LogLevel,
 }
 
 /// Every topic, in declaration order (`topic as usize` is its place).
-const TOPICS: [Topic; 7] = [
+const TOPICS: [Topic; 8] = [
     Topic::Events,
     Topic::Designs,
     Topic::Prefs,
@@ -48,6 +50,7 @@ const TOPICS: [Topic; 7] = [
     Topic::Revoked,
     Topic::Perf,
     Topic::Clusters,
+    Topic::LogLevel,
 ];
 
 /// A notice as it travels (compact JSON).

@@ -67,6 +67,29 @@ impl ApiError {
             .remedy("Sign in again: `mesheryctl system login`, or the UI's provider page.")
     }
 
+    /// 403 unless the session's user is an administrator (the Local user, or the `admin`
+    /// role in a remote token); `what` says what only they may do and `why` why.
+    pub fn unless_admin(
+        session: &crate::session::Session,
+        what: &str,
+        why: &str,
+    ) -> Result<(), Self> {
+        if session.is_admin() {
+            return Ok(());
+        }
+        Err(Self::new(
+            403,
+            codes::ADMIN_ONLY,
+            format!(
+                "only administrators may {what}: {} has no {:?} role",
+                session.user.user_name,
+                crate::session::ADMIN_ROLE
+            ),
+        )
+        .cause(why.to_string())
+        .remedy("Ask an administrator to do it, or to give you the admin role at your provider."))
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, codes::NOT_FOUND, message)
     }

@@ -355,14 +355,15 @@ impl Events {
     pub async fn unread_by_severity(
         &self,
         session: &Session,
-    ) -> Result<std::collections::BTreeMap<String, i64>, EventError> {
-        let counts = self
+    ) -> Result<Vec<(String, i64)>, EventError> {
+        let mut counts = self
             .0
             .store
             .unread_by_severity(&session.owner())
             .await
             .or_internal("counting events")?;
-        Ok(counts.into_iter().collect())
+        counts.sort();
+        Ok(counts)
     }
 
     /// Sets the status of the user's events among `ids`; the changed events.
@@ -384,6 +385,16 @@ impl Events {
             .await
             .or_internal("updating events")?;
         Ok(decode(&docs)?)
+    }
+
+    /// The categories and actions among the user's events.
+    pub async fn types(&self, session: &Session) -> Result<(Vec<String>, Vec<String>), EventError> {
+        Ok(self
+            .0
+            .store
+            .event_types(&session.owner())
+            .await
+            .or_internal("listing event types")?)
     }
 
     /// Deletes the user's events among `ids`; how many there were.

@@ -34,6 +34,7 @@ pub mod jwt;
 pub mod kube_client;
 pub mod kubernetes;
 pub mod liveness;
+pub mod logging;
 pub mod perf;
 pub mod policy;
 pub mod prefs;

@@ -191,6 +191,18 @@ pub fn rest_markdown(spec: &Spec) -> String {
                 if !b.description.trim().is_empty() {
                     let _ = writeln!(md, "{}\n", b.description.trim());
                 }
+                if let Some(depth) = b.snake_aliases {
+                    let _ = writeln!(
+                        md,
+                        "Compatibility: objects at depth {depth} of the body may spell each camelCase key in snake_case.\n"
+                    );
+                }
+                if let Some(property) = &b.document {
+                    let _ = writeln!(
+                        md,
+                        "The body may also be the `{property}` document itself (text, YAML, or a JSON or YAML string).\n"
+                    );
+                }
             }
             let _ = writeln!(md, "#### Responses\n");
             let _ = writeln!(

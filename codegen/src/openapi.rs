@@ -109,6 +109,13 @@ pub struct Body {
     pub required: bool,
     pub description: String,
     pub schema: ReferenceOr<Schema>,
+    /// `x-document: <property>` on a JSON body: a body that is not a JSON object (a YAML
+    /// or text document, or a JSON or YAML string holding one) is taken as that string
+    /// property, the way Meshery's handlers take a design sent as the body itself.
+    pub document: Option<String>,
+    /// `x-snake-aliases: N` on a body: objects at nesting depth N may spell a camelCase
+    /// property in snake_case (older clients); it is renamed before the schema check.
+    pub snake_aliases: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -605,11 +612,61 @@ fn body(file: &str, place: &str, api: &OpenAPI, b: &ReferenceOr<RequestBody>) ->
     let schema = media
         .schema
         .ok_or_else(|| Error::new(file, place, "the request body has no schema"))?;
+    let document = match b.extensions.get("x-document") {
+        None => None,
+        Some(v) => {
+            let property = v
+                .as_str()
+                .ok_or_else(|| Error::new(file, place, "x-document names a property (a string)"))?;
+            if ct != "application/json" {
+                return Err(Error::new(file, place, "x-document needs a JSON body"));
+            }
+            let resolved = match &schema {
+                ReferenceOr::Item(s) => Some(s.clone()),
+                ReferenceOr::Reference { reference } => api
+                    .components
+                    .as_ref()
+                    .and_then(|c| c.schemas.get(ref_name(reference)))
+                    .and_then(|s| s.as_item())
+                    .cloned(),
+            };
+            let is_string = resolved.as_ref().is_some_and(|s| match &s.schema_kind {
+                SchemaKind::Type(Type::Object(o)) => o.properties.get(property).is_some_and(|p| {
+                    matches!(p, ReferenceOr::Item(p) if matches!(p.schema_kind, SchemaKind::Type(Type::String(_))))
+                }),
+                _ => false,
+            });
+            if !is_string {
+                return Err(Error::new(
+                    file,
+                    place,
+                    format!("x-document: the body's schema has no string property `{property}`"),
+                ));
+            }
+            Some(property.to_string())
+        }
+    };
+    let snake_aliases = match b.extensions.get("x-snake-aliases") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .filter(|_| ct == "application/json")
+                .ok_or_else(|| {
+                    Error::new(
+                        file,
+                        place,
+                        "x-snake-aliases on a body: a depth, on a JSON body",
+                    )
+                })?,
+        ),
+    };
     Ok(Body {
         content_type: ct,
         required: b.required,
         description: b.description.unwrap_or_default(),
         schema,
+        document,
+        snake_aliases,
     })
 }
 

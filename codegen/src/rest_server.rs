@@ -439,9 +439,22 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             quote!(::std::string::String)
         };
         // JSON bodies are checked against their schema (the hook) before they are typed.
+        let parse = match &b.document {
+            Some(property) => quote!(rt::json_or_document(&__bytes, #property)?),
+            None => quote!(rt::decode_json(&__bytes)?),
+        };
+        let rename = match b.snake_aliases {
+            Some(depth) => {
+                let depth = depth as usize;
+                quote!(rt::camel_case_keys(&mut __value, #depth);)
+            }
+            None => quote!(),
+        };
         let decode = if is_json {
             quote!({
-                let __value: ::serde_json::Value = rt::decode_json(&__bytes)?;
+                #[allow(unused_mut)]
+                let mut __value: ::serde_json::Value = #parse;
+                #rename
                 api.check_body(op, &__value)?;
                 rt::from_value::<#ty>(__value)?
             })
@@ -449,6 +462,12 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             quote!(rt::decode_text(&__bytes)?)
         };
         let bdoc = b.description.clone();
+        // A body that may be a document comes as text, YAML or JSON.
+        let ct = if b.document.is_some() {
+            "text/plain"
+        } else {
+            ct.as_str()
+        };
         if b.required {
             fields.push(quote! { #[doc = #bdoc] pub body: #ty, });
             extract.push(quote! {
@@ -1019,6 +1038,66 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     return Err(Rejection::BodyTooLarge { limit });
                 }
                 ::axum::body::to_bytes(body, limit).await.map_err(|_| Rejection::BodyTooLarge { limit })
+            }
+
+            /// A JSON object as it is; anything else (a YAML or text document, or a JSON or
+            /// YAML string holding one) as `{property: document}`. A YAML mapping that has
+            /// the property is that object written in YAML.
+            pub fn json_or_document(bytes: &[u8], property: &str) -> Result<::serde_json::Value, Rejection> {
+                if let Ok(value @ ::serde_json::Value::Object(_)) = ::serde_json::from_slice(bytes) {
+                    return Ok(value);
+                }
+                let text = ::std::str::from_utf8(bytes).map_err(|_| Rejection::InvalidBody {
+                    reason: "the body is neither JSON nor a UTF-8 document".into(),
+                })?;
+                let document = match ::yaml_serde::from_str::<::serde_json::Value>(text) {
+                    Ok(::serde_json::Value::String(s)) => s,
+                    Ok(value @ ::serde_json::Value::Object(_)) if value.get(property).is_some() => return Ok(value),
+                    _ => text.to_string(),
+                };
+                let mut object = ::serde_json::Map::new();
+                object.insert(property.to_string(), ::serde_json::Value::String(document));
+                Ok(::serde_json::Value::Object(object))
+            }
+
+            /// Objects at `depth` of a request body: a snake_case key whose camelCase
+            /// spelling is absent is renamed to it (older clients' spelling).
+            pub fn camel_case_keys(value: &mut ::serde_json::Value, depth: usize) {
+                match value {
+                    ::serde_json::Value::Object(map) if depth == 0 => {
+                        let snake: Vec<String> = map.keys().filter(|k| k.contains('_')).cloned().collect();
+                        for key in snake {
+                            let mut camel = String::with_capacity(key.len());
+                            let mut upper = false;
+                            for c in key.chars() {
+                                if c == '_' {
+                                    upper = !camel.is_empty();
+                                } else if upper {
+                                    camel.extend(c.to_uppercase());
+                                    upper = false;
+                                } else {
+                                    camel.push(c);
+                                }
+                            }
+                            if !map.contains_key(&camel) {
+                                if let Some(v) = map.remove(&key) {
+                                    map.insert(camel, v);
+                                }
+                            }
+                        }
+                    }
+                    ::serde_json::Value::Object(map) => {
+                        for v in map.values_mut() {
+                            camel_case_keys(v, depth - 1);
+                        }
+                    }
+                    ::serde_json::Value::Array(items) => {
+                        for v in items {
+                            camel_case_keys(v, depth);
+                        }
+                    }
+                    _ => {}
+                }
             }
 
             pub fn decode_json<T: ::serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {

@@ -23,7 +23,7 @@ pub async fn deploy_times(
     let deploy = |method: reqwest::Method| {
         client
             .request(method, format!("http://{server}/api/pattern/deploy"))
-            .json(&serde_json::json!({ "pattern_id": pattern_id }))
+            .json(&serde_json::json!({ "patternId": pattern_id }))
             .send()
     };
     // Async: the API server answers kubectl on this same thread.

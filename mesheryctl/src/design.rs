@@ -254,10 +254,10 @@ pub async fn deploy(
     let (pattern_id, pattern_file) = named_design(target, design).await?;
     let mut body = serde_json::Map::new();
     if let Some(id) = pattern_id {
-        body.insert("pattern_id".into(), id.into());
+        body.insert("patternId".into(), id.into());
     }
     if let Some(file) = pattern_file {
-        body.insert("pattern_file".into(), file.into());
+        body.insert("patternFile".into(), file.into());
     }
     let body: PatternDeployInput = serde_json::from_value(serde_json::Value::Object(body))
         .map_err(|e| Failure::new(Class::Usage, format!("{design}: {e}")))?;

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use meshery::server::{self, Config};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// A Meshery-compatible management-plane server.
 #[derive(Parser, Debug)]
@@ -238,12 +240,22 @@ async fn db_copy(from: &str, to: &str, ca_file: Option<&std::path::Path>) -> Exi
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    // The filter sits behind a reload handle: an administrator can change the level while
+    // the server runs (`PUT /api/system/events/config`).
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())),
         )
         .init();
+    meshery::logging::install(move |directive| {
+        reload
+            .reload(EnvFilter::new(directive))
+            .map_err(|e| e.to_string())
+    });
     let args = Args::parse();
     if let Some(Tool::Db {
         action: DbAction::Copy { from, to },

@@ -10,7 +10,22 @@ impl EventsApi for Api {
         &self,
         r: ListEventsRequest<Session>,
     ) -> Result<ListEventsResponse, ApiError> {
-        let listing = listing_of!(r)?;
+        // Meshery's UI sends `sort=created_at&order=desc`: the field apart from the direction.
+        let order = match (r.sort.as_deref(), r.order.as_deref()) {
+            (Some(field), Some(direction)) if is_direction(direction) => {
+                Some(format!("{} {direction}", field.trim()))
+            }
+            (Some(field), None) => Some(field.trim().to_string()),
+            (_, order) => order.map(str::to_string),
+        };
+        let listing = crate::store::listing(
+            r.page,
+            r.pagesize.as_deref().or(r.page_size.as_deref()),
+            r.search.clone(),
+            order.as_deref(),
+            r.from,
+            r.to,
+        )?;
         let filter = EventFilter {
             category: r.category.clone(),
             severity: r.severity.iter().map(ToString::to_string).collect(),
@@ -19,7 +34,18 @@ impl EventsApi for Api {
         };
         let (events, total) = self.events.list(&r.session, &filter, &listing).await?;
         let mut page: crate::models::EventPage = listing.page_of(events, total);
-        page.count_by_severity_level = self.events.unread_by_severity(&r.session).await?;
+        page.count_by_severity_level = self
+            .events
+            .unread_by_severity(&r.session)
+            .await?
+            .into_iter()
+            .filter_map(|(severity, count)| {
+                Some(crate::models::EventPageCountBySeverityLevelItem {
+                    severity: severity.parse().ok()?,
+                    count,
+                })
+            })
+            .collect();
         Ok(ListEventsResponse::Ok(page))
     }
 
@@ -39,6 +65,50 @@ impl EventsApi for Api {
         Ok(DeleteEventsResponse::Ok(EventsChanged {
             changed: n as i64,
         }))
+    }
+
+    async fn delete_events_bulk(
+        &self,
+        r: DeleteEventsBulkRequest<Session>,
+    ) -> Result<DeleteEventsBulkResponse, ApiError> {
+        let n = self.events.delete(&r.session, &r.body.ids).await?;
+        Ok(DeleteEventsBulkResponse::Ok(EventsChanged {
+            changed: n as i64,
+        }))
+    }
+
+    async fn list_event_types(
+        &self,
+        r: ListEventTypesRequest<Session>,
+    ) -> Result<ListEventTypesResponse, ApiError> {
+        let (category, action) = self.events.types(&r.session).await?;
+        Ok(ListEventTypesResponse::Ok(crate::models::EventTypes {
+            category,
+            action,
+        }))
+    }
+
+    async fn get_event_log_level(
+        &self,
+        _: GetEventLogLevelRequest<Session>,
+    ) -> Result<GetEventLogLevelResponse, ApiError> {
+        Ok(GetEventLogLevelResponse::Ok(log_level()?))
+    }
+
+    async fn set_event_log_level(
+        &self,
+        r: SetEventLogLevelRequest<Session>,
+    ) -> Result<SetEventLogLevelResponse, ApiError> {
+        ApiError::unless_admin(
+            &r.session,
+            "change the server's log level",
+            "The log level is the server's, every user's.",
+        )?;
+        let level = r.body.event_log_level.to_string();
+        crate::logging::set(&level).map_err(ApiError::bad_request)?;
+        self.bus.publish(crate::bus::Topic::LogLevel, &level).await;
+        tracing::info!(level, user = %r.session.user.user_name, "log level set");
+        Ok(SetEventLogLevelResponse::Ok(log_level()?))
     }
 
     async fn update_events_status(
@@ -100,6 +170,27 @@ impl EventsApi for Api {
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("no event {id:?} of yours"))
+}
+
+/// The server's log level as Meshery answers it.
+fn log_level() -> Result<crate::models::EventLogLevel, ApiError> {
+    let parse = |l: &str| {
+        l.parse::<crate::models::LogLevel>()
+            .map_err(|e| ApiError::internal("reading the log level", e))
+    };
+    Ok(crate::models::EventLogLevel {
+        status: crate::models::EventLogLevelStatus::Success,
+        event_log_level: parse(crate::logging::level())?,
+        available_levels: crate::logging::LEVELS
+            .iter()
+            .map(|l| parse(l))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn is_direction(order: &str) -> bool {
+    let order = order.trim();
+    order.eq_ignore_ascii_case("asc") || order.eq_ignore_ascii_case("desc")
 }
 
 #[cfg(test)]

@@ -12,6 +12,14 @@ use crate::session::Session;
 /// The largest file an import fetches from a URL.
 const MAX_IMPORT: usize = 4 << 20;
 
+/// The design a deploy body names: (`patternId`, `patternFile`).
+fn design_of(body: &crate::models::PatternDeployInput) -> (Option<&str>, Option<&str>) {
+    (
+        body.pattern_id.as_ref().map(|i| i.as_str()),
+        body.pattern_file.as_ref().map(|f| f.as_str()),
+    )
+}
+
 fn deploy_options(
     undeploy: bool,
     dry_run: Option<bool>,
@@ -37,15 +45,26 @@ impl App {
         contexts: &[String],
         options: crate::deploy::Options,
     ) -> Result<crate::models::PatternDeployResult, ApiError> {
-        let (text, pattern_id) = match (pattern_id, pattern_file) {
-            (Some(id), None) => {
+        // Meshery's clients name the design a file came from; mesheryctl sends the zero
+        // UUID for a file of its own.
+        let pattern_id =
+            pattern_id.filter(|id| !id.is_empty() && id.chars().any(|c| c != '0' && c != '-'));
+        let (text, pattern_id) = match (pattern_file, pattern_id) {
+            (Some(file), id) => {
+                // The file is what is deployed; the id only when the user can read it.
+                let named = match id {
+                    Some(id) => self.designs.readable(session, id).await.ok().map(|p| p.id),
+                    None => None,
+                };
+                (file.to_string(), named)
+            }
+            (None, Some(id)) => {
                 let pattern = self.designs.readable(session, id).await?;
                 (pattern.pattern_file, Some(pattern.id))
             }
-            (None, Some(file)) => (file.to_string(), None),
-            _ => {
+            (None, None) => {
                 return Err(ApiError::bad_request(
-                    "give exactly one of pattern_id and pattern_file",
+                    "give the design: patternFile (a design file) or patternId (a stored design)",
                 ));
             }
         };
@@ -169,8 +188,7 @@ impl PatternApi for Api {
         &self,
         r: DeployPatternRequest<Session>,
     ) -> Result<DeployPatternResponse, ApiError> {
-        let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
-        let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
+        let (id, file) = design_of(&r.body);
         let options = deploy_options(false, r.dry_run, r.skip_crd, r.verify);
         Ok(DeployPatternResponse::Ok(
             self.deploy_design(&r.session, id, file, &r.contexts, options)
@@ -182,8 +200,7 @@ impl PatternApi for Api {
         &self,
         r: UndeployPatternRequest<Session>,
     ) -> Result<UndeployPatternResponse, ApiError> {
-        let id = r.body.pattern_id.as_ref().map(|i| i.as_str());
-        let file = r.body.pattern_file.as_ref().map(|f| f.as_str());
+        let (id, file) = design_of(&r.body);
         let options = deploy_options(true, r.dry_run, r.skip_crd, None);
         Ok(UndeployPatternResponse::Ok(
             self.deploy_design(&r.session, id, file, &r.contexts, options)

@@ -262,19 +262,11 @@ impl RegistryApi for Api {
         r: RegisterModelRequest<Session>,
     ) -> Result<RegisterModelResponse, ApiError> {
         // The catalogue is every user's: only an administrator may add to it.
-        if !r.session.is_admin() {
-            return Err(ApiError::new(
-                403,
-                crate::error::codes::ADMIN_ONLY,
-                format!(
-                    "only administrators may register models: {} has no {:?} role",
-                    r.session.user.user_name,
-                    crate::session::ADMIN_ROLE
-                ),
-            )
-            .cause("The registry is shared by every user, so registering changes it for all of them.")
-            .remedy("Ask an administrator to register the model, or to give you the admin role at your provider."));
-        }
+        ApiError::unless_admin(
+            &r.session,
+            "register models",
+            "The registry is shared by every user, so registering changes it for all of them.",
+        )?;
         let registrant = r.session.user.user_name.clone();
         let model = self.registry.register(r.body, &registrant).await?;
         let event = crate::events::NewEvent::new(

@@ -460,6 +460,8 @@ pub fn listing(
     let order = match order.map(|o| o.trim_matches(blank).to_ascii_lowercase()) {
         None => ("created_at", true),
         Some(o) if o.is_empty() => ("created_at", true),
+        // A direction alone (Meshery's clients send the field apart, in `sort`).
+        Some(o) if o == "asc" || o == "desc" => ("created_at", o == "desc"),
         Some(o) => {
             let mut words = o.split(blank).filter(|w| !w.is_empty());
             let column = match words.next() {
@@ -1413,6 +1415,29 @@ impl Store {
         rows.iter()
             .map(|r| r.try_get("doc").map_err(StoreError::from))
             .collect()
+    }
+
+    /// The distinct categories and actions of an owner's events, each sorted.
+    pub async fn event_types(&self, owner: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        let rows = sqlx::query(
+            "SELECT 'c' AS k, category AS v FROM events WHERE owner = $1 GROUP BY category
+             UNION SELECT 'a' AS k, action AS v FROM events WHERE owner = $1 GROUP BY action
+             ORDER BY k, v",
+        )
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut categories, mut actions) = (Vec::new(), Vec::new());
+        for row in rows {
+            let kind: String = row.try_get("k")?;
+            let value: String = row.try_get("v")?;
+            if kind == "c" {
+                categories.push(value);
+            } else {
+                actions.push(value);
+            }
+        }
+        Ok((categories, actions))
     }
 
     /// Deletes an owner's events among `ids`; how many there were.

@@ -62,7 +62,7 @@ fn replicas(r: &ClusterResource) -> i64 {
 }
 
 fn deploy_body(file: &str) -> PatternDeployInput {
-    serde_json::from_value(json!({ "pattern_file": file })).unwrap()
+    serde_json::from_value(json!({ "patternFile": file })).unwrap()
 }
 
 fn status_of(e: &meshery_client::rest::Error<meshery::models::MeshKitError>) -> u16 {

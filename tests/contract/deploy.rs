@@ -13,10 +13,10 @@ const SAMPLE: &str = include_str!("../support/sample-app.yaml");
 fn body(id: Option<&str>, file: Option<&str>) -> PatternDeployInput {
     let mut m = serde_json::Map::new();
     if let Some(id) = id {
-        m.insert("pattern_id".into(), json!(id));
+        m.insert("patternId".into(), json!(id));
     }
     if let Some(file) = file {
-        m.insert("pattern_file".into(), json!(file));
+        m.insert("patternFile".into(), json!(file));
     }
     serde_json::from_value(Value::Object(m)).unwrap()
 }
@@ -288,10 +288,10 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
         "{descriptions:?}"
     );
 
-    // Exactly one of the two: both, or neither, is a 400 from the schema.
+    // Neither a file nor an id, or a key the schema does not know, is a 400.
     for wrong in [
         json!({}),
-        json!({"pattern_id": pattern.id, "pattern_file": "name: x"}),
+        json!({"patternFile": "name: x", "patternName": "x"}),
     ] {
         let response = server
             .http()
@@ -301,6 +301,53 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
             .await
             .unwrap();
         assert_eq!(response.status(), 400, "{wrong}");
+    }
+    // As Meshery's clients send a design: the file with the id of the design it came from
+    // (recorded), mesheryctl's zero UUID for a file of its own (none), older clients'
+    // snake_case, the file itself as text, or as a YAML string without a content type.
+    let file = &pattern.pattern_file;
+    let zero = "00000000-0000-0000-0000-000000000000";
+    let yaml_string = yaml_serde::to_string(file).unwrap();
+    for (content_type, sent, recorded) in [
+        (
+            Some("application/json"),
+            json!({"patternFile": file, "patternId": pattern.id}).to_string(),
+            Some(&pattern.id),
+        ),
+        (
+            Some("application/json"),
+            json!({"patternFile": file, "patternId": zero}).to_string(),
+            None,
+        ),
+        (
+            Some("application/json"),
+            json!({"pattern_file": file}).to_string(),
+            None,
+        ),
+        (Some("text/plain;charset=UTF-8"), file.clone(), None),
+        (None, yaml_string, None),
+    ] {
+        let mut request = server
+            .http()
+            .post(server.url("/api/pattern/deploy?dryRun=true"))
+            .body(sent.clone());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{sent}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["succeeded"], true, "{answer}");
+        assert_eq!(
+            answer["results"].as_array().map(Vec::len),
+            Some(3),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["patternId"].as_str(),
+            recorded.map(String::as_str),
+            "{sent}"
+        );
     }
 
     // A context that is not the user's is not found, and nothing is touched.

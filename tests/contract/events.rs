@@ -242,7 +242,11 @@ async fn changes_are_recorded_streamed_listed_filtered_and_paged() {
     assert_eq!(read["totalCount"], 3);
     // Unread by severity, over all events (not the page): the notification badge.
     let (_, one) = list_raw(&server, &http, "pagesize=1&category=cli").await;
-    let counts = json!({"error": 3, "informational": 4, "warning": 3});
+    let counts = json!([
+        {"severity": "error", "count": 3},
+        {"severity": "informational", "count": 4},
+        {"severity": "warning", "count": 3},
+    ]);
     assert_eq!(one["countBySeverityLevel"], counts);
     assert_eq!(one["count_by_severity_level"], counts);
     let missing = client
@@ -655,5 +659,130 @@ async fn a_stream_resumes_after_last_event_id_with_exactly_the_missed_events() {
         .await
         .unwrap();
     assert_eq!(next_frame(&mut from_now).await.1, "e7");
+    s.finish().await;
+}
+
+/// Meshery's other event paths: bulk delete at its path, the categories and actions of the
+/// user's events, `sort` apart from `order`, and the server's log level (administrators
+/// change it; its answer carries Meshery's legacy keys too).
+#[tokio::test]
+async fn meshery_event_paths_types_bulk_delete_and_log_level() {
+    let s = crate::auth::setup().await;
+    let alice = s.client_as("alice");
+    let bob = s.client_as("bob");
+    let mut ids = Vec::new();
+    for (category, action) in [("ui", "ping"), ("cli", "apply"), ("ui", "apply")] {
+        let e = alice
+            .create_event()
+            .body(input(category, action, EventSeverity::Informational, "x"))
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(e.id);
+    }
+    bob.create_event()
+        .body(input("bobs", "own", EventSeverity::Informational, "y"))
+        .send()
+        .await
+        .unwrap();
+    let types = alice.list_event_types().send().await.unwrap().into_inner();
+    assert_eq!(types.category, vec!["cli", "ui"]);
+    assert_eq!(types.action, vec!["apply", "ping"]);
+
+    // Oldest first with Meshery's UI parameters.
+    let oldest = alice
+        .list_events()
+        .sort("created_at")
+        .order("asc")
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(oldest.events[0].id, ids[0]);
+
+    // Bulk delete at Meshery's path: only one's own events go.
+    let bobs = bob.list_events().send().await.unwrap().into_inner().events[0]
+        .id
+        .clone();
+    let deleted = alice
+        .delete_events_bulk()
+        .body(meshery::models::EventIds {
+            ids: vec![ids[0].clone(), ids[1].clone(), bobs.clone()],
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(deleted.changed, 2);
+    assert_eq!(
+        bob.list_events()
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .total_count,
+        1
+    );
+    let types = alice.list_event_types().send().await.unwrap().into_inner();
+    assert_eq!(
+        (types.category, types.action),
+        (vec!["ui".into()], vec!["apply".into()])
+    );
+
+    // The log level: anyone reads it, an administrator sets it, others get 403.
+    let level = alice
+        .get_event_log_level()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(level.available_levels.len(), 7);
+    let root = s.client_as("root");
+    let set = root
+        .set_event_log_level()
+        .body(meshery::models::EventLogLevelInput {
+            event_log_level: meshery::models::LogLevel::Debug,
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(set.event_log_level, meshery::models::LogLevel::Debug);
+    let refused = alice
+        .set_event_log_level()
+        .body(meshery::models::EventLogLevelInput {
+            event_log_level: meshery::models::LogLevel::Trace,
+        })
+        .send()
+        .await;
+    let Err(meshery_client::rest::Error::ErrorResponse(e)) = refused else {
+        panic!("a non-admin set the log level: {refused:?}");
+    };
+    assert_eq!(
+        (e.status().as_u16(), e.code.as_str()),
+        (403, "meshery-server-1014")
+    );
+    // Meshery's legacy spelling, as older UIs send it, and its answer's legacy keys.
+    let http = s.server.http();
+    let answer: Value = http
+        .put(s.server.url("/api/system/events/config"))
+        .json(&json!({"event_log_level": "info"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["eventLogLevel"], "info", "{answer}");
+    assert_eq!(answer["event_log_level"], "info", "{answer}");
+    assert_eq!(answer["available_levels"].as_array().map(Vec::len), Some(7));
+    let bad = http
+        .put(s.server.url("/api/system/events/config"))
+        .json(&json!({"eventLogLevel": "loud"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
     s.finish().await;
 }

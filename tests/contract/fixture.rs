@@ -345,3 +345,55 @@ async fn fixture_router_extracts_validates_and_encodes() {
         405
     );
 }
+
+/// `x-document`: createPet's body may be the pet's name itself (text, a YAML or JSON
+/// string), as Meshery's handlers take a design sent as the body; a JSON object is still
+/// checked against the schema.
+#[tokio::test]
+async fn a_document_body_is_its_property() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, router(Pets::default()))
+            .await
+            .unwrap()
+    });
+    let http = crate::harness::client_builder().build().unwrap();
+    let post = |content_type: Option<&str>, body: &str| {
+        let mut r = http
+            .post(format!("{base}/pets"))
+            .header("authorization", "Bearer good")
+            .body(body.to_string());
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        r.send()
+    };
+    let cases = [
+        (Some("text/plain"), "Rex", "Rex"),
+        (None, "Tom", "Tom"),
+        // yaml.Marshal of a string, as mesheryctl sends a design
+        (
+            Some("application/yaml"),
+            "|\n  line one\n  line two\n",
+            "line one\nline two\n",
+        ),
+        (Some("application/json"), "\"Kit\"", "Kit"),
+        // the object itself, in YAML
+        (Some("application/yaml"), "name: Ada\ntag: x\n", "Ada"),
+    ];
+    for (content_type, body, name) in cases {
+        let created = post(content_type, body).await.unwrap();
+        assert_eq!(created.status(), 201, "{body:?}");
+        let pet: Pet = created.json().await.unwrap();
+        assert_eq!(pet.name, name, "{body:?}");
+    }
+    // An object is still held to the schema.
+    let refused = post(Some("application/json"), r#"{"name": "Bo", "legs": 4}"#)
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    // Other media types are not documents.
+    let refused = post(Some("image/png"), "Rex").await.unwrap();
+    assert_eq!(refused.status(), 415);
+}

@@ -729,7 +729,7 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         .unwrap()
         .into_inner();
     let body = || -> meshery::models::PatternDeployInput {
-        serde_json::from_value(serde_json::json!({ "pattern_id": pattern.id })).unwrap()
+        serde_json::from_value(serde_json::json!({ "patternId": pattern.id })).unwrap()
     };
     let deployed = other
         .client()

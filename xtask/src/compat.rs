@@ -265,6 +265,11 @@ fn our_operations(spec: &Value) -> anyhow::Result<BTreeMap<String, Operation>> {
             for served in std::iter::once(path.as_str()).chain(aliases.iter().copied()) {
                 let name = format!("{} {served}", method.to_uppercase());
                 let mut operation = reduce(&name, item, op, &resolver)?;
+                // A body with `x-snake-aliases: N` also takes snake_case keys at depth N.
+                let body_snake = resolver.deref(&op["requestBody"])["x-snake-aliases"].as_u64();
+                if let (Some(depth), Some((_, shape))) = (body_snake, operation.body.as_mut()) {
+                    *shape = with_snake_aliases(shape, depth);
+                }
                 for answer in operation.success.values_mut().flatten() {
                     if let Some(depth) = snake {
                         answer.1 = with_snake_aliases(&answer.1, depth);

@@ -19,6 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "models",
             "generated",
             "fault",
+            "logging",
             "serve",
             "session",
             "store",
