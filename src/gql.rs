@@ -633,6 +633,11 @@ impl g::MutationResolver for Resolver {
                 input.users_extension_preferences,
             )?,
             dashboard_preferences: object_of("dashboardPreferences", input.dashboard_preferences)?,
+            // Meshery's other preferences are REST-only until the GraphQL schema has them.
+            load_test_prefs: None,
+            selected_organization_id: None,
+            selected_workspace_for_organizations: None,
+            remote_provider_preferences: None,
         };
         let prefs = app
             .prefs

@@ -222,9 +222,12 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
         } else {
             K8sContextAuth::None
         };
+        let id = context_id(owner, name, server, user_name);
         out.push(Parsed {
             context: K8sContext {
-                id: context_id(owner, name, server, user_name),
+                id: id.clone(),
+                cluster_id: id,
+                cluster_configured: true,
                 name: name.to_string(),
                 server: server.to_string(),
                 cluster: cluster_name.to_string(),
@@ -245,6 +248,18 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
         });
     }
     Ok(out)
+}
+
+/// A stored context; one stored before Meshery's `clusterConfigured` and `clusterId` were
+/// kept gets them (both follow from its being stored).
+fn decode(doc: &str) -> Result<K8sContext, serde_json::Error> {
+    let mut value: Value = serde_json::from_str(doc)?;
+    if let Some(map) = value.as_object_mut() {
+        let id = map.get("id").cloned().unwrap_or(Value::Null);
+        map.entry("clusterId").or_insert(id);
+        map.entry("clusterConfigured").or_insert(Value::Bool(true));
+    }
+    serde_json::from_value(value)
 }
 
 /// Seals and opens credentials with the installation's key.
@@ -455,7 +470,7 @@ impl Kubernetes {
             .await
             .or_internal("reading a context")?;
         Ok(doc
-            .map(|(d, _)| serde_json::from_str(&d))
+            .map(|(d, _)| decode(&d))
             .transpose()
             .or_internal("decoding a context")?)
     }
@@ -478,7 +493,7 @@ impl Kubernetes {
             .or_internal("listing contexts")?;
         let contexts = docs
             .iter()
-            .map(|d| serde_json::from_str(d))
+            .map(|d| decode(d))
             .collect::<Result<Vec<K8sContext>, _>>()
             .or_internal("decoding a context")?;
         Ok((contexts, total))
@@ -529,7 +544,7 @@ impl Kubernetes {
             .await
             .or_internal("reading a context")?
             .ok_or_else(|| KubeError::NotFound(id.to_string()))?;
-        let context: K8sContext = serde_json::from_str(&doc).or_internal("decoding a context")?;
+        let context = decode(&doc).or_internal("decoding a context")?;
         let credentials: Credentials = serde_json::from_slice(&self.sealer.open_blob(id, &sealed)?)
             .or_internal("decoding credentials")?;
         Ok((context, credentials))

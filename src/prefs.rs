@@ -6,7 +6,7 @@ use tokio::sync::broadcast;
 
 use crate::bus::{Bus, Notice, Topic};
 use crate::events::{Events, NewEvent};
-use crate::models::{EventSeverity, UserPrefs, UserPrefsUpdate};
+use crate::models::{EventSeverity, LoadTestPrefs, LoadTestPrefsGen, UserPrefs, UserPrefsUpdate};
 use crate::session::Session;
 use crate::store::{Store, StoredDoc};
 
@@ -34,7 +34,8 @@ pub struct Prefs {
 #[derive(Clone, Debug)]
 pub enum Change {
     /// The preferences an owner ([`Session::owner`]) saved, on this or another replica.
-    Saved(String, UserPrefs),
+    /// (Shared: every subscriber of the broadcast gets the same copy.)
+    Saved(String, std::sync::Arc<UserPrefs>),
     /// Changes may have been missed (another replica's notices were lost): reread.
     Resync,
 }
@@ -45,15 +46,36 @@ pub fn defaults() -> UserPrefs {
         anonymous_perf_results: true,
         users_extension_preferences: Default::default(),
         dashboard_preferences: Default::default(),
+        load_test_prefs: LoadTestPrefs {
+            c: std::num::NonZeroU64::MIN,
+            qps: 0,
+            t: "30s".parse().expect("a duration"),
+            gen_: LoadTestPrefsGen::Fortio,
+        },
+        mesh_adapters: Vec::new(),
+        selected_organization_id: None,
+        selected_workspace_for_organizations: Default::default(),
+        remote_provider_preferences: Default::default(),
         updated_at: None,
     }
 }
 
+/// Stored preferences over the defaults, so that fields added since they were saved get
+/// their default.
 fn decode(stored: Option<StoredDoc>) -> Result<UserPrefs, PrefsError> {
     match stored {
         None => Ok(defaults()),
         Some(StoredDoc { doc, updated_at }) => {
-            let mut prefs: UserPrefs = serde_json::from_str(&doc).map_err(PrefsError::Decode)?;
+            let saved: serde_json::Value =
+                serde_json::from_str(&doc).map_err(PrefsError::Decode)?;
+            let mut merged = serde_json::to_value(defaults()).map_err(PrefsError::Encode)?;
+            if let (Some(merged), serde_json::Value::Object(saved)) =
+                (merged.as_object_mut(), saved)
+            {
+                merged.extend(saved);
+            }
+            let mut prefs: UserPrefs =
+                serde_json::from_value(merged).map_err(PrefsError::Decode)?;
             prefs.updated_at = chrono::DateTime::parse_from_rfc3339(&updated_at)
                 .ok()
                 .map(|t| t.with_timezone(&chrono::Utc));
@@ -82,6 +104,46 @@ fn merge(mut prefs: UserPrefs, update: UserPrefsUpdate) -> UserPrefs {
     if let Some(dashboard) = update.dashboard_preferences {
         prefs.dashboard_preferences = dashboard;
     }
+    if let Some(load) = update.load_test_prefs {
+        if let Some(c) = load.c {
+            prefs.load_test_prefs.c = c;
+        }
+        if let Some(qps) = load.qps {
+            prefs.load_test_prefs.qps = qps;
+        }
+        if let Some(t) = load.t.and_then(|t| t.parse().ok()) {
+            prefs.load_test_prefs.t = t;
+        }
+        if let Some(generator) = load.gen_.and_then(|g| g.to_string().parse().ok()) {
+            prefs.load_test_prefs.gen_ = generator;
+        }
+    }
+    if let Some(org) = update.selected_organization_id {
+        prefs.selected_organization_id = Some(org.to_string()).filter(|o| !o.is_empty());
+    }
+    if let Some(workspaces) = update.selected_workspace_for_organizations {
+        for (org, workspace) in workspaces {
+            match workspace {
+                Some(w) => {
+                    prefs
+                        .selected_workspace_for_organizations
+                        .insert(org, w.to_string());
+                }
+                None => {
+                    prefs.selected_workspace_for_organizations.remove(&org);
+                }
+            }
+        }
+    }
+    if let Some(remote) = update.remote_provider_preferences {
+        for (key, value) in remote {
+            if value.is_null() {
+                prefs.remote_provider_preferences.remove(&key);
+            } else {
+                prefs.remote_provider_preferences.insert(key, value);
+            }
+        }
+    }
     prefs
 }
 
@@ -97,7 +159,7 @@ impl Prefs {
                     Notice::Resync => Change::Resync,
                     Notice::Changed { key } => match reader.user_prefs(&key).await {
                         Ok(stored) => match decode(stored) {
-                            Ok(prefs) => Change::Saved(key, prefs),
+                            Ok(prefs) => Change::Saved(key, std::sync::Arc::new(prefs)),
                             Err(e) => {
                                 tracing::warn!(error = %e, "another replica's preferences");
                                 return;
@@ -154,7 +216,9 @@ impl Prefs {
         let prefs = saved.unwrap_or_else(defaults);
         self.bus.publish(Topic::Prefs, &owner).await;
         // No subscriber is not an error.
-        let _ = self.changes.send(Change::Saved(owner, prefs.clone()));
+        let _ = self
+            .changes
+            .send(Change::Saved(owner, std::sync::Arc::new(prefs.clone())));
         let event = NewEvent::new(
             "user",
             "update_preferences",
@@ -181,7 +245,9 @@ impl Prefs {
                 use tokio::sync::broadcast::error::RecvError;
                 loop {
                     let item = match changes.recv().await {
-                        Ok(Change::Saved(o, prefs)) if o == owner => Ok(prefs),
+                        Ok(Change::Saved(o, prefs)) if o == owner => {
+                            Ok(std::sync::Arc::unwrap_or_clone(prefs))
+                        }
                         Ok(Change::Saved(..)) => continue,
                         Ok(Change::Resync) | Err(RecvError::Lagged(_)) => {
                             current(store.clone(), owner.clone()).await

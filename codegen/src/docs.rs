@@ -197,6 +197,12 @@ pub fn rest_markdown(spec: &Spec) -> String {
                         "Compatibility: objects at depth {depth} of the body may spell each camelCase key in snake_case.\n"
                     );
                 }
+                for (legacy, canonical) in &b.renamed {
+                    let _ = writeln!(
+                        md,
+                        "Compatibility: `{legacy}` is taken for `{canonical}`.\n"
+                    );
+                }
                 if let Some(property) = &b.document {
                     let _ = writeln!(
                         md,

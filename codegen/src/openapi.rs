@@ -116,6 +116,10 @@ pub struct Body {
     /// `x-snake-aliases: N` on a body: objects at nesting depth N may spell a camelCase
     /// property in snake_case (older clients); it is renamed before the schema check.
     pub snake_aliases: Option<u64>,
+    /// `x-renamed: {legacy: canonical}` on a body: a top-level key older clients spell
+    /// otherwise (not only snake_case), renamed before the schema check when the
+    /// canonical one is absent.
+    pub renamed: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -660,6 +664,29 @@ fn body(file: &str, place: &str, api: &OpenAPI, b: &ReferenceOr<RequestBody>) ->
                 })?,
         ),
     };
+    let renamed = match b.extensions.get("x-renamed") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_object()
+            .filter(|_| ct == "application/json")
+            .ok_or_else(|| {
+                Error::new(
+                    file,
+                    place,
+                    "x-renamed: a map of legacy to canonical keys, on a JSON body",
+                )
+            })?
+            .iter()
+            .map(|(legacy, canonical)| {
+                canonical
+                    .as_str()
+                    .map(|c| (legacy.clone(), c.to_string()))
+                    .ok_or_else(|| {
+                        Error::new(file, place, "x-renamed: the canonical keys are strings")
+                    })
+            })
+            .collect::<Result<_>>()?,
+    };
     Ok(Body {
         content_type: ct,
         required: b.required,
@@ -667,6 +694,7 @@ fn body(file: &str, place: &str, api: &OpenAPI, b: &ReferenceOr<RequestBody>) ->
         schema,
         document,
         snake_aliases,
+        renamed,
     })
 }
 

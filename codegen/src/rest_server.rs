@@ -443,13 +443,16 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             Some(property) => quote!(rt::json_or_document(&__bytes, #property)?),
             None => quote!(rt::decode_json(&__bytes)?),
         };
-        let rename = match b.snake_aliases {
+        let mut rename = match b.snake_aliases {
             Some(depth) => {
                 let depth = depth as usize;
                 quote!(rt::camel_case_keys(&mut __value, #depth);)
             }
             None => quote!(),
         };
+        for (legacy, canonical) in &b.renamed {
+            rename.extend(quote!(rt::rename_key(&mut __value, #legacy, #canonical);));
+        }
         let decode = if is_json {
             quote!({
                 #[allow(unused_mut)]
@@ -1097,6 +1100,18 @@ pub fn generate(spec: &Spec) -> Result<String> {
                         }
                     }
                     _ => {}
+                }
+            }
+
+            /// A top-level key older clients spell otherwise, renamed when the canonical
+            /// one is absent.
+            pub fn rename_key(value: &mut ::serde_json::Value, legacy: &str, canonical: &str) {
+                if let ::serde_json::Value::Object(map) = value {
+                    if !map.contains_key(canonical) {
+                        if let Some(v) = map.remove(legacy) {
+                            map.insert(canonical.to_string(), v);
+                        }
+                    }
                 }
             }
 

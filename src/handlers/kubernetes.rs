@@ -172,8 +172,16 @@ impl KubernetesApi for Api {
             ..Default::default()
         };
         let (contexts, _) = self.kubernetes.list(&r.session, &listing).await?;
+        let prefs = self.prefs.get(&r.session).await?;
         Ok(GetSystemSyncResponse::Ok(SystemSync {
             k8s_config: contexts,
+            mesh_adapters: prefs.mesh_adapters,
+            load_test_prefs: prefs.load_test_prefs,
+            anonymous_usage_stats: prefs.anonymous_usage_stats,
+            anonymous_perf_results: prefs.anonymous_perf_results,
+            users_extension_preferences: prefs.users_extension_preferences,
+            selected_organization_id: prefs.selected_organization_id,
+            selected_workspace_for_organizations: prefs.selected_workspace_for_organizations,
         }))
     }
 }

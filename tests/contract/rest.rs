@@ -1,6 +1,6 @@
 use meshery::models::{ProviderType, UserPrefsUpdate};
 use meshery_client::rest::Error as ClientError;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::TestServer;
 
@@ -512,5 +512,114 @@ async fn bad_input_gets_a_meshkit_4xx_and_changes_nothing() {
         .unwrap()
         .into_inner();
     assert_eq!(prefs.updated_at, None);
+    server.finish().await;
+}
+
+/// Meshery's preference fields (load-test settings, the selected organization and
+/// workspaces, the remote provider's own), as its UI sends them, and `/api/system/sync`
+/// answering them with the clusters the way the UI and mesheryctl read them.
+#[tokio::test]
+async fn meshery_preferences_and_the_sync_answer() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let prefs_url = server.url("/api/user/prefs");
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let defaults = get(prefs_url.clone()).await;
+    assert_eq!(
+        defaults["loadTestPrefs"],
+        json!({"c": 1, "qps": 0, "t": "30s", "gen": "fortio"})
+    );
+    assert_eq!(defaults["meshAdapters"], json!([]));
+    // As Meshery's UI posts them (JSON as text, its legacy `selectedOrganizationID`).
+    let posted = http
+        .post(&prefs_url)
+        .header("content-type", "application/json;charset=UTF-8")
+        .body(
+            json!({
+                "loadTestPrefs": {"c": 4, "qps": 50, "t": "1m", "gen": "wrk2"},
+                "selectedOrganizationID": "org-1",
+                "selectedWorkspaceForOrganizations": {"org-1": "ws-1", "org-2": "ws-2"},
+                "remoteProviderPreferences": {"theme": "dark"},
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let posted: Value = posted.json().await.unwrap();
+    assert_eq!(
+        posted["loadTestPrefs"],
+        json!({"c": 4, "qps": 50, "t": "1m", "gen": "wrk2"})
+    );
+    assert_eq!(posted["selectedOrganizationId"], "org-1");
+    // Key by key: one load-test setting, one workspace removed.
+    let merged: Value = http
+        .post(&prefs_url)
+        .json(&json!({
+            "loadTestPrefs": {"qps": 0},
+            "selectedWorkspaceForOrganizations": {"org-2": null},
+            "selectedOrganizationId": "org-3",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        merged["loadTestPrefs"],
+        json!({"c": 4, "qps": 0, "t": "1m", "gen": "wrk2"})
+    );
+    assert_eq!(
+        merged["selectedWorkspaceForOrganizations"],
+        json!({"org-1": "ws-1"})
+    );
+    assert_eq!(merged["selectedOrganizationId"], "org-3");
+    assert_eq!(
+        merged["remoteProviderPreferences"],
+        json!({"theme": "dark"})
+    );
+    // Checked like every body: a connection count of 0 or a duration without a unit.
+    for bad in [
+        json!({"loadTestPrefs": {"c": 0}}),
+        json!({"loadTestPrefs": {"t": "30"}}),
+    ] {
+        let refused = http.post(&prefs_url).json(&bad).send().await.unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+    }
+
+    // The sync answer: these preferences with the contexts.
+    let (api, _) = crate::kubernetes::fake_api_server().await;
+    let kubeconfig = crate::kubernetes::kubeconfig(&api, &crate::kubernetes::closed_port().await);
+    http.post(server.url("/api/system/kubernetes"))
+        .header("content-type", "application/yaml")
+        .body(kubeconfig)
+        .send()
+        .await
+        .unwrap();
+    let sync = get(server.url("/api/system/sync")).await;
+    assert_eq!(sync["meshAdapters"], json!([]));
+    assert_eq!(sync["loadTestPrefs"]["c"], 4);
+    let contexts = sync["k8sConfig"].as_array().unwrap();
+    assert_eq!(contexts.len(), 2);
+    for c in contexts {
+        assert_eq!(c["clusterConfigured"], true);
+        assert_eq!(
+            c["clusterId"], c["id"],
+            "the id the inventory's objects carry"
+        );
+    }
     server.finish().await;
 }

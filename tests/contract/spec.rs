@@ -278,7 +278,7 @@ fn the_checker_rejects_what_the_spec_does_not_declare() {
         .is_err()
     );
     // A nullable field may be null; a wrong type may not.
-    let prefs = br#"{"anonymousUsageStats":true,"anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{},"updatedAt":null}"#;
+    let prefs = br#"{"anonymousUsageStats":true,"anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{},"loadTestPrefs":{"c":1,"qps":0,"t":"30s","gen":"fortio"},"meshAdapters":[],"selectedWorkspaceForOrganizations":{},"remoteProviderPreferences":{},"updatedAt":null}"#;
     assert_eq!(
         spec.check(
             "GET",
@@ -290,7 +290,7 @@ fn the_checker_rejects_what_the_spec_does_not_declare() {
         ),
         Ok(())
     );
-    let wrong = br#"{"anonymousUsageStats":"yes","anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{}}"#;
+    let wrong = br#"{"anonymousUsageStats":"yes","anonymousPerfResults":true,"usersExtensionPreferences":{},"dashboardPreferences":{},"loadTestPrefs":{"c":1,"qps":0,"t":"30s","gen":"fortio"},"meshAdapters":[],"selectedWorkspaceForOrganizations":{},"remoteProviderPreferences":{}}"#;
     assert!(
         spec.check(
             "GET",
