@@ -9,8 +9,7 @@ use crate::fault::{Internal, OrInternal};
 use crate::inventory::{Inventory, STOPPED};
 use crate::kubernetes::{Kubernetes, connection_id, context_of_connection};
 use crate::models::{
-    Connection, ConnectionMetadata, ConnectionStatus, ConnectionUpdate,
-    ConnectionUpdateStatus as UpdateStatus, K8sContext,
+    Connection, ConnectionMetadata, ConnectionStatus, ConnectionUpdate, K8sContext,
 };
 use crate::session::Session;
 use crate::store::{ConnectionRow, Store};
@@ -36,6 +35,8 @@ pub enum ConnectionError {
 pub struct Filter {
     pub statuses: Vec<ConnectionStatus>,
     pub kinds: Vec<String>,
+    /// Meshery's connection types (`platform` here).
+    pub types: Vec<String>,
     pub search: Option<String>,
     /// (column, descending): `name`, `status` or `created_at`.
     pub order: (&'static str, bool),
@@ -60,7 +61,8 @@ fn text_of(status: ConnectionStatus) -> String {
 
 /// A connection as the API shows it.
 pub fn view(row: &ConnectionRow) -> Result<Connection, Internal> {
-    let context: K8sContext = serde_json::from_str(&row.doc).or_internal("decoding a context")?;
+    let context: K8sContext =
+        crate::kubernetes::decode(&row.doc).or_internal("decoding a context")?;
     let updated = chrono::DateTime::parse_from_rfc3339(&row.status_at)
         .map(|t| t.with_timezone(&chrono::Utc))
         .unwrap_or(context.updated_at);
@@ -70,6 +72,11 @@ pub fn view(row: &ConnectionRow) -> Result<Connection, Internal> {
         .unwrap_or_default();
     Ok(Connection {
         id: connection_id(&row.owner, &row.id),
+        description: Some(format!(
+            "Kubernetes context {} ({})",
+            context.name, context.server
+        )),
+        url: Some(context.server.clone()),
         name: context.name.clone(),
         type_: TYPE.into(),
         sub_type: SUB_TYPE.into(),
@@ -91,6 +98,8 @@ pub fn view(row: &ConnectionRow) -> Result<Connection, Internal> {
         created_at: context.created_at,
         updated_at: updated,
         environments: Vec::new(),
+        credential_id: None,
+        deleted_at: None,
         schema_version: SCHEMA_VERSION.into(),
     })
 }
@@ -118,7 +127,9 @@ impl Connections {
             .or_internal("counting connections")?
             .into_iter()
             .collect();
-        if !filter.kinds.is_empty() && !filter.kinds.iter().any(|k| k == KIND) {
+        if (!filter.kinds.is_empty() && !filter.kinds.iter().any(|k| k == KIND))
+            || (!filter.types.is_empty() && !filter.types.iter().any(|t| t == TYPE))
+        {
             return Ok((Vec::new(), 0, counts));
         }
         let statuses: Vec<String> = filter.statuses.iter().copied().map(text_of).collect();
@@ -179,7 +190,13 @@ impl Connections {
     ) -> Result<Connection, ConnectionError> {
         let row = self.row(session, id).await?;
         let current = view(&row)?;
+        if update.credential_id.is_some() || !update.credential_secret.is_empty() {
+            return Err(ConnectionError::Invalid(
+                "a Kubernetes connection's credentials come from its kubeconfig: upload it again (POST /api/system/kubernetes) instead of giving credentialId or credentialSecret".into(),
+            ));
+        }
         for (field, given, own) in [
+            ("id", &update.id, current.id.as_str()),
             ("name", &update.name, current.name.as_str()),
             ("kind", &update.kind, KIND),
             ("type", &update.type_, TYPE),
@@ -193,21 +210,32 @@ impl Connections {
                 )));
             }
         }
+        let Some(wanted) = update.status else {
+            // Nothing a user sets changed.
+            return Ok(current);
+        };
         let owner = session.owner();
         let at = crate::store::stamp(chrono::Utc::now());
-        let status = match update.status {
-            UpdateStatus::Deleted => {
+        let status = match wanted {
+            ConnectionStatus::Deleted => {
                 self.remove(session, &row.id).await?;
                 let mut last = current;
                 last.status = ConnectionStatus::Deleted;
                 return Ok(last);
             }
-            UpdateStatus::Ignored => ConnectionStatus::Ignored,
-            UpdateStatus::Maintenance => ConnectionStatus::Maintenance,
+            ConnectionStatus::Ignored => ConnectionStatus::Ignored,
+            ConnectionStatus::Maintenance => ConnectionStatus::Maintenance,
             // Used again: registered until the inventory reaches the cluster.
-            UpdateStatus::Connected => ConnectionStatus::Registered,
+            ConnectionStatus::Connected => ConnectionStatus::Registered,
+            // The whole connection sent back: its own state changes nothing.
+            same if same == current.status => return Ok(current),
+            other => {
+                return Err(ConnectionError::Invalid(format!(
+                    "{other} is the server's to set; a user sets connected, ignored, maintenance or deleted"
+                )));
+            }
         };
-        if update.status == UpdateStatus::Connected && !STOPPED.contains(&row.status.as_str()) {
+        if wanted == ConnectionStatus::Connected && !STOPPED.contains(&row.status.as_str()) {
             // Already in use: its live state stays.
             return Ok(current);
         }

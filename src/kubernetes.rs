@@ -252,7 +252,7 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
 
 /// A stored context; one stored before Meshery's `clusterConfigured` and `clusterId` were
 /// kept gets them (both follow from its being stored).
-fn decode(doc: &str) -> Result<K8sContext, serde_json::Error> {
+pub fn decode(doc: &str) -> Result<K8sContext, serde_json::Error> {
     let mut value: Value = serde_json::from_str(doc)?;
     if let Some(map) = value.as_object_mut() {
         let id = map.get("id").cloned().unwrap_or(Value::Null);

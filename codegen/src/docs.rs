@@ -61,6 +61,10 @@ pub fn rest_markdown(spec: &Spec) -> String {
     if let Some(d) = &info.description {
         let _ = writeln!(md, "{}\n", d.trim());
     }
+    let _ = writeln!(
+        md,
+        "A query parameter that takes several values is repeated (`?kind=a&kind=b`) or given once as a JSON array (`?kind=[\"a\",\"b\"]`, as Meshery's clients send it).\n"
+    );
     let _ = writeln!(md, "## Authentication\n");
     let _ = writeln!(md, "| Scheme | Kind | Details |\n| --- | --- | --- |");
     if let Some(c) = &spec.api.components {

@@ -1003,12 +1003,31 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 }
             }
 
+            /// Parses every value of an array parameter. A value that is a JSON array
+            /// (`["a","b"]`, Meshery's clients' form) stands for its elements.
             pub fn parse_all<T: ::std::str::FromStr>(values: Vec<String>, name: &'static str, location: &'static str) -> Result<Vec<T>, Rejection>
             where
                 T::Err: ::std::fmt::Display,
             {
                 values
                     .into_iter()
+                    .flat_map(|v| {
+                        let listed = if v.trim_start().starts_with('[') {
+                            ::serde_json::from_str::<Vec<::serde_json::Value>>(&v).ok()
+                        } else {
+                            None
+                        };
+                        match listed {
+                            Some(items) => items
+                                .into_iter()
+                                .map(|i| match i {
+                                    ::serde_json::Value::String(s) => s,
+                                    other => other.to_string(),
+                                })
+                                .collect(),
+                            None => vec![v],
+                        }
+                    })
                     .map(|v| v.parse::<T>().map_err(|e| Rejection::InvalidParameter {
                         name,
                         location,

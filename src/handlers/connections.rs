@@ -36,6 +36,7 @@ impl ConnectionsApi for Api {
         let filter = Filter {
             statuses: r.status.clone(),
             kinds: r.kind.clone(),
+            types: r.r#type.clone(),
             search: r.search.clone().or(r.name.clone()),
             order: order(r.order.as_deref())?,
             page: listing.page,

@@ -712,3 +712,69 @@ async fn connections_and_inventories_are_their_owners_alone() {
     s.finish().await;
     api.stop().await;
 }
+
+/// Meshery's connection shape and PUT body: camelCase with the page's legacy keys, the
+/// whole connection accepted back, what cannot change refused with the reason.
+#[tokio::test]
+async fn connections_take_meshery_payloads() {
+    let server = crate::harness::TestServer::start().await;
+    let http = server.http();
+    let (api, _) = crate::kubernetes::fake_api_server().await;
+    let kubeconfig = crate::kubernetes::kubeconfig(&api, &crate::kubernetes::closed_port().await);
+    http.post(server.url("/api/system/kubernetes"))
+        .header("content-type", "application/yaml")
+        .body(kubeconfig)
+        .send()
+        .await
+        .unwrap();
+    let page: Value = http
+        .get(server.url("/api/integrations/connections?kind=%5B%22kubernetes%22%5D&type=platform"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["totalCount"], 2, "{page}");
+    assert_eq!(page["statusSummary"], page["status_summary"]);
+    let c = page["connections"][0].clone();
+    for key in ["userId", "createdAt", "updatedAt", "url", "description"] {
+        assert!(c[key].is_string(), "{key}: {c}");
+    }
+    let url = server.url(&format!(
+        "/api/integrations/connections/{}",
+        c["id"].as_str().unwrap()
+    ));
+    let put = |body: Value| http.put(&url).json(&body).send();
+    // The whole connection back (what the UI holds), with Meshery's deployment-mode flag.
+    let mut whole = c.clone();
+    whole["metadata"]["meshsync_deployment_mode"] = json!("operator");
+    let same: Value = put(whole).await.unwrap().json().await.unwrap();
+    assert_eq!(same["status"], c["status"]);
+    let stopped: Value = put(json!({"status": "maintenance"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopped["status"], "maintenance");
+    for (bad, says) in [
+        (
+            json!({"status": "connected", "credentialSecret": {"token": "x"}}),
+            "kubeconfig",
+        ),
+        (json!({"id": "another"}), "cannot be changed"),
+        (json!({"name": "renamed"}), "cannot be changed"),
+    ] {
+        let refused = put(bad.clone()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{bad}");
+        let error: Value = refused.json().await.unwrap();
+        assert!(error["error"].as_str().unwrap().contains(says), "{error}");
+    }
+    let after: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        after["status"], "maintenance",
+        "nothing changed by the refused ones"
+    );
+    server.finish().await;
+}

@@ -271,6 +271,10 @@ impl Fixtures {
         self.set("contextId", uploaded[0]["id"].as_str());
         let connections = json(http.get(server.url("/api/integrations/connections"))).await;
         self.set("connectionId", connections["connections"][0]["id"].as_str());
+        self.set(
+            "connectionName",
+            connections["connections"][0]["name"].as_str(),
+        );
     }
 
     /// Before a call that deletes: the fixtures it names, made anew (an earlier call may

@@ -250,11 +250,20 @@ async fn fixture_router_extracts_validates_and_encodes() {
 
     // Array, integer and header parameters.
     let list = |q: &str| authed(http.get(format!("{base}/pets{q}"))).send();
-    let pets: Vec<Pet> = list("?tag=a&tag=c").await.unwrap().json().await.unwrap();
-    assert_eq!(
-        pets.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-        ["rex", "kit"]
-    );
+    // Repeated, or as one JSON array (Meshery's clients' form).
+    for query in ["?tag=a&tag=c", "?tag=%5B%22a%22%2C%22c%22%5D"] {
+        let pets: Vec<Pet> = list(query).await.unwrap().json().await.unwrap();
+        assert_eq!(
+            pets.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["rex", "kit"],
+            "{query}"
+        );
+    }
+    // The array's items are held to the same constraints (at most 16 characters).
+    let long = list("?tag=%5B%22aaaaaaaaaaaaaaaaaaaaaa%22%5D")
+        .await
+        .unwrap();
+    assert_eq!(long.status(), 400);
     let pets: Vec<Pet> = list("?limit=1").await.unwrap().json().await.unwrap();
     assert_eq!(pets.len(), 1);
     let none: Vec<Pet> = authed(http.get(format!("{base}/pets")))
