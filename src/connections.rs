@@ -227,13 +227,9 @@ impl Connections {
             ConnectionStatus::Maintenance => ConnectionStatus::Maintenance,
             // Used again: registered until the inventory reaches the cluster.
             ConnectionStatus::Connected => ConnectionStatus::Registered,
-            // The whole connection sent back: its own state changes nothing.
-            same if same == current.status => return Ok(current),
-            other => {
-                return Err(ConnectionError::Invalid(format!(
-                    "{other} is the server's to set; a user sets connected, ignored, maintenance or deleted"
-                )));
-            }
+            // A state only the server sets (the whole connection sent back, perhaps from
+            // before the server changed it) changes nothing.
+            _ => return Ok(current),
         };
         if wanted == ConnectionStatus::Connected && !STOPPED.contains(&row.status.as_str()) {
             // Already in use: its live state stays.

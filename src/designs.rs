@@ -115,6 +115,7 @@ pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
             problems.push(format!("components[{i}] must be a mapping"));
             continue;
         };
+        let c = from_meshery_component(c);
         let text = |key: &str| match c.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             _ => None,
@@ -176,6 +177,147 @@ pub fn check(text: &str, registry: &Registry) -> Result<Checked, DesignError> {
         name,
         components: out,
     })
+}
+
+/// A component in Meshery's design format (`displayName`, `component: {kind, version}`,
+/// `model: {name}`, `configuration: {metadata, spec, ...}`) as this server's (`name`,
+/// `kind`, `apiVersion`, `model`, the resource's fields beside them); others unchanged.
+fn from_meshery_component(c: Map<String, Value>) -> Map<String, Value> {
+    let Some(Value::Object(declared)) = c.get("component") else {
+        return c;
+    };
+    if c.contains_key("kind") || !declared.contains_key("kind") {
+        return c;
+    }
+    let mut out = Map::new();
+    let configuration = match c.get("configuration") {
+        Some(Value::Object(conf)) => conf.clone(),
+        _ => Map::new(),
+    };
+    let named = configuration
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let name = c
+        .get("displayName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .map(str::to_string)
+        .or(named.clone());
+    if let Some(name) = &name {
+        out.insert("name".into(), Value::String(name.clone()));
+    }
+    out.insert("kind".into(), declared["kind"].clone());
+    if let Some(version) = declared.get("version") {
+        out.insert("apiVersion".into(), version.clone());
+    }
+    match c.get("model") {
+        Some(Value::Object(m)) => {
+            if let Some(model) = m.get("name") {
+                out.insert("model".into(), model.clone());
+            }
+        }
+        Some(Value::String(model)) => {
+            out.insert("model".into(), Value::String(model.clone()));
+        }
+        _ => {}
+    }
+    for (key, value) in configuration {
+        out.insert(key, value);
+    }
+    // The resource's name defaults to the component's.
+    if named.is_none()
+        && let Some(name) = name
+    {
+        let metadata = out
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = metadata {
+            m.insert("name".into(), Value::String(name));
+        }
+    }
+    out
+}
+
+/// A design file as Meshery's clients send it: YAML text, the design object, base64 of
+/// the file (what Go's `[]byte` encodes to), or the file's bytes as a list of numbers
+/// (Meshery's UI). `what` names it in errors.
+pub fn file_text(value: &Value, what: &str) -> Result<String, DesignError> {
+    let is_design =
+        |text: &str| matches!(yaml_serde::from_str::<Value>(text), Ok(Value::Object(_)));
+    match value {
+        Value::String(text) if is_design(text) => Ok(text.clone()),
+        // Base64 of a design; anything else is the file itself, whose problems (syntax
+        // with line and column, structure) the checks name.
+        Value::String(text) => Ok(base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            text.trim().replace(['\n', '\r'], ""),
+        )
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|t| is_design(t))
+        .unwrap_or_else(|| text.clone())),
+        Value::Object(_) => yaml_serde::to_string(value)
+            .map_err(|e| DesignError::Unreadable(format!("{what}: {e}"))),
+        Value::Array(_) => bytes_text(value, what),
+        _ => Err(DesignError::Unreadable(format!(
+            "{what} must be the design: YAML text, an object, base64 or bytes"
+        ))),
+    }
+}
+
+/// A file sent as base64 text or as its bytes (a list of numbers 0-255), as UTF-8 text.
+pub fn bytes_text(value: &Value, what: &str) -> Result<String, DesignError> {
+    let bytes = match value {
+        Value::String(text) => base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            text.trim().replace(['\n', '\r'], ""),
+        )
+        .map_err(|e| DesignError::Unreadable(format!("{what} is not base64: {e}")))?,
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| {
+                DesignError::Unreadable(format!("{what}: a list of bytes holds numbers 0-255"))
+            })?,
+        _ => {
+            return Err(DesignError::Unreadable(format!(
+                "{what} must be base64 text or a list of bytes"
+            )));
+        }
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| DesignError::Unreadable(format!("{what} is not UTF-8 text")))
+}
+
+/// Where to fetch a design Meshery's clients name by a GitHub repository and a path in it
+/// (`mesheryctl design apply -f https://github.com/o/r` with the file's path): the raw
+/// file on the repository's default branch. A `blob` URL is its raw file; other URLs are
+/// fetched as they are.
+pub fn fetch_url(url: &str, path: Option<&str>) -> String {
+    let Some(rest) = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("http://github.com/"))
+    else {
+        return url.to_string();
+    };
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    match (
+        parts.as_slice(),
+        path.map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()),
+    ) {
+        ([owner, repo], Some(path)) => format!(
+            "https://raw.githubusercontent.com/{owner}/{}/HEAD/{path}",
+            repo.trim_end_matches(".git")
+        ),
+        ([owner, repo, "blob", reference, file @ ..], _) if !file.is_empty() => format!(
+            "https://raw.githubusercontent.com/{owner}/{repo}/{reference}/{}",
+            file.join("/")
+        ),
+        _ => url.to_string(),
+    }
 }
 
 /// The resource a component describes: the component without its design-only keys.
@@ -403,6 +545,32 @@ impl Designs {
     }
 
     /// The user's own design.
+    /// A design made from a request but not stored (Meshery's `save: false`): it has no id.
+    pub fn unsaved(
+        session: &Session,
+        name: Option<&str>,
+        pattern_file: String,
+        checked: &Checked,
+        catalog_data: Option<Map<String, Value>>,
+    ) -> Pattern {
+        let now = chrono::Utc::now();
+        Pattern {
+            id: String::new(),
+            name: name
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| checked.name.clone()),
+            pattern_file,
+            user_id: session.user.id.clone(),
+            visibility: PatternVisibility::Private,
+            catalog_data: catalog_data.unwrap_or_default(),
+            components_count: i64::try_from(checked.components.len()).unwrap_or(i64::MAX),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub async fn own(&self, session: &Session, id: &str) -> Result<Pattern, DesignError> {
         match self
             .store
@@ -499,4 +667,94 @@ pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, DesignError> 
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meshery_components_read_as_ours() {
+        let meshery = json!({
+            "id": "c1", "displayName": "web-config",
+            "component": {"kind": "ConfigMap", "version": "v1"},
+            "model": {"name": "kubernetes", "version": "v1.29.0"},
+            "configuration": {"data": {"a": "b"}}
+        });
+        let Value::Object(meshery) = meshery else {
+            unreachable!()
+        };
+        let ours = Value::Object(from_meshery_component(meshery));
+        assert_eq!(
+            ours,
+            json!({"name": "web-config", "kind": "ConfigMap", "apiVersion": "v1",
+                   "model": "kubernetes", "data": {"a": "b"}, "metadata": {"name": "web-config"}})
+        );
+        // The configuration's own name wins for the resource; ours pass unchanged.
+        let named = json!({"displayName": "x", "component": {"kind": "Service", "version": "v1"},
+                           "configuration": {"metadata": {"name": "svc"}}});
+        let Value::Object(named) = named else {
+            unreachable!()
+        };
+        assert_eq!(from_meshery_component(named)["metadata"]["name"], "svc");
+        let plain =
+            json!({"name": "n", "kind": "Service", "apiVersion": "v1", "component": {"kind": "X"}});
+        let Value::Object(plain) = plain else {
+            unreachable!()
+        };
+        assert_eq!(from_meshery_component(plain.clone()), plain);
+    }
+
+    #[test]
+    fn design_files_come_as_text_objects_base64_or_bytes() {
+        let text = "name: d\ncomponents: []\n";
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text);
+        let bytes: Vec<Value> = text.bytes().map(|b| json!(b)).collect();
+        for given in [
+            json!(text),
+            json!(b64),
+            Value::Array(bytes),
+            json!({"name": "d", "components": []}),
+        ] {
+            let got = file_text(&given, "patternFile").unwrap();
+            assert_eq!(
+                yaml("t", &got).unwrap(),
+                json!({"name": "d", "components": []}),
+                "{given}"
+            );
+        }
+        for bad in [json!([256]), json!(3)] {
+            assert!(file_text(&bad, "patternFile").is_err(), "{bad}");
+        }
+        // Text that is no design is passed on as it is, for the checks to name its problem.
+        assert_eq!(
+            file_text(&json!("just words"), "patternFile").unwrap(),
+            "just words"
+        );
+        assert_eq!(bytes_text(&json!([104, 105]), "file").unwrap(), "hi");
+        assert!(bytes_text(&json!("not base64!"), "file").is_err());
+    }
+
+    #[test]
+    fn github_repositories_and_paths_become_raw_files() {
+        assert_eq!(
+            fetch_url(
+                "https://github.com/meshery/meshery",
+                Some("install/samples/design.yaml")
+            ),
+            "https://raw.githubusercontent.com/meshery/meshery/HEAD/install/samples/design.yaml"
+        );
+        assert_eq!(
+            fetch_url("https://github.com/o/r/blob/v1/a/b.yaml", None),
+            "https://raw.githubusercontent.com/o/r/v1/a/b.yaml"
+        );
+        assert_eq!(
+            fetch_url("https://example.com/d.yaml", Some("x")),
+            "https://example.com/d.yaml"
+        );
+        assert_eq!(
+            fetch_url("https://github.com/o/r", None),
+            "https://github.com/o/r"
+        );
+    }
 }

@@ -92,7 +92,11 @@ pub async fn import_sample(server: std::net::SocketAddr) -> String {
         .json()
         .await
         .expect("a design");
-    answer["id"].as_str().expect("the design's id").to_string()
+    // A list holding the design, as Meshery answers.
+    answer[0]["id"]
+        .as_str()
+        .expect("the design's id")
+        .to_string()
 }
 
 /// Uploads a kubeconfig for `api`; the context's id.

@@ -104,7 +104,10 @@ pub async fn import(
         .send()
         .await
         .map_err(|e| target.fail(e))?
-        .into_inner();
+        .into_inner()
+        .into_iter()
+        .next()
+        .ok_or_else(|| failure::usage("import: the server answered no design"))?;
     match format {
         Format::Table => Ok(format!(
             "imported design {} ({}, {} components)",

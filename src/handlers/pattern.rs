@@ -1,5 +1,3 @@
-use base64::Engine;
-
 use crate::app::App;
 use crate::designs::{self, Checked};
 use crate::error::{ApiError, codes};
@@ -11,6 +9,45 @@ use crate::session::Session;
 
 /// The largest file an import fetches from a URL.
 const MAX_IMPORT: usize = 4 << 20;
+
+/// What a design is downloaded as.
+#[derive(Clone, Copy)]
+enum Source {
+    Design,
+    Manifests,
+}
+
+/// Meshery's source-type names, any case, words joined by space, `-` or `_`.
+fn source_type(name: &str) -> Option<Source> {
+    let words: String = name
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    match words.as_str() {
+        "design" | "mesherydesign" => Some(Source::Design),
+        "kubernetesmanifest" | "kubernetesmanifests" | "manifest" | "manifests" => {
+            Some(Source::Manifests)
+        }
+        _ => None,
+    }
+}
+
+impl App {
+    fn design_as(
+        &self,
+        pattern: crate::models::Pattern,
+        format: Source,
+    ) -> Result<String, ApiError> {
+        Ok(match format {
+            Source::Design => pattern.pattern_file,
+            Source::Manifests => {
+                let checked = designs::check(&pattern.pattern_file, &self.registry)?;
+                designs::to_manifests(&checked)?
+            }
+        })
+    }
+}
 
 /// The design a deploy body names: (`patternId`, `patternFile`).
 fn design_of(body: &crate::models::PatternDeployInput) -> (Option<&str>, Option<&str>) {
@@ -121,11 +158,7 @@ impl App {
     ) -> Result<crate::models::Pattern, ApiError> {
         let (text, fallback) = match (&input.file, &input.url) {
             (Some(file), None) => {
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(file.trim())
-                    .map_err(|e| ApiError::bad_request(format!("file is not base64: {e}")))?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|_| ApiError::bad_request("file is not UTF-8 text"))?;
+                let text = designs::bytes_text(file, "file")?;
                 let stem = input
                     .file_name
                     .as_deref()
@@ -213,24 +246,95 @@ impl PatternApi for Api {
         r: SavePatternRequest<Session>,
     ) -> Result<SavePatternResponse, ApiError> {
         let body = r.body;
-        let checked: Checked = designs::check(&body.pattern_file, &self.registry)?;
+        let session = &r.session;
+        let given = [
+            ("patternFile", body.pattern_file.is_some()),
+            ("designFile", body.design_file.is_some()),
+            ("patternData", !body.pattern_data.is_empty()),
+            ("url", body.url.is_some()),
+            ("K8sManifest", body.k8s_manifest.is_some()),
+        ];
+        let named: Vec<&str> = given.iter().filter(|(_, g)| *g).map(|(n, _)| *n).collect();
+        if named.len() != 1 {
+            return Err(ApiError::bad_request(format!(
+                "give exactly one of patternFile, designFile, patternData, url and K8sManifest (got {})",
+                if named.is_empty() {
+                    "none".to_string()
+                } else {
+                    named.join(", ")
+                }
+            )));
+        }
+        let mut name = body.name.as_ref().map(|n| n.to_string());
+        let mut catalog = Some(body.catalog_data.clone()).filter(|c| !c.is_empty());
+        // (the design file, stored unless `save` says otherwise)
+        let (text, stored_by_default) =
+            if let Some(file) = body.pattern_file.as_ref().or(body.design_file.as_ref()) {
+                (designs::file_text(file, named[0])?, true)
+            } else if !body.pattern_data.is_empty() {
+                // Meshery's legacy wrapper, in either spelling.
+                let data = &body.pattern_data;
+                let pick =
+                    |a: &str, b: &str| data.get(a).or_else(|| data.get(b)).filter(|v| !v.is_null());
+                let file = pick("patternFile", "pattern_file")
+                    .ok_or_else(|| ApiError::bad_request("patternData holds no patternFile"))?;
+                if name.is_none() {
+                    name = pick("name", "name")
+                        .and_then(|n| n.as_str())
+                        .map(str::to_string);
+                }
+                if catalog.is_none() {
+                    catalog = pick("catalogData", "catalog_data")
+                        .and_then(|c| c.as_object())
+                        .cloned();
+                }
+                (designs::file_text(file, "patternData.patternFile")?, false)
+            } else if let Some(url) = &body.url {
+                let path = body.path.as_ref().map(|p| p.as_str());
+                let text = self.fetch_import(&designs::fetch_url(url, path)).await?;
+                let stem = path
+                    .unwrap_or(url.as_str())
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .map(|f| f.split(['.', '?']).next().unwrap_or(f).to_string());
+                let fallback = name
+                    .clone()
+                    .or(stem)
+                    .unwrap_or_else(|| "imported design".into());
+                (designs::from_import(&text, &fallback)?, false)
+            } else {
+                let manifests = body.k8s_manifest.as_deref().unwrap_or_default();
+                let fallback = name.clone().unwrap_or_else(|| "converted manifests".into());
+                (designs::from_import(manifests, &fallback)?, false)
+            };
+        let checked: Checked = designs::check(&text, &self.registry)?;
+        if !body.save.unwrap_or(stored_by_default) {
+            return Ok(SavePatternResponse::Ok(vec![designs::Designs::unsaved(
+                session,
+                name.as_deref(),
+                text,
+                &checked,
+                catalog,
+            )]));
+        }
         let (pattern, created) = self
             .designs
             .save(
-                &r.session,
+                session,
                 body.id.as_deref(),
-                body.name.as_ref().map(|n| n.as_str()),
-                body.pattern_file.to_string(),
+                name.as_deref(),
+                text,
                 &checked,
                 body.visibility,
-                Some(body.catalog_data.clone()).filter(|c| !c.is_empty()),
+                catalog,
                 "save",
             )
             .await?;
         Ok(if created {
-            SavePatternResponse::Created(pattern)
+            SavePatternResponse::Created(vec![pattern])
         } else {
-            SavePatternResponse::Ok(pattern)
+            SavePatternResponse::Ok(vec![pattern])
         })
     }
 
@@ -238,24 +342,65 @@ impl PatternApi for Api {
         &self,
         r: ImportPatternRequest<Session>,
     ) -> Result<ImportPatternResponse, ApiError> {
-        Ok(ImportPatternResponse::Created(
+        Ok(ImportPatternResponse::Ok(vec![
             self.import(&r.session, r.body).await?,
-        ))
+        ]))
     }
 
     async fn download_pattern(
         &self,
         r: DownloadPatternRequest<Session>,
     ) -> Result<DownloadPatternResponse, ApiError> {
-        let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
-        let text = match r.format.as_deref() {
-            Some("manifest") => {
-                let checked = designs::check(&pattern.pattern_file, &self.registry)?;
-                designs::to_manifests(&checked)?
-            }
-            _ => pattern.pattern_file,
+        if r.oci == Some(true) {
+            return Err(ApiError::bad_request(
+                "OCI images of designs are not offered here; download the design (YAML) or its manifests (export=Kubernetes Manifest)",
+            ));
+        }
+        let format = match (r.export.as_deref(), r.format.as_deref()) {
+            (Some(export), _) => source_type(export).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "export {export:?} is not offered here; use Design or Kubernetes Manifest"
+                ))
+            })?,
+            (None, Some("manifest")) => Source::Manifests,
+            (None, _) => Source::Design,
         };
-        Ok(DownloadPatternResponse::Ok(text))
+        let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
+        Ok(DownloadPatternResponse::Ok(
+            self.design_as(pattern, format)?,
+        ))
+    }
+
+    async fn download_pattern_source(
+        &self,
+        r: DownloadPatternSourceRequest<Session>,
+    ) -> Result<DownloadPatternSourceResponse, ApiError> {
+        let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
+        let format = source_type(&r.source_type).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "design {} has no {:?} source: designs here are stored as design files (Design, Kubernetes Manifest)",
+                pattern.id, r.source_type
+            ))
+        })?;
+        Ok(DownloadPatternSourceResponse::Ok(
+            self.design_as(pattern, format)?,
+        ))
+    }
+
+    async fn list_pattern_source_types(
+        &self,
+        _: ListPatternSourceTypesRequest<Session>,
+    ) -> Result<ListPatternSourceTypesResponse, ApiError> {
+        let extensions = vec![".yaml".to_string(), ".yml".into(), ".json".into()];
+        Ok(ListPatternSourceTypesResponse::Ok(
+            ["Design", "Kubernetes Manifest"]
+                .into_iter()
+                .map(|t| crate::models::PatternSourceType {
+                    design_type: t.into(),
+                    supported_extensions: extensions.clone(),
+                })
+                .collect(),
+        ))
     }
 
     async fn clone_pattern(

@@ -426,7 +426,7 @@ impl Listing {
 /// Listing parameters the server does not take (a 400 at the boundary).
 #[derive(Debug, thiserror::Error)]
 pub enum ListingError {
-    #[error("pagesize {0:?} must be from 1 to 100, or all")]
+    #[error("pagesize {0:?} must be from 1 to 10000, or all")]
     PageSize(String),
     #[error("cannot order by {0:?}; use name or created_at")]
     OrderColumn(String),
@@ -449,7 +449,7 @@ pub fn listing(
         None | Some("") => Some(10),
         Some(s) if s.eq_ignore_ascii_case("all") => None,
         Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => Some(n),
+            Ok(n) if (1..=10_000).contains(&n) => Some(n),
             _ => {
                 return Err(ListingError::PageSize(s.to_string()));
             }

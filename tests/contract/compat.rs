@@ -195,7 +195,8 @@ impl Fixtures {
             "name": "compat-design",
         })))
         .await;
-        let id = imported["id"]
+        // A list holding the design, as Meshery answers.
+        let id = imported[0]["id"]
             .as_str()
             .expect("imported design id")
             .to_string();
@@ -484,9 +485,20 @@ async fn replay(server: &TestServer, fixtures: &Fixtures, e: &Entry) -> Result<(
     }
     let bytes = response.bytes().await.map_err(|e| e.to_string())?;
     match e.returns.as_deref() {
-        Some("yaml") => yaml_serde::from_slice::<Value>(&bytes)
-            .map(|_| ())
-            .map_err(|err| format!("not YAML: {err}")),
+        // One document or a stream of them (manifests).
+        Some("yaml") => {
+            use serde::Deserialize;
+            let mut documents = 0;
+            for document in yaml_serde::Deserializer::from_slice(&bytes) {
+                Value::deserialize(document).map_err(|err| format!("not YAML: {err}"))?;
+                documents += 1;
+            }
+            if documents == 0 {
+                Err("an empty YAML answer".into())
+            } else {
+                Ok(())
+            }
+        }
         Some("text") if bytes.is_empty() => Err("empty answer".into()),
         Some("text") => Ok(()),
         Some("empty") => Ok(()),

@@ -56,7 +56,9 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
     let pattern = client
         .import_pattern()
         .body(PatternImport {
-            file: Some(base64::engine::general_purpose::STANDARD.encode(SAMPLE)),
+            file: Some(serde_json::Value::from(
+                base64::engine::general_purpose::STANDARD.encode(SAMPLE),
+            )),
             file_name: Some("sample-app.yaml".parse().unwrap()),
             url: None,
             name: Some("sample".parse().unwrap()),
@@ -64,7 +66,8 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
 
     let deployed = client
         .deploy_pattern()
@@ -464,7 +467,9 @@ pub async fn design_of_sample(client: &meshery_client::rest::Client) -> String {
     client
         .import_pattern()
         .body(PatternImport {
-            file: Some(base64::engine::general_purpose::STANDARD.encode(SAMPLE)),
+            file: Some(serde_json::Value::from(
+                base64::engine::general_purpose::STANDARD.encode(SAMPLE),
+            )),
             file_name: Some("sample-app.yaml".parse().unwrap()),
             url: None,
             name: Some("sample".parse().unwrap()),
@@ -473,5 +478,6 @@ pub async fn design_of_sample(client: &meshery_client::rest::Client) -> String {
         .await
         .unwrap()
         .into_inner()
+        .remove(0)
         .pattern_file
 }

@@ -126,7 +126,7 @@ async fn a_manifest_imports_validates_and_downloads_back() {
     let server = TestServer::start().await;
     let client = server.client();
     let import = PatternImport {
-        file: Some(b64(MANIFEST)),
+        file: Some(serde_json::Value::from(b64(MANIFEST))),
         file_name: Some("shop.yaml".parse().unwrap()),
         url: None,
         name: None,
@@ -137,7 +137,8 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     assert_eq!(pattern.name, "shop");
     assert_eq!(pattern.components_count, 3);
     assert_eq!(pattern.visibility, PatternVisibility::Private);
@@ -199,7 +200,7 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         .await
         .unwrap();
     assert_eq!(resaved.status(), 200);
-    let resaved = resaved.into_inner();
+    let resaved = resaved.into_inner().remove(0);
     assert_eq!(
         (resaved.id.as_str(), resaved.visibility),
         (pattern.id.as_str(), PatternVisibility::Public)
@@ -211,7 +212,7 @@ async fn a_manifest_imports_validates_and_downloads_back() {
     let from_json = client
         .import_pattern()
         .body(PatternImport {
-            file: Some(b64(&list.to_string())),
+            file: Some(serde_json::Value::from(b64(&list.to_string()))),
             file_name: None,
             url: None,
             name: Some("from-json".parse().unwrap()),
@@ -219,7 +220,8 @@ async fn a_manifest_imports_validates_and_downloads_back() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     assert_eq!(
         (from_json.name.as_str(), from_json.components_count),
         ("from-json", 3)
@@ -227,7 +229,7 @@ async fn a_manifest_imports_validates_and_downloads_back() {
     let broken = client
         .import_pattern()
         .body(PatternImport {
-            file: Some(b64("kind: Pod\nmetadata: [\n")),
+            file: Some(serde_json::Value::from(b64("kind: Pod\nmetadata: [\n"))),
             file_name: None,
             url: None,
             name: None,
@@ -343,7 +345,7 @@ async fn designs_are_listed_paged_searched_cloned_and_deleted() {
             .await
             .unwrap();
         assert_eq!(saved.status(), 201);
-        made.push(saved.into_inner());
+        made.push(saved.into_inner().remove(0));
     }
     let first = list(&server, "page=0&pagesize=4").await;
     assert_eq!(
@@ -453,12 +455,13 @@ async fn private_designs_stay_private_and_public_ones_can_be_cloned() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     let shared = alice
         .save_pattern().body(input(json!({"patternFile": design("shared", json!([config_map("cm")])), "visibility": "published"}))).send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner().remove(0);
     let not_found = |r: Result<(), meshery_client::rest::Error<meshery::models::MeshKitError>>| matches!(r, Err(meshery_client::rest::Error::ErrorResponse(e)) if e.status() == 404);
     assert!(not_found(
         bob.get_pattern()
@@ -599,13 +602,14 @@ async fn url_imports_fetch_under_the_target_policy() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     assert_eq!(
         (pattern.name.as_str(), pattern.components_count),
         ("shop", 3)
     );
     let status = |r: Result<
-        meshery_client::rest::ResponseValue<Pattern>,
+        meshery_client::rest::ResponseValue<Vec<Pattern>>,
         meshery_client::rest::Error<meshery::models::MeshKitError>,
     >| match r {
         Err(meshery_client::rest::Error::ErrorResponse(e)) => e.status().as_u16(),
@@ -642,7 +646,7 @@ async fn url_imports_fetch_under_the_target_policy() {
         400
     );
     let both = PatternImport {
-        file: Some(b64(MANIFEST)),
+        file: Some(serde_json::Value::from(b64(MANIFEST))),
         file_name: None,
         url: Some(format!("{base}/shop.yaml").parse().unwrap()),
         name: None,
@@ -845,10 +849,165 @@ async fn https_imports_verify_the_certificate_against_the_trusted_roots() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     assert_eq!(
         (pattern.name.as_str(), pattern.components_count),
         ("shop", 3)
     );
+    server.finish().await;
+}
+
+/// The forms Meshery's clients save designs in: the design object (Meshery's component
+/// format included), the legacy `pattern_data` wrapper with the file's bytes, base64 or
+/// text, a URL, Kubernetes manifests; a list in the answer; stored or not as each form
+/// says; and the downloads by source type.
+#[tokio::test]
+async fn meshery_clients_save_designs_in_their_forms() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let post = |body: Value| {
+        http.post(server.url("/api/pattern"))
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(body.to_string())
+            .send()
+    };
+    // Meshery's UI: the design object, in Meshery's component format.
+    let meshery_design = json!({
+        "name": "from-the-ui", "schemaVersion": "designs.meshery.io/v1beta1", "version": "0.0.1",
+        "components": [{
+            "id": "00000000-0000-0000-0000-000000000001", "displayName": "ui-config",
+            "component": {"kind": "ConfigMap", "version": "v1"},
+            "model": {"name": "kubernetes"},
+            "configuration": {"data": {"greeting": "hello"}}
+        }],
+        "relationships": []
+    });
+    let saved = post(json!({"name": "from-the-ui", "designFile": meshery_design}))
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 201);
+    let saved: Value = saved.json().await.unwrap();
+    assert_eq!(saved[0]["componentsCount"], 1, "{saved}");
+    let id = saved[0]["id"].as_str().unwrap().to_string();
+    // Its manifests: the component as a Kubernetes resource.
+    let manifests = http
+        .get(server.url(&format!("/api/pattern/download/{id}/Kubernetes%20Manifest")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let resource: Value = yaml_serde::from_str(&manifests).unwrap();
+    assert_eq!(
+        (
+            resource["kind"].as_str(),
+            resource["metadata"]["name"].as_str(),
+            resource["data"]["greeting"].as_str()
+        ),
+        (Some("ConfigMap"), Some("ui-config"), Some("hello")),
+        "{manifests}"
+    );
+    let same = http
+        .get(server.url(&format!(
+            "/api/pattern/download/{id}?export=kubernetes-manifest"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(same, manifests);
+    let as_design = http
+        .get(server.url(&format!("/api/pattern/download/{id}/Design")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_design.status(), 200);
+    let helm = http
+        .get(server.url(&format!("/api/pattern/download/{id}/Helm%20Chart")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(helm.status(), 404);
+    for refused in ["?oci=true", "?export=helm-chart"] {
+        let r = http
+            .get(server.url(&format!("/api/pattern/download/{id}{refused}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{refused}");
+    }
+
+    // mesheryctl's legacy wrapper: stored only with save: true; the file as base64 or bytes.
+    let file = design("legacy", json!([config_map("cm")]));
+    let as_bytes: Vec<u8> = file.clone().into_bytes();
+    let before = list(&server, "pagesize=all").await["totalCount"]
+        .as_i64()
+        .unwrap();
+    for (body, stored) in [
+        (
+            json!({"pattern_data": {"name": "legacy-b64", "pattern_file": b64(&file)}, "save": true}),
+            true,
+        ),
+        (
+            json!({"patternData": {"name": "legacy-bytes", "patternFile": as_bytes}, "save": true}),
+            true,
+        ),
+        (
+            json!({"pattern_data": {"name": "not-saved", "pattern_file": file}}),
+            false,
+        ),
+        (json!({"K8sManifest": MANIFEST}), false),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), if stored { 201 } else { 200 }, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer.as_array().map(Vec::len), Some(1), "{answer}");
+        assert_eq!(
+            answer[0]["id"].as_str().is_some_and(|i| !i.is_empty()),
+            stored,
+            "{answer}"
+        );
+        assert!(
+            answer[0]["patternFile"]
+                .as_str()
+                .unwrap()
+                .contains("components"),
+            "{answer}"
+        );
+    }
+    assert_eq!(
+        list(&server, "pagesize=all").await["totalCount"]
+            .as_i64()
+            .unwrap(),
+        before + 2
+    );
+    // Exactly one source, and a file that is no design says so.
+    for (body, says) in [
+        (
+            json!({"patternFile": file, "url": "http://127.0.0.1:9/x"}),
+            "exactly one",
+        ),
+        (json!({"save": true}), "exactly one"),
+        (json!({"patternFile": "just words"}), "must be a mapping"),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"].as_str().unwrap().contains(says), "{e}");
+    }
+    // The source types mesheryctl offers for import.
+    let types: Value = http
+        .get(server.url("/api/pattern/types"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(types[0]["designType"], "Design");
     server.finish().await;
 }

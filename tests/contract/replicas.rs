@@ -716,10 +716,10 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         .client()
         .import_pattern()
         .body(meshery::models::PatternImport {
-            file: Some(
+            file: Some(serde_json::Value::from(
                 base64::engine::general_purpose::STANDARD
                     .encode(include_str!("../support/sample-app.yaml")),
-            ),
+            )),
             file_name: Some("sample-app.yaml".parse().unwrap()),
             url: None,
             name: Some("sample".parse().unwrap()),
@@ -727,7 +727,8 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .remove(0);
     let body = || -> meshery::models::PatternDeployInput {
         serde_json::from_value(serde_json::json!({ "patternId": pattern.id })).unwrap()
     };

@@ -402,8 +402,10 @@ try {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ patternFile }),
     });
-    const saved = await json(res, 'POST /api/pattern');
-    if (res.status !== 201) throw new Error(`POST /api/pattern -> HTTP ${res.status}: ${JSON.stringify(saved).slice(0, 400)}`);
+    const answer = await json(res, 'POST /api/pattern');
+    if (res.status !== 201) throw new Error(`POST /api/pattern -> HTTP ${res.status}: ${JSON.stringify(answer).slice(0, 400)}`);
+    // A list holding the design, as Meshery answers.
+    const saved = answer[0];
     await goto('/designs');
     const row = page.locator('#designs tbody tr', { hasText: designName });
     try {
