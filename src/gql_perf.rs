@@ -80,9 +80,16 @@ pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {
         load_generators: p.load_generators,
         service_mesh: p.service_mesh,
         concurrent_request: int(p.concurrent_request),
-        qps: p.qps,
+        qps: p.qps as f64,
         duration: p.duration,
-        request_headers: g::Map(serde_json::json!(p.request_headers)),
+        // GraphQL keeps the headers as an object until its schema takes Meshery's types.
+        request_headers: g::Map(serde_json::Value::Object(
+            crate::perf::header_pairs(&serde_json::Value::String(p.request_headers))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        )),
         request_cookies: p.request_cookies,
         request_body: p.request_body,
         content_type: p.content_type,
@@ -141,13 +148,7 @@ fn object(what: &str, m: Option<g::Map>) -> Result<serde_json::Map<String, serde
 }
 
 pub fn profile_in(i: g::PerfProfileInput) -> Result<models::PerformanceProfileInput> {
-    let headers = object("requestHeaders", i.request_headers)?
-        .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect();
+    let headers = serde_json::Value::Object(object("requestHeaders", i.request_headers)?);
     Ok(models::PerformanceProfileInput {
         id: i.id,
         name: i
@@ -158,9 +159,21 @@ pub fn profile_in(i: g::PerfProfileInput) -> Result<models::PerformanceProfileIn
         load_generators: i.load_generators.unwrap_or_default(),
         service_mesh: i.service_mesh,
         concurrent_request: i.concurrent_request.map(i64::from),
-        qps: i.qps,
+        // Meshery's rate is whole requests per second.
+        qps: i
+            .qps
+            .map(|q| {
+                if q.is_finite() && q >= 0.0 {
+                    Ok(q.round() as i64)
+                } else {
+                    Err(ApiError::bad_request("qps must be 0 or more"))
+                }
+            })
+            .transpose()?,
         duration: i.duration,
-        request_headers: headers,
+        request_headers: Some(headers),
+        schedule: None,
+        user_id: None,
         request_cookies: i.request_cookies,
         request_body: i.request_body,
         content_type: i.content_type,

@@ -419,6 +419,21 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                     };
                 });
             } else {
+                // An empty value of anything but a plain string counts as absent (Meshery's
+                // clients send `from=&to=`).
+                let plain_string = matches!(
+                    &p.schema,
+                    ReferenceOr::Item(s) if matches!(
+                        &s.schema_kind,
+                        SchemaKind::Type(Type::String(st))
+                            if !matches!(st.format, openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::DateTime))
+                    )
+                );
+                let values = if plain_string {
+                    values
+                } else {
+                    quote!(rt::drop_empty(#values))
+                };
                 fields.push(quote! { #[doc = #pdoc] pub #field: ::std::option::Option<#ty>, });
                 extract.push(quote! {
                     let #field: ::std::option::Option<#ty> = match rt::parse_one::<#ty>(#values, #name, #loc)? {
@@ -986,6 +1001,11 @@ pub fn generate(spec: &Spec) -> Result<String> {
                         })
                     })
                     .collect()
+            }
+
+            /// The values that are not blank.
+            pub fn drop_empty(values: Vec<String>) -> Vec<String> {
+                values.into_iter().filter(|v| !v.trim().is_empty()).collect()
             }
 
             /// Parses the first value, if any.

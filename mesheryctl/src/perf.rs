@@ -209,7 +209,8 @@ pub async fn apply(target: &Target, a: Apply, format: Format) -> Outcome {
             "endpoints": [url],
             "loadGenerators": [a.load_generator],
             "concurrentRequest": a.concurrent_requests,
-            "qps": a.qps,
+            // Profiles keep whole requests per second (Meshery's type).
+            "qps": a.qps.round() as i64,
             "duration": a.duration,
             "requestHeaders": headers,
             "requestCookies": a.cookies.clone().unwrap_or_default(),

@@ -280,8 +280,27 @@ impl PerfApi for Api {
         &self,
         r: DeletePerfProfileRequest<Session>,
     ) -> Result<DeletePerfProfileResponse, ApiError> {
-        self.perf.delete_profile(&r.session, &r.profile_id).await?;
-        Ok(DeletePerfProfileResponse::NoContent)
+        Ok(DeletePerfProfileResponse::Ok(
+            self.perf.delete_profile(&r.session, &r.profile_id).await?,
+        ))
+    }
+
+    async fn update_perf_profile(
+        &self,
+        r: UpdatePerfProfileRequest<Session>,
+    ) -> Result<UpdatePerfProfileResponse, ApiError> {
+        let mut input = r.body;
+        if input.id.as_ref().is_some_and(|id| *id != r.profile_id) {
+            return Err(ApiError::bad_request(format!(
+                "the body's id {:?} is not the path's {:?}",
+                input.id.unwrap_or_default(),
+                r.profile_id
+            )));
+        }
+        input.id = Some(r.profile_id.clone());
+        Ok(UpdatePerfProfileResponse::Ok(
+            self.perf.save_profile(&r.session, input).await?,
+        ))
     }
 
     async fn run_perf_profile(

@@ -479,7 +479,7 @@ impl Perf {
                 let _ = progress_frames.send(frame);
             })
             .await;
-            let result = report::result(&id, &plan, &outcome);
+            let result = report::result(&id, &user_id, &plan, &outcome);
             let last = match this.save(&owner, &plan, &result).await {
                 Ok(()) => frame(
                     PerfFrameStatus::Success,
@@ -717,7 +717,7 @@ impl Perf {
             .await
             .or_internal("reading a result")?
             .ok_or_else(|| PerfError::NoResult(id.to_string()))?;
-        Ok(serde_json::from_str(&doc).or_internal("decoding a result")?)
+        Ok(decode_result(&doc).or_internal("decoding a result")?)
     }
 
     pub async fn results(
@@ -733,7 +733,7 @@ impl Perf {
             .or_internal("listing results")?;
         let results = docs
             .iter()
-            .map(|d| serde_json::from_str(d))
+            .map(|d| decode_result(d))
             .collect::<Result<Vec<PerfResult>, _>>()
             .or_internal("decoding a result")?;
         Ok((results, total))
@@ -752,9 +752,9 @@ impl Perf {
         for url in &input.endpoints {
             let parsed =
                 reqwest::Url::parse(url).map_err(|e| bad(format!("endpoint {url:?}: {e}")))?;
-            if parsed.scheme() != "http" {
+            if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(bad(format!(
-                    "endpoint {url:?}: only http targets are supported"
+                    "endpoint {url:?}: only http and https targets are supported"
                 )));
             }
         }
@@ -780,13 +780,20 @@ impl Perf {
                 self.limits.max_connections
             )));
         }
-        let qps = input.qps.unwrap_or(0.0);
-        if !qps.is_finite() || !(0.0..=self.limits.max_qps).contains(&qps) {
+        let qps = input.qps.unwrap_or(0) as f64;
+        if !(0.0..=self.limits.max_qps).contains(&qps) {
             return Err(bad(format!(
                 "qps must be from 0 (max) to {}",
                 self.limits.max_qps
             )));
         }
+        header_pairs(
+            input
+                .request_headers
+                .as_ref()
+                .unwrap_or(&serde_json::Value::Null),
+        )
+        .map_err(bad)?;
         Ok(())
     }
 
@@ -835,9 +842,19 @@ impl Perf {
             },
             service_mesh: input.service_mesh.unwrap_or_default(),
             concurrent_request: input.concurrent_request.unwrap_or(1),
-            qps: input.qps.unwrap_or(0.0),
+            qps: input.qps.unwrap_or(0),
             duration: input.duration.unwrap_or_else(|| "30s".into()),
-            request_headers: input.request_headers,
+            request_headers: headers_text(
+                &header_pairs(
+                    input
+                        .request_headers
+                        .as_ref()
+                        .unwrap_or(&serde_json::Value::Null),
+                )
+                .map_err(bad)?,
+            ),
+            user_id: session.user.id.clone(),
+            schedule: input.schedule.map(|s| s.to_string()),
             request_cookies: input.request_cookies.unwrap_or_default(),
             request_body: input.request_body.unwrap_or_default(),
             content_type: input.content_type.unwrap_or_default(),
@@ -883,7 +900,7 @@ impl Perf {
             .await
             .or_internal("reading a profile")?
             .ok_or_else(|| PerfError::NoProfile(id.to_string()))?;
-        let profile = serde_json::from_str(&doc).or_internal("decoding a profile")?;
+        let profile = decode_profile(&doc).or_internal("decoding a profile")?;
         self.with_stats(&owner, profile).await
     }
 
@@ -900,13 +917,19 @@ impl Perf {
             .or_internal("listing profiles")?;
         let mut out = Vec::with_capacity(docs.len());
         for d in docs {
-            let p = serde_json::from_str(&d).or_internal("decoding a profile")?;
+            let p = decode_profile(&d).or_internal("decoding a profile")?;
             out.push(self.with_stats(&owner, p).await?);
         }
         Ok((out, total))
     }
 
-    pub async fn delete_profile(&self, session: &Session, id: &str) -> Result<(), PerfError> {
+    /// Deletes a profile of the user; the profile as it was.
+    pub async fn delete_profile(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<PerformanceProfile, PerfError> {
+        let profile = self.profile(session, id).await?;
         let deleted = self
             .store
             .delete_perf_profile(&session.owner(), id)
@@ -922,7 +945,7 @@ impl Perf {
             )
             .acted_upon(id);
             self.events.note(session, event).await;
-            Ok(())
+            Ok(profile)
         } else {
             Err(PerfError::NoProfile(id.to_string()))
         }
@@ -940,14 +963,11 @@ impl Perf {
             url,
             duration: parse_duration(Some(&p.duration), None)?,
             connections: p.concurrent_request,
-            qps: p.qps,
+            qps: p.qps as f64,
             generator: p.load_generators.first().cloned(),
             method: None,
-            headers: p
-                .request_headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            headers: header_pairs(&serde_json::Value::String(p.request_headers.clone()))
+                .map_err(bad)?,
             cookies: Some(p.request_cookies.clone()).filter(|c| !c.is_empty()),
             content_type: Some(p.content_type.clone()).filter(|c| !c.is_empty()),
             body: Some(p.request_body.clone()).filter(|b| !b.is_empty()),
@@ -957,6 +977,88 @@ impl Perf {
             profile_id: Some(p.id.clone()),
         })
     }
+}
+
+/// A stored progress frame (its result as [`decode_result`] reads one).
+fn decode_frame(doc: &str) -> Result<PerfFrame, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(doc)?;
+    if let Some(result) = value.get_mut("result").and_then(|r| r.as_object_mut()) {
+        result.entry("userId").or_insert_with(|| "".into());
+    }
+    serde_json::from_value(value)
+}
+
+/// A stored result; one stored before results kept their user has an empty `userId`.
+fn decode_result(doc: &str) -> Result<PerfResult, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(doc)?;
+    if let Some(map) = value.as_object_mut() {
+        map.entry("userId").or_insert_with(|| "".into());
+    }
+    serde_json::from_value(value)
+}
+
+/// A stored profile; one saved before profiles took Meshery's types has its headers as an
+/// object and its rate as a float, and no user id.
+fn decode_profile(doc: &str) -> Result<PerformanceProfile, serde_json::Error> {
+    let mut value: serde_json::Value = serde_json::from_str(doc)?;
+    if let Some(map) = value.as_object_mut() {
+        if let Some(headers) = map.get("requestHeaders").filter(|h| h.is_object()) {
+            let pairs = header_pairs(headers).unwrap_or_default();
+            map.insert("requestHeaders".into(), headers_text(&pairs).into());
+        }
+        if let Some(qps) = map.get("qps").and_then(serde_json::Value::as_f64) {
+            map.insert("qps".into(), (qps.round() as i64).into());
+        }
+        map.entry("userId").or_insert_with(|| "".into());
+    }
+    serde_json::from_value(value)
+}
+
+/// Headers as Meshery's clients give them: an object of names to values, that object as
+/// JSON text, or `Name: value` lines; nothing (null, empty) is none.
+pub fn header_pairs(value: &serde_json::Value) -> Result<Vec<(String, String)>, String> {
+    use serde_json::Value;
+    let text_of = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Object(m) => Ok(m.iter().map(|(k, v)| (k.clone(), text_of(v))).collect()),
+        Value::String(s) if s.trim().is_empty() => Ok(Vec::new()),
+        Value::String(s) if s.trim_start().starts_with('{') => {
+            let m: serde_json::Map<String, Value> = serde_json::from_str(s)
+                .map_err(|e| format!("requestHeaders must be a JSON object of strings: {e}"))?;
+            Ok(m.iter().map(|(k, v)| (k.clone(), text_of(v))).collect())
+        }
+        Value::String(s) => s
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match l.split_once(':') {
+                Some((name, v)) if !name.trim().is_empty() => {
+                    Ok((name.trim().to_string(), v.trim().to_string()))
+                }
+                _ => Err(format!(
+                    "requestHeaders line {l:?} is not `Name: value` (or give a JSON object)"
+                )),
+            })
+            .collect(),
+        _ => {
+            Err("requestHeaders must be an object, JSON text of one, or `Name: value` lines".into())
+        }
+    }
+}
+
+/// Headers in Meshery's stored form: JSON text of an object (sorted), empty for none.
+pub fn headers_text(pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let sorted: std::collections::BTreeMap<&str, &str> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    serde_json::to_string(&sorted).unwrap_or_default()
 }
 
 /// The frames up to and including the last one (the first that is not progress); the
@@ -992,7 +1094,7 @@ impl Remote {
                 Ok(rows) if !rows.is_empty() => {
                     for (n, doc) in rows {
                         self.last = n;
-                        match serde_json::from_str(&doc) {
+                        match decode_frame(&doc) {
                             Ok(frame) => self.backlog.push_back(frame),
                             Err(e) => {
                                 tracing::warn!(run = %self.run_id, error = %e, "a stored frame")
@@ -1034,5 +1136,53 @@ impl Remote {
                 Err(e) => tracing::warn!(run = %self.run_id, error = %e, "reading a load test"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn headers_come_as_objects_json_text_or_lines() {
+        let want = vec![
+            ("a".to_string(), "1".to_string()),
+            ("b".into(), "x y".into()),
+        ];
+        for given in [
+            json!({"a": "1", "b": "x y"}),
+            json!("{\"a\": 1, \"b\": \"x y\"}"),
+            json!("a: 1\n  b : x y\n\n"),
+        ] {
+            let mut got = header_pairs(&given).unwrap();
+            got.sort();
+            assert_eq!(got, want, "{given}");
+        }
+        assert!(header_pairs(&json!("")).unwrap().is_empty());
+        assert!(header_pairs(&json!(null)).unwrap().is_empty());
+        assert!(header_pairs(&json!("no colon here")).is_err());
+        assert!(header_pairs(&json!("{not json")).is_err());
+        assert!(header_pairs(&json!(3)).is_err());
+        assert_eq!(headers_text(&want), r#"{"a":"1","b":"x y"}"#);
+        assert_eq!(headers_text(&[]), "");
+    }
+
+    #[test]
+    fn stored_profiles_and_results_from_before_meshery_types_still_read() {
+        let old = json!({
+            "id": "p", "name": "n", "endpoints": ["http://x/"], "loadGenerators": ["fortio"],
+            "serviceMesh": "", "concurrentRequest": 1, "qps": 12.6, "duration": "1s",
+            "requestHeaders": {"k": "v"}, "requestCookies": "", "requestBody": "",
+            "contentType": "", "metadata": {}, "totalResults": 0,
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"
+        });
+        let p = decode_profile(&old.to_string()).unwrap();
+        assert_eq!(
+            (p.qps, p.request_headers.as_str(), p.user_id.as_str()),
+            (13, r#"{"k":"v"}"#, "")
+        );
+        let frame = json!({"status": "success", "message": "m", "result": null});
+        assert!(decode_frame(&frame.to_string()).unwrap().result.is_none());
     }
 }

@@ -64,7 +64,7 @@ pub fn duration_histogram(h: &Histogram<u64>) -> DurationHistogram {
     }
 }
 
-pub fn result(run_id: &str, plan: &Plan, o: &Outcome) -> PerfResult {
+pub fn result(run_id: &str, user_id: &str, plan: &Plan, o: &Outcome) -> PerfResult {
     let now = chrono::Utc::now();
     let ms = |us: u64| us as f64 / 1000.0;
     let empty = o.latency.is_empty();
@@ -110,6 +110,8 @@ pub fn result(run_id: &str, plan: &Plan, o: &Outcome) -> PerfResult {
     PerfResult {
         id: run_id.to_string(),
         meshery_id: run_id.to_string(),
+        user_id: user_id.to_string(),
+        server_board_config: Default::default(),
         name: plan.name.clone(),
         mesh: String::new(),
         performance_profile: plan.profile_id.clone().unwrap_or_default(),

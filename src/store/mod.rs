@@ -465,7 +465,9 @@ pub fn listing(
         Some(o) => {
             let mut words = o.split(blank).filter(|w| !w.is_empty());
             let column = match words.next() {
-                Some("created_at" | "createdat" | "test_start_time" | "updated_at") => "created_at",
+                Some(
+                    "created_at" | "createdat" | "test_start_time" | "updated_at" | "updatedat",
+                ) => "created_at",
                 Some("name") => "name",
                 Some(other) => {
                     return Err(ListingError::OrderColumn(other.to_string()));

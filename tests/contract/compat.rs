@@ -118,22 +118,11 @@ impl Fixtures {
         let token = json(http.get(server.url("/api/token"))).await;
         fixtures.set("token", token["token"].as_str());
         fixtures.design(server).await;
-        fixtures.profile(server).await;
-        // One result of that profile (a one-second load test of a local target).
+        // A load target on loopback, and a profile of it with one result (a one-second run).
         let (target, _) = crate::perf::target().await;
-        let profile = json(
-            http.post(server.url("/api/user/performance/profiles"))
-                .json(&json!({
-                    "name": "compat-run",
-                    "endpoints": [format!("{target}/ok")],
-                    "loadGenerators": ["fortio"],
-                    "concurrentRequest": 1,
-                    "qps": 20,
-                    "duration": "1s",
-                })),
-        )
-        .await;
-        let profile_id = profile["id"].as_str().expect("profile id").to_string();
+        fixtures.set("targetUrl", Some(&format!("{target}/ok")));
+        fixtures.profile(server).await;
+        let profile_id = fixtures.values["profileId"].clone();
         let run = http
             .get(server.url(&format!("/api/user/performance/profiles/{profile_id}/run")))
             .send()
@@ -146,6 +135,7 @@ impl Fixtures {
             .and_then(|f| f.1.result.clone())
             .expect("a result");
         fixtures.set("resultId", Some(&result.id));
+        fixtures.set("resultName", Some(&result.name));
         fixtures.event(server).await;
         fixtures.cluster(server).await;
 
@@ -231,7 +221,7 @@ impl Fixtures {
                 .post(server.url("/api/user/performance/profiles"))
                 .json(&json!({
                     "name": "compat-profile",
-                    "endpoints": ["http://127.0.0.1:9/"],
+                    "endpoints": [self.values["targetUrl"]],
                     "loadGenerators": ["fortio"],
                     "concurrentRequest": 1,
                     "qps": 20,
@@ -240,6 +230,7 @@ impl Fixtures {
         )
         .await;
         self.set("profileId", profile["id"].as_str());
+        self.set("profileName", profile["name"].as_str());
     }
 
     async fn event(&mut self, server: &TestServer) {

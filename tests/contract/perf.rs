@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use meshery::models::{PerfFrame, PerfFrameStatus, PerfResult, PerfResultStatus};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::harness::TestServer;
 
@@ -386,13 +386,15 @@ async fn profiles_are_saved_run_listed_and_deleted() {
         load_generators: vec!["Fortio".into()],
         service_mesh: Some("istio".into()),
         concurrent_request: Some(2),
-        qps: Some(50.0),
+        qps: Some(50),
         duration: Some("1s".into()),
-        request_headers: [("x-test".to_string(), "1".to_string())].into(),
+        request_headers: Some(json!({"x-test": "1"})),
         request_cookies: None,
         request_body: None,
         content_type: None,
         metadata: Default::default(),
+        schedule: None,
+        user_id: None,
     };
     let saved = client
         .save_perf_profile()
@@ -621,13 +623,15 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
         load_generators: vec![],
         service_mesh: None,
         concurrent_request: None,
-        qps: Some(20.0),
+        qps: Some(20),
         duration: Some("1s".into()),
-        request_headers: Default::default(),
+        request_headers: None,
         request_cookies: None,
         request_body: None,
         content_type: None,
         metadata: Default::default(),
+        schedule: None,
+        user_id: None,
     };
     let profile = alice
         .save_perf_profile()
@@ -1092,5 +1096,95 @@ async fn a_run_survives_its_client_and_honours_the_request_timeout() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+    server.finish().await;
+}
+
+/// Profiles as Meshery's clients send and read them: mesheryctl's snake_case keys, headers
+/// as JSON text or lines (answered as JSON text), a whole-number rate, Meshery's paths
+/// (`/api/performance/*`, PUT by id), delete answering 200 with the profile.
+#[tokio::test]
+async fn profiles_take_meshery_keys_types_and_paths() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let made: Value = http
+        .post(server.url("/api/user/performance/profiles"))
+        .json(&json!({
+            "name": "snake", "endpoints": ["https://example.com/"], "load_generators": ["fortio"],
+            "concurrent_request": 3, "qps": 7, "duration": "1s", "service_mesh": "None",
+            "request_headers": "x-a: 1\nx-b: two", "request_cookies": "", "request_body": "",
+            "content_type": "", "userId": "ignored", "schedule": "weekly"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(made["concurrentRequest"], 3, "{made}");
+    assert_eq!(made["qps"], 7);
+    assert_eq!(made["requestHeaders"], r#"{"x-a":"1","x-b":"two"}"#);
+    assert_eq!(made["schedule"], "weekly");
+    assert_ne!(made["userId"], "ignored");
+    let id = made["id"].as_str().unwrap().to_string();
+    let at = server.url(&format!("/api/performance/profiles/{id}"));
+    // Meshery's PUT by id, headers as JSON text.
+    let put: Value = http
+        .put(&at)
+        .json(
+            &json!({"name": "renamed", "endpoints": ["http://127.0.0.1:9/"], "duration": "2s",
+                      "loadGenerators": ["fortio"], "requestHeaders": "{\"x-c\": \"3\"}"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (put["id"].as_str(), put["name"].as_str()),
+        (Some(id.as_str()), Some("renamed"))
+    );
+    assert_eq!(put["requestHeaders"], r#"{"x-c":"3"}"#);
+    let listed: Value = http
+        .get(server.url("/api/performance/profiles?order=updatedAt%20desc&from=&to="))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["totalCount"], 1, "{listed}");
+    for (bad, why) in [
+        (
+            json!({"name": "x", "endpoints": ["http://a/"], "qps": 1.5}),
+            "qps",
+        ),
+        (
+            json!({"name": "x", "endpoints": ["http://a/"], "requestHeaders": "no colon"}),
+            "requestHeaders",
+        ),
+        (json!({"name": "x", "endpoints": ["ftp://a/"]}), "endpoint"),
+    ] {
+        let r = http
+            .post(server.url("/api/performance/profiles"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.text().await.unwrap().contains(why), "{bad}");
+    }
+    let wrong_id = http
+        .put(&at)
+        .json(&json!({"id": "another", "name": "x", "endpoints": ["http://a/"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_id.status(), 400);
+    let deleted = http.delete(&at).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["name"], "renamed");
+    assert_eq!(http.get(&at).send().await.unwrap().status(), 404);
     server.finish().await;
 }
