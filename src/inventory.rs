@@ -584,7 +584,9 @@ impl Inner {
     ) -> Result<(Vec<Watched>, BTreeSet<(String, String)>), String> {
         let mut wanted: HashMap<(String, String), String> = HashMap::new();
         for c in self.registry.components() {
-            wanted.entry((c.api_version, c.kind)).or_insert(c.model);
+            wanted
+                .entry((c.api_version, c.kind))
+                .or_insert(c.model.name);
         }
         wanted.insert(
             (

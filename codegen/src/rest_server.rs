@@ -1003,9 +1003,13 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     .collect()
             }
 
-            /// The values that are not blank.
+            /// The values that say something: not blank, and not a JavaScript client's
+            /// `undefined` or `null` for a value it did not have.
             pub fn drop_empty(values: Vec<String>) -> Vec<String> {
-                values.into_iter().filter(|v| !v.trim().is_empty()).collect()
+                values
+                    .into_iter()
+                    .filter(|v| !matches!(v.trim(), "" | "undefined" | "null"))
+                    .collect()
             }
 
             /// Parses the first value, if any.

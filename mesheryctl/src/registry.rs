@@ -21,8 +21,8 @@ fn models_table(page: &ModelPage) -> String {
             vec![
                 m.name.clone(),
                 m.version.clone(),
-                m.category.clone(),
-                m.registrant.clone(),
+                m.category.name.clone(),
+                m.registrant.name.clone(),
                 m.components_count.to_string(),
                 m.relationships_count.to_string(),
             ]
@@ -38,8 +38,8 @@ fn model_fields(m: &RegistryModel) -> String {
         ("name", m.name.clone()),
         ("display name", m.display_name.clone()),
         ("version", m.version.clone()),
-        ("category", m.category.clone()),
-        ("registrant", m.registrant.clone()),
+        ("category", m.category.name.clone()),
+        ("registrant", m.registrant.name.clone()),
         ("built in", m.built_in.to_string()),
     ]);
     out.push_str("\n\ncomponents\n");
@@ -95,6 +95,10 @@ pub async fn view(
     if let Some(v) = version {
         b = b.version(v);
     }
-    let m = b.send().await.map_err(|e| target.fail(e))?.into_inner();
+    // The model's versions, newest last: the newest one is shown.
+    let page = b.send().await.map_err(|e| target.fail(e))?.into_inner();
+    let m = page.models.into_iter().next_back().ok_or_else(|| {
+        crate::failure::Failure::new(crate::failure::Class::NotFound, "no such model")
+    })?;
     output::emit(format, &m, model_fields)
 }

@@ -22,8 +22,8 @@ impl Listed for RegistryModel {
             "name" => self.name.clone(),
             "displayname" | "display_name" => self.display_name.clone(),
             "version" => self.version.clone(),
-            "category" => self.category.clone(),
-            "registrant" => self.registrant.clone(),
+            "category" => self.category.name.clone(),
+            "registrant" => self.registrant.name.clone(),
             _ => return None,
         })
     }
@@ -38,7 +38,7 @@ impl Listed for RegistryComponent {
             "name" | "kind" => self.kind.clone(),
             "displayname" | "display_name" => self.display_name.clone(),
             "version" | "apiversion" => self.api_version.clone(),
-            "model" => self.model.clone(),
+            "model" => self.model.name.clone(),
             _ => return None,
         })
     }
@@ -59,7 +59,7 @@ impl Listed for RegistryRelationship {
             "kind" => self.kind.to_string(),
             "type" => self.type_.clone(),
             "subtype" => self.sub_type.clone(),
-            "model" => self.model.clone(),
+            "model" => self.model.name.clone(),
             _ => return None,
         })
     }
@@ -150,8 +150,17 @@ fn trim(components: &mut [RegistryComponent], trim: Option<bool>) {
     if trim.unwrap_or(false) {
         for c in components {
             c.schema.clear();
+            c.component.schema.clear();
         }
     }
+}
+
+/// Whether an optional filter (empty: none) matches, any case.
+fn matches_filter(filter: Option<&str>, value: &str) -> bool {
+    filter
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .is_none_or(|f| f.eq_ignore_ascii_case(value))
 }
 
 impl RegistryApi for Api {
@@ -164,6 +173,9 @@ impl RegistryApi for Api {
             r.category.as_deref(),
             r.registrant.as_deref(),
         );
+        if let Some(id) = r.id.as_deref() {
+            models.retain(|m| m.id == id);
+        }
         for m in &mut models {
             trim(&mut m.components, r.trim);
         }
@@ -171,9 +183,62 @@ impl RegistryApi for Api {
     }
 
     async fn get_model(&self, r: GetModelRequest<Session>) -> Result<GetModelResponse, ApiError> {
+        // Every version of the model (Meshery's answer is a listing), or the one asked
+        // for; a model (or version) that is not there is a 404.
+        self.registry.model(&r.model, r.version.as_deref())?;
+        let mut models = self.registry.models(r.version.as_deref(), None, None);
+        models.retain(|m| m.name == r.model);
+        for m in &mut models {
+            trim(&mut m.components, r.trim);
+        }
+        let params = Params {
+            page: r.page,
+            page_size: r.pagesize.as_deref().or(r.page_size.as_deref()),
+            search: None,
+            // The registry's order: by version, numerically.
+            sort: None,
+            descending: false,
+        };
+        Ok(GetModelResponse::Ok(page(models, params)?))
+    }
+
+    async fn list_model_components_of_kind(
+        &self,
+        r: ListModelComponentsOfKindRequest<Session>,
+    ) -> Result<ListModelComponentsOfKindResponse, ApiError> {
         let mut m = self.registry.model(&r.model, r.version.as_deref())?;
+        m.components
+            .retain(|c| c.kind.eq_ignore_ascii_case(&r.kind));
         trim(&mut m.components, r.trim);
-        Ok(GetModelResponse::Ok(m))
+        let params = Params {
+            page: r.page,
+            page_size: r.pagesize.as_deref().or(r.page_size.as_deref()),
+            search: None,
+            sort: None,
+            descending: false,
+        };
+        Ok(ListModelComponentsOfKindResponse::Ok(page(
+            m.components,
+            params,
+        )?))
+    }
+
+    async fn list_category_models(
+        &self,
+        r: ListCategoryModelsRequest<Session>,
+    ) -> Result<ListCategoryModelsResponse, ApiError> {
+        let mut models = self.registry.models(None, Some(&r.category), None);
+        for m in &mut models {
+            trim(&mut m.components, r.trim);
+        }
+        let params = Params {
+            page: r.page,
+            page_size: r.pagesize.as_deref().or(r.page_size.as_deref()),
+            search: r.search.as_deref(),
+            sort: None,
+            descending: false,
+        };
+        Ok(ListCategoryModelsResponse::Ok(page(models, params)?))
     }
 
     async fn list_model_components(
@@ -241,8 +306,14 @@ impl RegistryApi for Api {
         &self,
         r: ListRelationshipsRequest<Session>,
     ) -> Result<ListRelationshipsResponse, ApiError> {
+        let mut relationships = self.registry.relationships();
+        relationships.retain(|x| {
+            matches_filter(r.kind.as_deref(), &x.kind.to_string())
+                && matches_filter(r.r#type.as_deref(), &x.type_)
+                && matches_filter(r.sub_type.as_deref(), &x.sub_type)
+        });
         Ok(ListRelationshipsResponse::Ok(page(
-            self.registry.relationships(),
+            relationships,
             params_of!(r),
         )?))
     }

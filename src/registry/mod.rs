@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 use crate::bus::{Bus, Topic};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{
-    ModelDefinition, RegistryCategory, RegistryComponent, RegistryModel, RegistryRegistrant,
-    RegistryRelationship, RegistryRelationshipKind,
+    ModelDefinition, RegistryCategory, RegistryCategoryRef, RegistryComponent,
+    RegistryComponentKind, RegistryComponentMetadata, RegistryModel, RegistryModelMetadata,
+    RegistryModelPackage, RegistryModelRef, RegistryModelReference,
+    RegistryModelReferenceRegistrant, RegistryRegistrant, RegistryRegistrantRef,
+    RegistryRelationship, RegistryRelationshipKind, RegistryRelationshipMetadata,
+    RegistryRelationshipSelectorsItem, RegistryRelationshipSelectorsItemAllow,
+    RegistrySelectorItem, RegistrySelectorItemModel, RegistryStyles,
 };
 use crate::store::Store;
 
@@ -74,6 +79,72 @@ fn version_key(v: &str) -> Vec<(u64, String)> {
 
 fn int(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stable UUID for a name of some kind (Meshery's categories and registrants have ids;
+/// here they follow from their names).
+fn uuid_of(kind: &str, name: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{kind}:{name}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// Meshery's brand colours; no icons are kept here, so the SVGs are empty.
+const PRIMARY: &str = "#00B39F";
+const SECONDARY: &str = "#00D3A9";
+
+fn category_ref(name: &str) -> RegistryCategoryRef {
+    RegistryCategoryRef {
+        id: uuid_of("category", name),
+        name: name.to_string(),
+        metadata: Default::default(),
+    }
+}
+
+fn registrant_ref(name: &str, built_in: bool) -> RegistryRegistrantRef {
+    RegistryRegistrantRef {
+        id: uuid_of("registrant", name),
+        name: name.to_string(),
+        kind: if built_in {
+            "meshery".into()
+        } else {
+            name.to_string()
+        },
+        type_: "registry".into(),
+        sub_type: String::new(),
+        status: "registered".into(),
+        schema_version: "connections.meshery.io/v1beta1".into(),
+        metadata: Default::default(),
+    }
+}
+
+fn model_metadata() -> RegistryModelMetadata {
+    RegistryModelMetadata {
+        is_annotation: false,
+        primary_color: PRIMARY.into(),
+        secondary_color: SECONDARY.into(),
+        svg_white: String::new(),
+        svg_color: String::new(),
+        svg_complete: String::new(),
+        shape: String::new(),
+    }
+}
+
+/// The model a component or relationship belongs to, without its components.
+fn model_ref(m: &RegistryModel) -> RegistryModelRef {
+    RegistryModelRef {
+        id: m.id.clone(),
+        schema_version: m.schema_version.clone(),
+        name: m.name.clone(),
+        display_name: m.display_name.clone(),
+        version: m.version.clone(),
+        status: m.status.to_string(),
+        category: m.category.clone(),
+        registrant: m.registrant.clone(),
+        model: m.model.clone(),
+        metadata: m.metadata.clone(),
+    }
 }
 
 /// A kind the registry has no schema for (at that apiVersion).
@@ -228,27 +299,76 @@ impl Registry {
             let Value::Object(schema) = schema else {
                 return Err(bad(format!("{id}: the schema of {kind} must be an object")));
             };
+            let namespaced = c.namespaced.unwrap_or(true);
+            let display_name = c
+                .display_name
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| kind.clone());
             components.push(RegistryComponent {
                 id: format!("{id}/{api_version}/{kind}"),
-                display_name: c
-                    .display_name
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| kind.clone()),
+                schema_version: "components.meshery.io/v1beta1".into(),
+                version: "v1.0.0".into(),
+                description: format!("{display_name} ({api_version}) of {name} {version}"),
+                display_name,
+                format: crate::models::RegistryComponentFormat::Json,
+                // Filled in below, once the model is whole.
+                model: placeholder_ref(),
+                model_id: id.clone(),
+                model_reference: RegistryModelReference {
+                    id: id.clone(),
+                    name: name.clone(),
+                    version: version.clone(),
+                    display_name: String::new(),
+                    model: RegistryModelPackage {
+                        version: version.clone(),
+                    },
+                    registrant: RegistryModelReferenceRegistrant {
+                        kind: String::new(),
+                    },
+                },
+                styles: RegistryStyles {
+                    primary_color: PRIMARY.into(),
+                    secondary_color: SECONDARY.into(),
+                    svg_white: String::new(),
+                    svg_color: String::new(),
+                    svg_complete: String::new(),
+                    shape: "round-rectangle".into(),
+                },
+                capabilities: Vec::new(),
+                status: crate::models::RegistryComponentStatus::Enabled,
+                metadata: RegistryComponentMetadata {
+                    genealogy: String::new(),
+                    is_annotation: false,
+                    is_namespaced: namespaced,
+                    published: false,
+                    configuration_ui_schema: String::new(),
+                },
+                configuration: Default::default(),
+                component: RegistryComponentKind {
+                    kind: kind.clone(),
+                    version: api_version.clone(),
+                    schema: serde_json::to_string(&schema).or_internal("encoding a schema")?,
+                },
                 kind,
                 api_version,
-                model: name.clone(),
                 model_version: version.clone(),
-                namespaced: c.namespaced.unwrap_or(true),
+                namespaced,
                 schema,
             });
         }
-        let has_kind = |k: &str| {
-            components.iter().any(|c| c.kind == k)
-                || known
-                    .iter()
-                    .any(|e| e.model.components.iter().any(|c| c.kind == k))
+        // The model a kind comes from: this one, else the registered one that has it.
+        let model_of = |k: &str| -> Option<String> {
+            if components.iter().any(|c| c.kind == k) {
+                return Some(name.clone());
+            }
+            known
+                .iter()
+                .rev()
+                .find(|e| e.model.components.iter().any(|c| c.kind == k))
+                .map(|e| e.model.name.clone())
         };
+        let has_kind = |k: &str| model_of(k).is_some();
         let mut relationships = Vec::new();
         for (i, r) in d.relationships.iter().enumerate() {
             for k in r.from.iter().chain(&r.to) {
@@ -258,60 +378,115 @@ impl Registry {
                     )));
                 }
             }
+            let kind = match r.kind {
+                crate::models::RelationshipDefinitionKind::Edge => RegistryRelationshipKind::Edge,
+                crate::models::RelationshipDefinitionKind::Hierarchical => {
+                    RegistryRelationshipKind::Hierarchical
+                }
+            };
+            let sub_type = r
+                .sub_type
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let description = r
+                .description
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let side = |kinds: &[String]| -> Vec<RegistrySelectorItem> {
+                kinds
+                    .iter()
+                    .map(|k| RegistrySelectorItem {
+                        kind: k.clone(),
+                        model: RegistrySelectorItemModel {
+                            name: model_of(k).unwrap_or_else(|| name.clone()),
+                        },
+                    })
+                    .collect()
+            };
             relationships.push(RegistryRelationship {
                 id: format!("{id}/relationships/{i}"),
-                kind: match r.kind {
-                    crate::models::RelationshipDefinitionKind::Edge => {
-                        RegistryRelationshipKind::Edge
-                    }
-                    crate::models::RelationshipDefinitionKind::Hierarchical => {
-                        RegistryRelationshipKind::Hierarchical
-                    }
-                },
+                schema_version: "relationships.meshery.io/v1alpha3".into(),
+                version: "v1.0.0".into(),
+                evaluation_query: format!("{kind}_{}_{sub_type}_relationship", r.type_.as_str())
+                    .to_lowercase(),
+                selectors: vec![RegistryRelationshipSelectorsItem {
+                    allow: RegistryRelationshipSelectorsItemAllow {
+                        from: side(&r.from),
+                        to: side(&r.to),
+                    },
+                }],
+                kind,
                 type_: r.type_.to_string(),
-                sub_type: r
-                    .sub_type
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-                model: name.clone(),
+                sub_type,
+                status: crate::models::RegistryRelationshipStatus::Enabled,
+                capabilities: Vec::new(),
+                metadata: RegistryRelationshipMetadata {
+                    description: description.clone(),
+                    is_annotation: false,
+                },
+                model: placeholder_ref(),
+                model_id: id.clone(),
                 from: r.from.clone(),
                 to: r.to.clone(),
-                description: r
-                    .description
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
+                description,
             });
         }
-        Ok(Entry {
-            model: RegistryModel {
-                id,
-                display_name: d
-                    .display_name
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| name.clone()),
-                name,
-                version,
-                category: d
-                    .category
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "Uncategorized".into()),
-                registrant: d
-                    .registrant
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_else(|| "meshery".into()),
-                built_in,
-                components_count: int(components.len()),
-                relationships_count: int(relationships.len()),
-                components,
-                relationships,
+        let category = d
+            .category
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "Uncategorized".into());
+        let registrant = d
+            .registrant
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "meshery".into());
+        let display_name = d
+            .display_name
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| name.clone());
+        let mut model = RegistryModel {
+            schema_version: "models.meshery.io/v1beta1".into(),
+            description: format!(
+                "{display_name} {version}: {} component kinds, {} relationships",
+                components.len(),
+                relationships.len()
+            ),
+            display_name,
+            status: crate::models::RegistryModelStatus::Enabled,
+            category_id: uuid_of("category", &category),
+            category: category_ref(&category),
+            sub_category: String::new(),
+            registrant_id: uuid_of("registrant", &registrant),
+            registrant: registrant_ref(&registrant, built_in),
+            metadata: model_metadata(),
+            model: RegistryModelPackage {
+                version: version.clone(),
             },
-            validators,
-        })
+            id,
+            name,
+            version,
+            built_in,
+            components_count: int(components.len()),
+            relationships_count: int(relationships.len()),
+            components: Vec::new(),
+            relationships: Vec::new(),
+        };
+        let parent = model_ref(&model);
+        for c in &mut components {
+            c.model = parent.clone();
+            c.model_reference.display_name = parent.display_name.clone();
+            c.model_reference.registrant.kind = parent.registrant.kind.clone();
+        }
+        for r in &mut relationships {
+            r.model = parent.clone();
+        }
+        model.components = components;
+        model.relationships = relationships;
+        Ok(Entry { model, validators })
     }
 
     fn snapshot(&self) -> Vec<Arc<Entry>> {
@@ -362,8 +537,8 @@ impl Registry {
             .iter()
             .map(|e| &e.model)
             .filter(|m| version.is_none_or(|v| m.version == v))
-            .filter(|m| category.is_none_or(|c| m.category.eq_ignore_ascii_case(c)))
-            .filter(|m| registrant.is_none_or(|r| m.registrant.eq_ignore_ascii_case(r)))
+            .filter(|m| category.is_none_or(|c| m.category.name.eq_ignore_ascii_case(c)))
+            .filter(|m| registrant.is_none_or(|r| m.registrant.name.eq_ignore_ascii_case(r)))
             .cloned()
             .collect()
     }
@@ -399,7 +574,7 @@ impl Registry {
     pub fn categories(&self) -> Vec<RegistryCategory> {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for e in self.snapshot() {
-            *counts.entry(e.model.category.clone()).or_default() += 1;
+            *counts.entry(e.model.category.name.clone()).or_default() += 1;
         }
         counts
             .into_iter()
@@ -410,7 +585,7 @@ impl Registry {
     pub fn registrants(&self) -> Vec<RegistryRegistrant> {
         let mut counts: BTreeMap<String, i64> = BTreeMap::new();
         for e in self.snapshot() {
-            *counts.entry(e.model.registrant.clone()).or_default() += 1;
+            *counts.entry(e.model.registrant.name.clone()).or_default() += 1;
         }
         counts
             .into_iter()
@@ -448,6 +623,24 @@ impl Registry {
                 message: e.to_string(),
             })
             .collect())
+    }
+}
+
+/// What a component's or relationship's `model` holds until its model is built.
+fn placeholder_ref() -> RegistryModelRef {
+    RegistryModelRef {
+        id: String::new(),
+        schema_version: String::new(),
+        name: String::new(),
+        display_name: String::new(),
+        version: String::new(),
+        status: String::new(),
+        category: category_ref(""),
+        registrant: registrant_ref("", true),
+        model: RegistryModelPackage {
+            version: String::new(),
+        },
+        metadata: model_metadata(),
     }
 }
 

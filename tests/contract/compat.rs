@@ -145,6 +145,10 @@ impl Fixtures {
         let models = get("/api/meshmodels/models?search=kubernetes").await;
         fixtures.set("modelName", first(&models, "models", "name").as_deref());
         fixtures.set("modelId", first(&models, "models", "id").as_deref());
+        fixtures.set(
+            "modelVersion",
+            first(&models, "models", "version").as_deref(),
+        );
         let components = get("/api/meshmodels/components?search=Deployment").await;
         fixtures.set(
             "componentName",

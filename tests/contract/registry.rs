@@ -38,7 +38,7 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         models
             .models
             .iter()
-            .all(|m| m.built_in && m.registrant == "meshery")
+            .all(|m| m.built_in && m.registrant.name == "meshery")
     );
     assert!(
         models
@@ -50,13 +50,17 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
     );
 
     // Kubernetes core: the workload, networking, config and storage kinds with schemas.
+    // A page of the model's versions, newest last.
     let k8s = client
         .get_model()
         .model("kubernetes")
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .models
+        .pop()
+        .unwrap();
     for (api, kind) in [
         ("apps/v1", "Deployment"),
         ("apps/v1", "StatefulSet"),
@@ -180,7 +184,7 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
     let cats: Vec<&str> = by_category
         .models
         .iter()
-        .map(|m| m.category.as_str())
+        .map(|m| m.category.name.as_str())
         .collect();
     let mut sorted = cats.clone();
     sorted.sort();
@@ -261,7 +265,7 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         by_kind
             .components
             .iter()
-            .map(|c| c.model.as_str())
+            .map(|c| c.model.name.as_str())
             .collect::<Vec<_>>(),
         ["kubernetes"]
     );
@@ -277,7 +281,7 @@ async fn the_builtin_catalogue_is_listed_searched_sorted_and_paged() {
         relationships
             .relationships
             .iter()
-            .map(|r| r.model.as_str())
+            .map(|r| r.model.name.as_str())
             .collect::<Vec<_>>(),
         ["cert-manager"]
     );
@@ -402,7 +406,7 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
     assert_eq!(model.id, "acme-mesh@v0.3.0");
     assert!(!model.built_in);
     assert_eq!(
-        model.registrant,
+        model.registrant.name,
         client.get_user().send().await.unwrap().user_name
     );
     assert_eq!(model.components.len(), 2);
@@ -432,6 +436,9 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
             .await
             .unwrap()
             .into_inner()
+            .models
+            .pop()
+            .unwrap()
             .version,
         "v0.10.0"
     );
@@ -443,7 +450,7 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
     let server = TestServer::start_with(|c| c.home = path.clone()).await;
     let (status, back) = raw(&server, "/api/registry/models/acme-mesh?version=v0.3.0").await;
     assert_eq!(status, 200);
-    assert_eq!(back, serde_json::to_value(&model).unwrap());
+    assert_eq!(back["models"][0], serde_json::to_value(&model).unwrap());
     let (_, registrants) = raw(&server, "/api/registry/registrants").await;
     let mut names: Vec<&str> = registrants["registrants"]
         .as_array()
@@ -452,9 +459,127 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     names.sort();
-    let mut expected = vec!["acme-corp", "meshery", model.registrant.as_str()];
+    let mut expected = vec!["acme-corp", "meshery", model.registrant.name.as_str()];
     expected.sort();
     expected.dedup();
     assert_eq!(names, expected);
+    server.finish().await;
+}
+
+/// The registry in Meshery's shapes: categories, registrants and models as objects,
+/// components with `component`, `metadata` and `styles`, relationships with `selectors`
+/// and `evaluationQuery`; the routes and filters Meshery's clients use.
+#[tokio::test]
+async fn the_registry_answers_in_meshery_shapes() {
+    let server = TestServer::start().await;
+    let (status, models) = raw(
+        &server,
+        "/api/meshmodels/models?pagesize=all&page=undefined",
+    )
+    .await;
+    assert_eq!(status, 200, "{models}");
+    let k8s = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "kubernetes")
+        .unwrap()
+        .clone();
+    assert_eq!(k8s["schemaVersion"], "models.meshery.io/v1beta1");
+    assert!(k8s["category"]["name"].is_string() && k8s["category"]["id"].is_string());
+    assert_eq!(k8s["categoryId"], k8s["category"]["id"]);
+    assert_eq!(
+        (
+            k8s["registrant"]["name"].as_str(),
+            k8s["registrant"]["kind"].as_str()
+        ),
+        (Some("meshery"), Some("meshery"))
+    );
+    // By id, as mesheryctl's `model view <id>` asks.
+    let id = k8s["id"].as_str().unwrap();
+    let (_, by_id) = raw(&server, &format!("/api/meshmodels/models?id={id}")).await;
+    assert_eq!(by_id["totalCount"], 1);
+    assert_eq!(by_id["models"][0]["id"], id);
+    // A model's versions, a page; and its components of one kind.
+    let (_, versions) = raw(&server, "/api/meshmodels/models/kubernetes").await;
+    assert_eq!(versions["models"][0]["name"], "kubernetes");
+    let (_, deployments) = raw(
+        &server,
+        "/api/meshmodels/models/kubernetes/components/deployment",
+    )
+    .await;
+    let d = &deployments["components"][0];
+    assert_eq!(
+        (
+            d["component"]["kind"].as_str(),
+            d["component"]["version"].as_str()
+        ),
+        (Some("Deployment"), Some("apps/v1"))
+    );
+    let schema: Value = serde_json::from_str(d["component"]["schema"].as_str().unwrap()).unwrap();
+    assert!(
+        schema["$defs"]["podSpec"].is_object(),
+        "the schema is the self-contained one"
+    );
+    assert_eq!(d["model"]["name"], "kubernetes");
+    assert_eq!(d["model"]["category"], k8s["category"]);
+    assert_eq!(d["metadata"]["isNamespaced"], true);
+    assert!(d["styles"]["primaryColor"].is_string());
+    // Trimmed: no schema either way.
+    let (_, trimmed) = raw(
+        &server,
+        "/api/meshmodels/models/kubernetes/components/Deployment?trim=true",
+    )
+    .await;
+    assert_eq!(trimmed["components"][0]["component"]["schema"], "");
+    // The models of a category.
+    let category = k8s["category"]["name"]
+        .as_str()
+        .unwrap()
+        .replace(' ', "%20")
+        .replace('&', "%26");
+    let (_, of_category) = raw(
+        &server,
+        &format!("/api/meshmodels/categories/{category}/models"),
+    )
+    .await;
+    assert!(
+        of_category["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "kubernetes")
+    );
+    // Relationships with selectors and the evaluator's name, filtered as mesheryctl asks.
+    let (_, edges) = raw(
+        &server,
+        "/api/meshmodels/relationships?kind=edge&type=&subType=&pagesize=all",
+    )
+    .await;
+    let all = edges["relationships"].as_array().unwrap();
+    assert!(!all.is_empty());
+    for r in all {
+        assert_eq!(r["kind"], "edge");
+        assert!(
+            r["evaluationQuery"]
+                .as_str()
+                .unwrap()
+                .ends_with("_relationship")
+        );
+        assert_eq!(r["selectors"][0]["allow"]["from"][0]["kind"], r["from"][0]);
+        assert!(r["model"]["name"].is_string());
+    }
+    let (_, hierarchical) = raw(
+        &server,
+        "/api/meshmodels/relationships?kind=HIERARCHICAL&pagesize=all",
+    )
+    .await;
+    assert!(
+        hierarchical["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] == "hierarchical")
+    );
     server.finish().await;
 }

@@ -53,7 +53,7 @@ async fn only_administrators_register_models() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(seen.registrant, "root");
+    assert_eq!(seen.models[0].registrant.name, "root");
     // The Local user of the same server is the installation's administrator.
     let local: Value = s
         .server
