@@ -292,6 +292,7 @@ impl From<crate::registry::RegistryError> for ApiError {
             }
             Exists(_) => ApiError::new(409, codes::CONFLICT, e.to_string())
                 .remedy("Register it with a new version."),
+            BuiltIn(_) | InUse { .. } => ApiError::new(409, codes::CONFLICT, e.to_string()),
             NoModel { .. } => ApiError::not_found(e.to_string()),
             Internal(i) => i.into(),
         }

@@ -55,6 +55,15 @@ pub fn variant_name(status: u16) -> String {
 }
 
 /// Rust type of a JSON schema used in a parameter or body.
+/// `type: string, format: binary`: a file, sent as its bytes.
+fn is_binary(schema: &ReferenceOr<Schema>) -> bool {
+    matches!(schema, ReferenceOr::Item(s) if matches!(
+        &s.schema_kind,
+        SchemaKind::Type(Type::String(st))
+            if matches!(st.format, openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::Binary))
+    ))
+}
+
 fn rust_type(spec: &Spec, place: &str, schema: &ReferenceOr<Schema>) -> Result<TokenStream> {
     match schema {
         ReferenceOr::Reference { reference } => Ok(model(ref_name(reference))),
@@ -524,6 +533,9 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                     Some((rust_type(spec, &place, schema)?, ct.clone(), true))
                 } else if ct == "text/event-stream" {
                     Some((quote!(rt::EventStream), ct.clone(), false))
+                } else if is_binary(schema) {
+                    // A file (an archive): bytes, sent as they are.
+                    Some((quote!(::std::vec::Vec<u8>), ct.clone(), false))
                 } else {
                     // A YAML document's schema describes what a client parses it into;
                     // the handler still sends the text. Other text bodies are strings.
@@ -542,6 +554,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             }
         };
         let aliases = op.snake_aliases.filter(|_| r.status < 400);
+        let binary = r.content.as_ref().is_some_and(|(_, s)| is_binary(s));
         let encode_body = |body: TokenStream| match (&body_ty, aliases) {
             (None, _) => quote!(rt::empty(#status)),
             (Some((_, _, true)), None) => quote!(rt::json(#status, &#body)?),
@@ -552,6 +565,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             (Some((_, ct, false)), _) if ct == "text/event-stream" => {
                 quote!(rt::sse(#status, #body))
             }
+            (Some((_, ct, false)), _) if binary => quote!(rt::bytes(#status, #ct, #body)),
             (Some((_, ct, false)), _) => quote!(rt::text(#status, #ct, #body)),
         };
         status_arms.push(if body_ty.is_none() && r.headers.is_empty() {
@@ -1228,6 +1242,17 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     }
                 }
                 out
+            }
+
+            /// A file sent as it is (an archive).
+            pub fn bytes(code: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = status(code);
+                response.headers_mut().insert(
+                    ::axum::http::header::CONTENT_TYPE,
+                    ::axum::http::HeaderValue::from_static(content_type),
+                );
+                response
             }
 
             pub fn text(code: u16, content_type: &'static str, body: String) -> Response {

@@ -119,9 +119,15 @@ impl App {
             .await?)
     }
 
+    /// Fetches an import URL as text (see [`App::fetch_bytes`]).
+    async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
+        String::from_utf8(self.fetch_bytes(url).await?)
+            .map_err(|_| ApiError::bad_request(format!("{url} is not UTF-8 text")))
+    }
+
     /// Fetches an import URL under the same policy as load-test targets: resolved once,
     /// link-local and metadata addresses refused, the checked address used.
-    async fn fetch_import(&self, url: &str) -> Result<String, ApiError> {
+    pub(crate) async fn fetch_bytes(&self, url: &str) -> Result<Vec<u8>, ApiError> {
         let target = self.config.targets.resolve(url).await?;
         let gateway =
             |why: String| ApiError::new(502, codes::BAD_GATEWAY, format!("fetching {url}: {why}"));
@@ -139,16 +145,14 @@ impl App {
         if !response.status().is_success() {
             return Err(gateway(format!("answered {}", response.status())));
         }
-        let body = crate::remote::read_capped(response, MAX_IMPORT)
+        crate::remote::read_capped(response, MAX_IMPORT)
             .await
             .map_err(|e| match e {
                 ReadError::TooLarge(cap) => {
                     ApiError::bad_request(format!("{url} is larger than {cap} bytes"))
                 }
                 ReadError::Io(why) => gateway(why.to_string()),
-            })?;
-        String::from_utf8(body)
-            .map_err(|_| ApiError::bad_request(format!("{url} is not UTF-8 text")))
+            })
     }
 
     async fn import(

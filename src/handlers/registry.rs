@@ -338,8 +338,89 @@ impl RegistryApi for Api {
             "register models",
             "The registry is shared by every user, so registering changes it for all of them.",
         )?;
-        let registrant = r.session.user.user_name.clone();
-        let model = self.registry.register(r.body, &registrant).await?;
+        match r.body {
+            crate::models::RegisterModelInput::Definition(definition) => {
+                let model = self.register_one(&r.session, definition).await?;
+                Ok(RegisterModelResponse::Created(model.into()))
+            }
+            crate::models::RegisterModelInput::ImportRequest(request) => Ok(
+                RegisterModelResponse::Ok(self.import_models(&r.session, request).await?.into()),
+            ),
+        }
+    }
+
+    async fn delete_model(
+        &self,
+        r: DeleteModelRequest<Session>,
+    ) -> Result<DeleteModelResponse, ApiError> {
+        ApiError::unless_admin(
+            &r.session,
+            "delete models",
+            "The registry is shared by every user, so deleting changes it for all of them.",
+        )?;
+        let model = self.registry.delete(&r.model).await?;
+        let event = crate::events::NewEvent::new(
+            "registry",
+            "delete",
+            crate::models::EventSeverity::Informational,
+            format!("Model {} deleted", model.id),
+        )
+        .acted_upon(model.id.clone());
+        self.events.note(&r.session, event).await;
+        Ok(DeleteModelResponse::Ok(model))
+    }
+
+    async fn export_model(
+        &self,
+        r: ExportModelRequest<Session>,
+    ) -> Result<ExportModelResponse, ApiError> {
+        let model = match (r.id.as_deref(), r.name.as_deref()) {
+            (Some(id), _) => {
+                let (name, version) = id.split_once('@').unwrap_or((id, ""));
+                self.registry
+                    .model(name, Some(version).filter(|v| !v.is_empty()))?
+            }
+            (None, Some(name)) => self.registry.model(name, r.version.as_deref())?,
+            (None, None) => return Err(ApiError::bad_request("name the model: id or name")),
+        };
+        let how = archive::Export {
+            format: if r
+                .output_format
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("yaml"))
+            {
+                archive::Format::Yaml
+            } else {
+                archive::Format::Json
+            },
+            components: r.components.unwrap_or(true),
+            relationships: r.relationships.unwrap_or(true),
+        };
+        let tar_gz = matches!(
+            r.file_type.map(|t| t.to_string()).as_deref(),
+            Some("tar" | "tgz" | "tar.gz")
+        );
+        let bytes = if tar_gz {
+            archive::tar_gz(std::slice::from_ref(&model), &how)
+        } else {
+            archive::oci(std::slice::from_ref(&model), &how)
+        }
+        .map_err(|e| ApiError::internal("writing a model archive", e))?;
+        Ok(ExportModelResponse::Ok(bytes))
+    }
+}
+
+use crate::registry::archive;
+
+impl Api {
+    /// Registers one model definition, with its event.
+    async fn register_one(
+        &self,
+        session: &Session,
+        definition: crate::models::ModelDefinition,
+    ) -> Result<RegistryModel, crate::registry::RegistryError> {
+        let registrant = session.user.user_name.clone();
+        let model = self.registry.register(definition, &registrant).await?;
         let event = crate::events::NewEvent::new(
             "registry",
             "register",
@@ -347,7 +428,166 @@ impl RegistryApi for Api {
             format!("Model {} registered", model.id),
         )
         .acted_upon(model.id.clone());
-        self.events.note(&r.session, event).await;
-        Ok(RegisterModelResponse::Created(model))
+        self.events.note(session, event).await;
+        Ok(model)
+    }
+
+    /// Meshery's import request: the models of an archive (sent, or at a URL), registered
+    /// (or only checked), each success and failure in Meshery's summary.
+    async fn import_models(
+        &self,
+        session: &Session,
+        request: crate::models::ModelImportRequest,
+    ) -> Result<crate::models::ModelImportSummary, ApiError> {
+        use crate::models::ModelImportRequestUploadType as Upload;
+        let body = &request.import_body;
+        let bytes = match request.upload_type {
+            Upload::File => {
+                let file = body
+                    .model_file
+                    .as_ref()
+                    .filter(|f| !f.is_null())
+                    .ok_or_else(|| {
+                        ApiError::bad_request("importBody.modelFile (the model archive) is missing")
+                    })?;
+                file_bytes(file)?
+            }
+            Upload::UrlImport | Upload::Url => {
+                let url = body
+                    .url
+                    .as_deref()
+                    .filter(|u| !u.trim().is_empty())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "importBody.url (where the model archive is) is missing",
+                        )
+                    })?;
+                self.fetch_bytes(url).await?
+            }
+            Upload::Csv => {
+                return Err(ApiError::bad_request(
+                    "CSV spreadsheets are not imported here yet: import a model archive (uploadType file or urlImport), as GET /api/meshmodels/export writes one",
+                ));
+            }
+        };
+        let (definitions, rejected) = archive::definitions(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the model archive: {e}")))?;
+        let register = request.register.unwrap_or(true);
+        let mut summary = ImportSummary::default();
+        for r in rejected {
+            summary.failed(&r.name, r.entity, &r.error);
+        }
+        for definition in definitions {
+            let name = definition.name.to_string();
+            let outcome = if register {
+                self.register_one(session, definition).await
+            } else {
+                self.registry.validate(definition)
+            };
+            match outcome {
+                Ok(model) => summary.registered(&model),
+                Err(crate::registry::RegistryError::Internal(i)) => return Err(i.into()),
+                Err(e) => summary.failed(&name, "model", &e.to_string()),
+            }
+        }
+        Ok(summary.into_model())
+    }
+}
+
+/// A file sent as base64 text or as its bytes (a list of numbers).
+fn file_bytes(value: &serde_json::Value) -> Result<Vec<u8>, ApiError> {
+    match value {
+        serde_json::Value::String(text) => base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            text.trim().replace(['\n', '\r'], ""),
+        )
+        .map_err(|e| ApiError::bad_request(format!("importBody.modelFile is not base64: {e}"))),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| {
+                ApiError::bad_request("importBody.modelFile: a list of bytes holds numbers 0-255")
+            }),
+        _ => Err(ApiError::bad_request(
+            "importBody.modelFile must be base64 text or a list of bytes",
+        )),
+    }
+}
+
+/// Meshery's import summary, as it is filled.
+#[derive(Default)]
+struct ImportSummary {
+    models: Vec<crate::models::ModelImportSummaryEntityTypeSummarySuccessfulModelsItem>,
+    components: Vec<crate::models::ModelImportSummaryEntityTypeSummarySuccessfulComponentsItem>,
+    relationships:
+        Vec<crate::models::ModelImportSummaryEntityTypeSummarySuccessfulRelationshipsItem>,
+    failures:
+        Vec<crate::models::ModelImportSummaryEntityTypeSummaryUnsuccessfulEntityNameWithErrorItem>,
+}
+
+impl ImportSummary {
+    fn registered(&mut self, m: &RegistryModel) {
+        self.models.push(
+            crate::models::ModelImportSummaryEntityTypeSummarySuccessfulModelsItem {
+                name: m.name.clone(),
+                display_name: m.display_name.clone(),
+                version: m.version.clone(),
+            },
+        );
+        for c in &m.components {
+            self.components.push(
+                crate::models::ModelImportSummaryEntityTypeSummarySuccessfulComponentsItem {
+                    display_name: c.display_name.clone(),
+                    model: m.name.clone(),
+                    version: m.version.clone(),
+                },
+            );
+        }
+        for r in &m.relationships {
+            self.relationships.push(
+                crate::models::ModelImportSummaryEntityTypeSummarySuccessfulRelationshipsItem {
+                    kind: r.kind.to_string(),
+                    sub_type: r.sub_type.clone(),
+                    relationship_type: r.type_.clone(),
+                    model: m.name.clone(),
+                },
+            );
+        }
+    }
+
+    fn failed(&mut self, name: &str, entity: &str, error: &str) {
+        self.failures.push(
+            crate::models::ModelImportSummaryEntityTypeSummaryUnsuccessfulEntityNameWithErrorItem {
+                name: name.to_string(),
+                entity_type: entity.to_string(),
+                error: error.to_string(),
+            },
+        );
+    }
+
+    fn into_model(self) -> crate::models::ModelImportSummary {
+        let errors: Vec<String> = self
+            .failures
+            .iter()
+            .map(|f| format!("{} {}: {}", f.entity_type, f.name, f.error))
+            .collect();
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        crate::models::ModelImportSummary {
+            entity_count: crate::models::ModelImportSummaryEntityCount {
+                model_count: count(self.models.len()),
+                comp_count: count(self.components.len()),
+                rel_count: count(self.relationships.len()),
+                total_err_count: count(self.failures.len()),
+            },
+            err_msg: errors.join("; "),
+            model_name: self.models.iter().map(|m| m.name.clone()).collect(),
+            entity_type_summary: crate::models::ModelImportSummaryEntityTypeSummary {
+                successful_models: self.models,
+                successful_components: self.components,
+                successful_relationships: self.relationships,
+                unsuccessful_entity_name_with_error: self.failures,
+            },
+        }
     }
 }

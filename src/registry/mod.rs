@@ -9,6 +9,8 @@ use parking_lot::RwLock;
 
 use serde_json::{Value, json};
 
+pub mod archive;
+
 use crate::bus::{Bus, Topic};
 use crate::fault::{Internal, OrInternal};
 use crate::models::{
@@ -56,6 +58,12 @@ pub enum RegistryError {
     Invalid(String),
     #[error("model {0} is already registered")]
     Exists(String),
+    #[error("model {0} is built into the server and cannot be deleted")]
+    BuiltIn(String),
+    #[error(
+        "model {id} cannot be deleted: the relationships of {dependents} name its kinds; delete those first"
+    )]
+    InUse { id: String, dependents: String },
     #[error("no model {name:?}{}", .version.as_ref().map(|v| format!(" at version {v:?}")).unwrap_or_default())]
     NoModel {
         name: String,
@@ -219,6 +227,15 @@ impl Registry {
     /// the kinds of one registered before it.
     pub async fn sync(&self) -> Result<usize, LoadError> {
         let stored = self.store.registered_models().await?;
+        // Registrations another replica deleted go here too.
+        let ids: std::collections::HashSet<String> = stored
+            .iter()
+            .filter_map(|doc| serde_json::from_str::<ModelDefinition>(doc).ok())
+            .map(|d| format!("{}@{}", d.name.as_str(), d.version.as_str()))
+            .collect();
+        self.entries
+            .write()
+            .retain(|e| e.model.built_in || ids.contains(&e.model.id));
         let mut added = 0;
         for doc in stored {
             let definition: ModelDefinition =
@@ -524,6 +541,65 @@ impl Registry {
         }
         self.bus.publish(Topic::Registry, &model.id).await;
         Ok(model)
+    }
+
+    /// Checks a definition as [`Registry::register`] would, without registering it.
+    pub fn validate(&self, definition: ModelDefinition) -> Result<RegistryModel, RegistryError> {
+        let known = self.snapshot();
+        let entry = self.build(definition, false, &known)?;
+        if known.iter().any(|e| e.model.id == entry.model.id) {
+            return Err(RegistryError::Exists(entry.model.id.clone()));
+        }
+        Ok(entry.model)
+    }
+
+    /// Deletes a registered model (by id, `<name>@<version>`): not a built-in one, nor one
+    /// whose kinds another registered model's relationships name (it could not be loaded
+    /// again at the next start).
+    pub async fn delete(&self, id: &str) -> Result<RegistryModel, RegistryError> {
+        let entries = self.snapshot();
+        let Some(entry) = entries.iter().find(|e| e.model.id == id) else {
+            let (name, version) = id.split_once('@').unwrap_or((id, ""));
+            return Err(RegistryError::NoModel {
+                name: name.to_string(),
+                version: Some(version.to_string()).filter(|v| !v.is_empty()),
+            });
+        };
+        if entry.model.built_in {
+            return Err(RegistryError::BuiltIn(id.to_string()));
+        }
+        let kinds: Vec<&str> = entry
+            .model
+            .components
+            .iter()
+            .map(|c| c.kind.as_str())
+            .collect();
+        let dependents: Vec<&str> = entries
+            .iter()
+            .filter(|e| !e.model.built_in && e.model.id != id)
+            .filter(|e| {
+                e.model.relationships.iter().any(|r| {
+                    r.from.iter().chain(&r.to).any(|k| {
+                        kinds.contains(&k.as_str())
+                            && !e.model.components.iter().any(|c| c.kind == *k)
+                    })
+                })
+            })
+            .map(|e| e.model.id.as_str())
+            .collect();
+        if !dependents.is_empty() {
+            return Err(RegistryError::InUse {
+                id: id.to_string(),
+                dependents: dependents.join(", "),
+            });
+        }
+        self.store
+            .delete_registered_model(id)
+            .await
+            .or_internal("deleting a model")?;
+        self.entries.write().retain(|e| e.model.id != id);
+        self.bus.publish(Topic::Registry, id).await;
+        Ok(entry.model.clone())
     }
 
     /// Models matching the filters (newest version last within a name).

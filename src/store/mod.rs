@@ -1616,6 +1616,15 @@ impl Store {
             .collect()
     }
 
+    /// Deletes a registered model; false when there was none.
+    pub async fn delete_registered_model(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM registry_models WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Stores a registered model; false when one with that id exists.
     pub async fn insert_registered_model(
         &self,

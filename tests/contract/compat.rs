@@ -171,7 +171,54 @@ impl Fixtures {
         );
         let user = get("/api/user").await;
         fixtures.set("userId", user["id"].as_str());
+        fixtures.model_archive(server).await;
         fixtures
+    }
+
+    /// A registered model of the compat's own, its archive as Meshery exports it (base64,
+    /// and served on loopback), and its id.
+    async fn model_archive(&mut self, server: &TestServer) {
+        let http = server.http();
+        self.registered_model(server).await;
+        let id = self.values["registeredModelId"].clone();
+        let archive = http
+            .get(server.url(&format!("/api/meshmodels/export?id={id}&file_type=tar")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        self.set(
+            "modelArchiveBase64",
+            Some(&base64::engine::general_purpose::STANDARD.encode(&archive)),
+        );
+        let app = axum::Router::new().route(
+            "/model.tar.gz",
+            axum::routing::get(move || async move { archive }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/model.tar.gz", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        self.set("modelArchiveUrl", Some(&url));
+    }
+
+    /// The compat's own model, registered (again, if an entry deleted it).
+    async fn registered_model(&mut self, server: &TestServer) {
+        let made = server
+            .http()
+            .post(server.url("/api/meshmodels/register"))
+            .json(&crate::registry::sample_model("compat-mesh"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(made.status().as_u16(), 201 | 409),
+            "{}",
+            made.status()
+        );
+        self.set("registeredModelId", Some("compat-mesh@v1.0.0"));
     }
 
     fn set(&mut self, name: &str, value: Option<&str>) {
@@ -273,10 +320,23 @@ impl Fixtures {
         );
     }
 
-    /// Before a call that deletes: the fixtures it names, made anew (an earlier call may
-    /// have deleted them).
+    /// Before a call that deletes, or imports a model: the fixtures it names, made anew (an
+    /// earlier call may have deleted them), or out of the way.
     async fn renew(&mut self, server: &TestServer, e: &Entry) {
         let text = format!("{} {:?} {:?}", e.path, e.body, e.query);
+        if text.contains("{registeredModelId}") {
+            self.registered_model(server).await;
+        }
+        if text.contains("{modelArchive") {
+            // An import registers the archive's model: it must not be there yet.
+            let id = &self.values["registeredModelId"];
+            server
+                .http()
+                .delete(server.url(&format!("/api/meshmodels/models/{id}")))
+                .send()
+                .await
+                .unwrap();
+        }
         if text.contains("{patternId}") {
             self.design(server).await;
         }
@@ -532,8 +592,9 @@ async fn meshery_clients_calls_get_what_they_read() {
     let show = std::env::var_os("COMPAT_SHOW").is_some();
     let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let destructive = |e: &Entry| e.method == "DELETE" || e.path.ends_with("/delete");
+    let imports_model = |e: &Entry| format!("{:?}", e.body).contains("{modelArchive");
     for e in order {
-        if destructive(e) {
+        if destructive(e) || imports_model(e) {
             fixtures.renew(&server, e).await;
         }
         let outcome = replay(&server, &fixtures, e).await;

@@ -12,6 +12,14 @@ async fn raw(server: &TestServer, path: &str) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// The model a definition registered (201), not an import summary.
+pub fn registered(r: meshery::models::RegisterModelResult) -> meshery::models::RegistryModel {
+    match r {
+        meshery::models::RegisterModelResult::RegistryModel(m) => m,
+        other => panic!("a model was expected: {other:?}"),
+    }
+}
+
 fn definition(value: Value) -> ModelDefinition {
     serde_json::from_value(value).unwrap()
 }
@@ -396,13 +404,15 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
     }
     assert_eq!(raw(&server, "/api/registry/models/x-mesh").await.0, 404);
 
-    let model = client
-        .register_model()
-        .body(definition(good.clone()))
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let model = registered(
+        client
+            .register_model()
+            .body(definition(good.clone()))
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
+    );
     assert_eq!(model.id, "acme-mesh@v0.3.0");
     assert!(!model.built_in);
     assert_eq!(
@@ -581,5 +591,197 @@ async fn the_registry_answers_in_meshery_shapes() {
             .iter()
             .all(|r| r["kind"] == "hierarchical")
     );
+    server.finish().await;
+}
+
+/// A model definition with two kinds and a relationship between them.
+pub fn sample_model(name: &str) -> Value {
+    json!({
+        "name": name, "version": "v1.0.0", "displayName": "Sample", "category": "Observability",
+        "components": [
+            {"kind": "Widget", "apiVersion": "widgets.io/v1",
+             "schema": {"type": "object", "properties": {"spec": {"type": "object", "required": ["size"]}}}},
+            {"kind": "Gadget", "apiVersion": "widgets.io/v1", "namespaced": false}
+        ],
+        "relationships": [{"kind": "edge", "type": "non-binding", "subType": "network", "from": ["Widget"], "to": ["Gadget"]}]
+    })
+}
+
+/// Export as Meshery's archives (a .tar.gz, an OCI image), delete, and import them back
+/// as Meshery's clients send them (base64, bytes, a URL; checked only with
+/// `register: false`), with Meshery's summary; what cannot be deleted or imported is
+/// refused with the reason.
+#[tokio::test]
+async fn models_are_exported_deleted_and_imported_as_meshery_archives() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let post = |body: Value| {
+        http.post(server.url("/api/meshmodels/register"))
+            .json(&body)
+            .send()
+    };
+    let made = post(sample_model("sample-mesh")).await.unwrap();
+    assert_eq!(made.status(), 201);
+    let original: Value = made.json().await.unwrap();
+    let export = |query: &str| {
+        let url = server.url(&format!("/api/meshmodels/export?{query}"));
+        let http = http.clone();
+        let query = query.to_string();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{query}");
+            assert_eq!(r.headers()["content-type"], "application/octet-stream");
+            r.bytes().await.unwrap().to_vec()
+        }
+    };
+    let tgz = export("id=sample-mesh@v1.0.0&file_type=tar&output_format=yaml").await;
+    assert_eq!(&tgz[..2], &[0x1f, 0x8b], "gzip");
+    let oci = export("name=sample-mesh").await;
+    assert_eq!(&oci[257..262], b"ustar", "an OCI layout is a tar");
+    assert_eq!(
+        export("name=sample-mesh&file_type=tar").await,
+        export("id=sample-mesh@v1.0.0&file_type=tar").await,
+        "deterministic"
+    );
+
+    // Built-in models stay; a registered one goes, with its answer the model.
+    let builtin = http
+        .delete(server.url("/api/meshmodels/models/kubernetes@v1.31.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builtin.status(), 409);
+    assert!(
+        builtin
+            .text()
+            .await
+            .unwrap()
+            .contains("built into the server")
+    );
+    let gone = http
+        .delete(server.url("/api/meshmodels/models/sample-mesh@v1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 200);
+    assert_eq!(
+        raw(&server, "/api/meshmodels/models/sample-mesh").await.0,
+        404
+    );
+
+    // Checked only, then imported from each form: the same model as before.
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let dry: Value = post(json!({"uploadType": "file", "register": false, "importBody": {"model_file": b64(&tgz), "file_name": "sample.tgz"}}))
+        .await.unwrap().json().await.unwrap();
+    assert_eq!(dry["entityCount"]["modelCount"], 1, "{dry}");
+    assert_eq!(
+        raw(&server, "/api/meshmodels/models/sample-mesh").await.0,
+        404,
+        "not registered"
+    );
+    let bytes: Vec<u8> = oci.clone();
+    let imported = post(json!({"uploadType": "file", "register": true, "importBody": {"modelFile": bytes, "fileName": "sample.tar"}})).await.unwrap();
+    assert_eq!(imported.status(), 200);
+    let summary: Value = imported.json().await.unwrap();
+    assert_eq!(
+        summary["entityTypeSummary"]["successfulModels"][0]["name"], "sample-mesh",
+        "{summary}"
+    );
+    assert_eq!(
+        summary["entityCount"],
+        json!({"modelCount": 1, "compCount": 2, "relCount": 1, "totalErrCount": 0})
+    );
+    assert_eq!(summary["errMsg"], "");
+    let (_, back) = raw(&server, "/api/meshmodels/models/sample-mesh").await;
+    let back = &back["models"][0];
+    for key in [
+        "name",
+        "version",
+        "displayName",
+        "category",
+        "componentsCount",
+        "relationshipsCount",
+    ] {
+        assert_eq!(back[key], original[key], "{key}");
+    }
+    let widget = back["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "Widget")
+        .unwrap();
+    assert_eq!(
+        widget["schema"]["properties"]["spec"]["required"],
+        json!(["size"]),
+        "the schema came back"
+    );
+    // Importing it again: a failure in the summary, with the reason.
+    let again: Value = post(json!({"uploadType": "file", "importBody": {"modelFile": b64(&tgz)}}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["entityCount"]["modelCount"], 0);
+    assert!(
+        again["errMsg"]
+            .as_str()
+            .unwrap()
+            .contains("already registered"),
+        "{again}"
+    );
+    // By URL, served on loopback.
+    let served = tgz.clone();
+    let app = axum::Router::new().route(
+        "/sample.tgz",
+        axum::routing::get(move || async move { served }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sample.tgz", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    http.delete(server.url("/api/meshmodels/models/sample-mesh@v1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    let by_url: Value =
+        post(json!({"uploadType": "urlImport", "importBody": {"url": url}, "register": true}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(by_url["modelName"], json!(["sample-mesh"]), "{by_url}");
+
+    // A model whose kinds another one's relationships name cannot go first.
+    let mut dependent = sample_model("dependent-mesh");
+    dependent["components"] = json!([{"kind": "Gizmo", "apiVersion": "widgets.io/v1"}]);
+    dependent["relationships"] = json!([{"kind": "edge", "type": "non-binding", "subType": "network", "from": ["Gizmo"], "to": ["Widget"]}]);
+    assert_eq!(post(dependent).await.unwrap().status(), 201);
+    let in_use = http
+        .delete(server.url("/api/meshmodels/models/sample-mesh@v1.0.0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_use.status(), 409);
+    assert!(in_use.text().await.unwrap().contains("dependent-mesh"));
+    for (body, says) in [
+        (
+            json!({"uploadType": "csv", "importBody": {"model_csv": "Model\n"}}),
+            "CSV",
+        ),
+        (
+            json!({"uploadType": "file", "importBody": {"modelFile": "not base64!"}}),
+            "base64",
+        ),
+        (
+            json!({"uploadType": "file", "importBody": {"modelFile": b64(b"\x00\x01binary")}}),
+            "archive",
+        ),
+        (json!({"uploadType": "urlImport", "importBody": {}}), "url"),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        assert!(r.text().await.unwrap().contains(says), "{body}");
+    }
     server.finish().await;
 }

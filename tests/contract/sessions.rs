@@ -37,13 +37,14 @@ async fn only_administrators_register_models() {
     let root = s.client_as("root");
     assert!(root.get_model().model("alice-mesh").send().await.is_err());
 
-    let registered = root
-        .register_model()
-        .body(model("root-mesh"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner();
+    let registered = crate::registry::registered(
+        root.register_model()
+            .body(model("root-mesh"))
+            .send()
+            .await
+            .unwrap()
+            .into_inner(),
+    );
     assert_eq!(registered.id, "root-mesh@v1.0.0");
     // Every user sees what the administrator registered.
     let seen = alice

@@ -189,6 +189,13 @@ impl Spec {
                         self.check_body(&here, &key, &media["schema"], &json)?;
                     }
                     Ok(())
+                } else if media["schema"]["format"] == "binary" {
+                    // A file: any bytes, but not nothing.
+                    if body.is_empty() {
+                        Err(format!("{here}: an empty file"))
+                    } else {
+                        Ok(())
+                    }
                 } else if media["schema"]["type"] == "string" {
                     std::str::from_utf8(body)
                         .map(|_| ())
