@@ -669,6 +669,219 @@ pub fn visibility_filter(values: &[String]) -> Result<Vec<String>, DesignError> 
     Ok(out)
 }
 
+/// One component as the relationship evaluation sees it.
+struct Part {
+    id: String,
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+    /// Its labels, or its pod template's for a workload.
+    labels: Map<String, Value>,
+    /// What it selects by labels (`spec.selector`, or `spec.selector.matchLabels`).
+    selector: Map<String, Value>,
+    /// Its resource without `metadata`, where references by name are.
+    body: Value,
+}
+
+fn part(component: &Map<String, Value>, index: usize) -> Option<Part> {
+    let id = component
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let c = from_meshery_component(component.clone());
+    let kind = c.get("kind")?.as_str()?.to_string();
+    let meta = c.get("metadata").cloned().unwrap_or(Value::Null);
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .or_else(|| c.get("name").and_then(Value::as_str))?
+        .to_string();
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    let whole = Value::Object(c.clone());
+    let template = whole.pointer("/spec/template/metadata/labels");
+    let labels = object(template.or_else(|| meta.get("labels")));
+    let selector = match whole.pointer("/spec/selector") {
+        Some(Value::Object(s)) if s.contains_key("matchLabels") => object(s.get("matchLabels")),
+        Some(Value::Object(s)) => s.clone(),
+        _ => Map::new(),
+    };
+    let mut body = Value::Object(c.clone());
+    if let Some(b) = body.as_object_mut() {
+        for key in [
+            "metadata",
+            "name",
+            "kind",
+            "apiVersion",
+            "model",
+            "id",
+            "displayName",
+        ] {
+            b.remove(key);
+        }
+    }
+    Some(Part {
+        id: id.unwrap_or_else(|| format!("{name}#{index}")),
+        kind,
+        namespace: meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        name,
+        labels,
+        selector,
+        body,
+    })
+}
+
+/// Whether a string anywhere in `v` is `name`.
+fn mentions(v: &Value, name: &str) -> bool {
+    match v {
+        Value::String(s) => s == name,
+        Value::Array(a) => a.iter().any(|v| mentions(v, name)),
+        Value::Object(m) => m.values().any(|v| mentions(v, name)),
+        _ => false,
+    }
+}
+
+/// Whether relationship `r` holds from `a` to `b`: a hierarchical one when `b` lives in
+/// the namespace `a` is; an edge one within a namespace when `a` selects `b` by labels,
+/// or (without a selector) names it; a binding one also when `b` names `a`.
+fn relates(r: &crate::models::RegistryRelationship, a: &Part, b: &Part) -> bool {
+    use crate::models::RegistryRelationshipKind as Kind;
+    if a.id == b.id || !r.from.contains(&a.kind) || !r.to.contains(&b.kind) {
+        return false;
+    }
+    if r.kind == Kind::Hierarchical {
+        return b.namespace.as_deref().unwrap_or("default") == a.name;
+    }
+    let same_namespace = match (&a.namespace, &b.namespace) {
+        (Some(x), Some(y)) => x == y,
+        _ => {
+            a.namespace.as_deref().unwrap_or("default")
+                == b.namespace.as_deref().unwrap_or("default")
+        }
+    };
+    if !same_namespace {
+        return false;
+    }
+    if !a.selector.is_empty() {
+        return a.selector.iter().all(|(k, v)| b.labels.get(k) == Some(v));
+    }
+    mentions(&a.body, &b.name) || (r.type_ == "binding" && mentions(&b.body, &a.name))
+}
+
+/// Meshery's relationship evaluation: the registry's relationships that hold between the
+/// components of a design (Meshery's design format or this server's), as Meshery's
+/// relationship declarations, and the actions that bring the design's own list there.
+pub fn evaluate(
+    design: &Value,
+    registry: &Registry,
+    diff_only: bool,
+) -> Result<Value, DesignError> {
+    let Some(doc) = design.as_object() else {
+        return Err(DesignError::Invalid(vec![
+            "design must be an object".into(),
+        ]));
+    };
+    let components = match doc.get("components") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(c)) => c.clone(),
+        Some(_) => {
+            return Err(DesignError::Invalid(vec![
+                "design.components must be a list".into(),
+            ]));
+        }
+    };
+    if components.len() > MAX_COMPONENTS {
+        return Err(DesignError::Invalid(vec![format!(
+            "{} components; at most {MAX_COMPONENTS}",
+            components.len()
+        )]));
+    }
+    let parts: Vec<Part> = components
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.as_object().and_then(|c| part(c, i)))
+        .collect();
+    let mut found = Vec::new();
+    for r in registry.relationships() {
+        for a in &parts {
+            for b in &parts {
+                if !relates(&r, a, b) {
+                    continue;
+                }
+                let digest = ring::digest::digest(
+                    &ring::digest::SHA256,
+                    format!("{}\n{}\n{}", r.id, a.id, b.id).as_bytes(),
+                );
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest.as_ref()[..16]);
+                found.push(json!({
+                    "id": uuid::Uuid::new_v8(bytes).to_string(),
+                    "schemaVersion": r.schema_version,
+                    "version": r.version,
+                    "kind": r.kind,
+                    "type": r.type_,
+                    "subType": r.sub_type,
+                    "status": "approved",
+                    "evaluationQuery": r.evaluation_query,
+                    "model": {"name": r.model.name, "version": r.model.version},
+                    "metadata": {"description": r.description},
+                    "selectors": [{"allow": {
+                        "from": [{"id": a.id, "kind": a.kind, "model": {"name": r.model.name}}],
+                        "to": [{"id": b.id, "kind": b.kind, "model": {"name": r.model.name}}]
+                    }}]
+                }));
+            }
+        }
+    }
+    let id_of = |v: &Value| v.get("id").and_then(Value::as_str).map(str::to_string);
+    let before: Vec<Value> = doc
+        .get("relationships")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let now: std::collections::HashSet<String> = found.iter().filter_map(id_of).collect();
+    let had: std::collections::HashSet<String> = before.iter().filter_map(id_of).collect();
+    let mut actions = Vec::new();
+    for r in &found {
+        if id_of(r).is_some_and(|id| !had.contains(&id)) {
+            actions.push(json!({"op": "add_relationship", "value": {"item": r}}));
+        }
+    }
+    for r in &before {
+        if let Some(id) = id_of(r).filter(|id| !now.contains(id)) {
+            actions.push(json!({"op": "delete_relationship", "value": {"id": id}}));
+        }
+    }
+    let mut out = design.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.entry("components").or_insert_with(|| json!([]));
+        if diff_only {
+            o.insert("components".into(), json!([]));
+            o.insert(
+                "relationships".into(),
+                Value::Array(
+                    actions
+                        .iter()
+                        .filter_map(|a| a.pointer("/value/item").cloned())
+                        .collect(),
+                ),
+            );
+        } else {
+            o.insert("relationships".into(), Value::Array(found));
+        }
+    }
+    let hash = ring::digest::digest(&ring::digest::SHA256, out.to_string().as_bytes());
+    Ok(json!({
+        "schemaVersion": "relationships.meshery.io/v1alpha3",
+        "design": out,
+        "actions": actions,
+        "evaluationHash": hash.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -370,6 +370,25 @@ impl RegistryApi for Api {
         Ok(DeleteModelResponse::Ok(model))
     }
 
+    async fn evaluate_relationships(
+        &self,
+        r: EvaluateRelationshipsRequest<Session>,
+    ) -> Result<EvaluateRelationshipsResponse, ApiError> {
+        let diff_only = r
+            .body
+            .options
+            .as_ref()
+            .and_then(|o| o.return_diff_only)
+            .unwrap_or(false);
+        let design = serde_json::to_value(&r.body.design)
+            .map_err(|e| ApiError::internal("reading a design", e))?;
+        let evaluated = crate::designs::evaluate(&design, &self.registry, diff_only)?;
+        Ok(EvaluateRelationshipsResponse::Ok(
+            serde_json::from_value(evaluated)
+                .map_err(|e| ApiError::internal("encoding an evaluation", e))?,
+        ))
+    }
+
     async fn export_model(
         &self,
         r: ExportModelRequest<Session>,

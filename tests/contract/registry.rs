@@ -785,3 +785,125 @@ async fn models_are_exported_deleted_and_imported_as_meshery_archives() {
     }
     server.finish().await;
 }
+
+/// Relationship evaluation over the sample app (ConfigMap, Deployment, Service), in this
+/// server's design format and in Meshery's: the Service selects the Deployment by labels,
+/// the Deployment mounts the ConfigMap; ids are stable, actions bring the design there.
+#[tokio::test]
+async fn relationships_are_evaluated_over_a_design() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let manifest = include_str!("../support/sample-app.yaml");
+    let imported: Value = http
+        .post(server.url("/api/pattern/import"))
+        .json(&json!({"file": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, manifest), "fileName": "app.yaml"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours: Value = yaml_serde::from_str(imported[0]["patternFile"].as_str().unwrap()).unwrap();
+    let evaluate = |design: Value, options: Value| {
+        let http = http.clone();
+        let url = server.url("/api/meshmodels/relationships/evaluate");
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"design": design, "options": options}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let found = evaluate(ours.clone(), json!({})).await;
+    let kinds: std::collections::BTreeSet<(String, String, String)> =
+        found["design"]["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let side = |s: &str| {
+                    r["selectors"][0]["allow"][s][0]["kind"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                };
+                (
+                    side("from"),
+                    side("to"),
+                    r["subType"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "ConfigMap".to_string(),
+                "Deployment".to_string(),
+                "mount".to_string()
+            ),
+            ("Service".into(), "Deployment".into(), "network".into()),
+        ]
+        .into_iter()
+        .collect(),
+        "{found}"
+    );
+    assert_eq!(found["actions"].as_array().unwrap().len(), 2);
+    assert!(
+        found["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["op"] == "add_relationship")
+    );
+    // Evaluated again with its relationships: nothing to do, the same ids.
+    let again = evaluate(found["design"].clone(), json!({"returnDiffOnly": false})).await;
+    assert_eq!(again["actions"], json!([]));
+    assert_eq!(
+        again["design"]["relationships"],
+        found["design"]["relationships"]
+    );
+    // A Service selecting other labels relates to nothing; a stale relationship goes.
+    let mut other = found["design"].clone();
+    for c in other["components"].as_array_mut().unwrap() {
+        if c["kind"] == "Service" {
+            c["spec"]["selector"] = json!({"app": "other"});
+        }
+    }
+    let changed = evaluate(other, json!({"returnDiffOnly": true})).await;
+    assert_eq!(changed["actions"].as_array().unwrap().len(), 1, "{changed}");
+    assert_eq!(changed["actions"][0]["op"], "delete_relationship");
+    assert_eq!(changed["design"]["components"], json!([]), "diff only");
+    // Meshery's design format: the same relationships, by its component ids.
+    let meshery = json!({
+        "id": "00000000-0000-0000-0000-0000000000aa", "name": "m", "schemaVersion": "designs.meshery.io/v1beta1", "version": "0.0.1",
+        "components": [
+            {"id": "svc-1", "displayName": "web", "component": {"kind": "Service", "version": "v1"}, "model": {"name": "kubernetes"},
+             "configuration": {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}}}},
+            {"id": "dep-1", "displayName": "web", "component": {"kind": "Deployment", "version": "apps/v1"}, "model": {"name": "kubernetes"},
+             "configuration": {"metadata": {"name": "web"}, "spec": {"template": {"metadata": {"labels": {"app": "web"}}}}}}
+        ],
+        "relationships": []
+    });
+    let evaluated = evaluate(meshery, json!({})).await;
+    let r = &evaluated["design"]["relationships"][0];
+    assert_eq!(
+        (
+            r["selectors"][0]["allow"]["from"][0]["id"].as_str(),
+            r["selectors"][0]["allow"]["to"][0]["id"].as_str()
+        ),
+        (Some("svc-1"), Some("dep-1"))
+    );
+    let bad = http
+        .post(server.url("/api/meshmodels/relationships/evaluate"))
+        .json(&json!({"design": {"components": "no"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    server.finish().await;
+}

@@ -171,6 +171,8 @@ enum Shape {
         props: BTreeMap<String, Shape>,
         required: BTreeSet<String>,
         additional: Option<Box<Shape>>,
+        /// `additionalProperties: true`: any other property passes (a free-form object).
+        open: bool,
     },
 }
 
@@ -307,6 +309,7 @@ fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
             props,
             required,
             additional,
+            open,
         } if depth == 0 => {
             let mut props = props.clone();
             let mut required = required.clone();
@@ -323,12 +326,14 @@ fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
                 props,
                 required,
                 additional: additional.clone(),
+                open: *open,
             }
         }
         Shape::Object {
             props,
             required,
             additional,
+            open,
         } => Shape::Object {
             props: props
                 .iter()
@@ -338,6 +343,7 @@ fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
             additional: additional
                 .as_ref()
                 .map(|a| Box::new(with_snake_aliases(a, depth - 1))),
+            open: *open,
         },
         Shape::Array(items) => Shape::Array(Box::new(with_snake_aliases(items, depth))),
         other => other.clone(),
@@ -456,10 +462,12 @@ impl Resolver<'_> {
                     Some(v @ Value::Object(_)) => Some(Box::new(self.shape(v, seen))),
                     _ => None,
                 };
+                let open = schema.get("additionalProperties") == Some(&Value::Bool(true));
                 Shape::Object {
                     props,
                     required,
                     additional,
+                    open,
                 }
             }
             _ => Shape::Any,
@@ -486,11 +494,13 @@ fn merge(a: Shape, b: Shape, all: bool) -> Shape {
                 props: mut pa,
                 required: ra,
                 additional: xa,
+                open: oa,
             },
             Shape::Object {
                 props: pb,
                 required: rb,
                 additional: xb,
+                open: ob,
             },
         ) => {
             let a_keys: BTreeSet<String> = pa.keys().cloned().collect();
@@ -510,6 +520,7 @@ fn merge(a: Shape, b: Shape, all: bool) -> Shape {
                 props: pa,
                 required,
                 additional: xa.or(xb),
+                open: oa || ob,
             }
         }
         (a, b) if a == b => a,
@@ -767,11 +778,13 @@ fn compare(
                 props: pa,
                 required: ra,
                 additional: xa,
+                ..
             },
             Shape::Object {
                 props: pb,
                 required: rb,
                 additional: xb,
+                open,
             },
         ) => {
             for (key, a) in pa {
@@ -798,6 +811,8 @@ fn compare(
                             compare(&here, a, b, dir, out);
                         }
                     }
+                    // Ours is free-form: it takes (and passes on) whatever is there.
+                    None if *open => {}
                     None => {
                         let near = pb.keys().find(|k| same_words(k, key));
                         out.push((
@@ -915,6 +930,23 @@ mod tests {
                 "properties": props.iter().map(|(k, v)| (k.clone(), shape_to_value(v))).collect::<serde_json::Map<_, _>>(),
             }),
         }
+    }
+
+    #[test]
+    fn free_form_objects_take_any_property() {
+        let found = diffs(
+            "{type: object, properties: {a: {type: string}, b: {type: object, properties: {c: {type: string}}}}}",
+            "{type: object, additionalProperties: true}",
+            Direction::Request,
+        );
+        assert!(found.is_empty(), "{found:?}");
+        // Closed (or merely undeclared) objects still differ.
+        let found = diffs(
+            "{type: object, properties: {a: {type: string}}}",
+            "{type: object, properties: {b: {type: string}}}",
+            Direction::Request,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
     }
 
     #[test]
