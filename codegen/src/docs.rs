@@ -63,7 +63,7 @@ pub fn rest_markdown(spec: &Spec) -> String {
     }
     let _ = writeln!(
         md,
-        "A query parameter that takes several values is repeated (`?kind=a&kind=b`) or given once as a JSON array (`?kind=[\"a\",\"b\"]`, as Meshery's clients send it). An optional parameter given empty (or `undefined`, or `null`) counts as absent unless it is a plain string (Meshery's clients send `from=&to=` and `page=undefined`).\n"
+        "A query parameter that takes several values is repeated (`?kind=a&kind=b`) or given once as a JSON array (`?kind=[\"a\",\"b\"]`, as Meshery's clients send it). A query parameter marked `allowEmptyValue` counts as absent when given empty (Meshery's clients send `from=&to=`); any other value must match the parameter's schema.\n"
     );
     let _ = writeln!(md, "## Authentication\n");
     let _ = writeln!(md, "| Scheme | Kind | Details |\n| --- | --- | --- |");

@@ -99,6 +99,8 @@ pub struct Param {
     pub name: String,
     pub location: Location,
     pub required: bool,
+    /// `allowEmptyValue` on a query parameter: an empty value counts as absent.
+    pub allow_empty: bool,
     pub description: String,
     pub schema: ReferenceOr<Schema>,
 }
@@ -550,10 +552,18 @@ fn param(file: &str, place: &str, api: &OpenAPI, p: &ReferenceOr<Parameter>) -> 
             .cloned()
             .ok_or_else(|| Error::new(file, place, format!("unresolved parameter {reference}")))?,
     };
-    let (location, data) = match &p {
-        Parameter::Path { parameter_data, .. } => (Location::Path, parameter_data),
-        Parameter::Query { parameter_data, .. } => (Location::Query, parameter_data),
-        Parameter::Header { parameter_data, .. } => (Location::Header, parameter_data),
+    let (location, data, allow_empty) = match &p {
+        Parameter::Path { parameter_data, .. } => (Location::Path, parameter_data, false),
+        Parameter::Query {
+            parameter_data,
+            allow_empty_value,
+            ..
+        } => (
+            Location::Query,
+            parameter_data,
+            allow_empty_value.unwrap_or(false),
+        ),
+        Parameter::Header { parameter_data, .. } => (Location::Header, parameter_data, false),
         Parameter::Cookie { parameter_data, .. } => {
             return Err(Error::new(
                 file,
@@ -576,6 +586,7 @@ fn param(file: &str, place: &str, api: &OpenAPI, p: &ReferenceOr<Parameter>) -> 
         name: data.name.clone(),
         location,
         required: data.required || location == Location::Path,
+        allow_empty,
         description: data.description.clone().unwrap_or_default(),
         schema: schema.clone(),
     })

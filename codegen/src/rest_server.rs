@@ -428,20 +428,12 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                     };
                 });
             } else {
-                // An empty value of anything but a plain string counts as absent (Meshery's
-                // clients send `from=&to=`).
-                let plain_string = matches!(
-                    &p.schema,
-                    ReferenceOr::Item(s) if matches!(
-                        &s.schema_kind,
-                        SchemaKind::Type(Type::String(st))
-                            if !matches!(st.format, openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::DateTime))
-                    )
-                );
-                let values = if plain_string {
-                    values
-                } else {
+                // `allowEmptyValue`: an empty value counts as absent (Meshery's clients send
+                // `from=&to=`).
+                let values = if p.allow_empty {
                     quote!(rt::drop_empty(#values))
+                } else {
+                    values
                 };
                 fields.push(quote! { #[doc = #pdoc] pub #field: ::std::option::Option<#ty>, });
                 extract.push(quote! {
@@ -1017,13 +1009,9 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     .collect()
             }
 
-            /// The values that say something: not blank, and not a JavaScript client's
-            /// `undefined` or `null` for a value it did not have.
+            /// The values that say something: not blank.
             pub fn drop_empty(values: Vec<String>) -> Vec<String> {
-                values
-                    .into_iter()
-                    .filter(|v| !matches!(v.trim(), "" | "undefined" | "null"))
-                    .collect()
+                values.into_iter().filter(|v| !v.trim().is_empty()).collect()
             }
 
             /// Parses the first value, if any.

@@ -482,11 +482,18 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
 #[tokio::test]
 async fn the_registry_answers_in_meshery_shapes() {
     let server = TestServer::start().await;
-    let (status, models) = raw(
-        &server,
-        "/api/meshmodels/models?pagesize=all&page=undefined",
-    )
-    .await;
+    // An integer parameter takes integers only: a client's `undefined` is a clear 400.
+    let (status, refused) = raw(&server, "/api/meshmodels/models?page=undefined").await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("`page`")),
+        "{refused}"
+    );
+    let (status, models) = raw(&server, "/api/meshmodels/models?pagesize=all&page=").await;
+    assert_eq!(status, 400, "an empty page is not a page: {models}");
+    let (status, models) = raw(&server, "/api/meshmodels/models?pagesize=all").await;
     assert_eq!(status, 200, "{models}");
     let k8s = models["models"]
         .as_array()
