@@ -698,6 +698,22 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
     } else {
         (b, a)
     };
+    // Either replica answers for the context the other one stored (and the holder's
+    // audit then has a response to check whichever replica won the lease).
+    let page = holder
+        .client()
+        .list_connections()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        page.connections
+            .iter()
+            .map(|c| c.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["kubernetes"]
+    );
     let stream = other
         .client()
         .subscribe_cluster_resources()
