@@ -346,9 +346,12 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     // Something of every kind.
     let post = |path: &str, body: Value| {
         let request = http().post(source.url(path)).json(&body);
+        let path = path.to_string();
         async move {
             let response = request.send().await.unwrap();
-            assert!(response.status().is_success(), "{}", response.status());
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            assert!(status.is_success(), "{path}: {status} {text}");
         }
     };
     for d in ["first", "second"] {
@@ -362,7 +365,7 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     post("/api/user/prefs", json!({"anonymousUsageStats": false})).await;
     post(
         "/api/user/performance/profiles",
-        json!({"name": "copied profile", "endpoints": [source.url("/healthz/live")], "duration": "1s", "qps": 5.0}),
+        json!({"name": "copied profile", "endpoints": [source.url("/healthz/live")], "duration": "1s", "qps": 5}),
     )
     .await;
     post(
