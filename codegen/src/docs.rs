@@ -155,9 +155,13 @@ pub fn rest_markdown(spec: &Spec) -> String {
             };
             let _ = writeln!(md, "Security: {security}\n");
             if let Some(depth) = op.snake_aliases {
+                let depths = match op.page_items_aliases {
+                    Some(items) => format!("{depth} and {items}"),
+                    None => depth.to_string(),
+                };
                 let _ = writeln!(
                     md,
-                    "Compatibility: objects at depth {depth} of the success body also carry each camelCase key in snake_case.\n"
+                    "Compatibility: objects at depth {depths} of the success body also carry each camelCase key in snake_case.\n"
                 );
             }
             if !op.params.is_empty() {

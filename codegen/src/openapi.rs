@@ -48,6 +48,9 @@ pub struct Operation {
     /// `x-snake-aliases: N`: objects at nesting depth N of the JSON success body also
     /// carry each camelCase key in snake_case, for older clients.
     pub snake_aliases: Option<u64>,
+    /// A page envelope's `x-snake-aliases: N` (N > 0): its items at depth N carry the
+    /// snake_case keys too, besides the envelope's own (depth 0).
+    pub page_items_aliases: Option<u64>,
     /// `x-path-rest: true`: the last path parameter takes the rest of the path, slashes too.
     pub path_rest: bool,
     /// `x-aliases` on the path: other paths served by the same operation (legacy prefixes).
@@ -101,6 +104,12 @@ pub struct Param {
     pub required: bool,
     /// `allowEmptyValue` on a query parameter: an empty value counts as absent.
     pub allow_empty: bool,
+    /// `x-aliases` on a query parameter: other names the server also takes for it
+    /// (what older clients send); clients send its own name.
+    pub aliases: Vec<String>,
+    /// `x-absent` on an optional query parameter: literal values that count as absent
+    /// (`undefined`: what a JavaScript client sends for an argument it was not given).
+    pub absent: Vec<String>,
     pub description: String,
     pub schema: ReferenceOr<Schema>,
 }
@@ -279,16 +288,12 @@ impl Spec {
                     _ => None,
                 });
                 let pages_param = params.iter().any(|p| p.name == "page");
+                let mut page_items_aliases = None;
                 match (page, pages_param) {
                     (Some(_), _) => {
-                        // Every page envelope carries the legacy spellings too.
-                        if snake_aliases.is_some_and(|d| d != 0) {
-                            return Err(Error::new(
-                                file,
-                                &place,
-                                "answers a page envelope, whose snake_case aliases are at depth 0",
-                            ));
-                        }
+                        // Every page envelope carries the legacy spellings too (depth
+                        // 0); `x-snake-aliases: N` adds them to the objects at depth N.
+                        page_items_aliases = snake_aliases.filter(|d| *d != 0);
                         snake_aliases = Some(0);
                         for name in ["page", "pagesize", "pageSize"] {
                             if !params.iter().any(|p| p.name == name) {
@@ -321,6 +326,7 @@ impl Spec {
                     security,
                     raw,
                     snake_aliases,
+                    page_items_aliases,
                     path_rest,
                     aliases,
                     params,
@@ -582,11 +588,31 @@ fn param(file: &str, place: &str, api: &OpenAPI, p: &ReferenceOr<Parameter>) -> 
             format!("parameter {} must have a schema", data.name),
         ));
     };
+    // Both only on query parameters (`x-absent` on optional ones): lists of strings.
+    let list = |key: &str, allowed: bool, what: &str| -> Result<Vec<String>> {
+        let fail = |why: String| Error::new(file, place, format!("parameter {}: {why}", data.name));
+        match data.extensions.get(key) {
+            None => Ok(Vec::new()),
+            Some(_) if !allowed => Err(fail(format!("{key} only on {what}"))),
+            Some(v) => v
+                .as_array()
+                .and_then(|a| a.iter().map(|n| n.as_str().map(str::to_string)).collect())
+                .ok_or_else(|| fail(format!("{key} is a list of strings"))),
+        }
+    };
+    let aliases = list("x-aliases", location == Location::Query, "query parameters")?;
+    let absent = list(
+        "x-absent",
+        location == Location::Query && !data.required,
+        "optional query parameters",
+    )?;
     Ok(Param {
         name: data.name.clone(),
         location,
         required: data.required || location == Location::Path,
         allow_empty,
+        aliases,
+        absent,
         description: data.description.clone().unwrap_or_default(),
         schema: schema.clone(),
     })

@@ -334,7 +334,13 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         let pdoc = p.description.clone();
         let values = match p.location {
             Location::Path => quote!(rt::values_of_path(&__path, #name)),
-            Location::Query => quote!(rt::values_of_query(&__query, #name)),
+            Location::Query if p.aliases.is_empty() => {
+                quote!(rt::values_of_query(&__query, #name))
+            }
+            Location::Query => {
+                let aliases = &p.aliases;
+                quote!(rt::values_of_query_any(&__query, &[#name, #(#aliases),*]))
+            }
             Location::Header => quote!(rt::values_of_header(&parts, #name)?),
         };
         let is_array = matches!(&p.schema, ReferenceOr::Item(s) if matches!(s.schema_kind, SchemaKind::Type(Type::Array(_))));
@@ -434,6 +440,13 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
                     quote!(rt::drop_empty(#values))
                 } else {
                     values
+                };
+                // `x-absent`: literal values that count as absent (`undefined`).
+                let values = if p.absent.is_empty() {
+                    values
+                } else {
+                    let absent = &p.absent;
+                    quote!(rt::drop_values(#values, &[#(#absent),*]))
                 };
                 fields.push(quote! { #[doc = #pdoc] pub #field: ::std::option::Option<#ty>, });
                 extract.push(quote! {
@@ -550,10 +563,16 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         let encode_body = |body: TokenStream| match (&body_ty, aliases) {
             (None, _) => quote!(rt::empty(#status)),
             (Some((_, _, true)), None) => quote!(rt::json(#status, &#body)?),
-            (Some((_, _, true)), Some(depth)) => {
-                let depth = depth as usize;
-                quote!(rt::json_with_snake_aliases(#status, &#body, #depth)?)
-            }
+            (Some((_, _, true)), Some(depth)) => match op.page_items_aliases {
+                Some(items) => {
+                    let (depth, items) = (depth as usize, items as usize);
+                    quote!(rt::json_with_snake_aliases_at(#status, &#body, &[#depth, #items])?)
+                }
+                None => {
+                    let depth = depth as usize;
+                    quote!(rt::json_with_snake_aliases(#status, &#body, #depth)?)
+                }
+            },
             (Some((_, ct, false)), _) if ct == "text/event-stream" => {
                 quote!(rt::sse(#status, #body))
             }
@@ -994,6 +1013,15 @@ pub fn generate(spec: &Spec) -> Result<String> {
                 pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
             }
 
+            /// The values of the first of `names` (a parameter, then its aliases) given.
+            pub fn values_of_query_any(pairs: &[(String, String)], names: &[&str]) -> Vec<String> {
+                names
+                    .iter()
+                    .map(|n| values_of_query(pairs, n))
+                    .find(|v| !v.is_empty())
+                    .unwrap_or_default()
+            }
+
             pub fn values_of_header(parts: &Parts, name: &'static str) -> Result<Vec<String>, Rejection> {
                 parts
                     .headers
@@ -1012,6 +1040,11 @@ pub fn generate(spec: &Spec) -> Result<String> {
             /// The values that say something: not blank.
             pub fn drop_empty(values: Vec<String>) -> Vec<String> {
                 values.into_iter().filter(|v| !v.trim().is_empty()).collect()
+            }
+
+            /// The values that are none of `absent`.
+            pub fn drop_values(values: Vec<String>, absent: &[&str]) -> Vec<String> {
+                values.into_iter().filter(|v| !absent.contains(&v.as_str())).collect()
             }
 
             /// Parses the first value, if any.
@@ -1127,10 +1160,10 @@ pub fn generate(spec: &Spec) -> Result<String> {
                                     camel.push(c);
                                 }
                             }
-                            if !map.contains_key(&camel) {
-                                if let Some(v) = map.remove(&key) {
-                                    map.insert(camel, v);
-                                }
+                            // Both spellings (a whole answer sent back, aliases and
+                            // all): the camelCase one is the value.
+                            if let Some(v) = map.remove(&key) {
+                                map.entry(camel).or_insert(v);
                             }
                         }
                     }
@@ -1198,6 +1231,15 @@ pub fn generate(spec: &Spec) -> Result<String> {
             pub fn json_with_snake_aliases<T: ::serde::Serialize>(code: u16, body: &T, depth: usize) -> Result<Response, Rejection> {
                 let mut value = ::serde_json::to_value(body).map_err(|e| Rejection::InvalidResponse { reason: e.to_string() })?;
                 add_snake_aliases(&mut value, depth);
+                json(code, &value)
+            }
+
+            /// Like [`json_with_snake_aliases`], at each of `depths`.
+            pub fn json_with_snake_aliases_at<T: ::serde::Serialize>(code: u16, body: &T, depths: &[usize]) -> Result<Response, Rejection> {
+                let mut value = ::serde_json::to_value(body).map_err(|e| Rejection::InvalidResponse { reason: e.to_string() })?;
+                for depth in depths {
+                    add_snake_aliases(&mut value, *depth);
+                }
                 json(code, &value)
             }
 

@@ -270,11 +270,11 @@ fn our_operations(spec: &Value) -> anyhow::Result<BTreeMap<String, Operation>> {
                 // A body with `x-snake-aliases: N` also takes snake_case keys at depth N.
                 let body_snake = resolver.deref(&op["requestBody"])["x-snake-aliases"].as_u64();
                 if let (Some(depth), Some((_, shape))) = (body_snake, operation.body.as_mut()) {
-                    *shape = with_snake_aliases(shape, depth);
+                    *shape = with_snake_aliases(shape, depth, false);
                 }
                 for answer in operation.success.values_mut().flatten() {
                     if let Some(depth) = snake {
-                        answer.1 = with_snake_aliases(&answer.1, depth);
+                        answer.1 = with_snake_aliases(&answer.1, depth, true);
                     }
                     answer.1 = page_aliases(&answer.1, op, &resolver);
                 }
@@ -296,14 +296,15 @@ fn page_aliases(shape: &Shape, op: &Value, resolver: &Resolver) -> Shape {
         .map(|(_, r)| resolver.deref(r))
         .map(|r| resolver.deref(&r["content"]["application/json"]["schema"]));
     match schema {
-        Some(s) if s.get("x-page").is_some() => with_snake_aliases(shape, 0),
+        Some(s) if s.get("x-page").is_some() => with_snake_aliases(shape, 0, true),
         _ => shape.clone(),
     }
 }
 
 /// What the generated router's `json_with_snake_aliases` sends: objects at `depth` also
-/// carry each camelCase key in snake_case.
-fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
+/// carry each camelCase key in snake_case (required where the camelCase one is, when
+/// `sent`: an answer has both; a request body may spell a key either way).
+fn with_snake_aliases(shape: &Shape, depth: u64, sent: bool) -> Shape {
     match shape {
         Shape::Object {
             props,
@@ -316,7 +317,7 @@ fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
             for (k, v) in props.clone() {
                 let snake = snake_case(&k);
                 if snake != k {
-                    if required.contains(&k) {
+                    if sent && required.contains(&k) {
                         required.insert(snake.clone());
                     }
                     props.entry(snake).or_insert(v);
@@ -337,15 +338,15 @@ fn with_snake_aliases(shape: &Shape, depth: u64) -> Shape {
         } => Shape::Object {
             props: props
                 .iter()
-                .map(|(k, v)| (k.clone(), with_snake_aliases(v, depth - 1)))
+                .map(|(k, v)| (k.clone(), with_snake_aliases(v, depth - 1, sent)))
                 .collect(),
             required: required.clone(),
             additional: additional
                 .as_ref()
-                .map(|a| Box::new(with_snake_aliases(a, depth - 1))),
+                .map(|a| Box::new(with_snake_aliases(a, depth - 1, sent))),
             open: *open,
         },
-        Shape::Array(items) => Shape::Array(Box::new(with_snake_aliases(items, depth))),
+        Shape::Array(items) => Shape::Array(Box::new(with_snake_aliases(items, depth, sent))),
         other => other.clone(),
     }
 }
@@ -908,6 +909,7 @@ mod tests {
         let s = with_snake_aliases(
             &shape("{type: object, required: [pageSize], properties: {pageSize: {type: integer}}}"),
             0,
+            true,
         );
         let found = diffs(
             "{type: object, required: [page_size], properties: {page_size: {type: integer}}}",
@@ -915,6 +917,22 @@ mod tests {
             Direction::Response,
         );
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_request_may_spell_a_key_either_way() {
+        let Shape::Object {
+            props, required, ..
+        } = with_snake_aliases(
+            &shape("{type: object, required: [subType], properties: {subType: {type: string}}}"),
+            0,
+            false,
+        )
+        else {
+            panic!("not an object")
+        };
+        assert!(props.contains_key("sub_type") && props.contains_key("subType"));
+        assert_eq!(required.into_iter().collect::<Vec<_>>(), ["subType"]);
     }
 
     fn shape_to_value(s: &Shape) -> Value {
