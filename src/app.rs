@@ -120,6 +120,7 @@ pub struct AppState {
     pub deployer: crate::deploy::Deployer,
     pub inventory: crate::inventory::Inventory,
     pub connections: crate::connections::Connections,
+    pub credentials: Arc<crate::credentials::Credentials>,
     /// Applies the retention limits in the background.
     pub retention: Arc<crate::retention::Retention>,
     /// TLS of outbound https calls (providers, imports).
@@ -156,7 +157,7 @@ pub enum StartError {
     #[error("registry: {0}")]
     Registry(#[from] crate::registry::LoadError),
     #[error("kubeconfig sealing key: {0}")]
-    SecretKey(#[from] crate::kubernetes::SecretKeyError),
+    SecretKey(#[from] crate::sealing::SecretKeyError),
     #[error(transparent)]
     Spec(#[from] crate::validate::SpecError),
     #[error("cannot listen on {addr}: {source}")]
@@ -231,12 +232,18 @@ impl App {
             config.targets.clone(),
             config.inventory.clone(),
         );
+        let credentials = Arc::new(crate::credentials::Credentials::new(
+            store.clone(),
+            kubernetes.sealer(),
+        ));
         Ok(App(Arc::new(AppState {
             connections: crate::connections::Connections::new(
                 store.clone(),
                 kubernetes.clone(),
                 inventory.clone(),
+                credentials.clone(),
             ),
+            credentials,
             inventory,
             prefs: Prefs::new(store.clone(), events.clone(), bus.clone()),
             perf: crate::perf::Perf::new(

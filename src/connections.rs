@@ -1,18 +1,21 @@
 //! Meshery's connections: every stored Kubernetes context is one (kind `kubernetes`).
 //! Its state is the inventory's to set (`registered`, `connected`, `disconnected`), or
 //! the user's (`ignored`, `maintenance`, which stop the inventory, and `deleted`).
+//! Connections of other kinds (Prometheus, Grafana, ...: "integrations") are stored as
+//! registered, with their metadata and a credential of the user's; their state is the
+//! user's. Listings merge both, in one order.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::credentials::{Credentials, NewCredential};
 use crate::fault::{Internal, OrInternal};
 use crate::inventory::{Inventory, STOPPED};
 use crate::kubernetes::{Kubernetes, connection_id, context_of_connection};
-use crate::models::{
-    Connection, ConnectionMetadata, ConnectionStatus, ConnectionUpdate, K8sContext,
-};
+use crate::models::{Connection, ConnectionStatus, ConnectionUpdate, Credential, K8sContext};
 use crate::session::Session;
-use crate::store::{ConnectionRow, Store};
+use crate::store::{ConnectionRow, IntegrationQuery, IntegrationRow, Store};
+use serde_json::{Map, Value};
 
 pub const KIND: &str = "kubernetes";
 const TYPE: &str = "platform";
@@ -26,6 +29,10 @@ pub enum ConnectionError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Credential(#[from] crate::credentials::CredentialError),
     #[error(transparent)]
     Internal(#[from] Internal),
 }
@@ -48,6 +55,7 @@ pub struct Connections {
     store: Store,
     kubernetes: Arc<Kubernetes>,
     inventory: Inventory,
+    credentials: Arc<Credentials>,
 }
 
 fn status_of(text: &str) -> ConnectionStatus {
@@ -57,6 +65,33 @@ fn status_of(text: &str) -> ConnectionStatus {
 
 fn text_of(status: ConnectionStatus) -> String {
     status.to_string()
+}
+
+/// A Kubernetes connection's metadata: its context, without credentials.
+fn k8s_metadata(
+    context: &K8sContext,
+    auth: String,
+    version: &str,
+    reason: &str,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    for (k, v) in [
+        ("id", &context.id),
+        ("name", &context.name),
+        ("server", &context.server),
+        ("cluster", &context.cluster),
+        ("user", &context.user),
+        ("namespace", &context.namespace),
+        ("auth", &auth),
+        ("kubernetes_server_id", &context.id),
+        ("version", &version.to_string()),
+        ("reason", &reason.to_string()),
+    ] {
+        if !(v.is_empty() && matches!(k, "version" | "reason")) {
+            m.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    m
 }
 
 /// A connection as the API shows it.
@@ -82,18 +117,7 @@ pub fn view(row: &ConnectionRow) -> Result<Connection, Internal> {
         sub_type: SUB_TYPE.into(),
         kind: KIND.into(),
         status: status_of(&row.status),
-        metadata: ConnectionMetadata {
-            id: context.id.clone(),
-            name: context.name,
-            server: context.server,
-            cluster: context.cluster,
-            user: context.user,
-            namespace: context.namespace,
-            auth,
-            kubernetes_server_id: context.id,
-            version: Some(row.server_version.clone()).filter(|v| !v.is_empty()),
-            reason: Some(row.status_reason.clone()).filter(|r| !r.is_empty()),
-        },
+        metadata: k8s_metadata(&context, auth, &row.server_version, &row.status_reason),
         user_id: row.owner.clone(),
         created_at: context.created_at,
         updated_at: updated,
@@ -105,48 +129,111 @@ pub fn view(row: &ConnectionRow) -> Result<Connection, Internal> {
 }
 
 impl Connections {
-    pub fn new(store: Store, kubernetes: Arc<Kubernetes>, inventory: Inventory) -> Connections {
+    pub fn new(
+        store: Store,
+        kubernetes: Arc<Kubernetes>,
+        inventory: Inventory,
+        credentials: Arc<Credentials>,
+    ) -> Connections {
         Connections {
             store,
             kubernetes,
             inventory,
+            credentials,
         }
     }
 
-    /// A page of the user's connections, the total, and counts per state.
+    /// A page of the user's connections (contexts and integrations merged in the
+    /// filter's order), the total, and counts per state.
     pub async fn list(
         &self,
         session: &Session,
         filter: &Filter,
     ) -> Result<(Vec<Connection>, i64, BTreeMap<String, i64>), ConnectionError> {
         let owner = session.owner();
-        let counts: BTreeMap<String, i64> = self
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        for (status, n) in self
             .store
             .connection_counts(&owner)
             .await
             .or_internal("counting connections")?
             .into_iter()
-            .collect();
-        if (!filter.kinds.is_empty() && !filter.kinds.iter().any(|k| k == KIND))
-            || (!filter.types.is_empty() && !filter.types.iter().any(|t| t == TYPE))
-        {
-            return Ok((Vec::new(), 0, counts));
-        }
-        let statuses: Vec<String> = filter.statuses.iter().copied().map(text_of).collect();
-        let (rows, total) = self
-            .store
-            .connection_rows(
-                &owner,
-                &statuses,
-                filter.search.as_deref(),
-                filter.order,
-                filter.page,
-                filter.page_size,
+            .chain(
+                self.store
+                    .integration_counts(&owner)
+                    .await
+                    .or_internal("counting connections")?,
             )
+        {
+            *counts.entry(status).or_default() += n;
+        }
+        let kinds: Vec<String> = filter
+            .kinds
+            .iter()
+            .map(|k| k.to_ascii_lowercase())
+            .collect();
+        let statuses: Vec<String> = filter.statuses.iter().copied().map(text_of).collect();
+        // The first `upto` of each source hold the first `upto` of the merge.
+        let upto = filter
+            .page_size
+            .map(|size| filter.page.saturating_add(1).saturating_mul(size));
+        let mut merged = Vec::new();
+        let mut total = 0;
+        if (kinds.is_empty() || kinds.iter().any(|k| k == KIND))
+            && (filter.types.is_empty() || filter.types.iter().any(|t| t == TYPE))
+        {
+            let (rows, n) = self
+                .store
+                .connection_rows(
+                    &owner,
+                    &statuses,
+                    filter.search.as_deref(),
+                    filter.order,
+                    0,
+                    upto,
+                )
+                .await
+                .or_internal("listing connections")?;
+            total += n;
+            for r in &rows {
+                merged.push(view(r)?);
+            }
+        }
+        let query = IntegrationQuery {
+            statuses: &statuses,
+            kinds: &kinds,
+            types: &filter.types,
+            search: filter.search.as_deref(),
+            order: filter.order,
+            limit: upto.unwrap_or(i64::MAX),
+        };
+        let (rows, n) = self
+            .store
+            .integrations(&owner, &query)
             .await
             .or_internal("listing connections")?;
-        let connections = rows.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-        Ok((connections, total, counts))
+        total += n;
+        for r in &rows {
+            merged.push(integration_view(r)?);
+        }
+        let (column, descending) = filter.order;
+        merged.sort_by(|a, b| {
+            let order = match column {
+                "name" => a.name.cmp(&b.name),
+                "status" => text_of(a.status).cmp(&text_of(b.status)),
+                _ => a.created_at.cmp(&b.created_at),
+            };
+            if descending { order.reverse() } else { order }
+        });
+        let page = match filter.page_size {
+            Some(size) => merged
+                .into_iter()
+                .skip(usize::try_from(filter.page.saturating_mul(size)).unwrap_or(usize::MAX))
+                .take(usize::try_from(size).unwrap_or(usize::MAX))
+                .collect(),
+            None => merged,
+        };
+        Ok((page, total, counts))
     }
 
     /// The user's connections of these contexts (all when `None`), by name.
@@ -178,11 +265,27 @@ impl Connections {
     }
 
     pub async fn get(&self, session: &Session, id: &str) -> Result<Connection, ConnectionError> {
+        if context_of_connection(&session.owner(), id).is_none() {
+            return Ok(integration_view(&self.integration(session, id).await?)?);
+        }
         Ok(view(&self.row(session, id).await?)?)
     }
 
     /// Sets the state a user may choose (see the module's comment).
     pub async fn update(
+        &self,
+        session: &Session,
+        id: &str,
+        update: &ConnectionUpdate,
+    ) -> Result<Connection, ConnectionError> {
+        if context_of_connection(&session.owner(), id).is_none() {
+            return self.update_integration(session, id, update).await;
+        }
+        self.update_context(session, id, update).await
+    }
+
+    /// PUT on a Kubernetes connection: the state a user sets.
+    async fn update_context(
         &self,
         session: &Session,
         id: &str,
@@ -245,6 +348,14 @@ impl Connections {
 
     /// Deletes a connection: its context, credentials and inventory.
     pub async fn delete(&self, session: &Session, id: &str) -> Result<(), ConnectionError> {
+        if context_of_connection(&session.owner(), id).is_none() {
+            let row = self.integration(session, id).await?;
+            self.store
+                .delete_integration(&row.owner, &row.id)
+                .await
+                .or_internal("deleting a connection")?;
+            return Ok(());
+        }
         let row = self.row(session, id).await?;
         self.remove(session, &row.id).await
     }
@@ -260,6 +371,460 @@ impl Connections {
             })?;
         self.inventory.forget(&session.owner(), context_id).await;
         Ok(())
+    }
+}
+
+/// A connection of another kind than Kubernetes as the API shows it.
+pub fn integration_view(row: &IntegrationRow) -> Result<Connection, Internal> {
+    let metadata: Map<String, Value> =
+        serde_json::from_str(&row.doc).or_internal("decoding a connection's metadata")?;
+    let url = metadata
+        .get("url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let time = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    };
+    Ok(Connection {
+        id: row.id.clone(),
+        description: None,
+        url,
+        name: row.name.clone(),
+        type_: row.r#type.clone(),
+        sub_type: row.sub_type.clone(),
+        kind: row.kind.clone(),
+        status: status_of(&row.status),
+        metadata,
+        user_id: row.owner.clone(),
+        created_at: time(&row.created_at),
+        updated_at: time(&row.updated_at),
+        environments: Vec::new(),
+        credential_id: row.credential_id.clone(),
+        deleted_at: None,
+        schema_version: SCHEMA_VERSION.into(),
+    })
+}
+
+/// A step of Meshery's registration flow (past `initialize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Register,
+    Connect,
+    Ignore,
+    Disconnect,
+    Delete,
+}
+
+/// What a registration step or a new connection carries.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// The registration id, also the connection's (a UUID).
+    pub id: String,
+    pub kind: String,
+    pub name: Option<String>,
+    pub r#type: Option<String>,
+    pub sub_type: Option<String>,
+    pub metadata: Map<String, Value>,
+    /// A new credential: `name` names it, the rest is the secret.
+    pub credential_secret: Map<String, Value>,
+    pub credential_id: Option<String>,
+}
+
+/// A registration step checked and ready to store: what to reach and with which
+/// secret, if it must be checked first.
+#[derive(Debug)]
+pub struct Prepared {
+    row: IntegrationRow,
+    /// The registration's own credential to store (its id is the connection's).
+    own_credential: Option<NewCredential>,
+    /// Delete instead of storing.
+    delete: bool,
+    /// Whether the connection should be reached before it is stored.
+    pub check: bool,
+    pub kind: String,
+    pub metadata: Map<String, Value>,
+    /// The secret the connection would use.
+    pub secret: Map<String, Value>,
+    /// A Kubernetes connection's new state instead (it is changed as PUT does).
+    kubernetes: Option<ConnectionStatus>,
+}
+
+/// A registration id: a UUID, in its canonical form.
+pub fn registration_id(id: &str) -> Result<String, ConnectionError> {
+    uuid::Uuid::parse_str(id.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| ConnectionError::Invalid(format!("registration id {id:?} is not a UUID")))
+}
+
+impl Connections {
+    async fn integration(
+        &self,
+        session: &Session,
+        id: &str,
+    ) -> Result<IntegrationRow, ConnectionError> {
+        let key = registration_id(id).map_err(|_| ConnectionError::NotFound(id.to_string()))?;
+        self.store
+            .integration(&session.owner(), &key)
+            .await
+            .or_internal("reading a connection")?
+            .ok_or_else(|| ConnectionError::NotFound(id.to_string()))
+    }
+
+    /// The secret of a credential of `owner` that a connection names.
+    async fn credential_secret(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Map<String, Value>, ConnectionError> {
+        self.credentials
+            .secret(owner, id)
+            .await
+            .map_err(|e| match e {
+                crate::credentials::CredentialError::NotFound(id) => {
+                    ConnectionError::Invalid(format!("credentialId {id:?}: no credential of yours"))
+                }
+                other => other.into(),
+            })
+    }
+
+    /// Checks a registration step (or a new connection, `step: None` with its state) and
+    /// works out what storing it means; nothing is stored yet.
+    pub async fn prepare(
+        &self,
+        session: &Session,
+        step: Option<Step>,
+        status: ConnectionStatus,
+        r: Registration,
+    ) -> Result<Prepared, ConnectionError> {
+        let owner = session.owner();
+        let id = registration_id(&r.id)?;
+        if context_of_connection(&owner, &id).is_some() {
+            let wanted = match step {
+                Some(Step::Connect) => Some(ConnectionStatus::Connected),
+                Some(Step::Ignore) => Some(ConnectionStatus::Ignored),
+                Some(Step::Delete) => Some(ConnectionStatus::Deleted),
+                Some(Step::Register) => None,
+                Some(Step::Disconnect) | None => {
+                    return Err(ConnectionError::Invalid(
+                        "a Kubernetes connection is disconnected by its cluster: set it `ignored` or `maintenance` instead".into(),
+                    ));
+                }
+            };
+            return Ok(Prepared {
+                row: IntegrationRow {
+                    id,
+                    ..IntegrationRow::default()
+                },
+                own_credential: None,
+                delete: false,
+                check: false,
+                kind: KIND.into(),
+                metadata: Map::new(),
+                secret: Map::new(),
+                kubernetes: Some(wanted.unwrap_or(ConnectionStatus::Registered)),
+            });
+        }
+        let existing = self
+            .store
+            .integration(&owner, &id)
+            .await
+            .or_internal("reading a connection")?;
+        let kind = match (r.kind.trim(), &existing) {
+            ("", Some(e)) => e.kind.clone(),
+            ("", None) => {
+                return Err(ConnectionError::Invalid(
+                    "`kind` is required (prometheus, grafana, ...)".into(),
+                ));
+            }
+            (k, _) => k.to_ascii_lowercase(),
+        };
+        if kind == KIND {
+            return Err(ConnectionError::Invalid(
+                "Kubernetes connections come from kubeconfigs: upload one (POST /api/system/kubernetes, or `mesheryctl system config`)".into(),
+            ));
+        }
+        if let Some(e) = &existing
+            && e.kind != kind
+        {
+            return Err(ConnectionError::Invalid(format!(
+                "connection {id} is of kind {:?}, not {kind:?}",
+                e.kind
+            )));
+        }
+        let needs_existing = |what: &str| {
+            ConnectionError::NotFound(format!("{id} (nothing to {what}: register it first)"))
+        };
+        let (status, check, delete) = match step {
+            None => {
+                if matches!(
+                    status,
+                    ConnectionStatus::Deleted | ConnectionStatus::NotFound
+                ) {
+                    return Err(ConnectionError::Invalid(format!(
+                        "a new connection cannot be `{status}`"
+                    )));
+                }
+                (status, false, false)
+            }
+            Some(Step::Register) => {
+                if existing
+                    .as_ref()
+                    .is_some_and(|e| e.status == text_of(ConnectionStatus::Connected))
+                {
+                    return Err(ConnectionError::Conflict(format!(
+                        "connection {id} is already connected"
+                    )));
+                }
+                (ConnectionStatus::Registered, true, false)
+            }
+            Some(Step::Connect) => (ConnectionStatus::Connected, existing.is_none(), false),
+            Some(Step::Ignore) => {
+                existing.as_ref().ok_or_else(|| needs_existing("ignore"))?;
+                (ConnectionStatus::Ignored, false, false)
+            }
+            Some(Step::Disconnect) => {
+                existing
+                    .as_ref()
+                    .ok_or_else(|| needs_existing("disconnect"))?;
+                (ConnectionStatus::Disconnected, false, false)
+            }
+            Some(Step::Delete) => {
+                existing.as_ref().ok_or_else(|| needs_existing("delete"))?;
+                (ConnectionStatus::Deleted, false, true)
+            }
+        };
+        let mut secret_fields = r.credential_secret.clone();
+        let credential_name = secret_fields
+            .remove("name")
+            .and_then(|v| v.as_str().map(str::to_string));
+        let metadata = if r.metadata.is_empty() {
+            existing
+                .as_ref()
+                .map(|e| serde_json::from_str(&e.doc))
+                .transpose()
+                .or_internal("decoding a connection's metadata")?
+                .unwrap_or_default()
+        } else {
+            r.metadata.clone()
+        };
+        let name = r
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| {
+                metadata
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .or_else(|| existing.as_ref().map(|e| e.name.clone()))
+            .unwrap_or_else(|| kind.clone());
+        let (credential_id, own_credential, secret) =
+            if let Some(cid) = r.credential_id.as_deref().filter(|c| !c.trim().is_empty()) {
+                let cid = crate::credentials::parse_id(cid)?;
+                let secret = self.credential_secret(&owner, &cid).await?;
+                (Some(cid), None, secret)
+            } else if !secret_fields.is_empty() {
+                let own = NewCredential {
+                    id: Some(id.clone()),
+                    name: credential_name.unwrap_or_else(|| name.clone()),
+                    r#type: kind.clone(),
+                    secret: secret_fields.clone(),
+                };
+                (Some(id.clone()), Some(own), secret_fields)
+            } else {
+                let linked = existing.as_ref().and_then(|e| e.credential_id.clone());
+                let secret = match &linked {
+                    Some(cid) => self.credential_secret(&owner, cid).await?,
+                    None => Map::new(),
+                };
+                (linked, None, secret)
+            };
+        let now = crate::store::stamp(chrono::Utc::now());
+        let text = |v: &Option<String>, old: Option<&String>| {
+            v.clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| old.cloned())
+                .unwrap_or_default()
+        };
+        let row = IntegrationRow {
+            owner: owner.clone(),
+            id: id.clone(),
+            kind: kind.clone(),
+            r#type: text(&r.r#type, existing.as_ref().map(|e| &e.r#type)),
+            sub_type: text(&r.sub_type, existing.as_ref().map(|e| &e.sub_type)),
+            name,
+            status: text_of(status),
+            doc: serde_json::to_string(&metadata)
+                .or_internal("encoding a connection's metadata")?,
+            credential_id,
+            created_at: existing
+                .as_ref()
+                .map_or_else(|| now.clone(), |e| e.created_at.clone()),
+            updated_at: now,
+        };
+        Ok(Prepared {
+            row,
+            own_credential,
+            delete,
+            check,
+            kind,
+            metadata,
+            secret,
+            kubernetes: None,
+        })
+    }
+
+    /// Stores what [`Connections::prepare`] worked out: the connection and its
+    /// credential (secret masked).
+    pub async fn commit(
+        &self,
+        session: &Session,
+        p: Prepared,
+    ) -> Result<(Connection, Option<Credential>), ConnectionError> {
+        if let Some(status) = p.kubernetes {
+            let update = ConnectionUpdate {
+                status: (status != ConnectionStatus::Registered).then_some(status),
+                ..ConnectionUpdate::default()
+            };
+            return Ok((
+                self.update_context(session, &p.row.id, &update).await?,
+                None,
+            ));
+        }
+        if p.delete {
+            let mut last = integration_view(&p.row)?;
+            last.status = ConnectionStatus::Deleted;
+            self.store
+                .delete_integration(&p.row.owner, &p.row.id)
+                .await
+                .or_internal("deleting a connection")?;
+            return Ok((last, None));
+        }
+        let credential = match p.own_credential {
+            Some(own) => Some(self.put_own_credential(session, own).await?),
+            None => None,
+        };
+        self.store
+            .put_integration(&p.row)
+            .await
+            .or_internal("storing a connection")?;
+        let credential = match (credential, &p.row.credential_id) {
+            (Some(c), _) => Some(c),
+            (None, Some(cid)) => {
+                let mut c = self.credentials.get(session, cid).await?;
+                c.secret = c
+                    .secret
+                    .keys()
+                    .map(|k| (k.clone(), Value::String(crate::credentials::MASK.into())))
+                    .collect();
+                Some(c)
+            }
+            (None, None) => None,
+        };
+        Ok((integration_view(&p.row)?, credential))
+    }
+
+    /// Stores a registration's own credential, or changes it when a step repeats.
+    async fn put_own_credential(
+        &self,
+        session: &Session,
+        own: NewCredential,
+    ) -> Result<Credential, ConnectionError> {
+        let id = own.id.clone().unwrap_or_default();
+        match self.credentials.create(session, own.clone()).await {
+            Err(crate::credentials::CredentialError::Exists(_)) => Ok(self
+                .credentials
+                .update(session, &id, &own.name, &own.r#type, &own.secret)
+                .await?),
+            other => Ok(other?),
+        }
+    }
+
+    /// Cancels a registration: a connection it left `registered` is removed with the
+    /// credential it made. Whether anything was.
+    pub async fn cancel(&self, session: &Session, id: &str) -> Result<bool, ConnectionError> {
+        let owner = session.owner();
+        let Ok(key) = registration_id(id) else {
+            return Ok(false);
+        };
+        if context_of_connection(&owner, &key).is_some() {
+            return Ok(false);
+        }
+        let Some(row) = self
+            .store
+            .integration(&owner, &key)
+            .await
+            .or_internal("reading a connection")?
+        else {
+            return Ok(false);
+        };
+        if row.status != text_of(ConnectionStatus::Registered) {
+            return Ok(false);
+        }
+        self.store
+            .delete_integration(&owner, &key)
+            .await
+            .or_internal("deleting a connection")?;
+        if row.credential_id.as_deref() == Some(key.as_str()) {
+            self.credentials.forget(&owner, &key).await?;
+        }
+        Ok(true)
+    }
+
+    /// PUT on a connection of another kind: its state, name, metadata, credential.
+    async fn update_integration(
+        &self,
+        session: &Session,
+        id: &str,
+        update: &ConnectionUpdate,
+    ) -> Result<Connection, ConnectionError> {
+        let row = self.integration(session, id).await?;
+        for (field, given, own) in [
+            ("id", &update.id, row.id.as_str()),
+            ("type", &update.type_, row.r#type.as_str()),
+            ("subType", &update.sub_type, row.sub_type.as_str()),
+        ] {
+            if let Some(given) = given
+                && given != own
+            {
+                return Err(ConnectionError::Invalid(format!(
+                    "{field} {given:?} cannot be changed (the connection's is {own:?})"
+                )));
+            }
+        }
+        if let Some(kind) = &update.kind
+            && !kind.eq_ignore_ascii_case(&row.kind)
+        {
+            return Err(ConnectionError::Invalid(format!(
+                "kind {kind:?} cannot be changed (the connection's is {:?})",
+                row.kind
+            )));
+        }
+        let status = match update.status {
+            Some(ConnectionStatus::NotFound) => {
+                return Err(ConnectionError::Invalid(
+                    "`not found` is not a state to set".into(),
+                ));
+            }
+            Some(s) => s,
+            None => status_of(&row.status),
+        };
+        let step = (status == ConnectionStatus::Deleted).then_some(Step::Delete);
+        let registration = Registration {
+            id: row.id.clone(),
+            kind: row.kind.clone(),
+            name: update.name.clone(),
+            r#type: None,
+            sub_type: None,
+            metadata: update.metadata.clone(),
+            credential_secret: update.credential_secret.clone(),
+            credential_id: update.credential_id.clone(),
+        };
+        let prepared = self.prepare(session, step, status, registration).await?;
+        Ok(self.commit(session, prepared).await?.0)
     }
 }
 

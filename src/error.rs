@@ -243,6 +243,23 @@ impl From<crate::connections::ConnectionError> for ApiError {
         match e {
             NotFound(_) => ApiError::not_found(e.to_string()),
             Invalid(m) => ApiError::bad_request(m),
+            Conflict(m) => ApiError::new(409, codes::CONFLICT, m),
+            Credential(c) => c.into(),
+            Internal(i) => i.into(),
+        }
+    }
+}
+
+impl From<crate::credentials::CredentialError> for ApiError {
+    fn from(e: crate::credentials::CredentialError) -> Self {
+        use crate::credentials::CredentialError::*;
+        match e {
+            NotFound(_) => ApiError::not_found(e.to_string()),
+            Invalid(m) => ApiError::bad_request(m),
+            Exists(_) => ApiError::new(409, codes::CONFLICT, e.to_string())
+                .remedy("Leave `id` out for a new one, or change it with PUT."),
+            InUse { .. } => ApiError::new(409, codes::CONFLICT, e.to_string())
+                .remedy("Delete those connections, or give them another credential, first."),
             Internal(i) => i.into(),
         }
     }

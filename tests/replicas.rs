@@ -325,6 +325,10 @@ async fn snapshot(server: &Replica) -> Vec<(String, Value)> {
         "/api/user/performance/profiles?pagesize=all",
         "/api/user/performance/profiles/results?pagesize=all",
         "/api/registry/models/copied-mesh",
+        "/api/integrations/credentials?pagesize=all",
+        // In clear: the copy's sealed secret opens with the same key.
+        "/api/integrations/credentials/0b7e1d7a-3f5c-4f7e-9a51-2d1c6e8f9a10",
+        "/api/integrations/connections?kind=grafana&pagesize=all",
     ] {
         let response = http().get(server.url(path)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
@@ -371,6 +375,16 @@ async fn db_copy_moves_a_populated_sqlite_database_to_postgresql_and_back() {
     post(
         "/api/registry/register",
         json!({"name": "copied-mesh", "version": "v1.0.0", "components": [{"kind": "Widget", "apiVersion": "copied.io/v1"}]}),
+    )
+    .await;
+    post(
+        "/api/integrations/credentials",
+        json!({"id": "0b7e1d7a-3f5c-4f7e-9a51-2d1c6e8f9a10", "name": "copied key", "type": "grafana", "secret": {"secret": "copied-secret"}}),
+    )
+    .await;
+    post(
+        "/api/integrations/connections",
+        json!({"name": "copied grafana", "kind": "grafana", "type": "telemetry", "subType": "dashboards", "status": "connected", "metadata": {"url": "http://127.0.0.1:1"}, "credentialId": "0b7e1d7a-3f5c-4f7e-9a51-2d1c6e8f9a10"}),
     )
     .await;
     let kubeconfig = "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"http://127.0.0.1:1\"}}]\nusers: [{name: u, user: {token: copied-token}}]\ncontexts: [{name: copied, context: {cluster: c, user: u}}]\n";

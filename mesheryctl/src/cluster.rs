@@ -8,6 +8,25 @@ use crate::failure::{Class, Failure, Outcome};
 use crate::output::{self, Format};
 use crate::perf::ListArgs;
 
+/// A text field of a connection's metadata (empty when absent).
+fn meta(c: &Connection, key: &str) -> String {
+    c.metadata
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Where a connection is: a context's API server, another kind's URL.
+fn location(c: &Connection) -> String {
+    c.metadata
+        .get("server")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .or_else(|| c.url.clone())
+        .unwrap_or_default()
+}
+
 fn connections_table(page: &ConnectionPage) -> String {
     let mut out = output::table(
         &["id", "name", "kind", "status", "server", "version", "since"],
@@ -17,8 +36,8 @@ fn connections_table(page: &ConnectionPage) -> String {
                 c.name.clone(),
                 c.kind.clone(),
                 c.status.to_string(),
-                c.metadata.server.clone(),
-                c.metadata.version.clone().unwrap_or_default(),
+                location(c),
+                meta(c, "version"),
                 output::time(&c.updated_at),
             ]
         }),
@@ -35,20 +54,35 @@ fn connection_fields(c: &Connection) -> String {
         ("kind", c.kind.clone()),
         ("status", c.status.to_string()),
     ];
-    if let Some(reason) = &c.metadata.reason {
-        fields.push(("reason", reason.clone()));
+    let reason = meta(c, "reason");
+    if !reason.is_empty() {
+        fields.push(("reason", reason));
+    }
+    if c.kind == "kubernetes" {
+        let version = meta(c, "version");
+        fields.extend([
+            ("server", location(c)),
+            (
+                "version",
+                if version.is_empty() {
+                    "-".into()
+                } else {
+                    version
+                },
+            ),
+            ("cluster", meta(c, "cluster")),
+            ("user", meta(c, "user")),
+            ("namespace", meta(c, "namespace")),
+            ("auth", meta(c, "auth")),
+            ("context id", meta(c, "id")),
+        ]);
+    } else {
+        fields.push(("url", location(c)));
+        if let Some(credential) = &c.credential_id {
+            fields.push(("credential", credential.clone()));
+        }
     }
     fields.extend([
-        ("server", c.metadata.server.clone()),
-        (
-            "version",
-            c.metadata.version.clone().unwrap_or_else(|| "-".into()),
-        ),
-        ("cluster", c.metadata.cluster.clone()),
-        ("user", c.metadata.user.clone()),
-        ("namespace", c.metadata.namespace.clone()),
-        ("auth", c.metadata.auth.clone()),
-        ("context id", c.metadata.id.clone()),
         ("created", output::time(&c.created_at)),
         ("since", output::time(&c.updated_at)),
     ]);
@@ -186,7 +220,7 @@ pub async fn resources(target: &Target, a: ResourceArgs, format: Format) -> Outc
         // A connection's id or name names its context; anything else is taken as a
         // context id.
         let id = match find(target, c).await {
-            Ok(found) => found.metadata.kubernetes_server_id,
+            Ok(found) => meta(&found, "kubernetes_server_id"),
             Err(f) if f.class == Class::NotFound => c.clone(),
             Err(f) => return Err(f),
         };

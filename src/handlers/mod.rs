@@ -15,6 +15,7 @@ macro_rules! listing_of {
 }
 
 mod connections;
+mod credentials;
 mod events;
 mod extensions;
 mod kubernetes;

@@ -137,7 +137,7 @@ fn bind_all<'q>(
 
 impl Store {
     /// A JSON array parameter as rows of text, for `IN (...)`.
-    fn json_list(&self, n: usize) -> String {
+    pub(super) fn json_list(&self, n: usize) -> String {
         match self.engine {
             super::Engine::Sqlite => format!("SELECT value FROM json_each(${n})"),
             super::Engine::Postgres => format!("SELECT jsonb_array_elements_text(${n}::jsonb)"),

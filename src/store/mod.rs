@@ -13,9 +13,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Row, SqlSafeStr};
 
 mod clusters;
+mod integrations;
 pub use clusters::{
     ConnectionRow, InventoryOp, LabelReq, ResourceQuery, ResourceRow, ResourceSummary,
 };
+pub use integrations::{CredentialRow, IntegrationQuery, IntegrationRow};
 
 /// SQLite migrations, in order. Append only: an applied migration must never change.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -144,7 +146,61 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (10, "load test runs", RUNS_TABLES),
     (11, "cluster connections and inventory", CLUSTERS_SQLITE),
+    (12, "credentials and other connections", INTEGRATIONS_SQLITE),
 ];
+
+/// Users' credentials (`secret`: the key-value secret as JSON, sealed with the
+/// installation's key, bound to owner and id) and connections of other kinds than
+/// Kubernetes (Prometheus, Grafana, ...: `doc` is their metadata as JSON).
+const INTEGRATIONS_SQLITE: &str = "CREATE TABLE credentials (
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         type TEXT NOT NULL,
+         secret BLOB NOT NULL,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (owner, id)
+     );
+     CREATE TABLE integrations (
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         type TEXT NOT NULL,
+         sub_type TEXT NOT NULL,
+         name TEXT NOT NULL,
+         status TEXT NOT NULL,
+         doc TEXT NOT NULL,
+         credential_id TEXT,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (owner, id)
+     );";
+
+const INTEGRATIONS_POSTGRES: &str = r#"CREATE TABLE credentials (
+         owner TEXT NOT NULL,
+         id TEXT COLLATE "C" NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         type TEXT COLLATE "C" NOT NULL,
+         secret BYTEA NOT NULL,
+         created_at TEXT COLLATE "C" NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (owner, id)
+     );
+     CREATE TABLE integrations (
+         owner TEXT NOT NULL,
+         id TEXT COLLATE "C" NOT NULL,
+         kind TEXT COLLATE "C" NOT NULL,
+         type TEXT COLLATE "C" NOT NULL,
+         sub_type TEXT NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         status TEXT COLLATE "C" NOT NULL,
+         doc TEXT NOT NULL,
+         credential_id TEXT,
+         created_at TEXT COLLATE "C" NOT NULL,
+         updated_at TEXT NOT NULL,
+         PRIMARY KEY (owner, id)
+     );"#;
 
 /// Each context is a connection: its state (what the inventory saw, or what its user
 /// chose) and the server version last seen. `cluster_leases`: which replica watches a
@@ -322,6 +378,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (3, "load test runs", RUNS_TABLES),
     (4, "cluster connections and inventory", CLUSTERS_POSTGRES),
+    (
+        5,
+        "credentials and other connections",
+        INTEGRATIONS_POSTGRES,
+    ),
 ];
 
 /// Which database a URL names.
@@ -1761,6 +1822,34 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
     (
         "perf_frames",
         &[("run_id", Col::Text), ("n", Col::Int), ("doc", Col::Text)],
+    ),
+    (
+        "credentials",
+        &[
+            ("owner", Col::Text),
+            ("id", Col::Text),
+            ("name", Col::Text),
+            ("type", Col::Text),
+            ("secret", Col::Bytes),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "integrations",
+        &[
+            ("owner", Col::Text),
+            ("id", Col::Text),
+            ("kind", Col::Text),
+            ("type", Col::Text),
+            ("sub_type", Col::Text),
+            ("name", Col::Text),
+            ("status", Col::Text),
+            ("doc", Col::Text),
+            ("credential_id", Col::OptText),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
     ),
     ("instance", &[("id", Col::Text), ("created_at", Col::Text)]),
     ("settings", &[("name", Col::Text), ("value", Col::Text)]),

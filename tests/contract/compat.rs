@@ -137,6 +137,16 @@ impl Fixtures {
         fixtures.set("resultId", Some(&result.id));
         fixtures.set("resultName", Some(&result.name));
         fixtures.event(server).await;
+        fixtures.credential(server).await;
+        // A Prometheus that answers its build info (connection registration reaches it).
+        let prometheus = axum::Router::new().route(
+            "/api/v1/status/buildinfo",
+            axum::routing::get(|| async { axum::Json(json!({"status": "success"})) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, prometheus).await.unwrap() });
+        fixtures.set("prometheusUrl", Some(&url));
         fixtures.cluster(server).await;
 
         // The built-in registry's first model, component, category and registrant.
@@ -300,6 +310,22 @@ impl Fixtures {
         self.set("eventId", event["id"].as_str());
     }
 
+    /// A credential of the user's.
+    async fn credential(&mut self, server: &TestServer) {
+        let credential = json(
+            server
+                .http()
+                .post(server.url("/api/integrations/credentials"))
+                .json(&json!({
+                    "name": "compat-credential",
+                    "type": "token",
+                    "secret": {"secret": "compat-secret"},
+                })),
+        )
+        .await;
+        self.set("credentialId", credential["id"].as_str());
+    }
+
     /// A cluster: a kubeconfig whose context becomes a connection.
     async fn cluster(&mut self, server: &TestServer) {
         let http = server.http();
@@ -345,6 +371,9 @@ impl Fixtures {
         }
         if text.contains("{eventId}") {
             self.event(server).await;
+        }
+        if text.contains("{credentialId}") {
+            self.credential(server).await;
         }
         if text.contains("{connectionId}") || text.contains("{contextId}") {
             self.cluster(server).await;

@@ -482,8 +482,11 @@ async fn registered_models_are_checked_stored_and_survive_a_restart() {
 #[tokio::test]
 async fn the_registry_answers_in_meshery_shapes() {
     let server = TestServer::start().await;
-    // An integer parameter takes integers only: a client's `undefined` is a clear 400.
-    let (status, refused) = raw(&server, "/api/meshmodels/models?page=undefined").await;
+    // `page=undefined` (Meshery's UI, for no page) is the first page; another
+    // non-integer is a clear 400.
+    let (status, first) = raw(&server, "/api/meshmodels/models?page=undefined").await;
+    assert_eq!((status, &first["page"]), (200, &json!(0)), "{first}");
+    let (status, refused) = raw(&server, "/api/meshmodels/models?page=null").await;
     assert_eq!(status, 400, "{refused}");
     assert!(
         refused["error"]

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "store",
             "bus",
             "policy",
+            "sealing",
             "tls",
         ],
     ),
@@ -33,6 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "connections",
+            "credentials",
             "deploy",
             "designs",
             "inventory",
