@@ -228,6 +228,9 @@ pub fn rest_markdown(spec: &Spec) -> String {
                     Some((ct, schema)) => format!("`{ct}`: {}", linked(schema, spec)),
                     None => "none".to_string(),
                 };
+                for ct in &r.other_types {
+                    let _ = write!(content, "; or `{ct}`");
+                }
                 for h in &r.headers {
                     let _ = write!(content, "; header `{}`", h.name);
                 }

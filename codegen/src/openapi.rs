@@ -139,6 +139,8 @@ pub struct Resp {
     pub description: String,
     /// Content type and schema, when the response has a body.
     pub content: Option<(String, ReferenceOr<Schema>)>,
+    /// Further content types of a file response (the handler picks one per answer).
+    pub other_types: Vec<String>,
     pub headers: Vec<RespHeader>,
 }
 
@@ -752,12 +754,29 @@ fn response(
             .cloned()
             .ok_or_else(|| Error::new(file, place, format!("unresolved response {reference}")))?,
     };
-    if r.content.len() > 1 {
-        return Err(Error::new(
-            file,
-            place,
-            format!("response {status} has more than one content type"),
-        ));
+    // Several content types: a file the handler picks the type of (a design as YAML, a
+    // chart or an image); each is a file (`format: binary`) or YAML, sent as bytes.
+    let others: Vec<String> = r.content.keys().skip(1).cloned().collect();
+    if !others.is_empty() {
+        for (ct, media) in &r.content {
+            let file_like = ct.ends_with("yaml")
+                || media.schema.as_ref().is_some_and(|s| {
+                    matches!(s, ReferenceOr::Item(s) if matches!(
+                        &s.schema_kind,
+                        SchemaKind::Type(Type::String(st))
+                            if matches!(st.format, openapiv3::VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::Binary))
+                    ))
+                });
+            if !file_like {
+                return Err(Error::new(
+                    file,
+                    place,
+                    format!(
+                        "response {status} has several content types: each must be a file (`format: binary`) or YAML, and {ct} is neither"
+                    ),
+                ));
+            }
+        }
     }
     let content = match r.content.first() {
         None => None,
@@ -797,6 +816,7 @@ fn response(
         status,
         description: r.description.clone(),
         content,
+        other_types: others,
         headers,
     })
 }

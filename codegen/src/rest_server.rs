@@ -533,6 +533,10 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
         let rdoc = format!("{}: {}", r.status, r.description.trim());
         let body_ty = match &r.content {
             None => None,
+            Some((ct, _)) if !r.other_types.is_empty() => {
+                // One of several file types, chosen by the handler.
+                Some((quote!(rt::File), ct.clone(), false))
+            }
             Some((ct, schema)) => {
                 if ct == "application/json" {
                     Some((rust_type(spec, &place, schema)?, ct.clone(), true))
@@ -575,6 +579,10 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             },
             (Some((_, ct, false)), _) if ct == "text/event-stream" => {
                 quote!(rt::sse(#status, #body))
+            }
+            (Some((_, ct, false)), _) if !r.other_types.is_empty() => {
+                let others = &r.other_types;
+                quote!(rt::file(#status, &[#ct, #(#others),*], #body)?)
             }
             (Some((_, ct, false)), _) if binary => quote!(rt::bytes(#status, #ct, #body)),
             (Some((_, ct, false)), _) => quote!(rt::text(#status, #ct, #body)),
@@ -1283,6 +1291,23 @@ pub fn generate(spec: &Spec) -> Result<String> {
                     ::axum::http::HeaderValue::from_static(content_type),
                 );
                 response
+            }
+
+            /// A file of one of several declared content types, as the handler chose.
+            #[derive(Debug)]
+            pub struct File {
+                pub content_type: &'static str,
+                pub bytes: Vec<u8>,
+            }
+
+            /// Sends a [`File`]; a content type the operation does not declare is refused.
+            pub fn file(code: u16, declared: &[&'static str], file: File) -> Result<Response, Rejection> {
+                if !declared.contains(&file.content_type) {
+                    return Err(Rejection::InvalidResponse {
+                        reason: format!("content type {} is not declared ({declared:?})", file.content_type),
+                    });
+                }
+                Ok(bytes(code, file.content_type, file.bytes))
             }
 
             pub fn text(code: u16, content_type: &'static str, body: String) -> Response {

@@ -107,6 +107,13 @@ fn spec_errors_name_the_file_and_operation() {
             "components/schemas/PetPage: x-page schema: `note` must be optional",
         ),
         (
+            SPEC.replace(
+                "            image/jpeg: { schema: { type: string, format: binary } }",
+                "            application/json: { schema: { type: string } }",
+            ),
+            "(getPetPhoto): response 200 has several content types: each must be a file",
+        ),
+        (
             SPEC.replace("/animals/{petId}", "/animals/{id}"),
             "(deletePet): alias /animals/{id} must have the same path parameters as /pets/{petId}",
         ),

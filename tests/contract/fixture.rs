@@ -145,6 +145,25 @@ impl PetsApi for Pets {
         pets.remove(i);
         Ok(DeletePetResponse::NoContent)
     }
+
+    async fn get_pet_photo(
+        &self,
+        request: GetPetPhotoRequest<()>,
+    ) -> Result<GetPetPhotoResponse, (u16, String)> {
+        // The id picks the type: png, jpeg, or one the operation does not declare.
+        let content_type = match request.pet_id.as_str() {
+            "png" => "image/png",
+            "jpeg" => "image/jpeg",
+            _ => "image/gif",
+        };
+        Ok(GetPetPhotoResponse::Ok {
+            body: rt::File {
+                content_type,
+                bytes: request.pet_id.as_bytes().to_vec(),
+            },
+            content_disposition: Some(format!("attachment; filename={}", request.pet_id)),
+        })
+    }
 }
 
 impl Pets {
@@ -344,6 +363,29 @@ async fn fixture_router_extracts_validates_and_encodes() {
             .status(),
         404
     );
+    // A file of one of several declared types, as the handler picks it; another is refused.
+    for kind in ["png", "jpeg"] {
+        let r = authed(http.get(format!("{base}/pets/{kind}/photo")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            format!("image/{kind}").as_str()
+        );
+        assert_eq!(
+            r.headers()["content-disposition"],
+            format!("attachment; filename={kind}").as_str()
+        );
+        assert_eq!(r.bytes().await.unwrap(), kind.as_bytes());
+    }
+    let gif = authed(http.get(format!("{base}/pets/gif/photo")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gif.status(), 500);
+    assert!(gif.text().await.unwrap().contains("image/gif"));
     // An undeclared method on a known path.
     assert_eq!(
         authed(http.put(format!("{base}/pets")))
