@@ -288,6 +288,12 @@ pub fn bytes_text(value: &Value, what: &str) -> Result<String, DesignError> {
             )));
         }
     };
+    // Meshery's OCI image of a design (what `GET /api/pattern/download/{id}?oci=true` writes).
+    if let Some(design) = crate::design_export::design_in_image(&bytes)
+        .map_err(|e| DesignError::Unreadable(format!("{what}: an OCI image of a design: {e}")))?
+    {
+        return Ok(design);
+    }
     String::from_utf8(bytes)
         .map_err(|_| DesignError::Unreadable(format!("{what} is not UTF-8 text")))
 }

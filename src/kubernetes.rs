@@ -23,6 +23,21 @@ pub struct Parsed {
     pub credentials: Credentials,
 }
 
+/// Which contexts of a kubeconfig to store, by the ids `parse` gives them (all when
+/// `selected` is None), and under which names (Meshery's wizard renames them).
+#[derive(Debug, Default)]
+pub struct Choice {
+    pub selected: Option<Vec<String>>,
+    pub names: std::collections::HashMap<String, String>,
+}
+
+/// What an upload did: the contexts it stored, and those it could not use (by name).
+#[derive(Debug, Default)]
+pub struct Upload {
+    pub stored: Vec<K8sContext>,
+    pub errored: Vec<(String, KubeError)>,
+}
+
 /// Why a Kubernetes context operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KubeError {
@@ -124,8 +139,21 @@ fn connection_id_matches(owner: &str, context_id: &str, want: &str) -> bool {
     connection_id(owner, context_id) == want
 }
 
-/// Parses every context of a kubeconfig.
+/// Parses every context of a kubeconfig; the first unusable context fails it all.
 pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
+    parse_each(owner, text)?
+        .into_iter()
+        .map(|(_, parsed)| parsed)
+        .collect()
+}
+
+/// A context's name (or place, when it has none) and what parsing it gave.
+pub type Labelled = (String, Result<Parsed, KubeError>);
+
+/// Parses a kubeconfig's contexts one by one: a document that is no kubeconfig fails
+/// whole; an unusable context is answered by name beside the usable ones, as Meshery
+/// imports what it can of a kubeconfig.
+pub fn parse_each(owner: &str, text: &str) -> Result<Vec<Labelled>, KubeError> {
     let doc: Value = yaml_serde::from_str(text).map_err(|e| match e.location() {
         Some(l) => bad(format!(
             "kubeconfig: line {}, column {}: {e}",
@@ -151,8 +179,28 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
         .filter(|c| !c.is_empty())
         .ok_or_else(|| bad("kubeconfig: no contexts"))?;
     let now = chrono::Utc::now();
-    let mut out = Vec::new();
-    for (i, c) in contexts.iter().enumerate() {
+    Ok(contexts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let label = c
+                .get("name")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("contexts[{i}]"), str::to_string);
+            (label, parse_context(owner, &doc, current, now, i, c))
+        })
+        .collect())
+}
+
+fn parse_context(
+    owner: &str,
+    doc: &Value,
+    current: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    i: usize,
+    c: &Value,
+) -> Result<Parsed, KubeError> {
+    {
         let name = c
             .get("name")
             .and_then(Value::as_str)
@@ -223,8 +271,9 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
             K8sContextAuth::None
         };
         let id = context_id(owner, name, server, user_name);
-        out.push(Parsed {
+        Ok(Parsed {
             context: K8sContext {
+                connection_id: None,
                 id: id.clone(),
                 cluster_id: id,
                 cluster_configured: true,
@@ -245,9 +294,8 @@ pub fn parse(owner: &str, text: &str) -> Result<Vec<Parsed>, KubeError> {
                 updated_at: now,
             },
             credentials,
-        });
+        })
     }
-    Ok(out)
 }
 
 /// A stored context; one stored before Meshery's `clusterConfigured` and `clusterId` were
@@ -293,17 +341,42 @@ impl Kubernetes {
         self.sealer.clone()
     }
 
-    /// Stores every context of a kubeconfig (the same context uploaded again is updated).
+    /// Stores every usable context of a kubeconfig, or those `choice` selects, renamed as
+    /// it says (the same context uploaded again is updated). Fails when it stores none.
     pub async fn upload(
         &self,
         session: &Session,
         text: &str,
-    ) -> Result<Vec<K8sContext>, KubeError> {
+        choice: &Choice,
+    ) -> Result<Upload, KubeError> {
+        let selected = choice.selected.as_deref();
         let owner = session.owner();
-        let parsed = parse(&owner, text)?;
-        let mut out = Vec::new();
-        for p in parsed {
+        let mut upload = Upload::default();
+        for (name, parsed) in parse_each(&owner, text)? {
+            let p = match parsed {
+                Ok(p) => p,
+                // A selection names contexts that discovery could read; the others are
+                // not part of this import.
+                Err(_) if selected.is_some() => continue,
+                Err(e) => {
+                    upload.errored.push((name, e));
+                    continue;
+                }
+            };
+            if selected.is_some_and(|ids| !ids.contains(&p.context.id)) {
+                continue;
+            }
             let mut context = p.context;
+            if let Some(name) = choice
+                .names
+                .get(&context.id)
+                .filter(|n| !n.trim().is_empty())
+            {
+                // A renamed context is another context: its id follows from its name.
+                context.name = name.trim().to_string();
+                context.id = context_id(&owner, &context.name, &context.server, &context.user);
+                context.cluster_id = context.id.clone();
+            }
             if let Some(old) = self.get_opt(&owner, &context.id).await? {
                 context.created_at = old.created_at;
             }
@@ -321,9 +394,15 @@ impl Kubernetes {
                 )
                 .await
                 .or_internal("storing a context")?;
-            out.push(context);
+            upload.stored.push(context);
         }
-        Ok(out)
+        if upload.stored.is_empty() {
+            return Err(match upload.errored.into_iter().next() {
+                Some((_, e)) => e,
+                None => bad("none of the selected contexts is in the kubeconfig"),
+            });
+        }
+        Ok(upload)
     }
 
     async fn get_opt(&self, owner: &str, id: &str) -> Result<Option<K8sContext>, KubeError> {

@@ -19,6 +19,7 @@ pub mod connections;
 pub mod cookies;
 pub mod credentials;
 pub mod deploy;
+pub mod design_export;
 pub mod designs;
 pub mod error;
 pub mod events;

@@ -449,6 +449,33 @@ async fn local_provider_login_status_perf_designs_registry_and_events() {
             .unwrap()
             .contains("name: shop")
     );
+    // Meshery's `--type`: a Helm chart and an OCI image, saved as files.
+    let chart = cli.home.path().join("shop.tgz");
+    let said = cli
+        .ok(&[
+            "design",
+            "export",
+            &id,
+            "-t",
+            "helm-chart",
+            "-f",
+            chart.to_str().unwrap(),
+        ])
+        .await;
+    assert!(said.contains("shop.tgz"), "{said}");
+    assert_eq!(&std::fs::read(&chart).unwrap()[..2], &[0x1f, 0x8b], "gzip");
+    let image = cli.home.path().join("shop.tar");
+    cli.ok(&[
+        "design",
+        "export",
+        &id,
+        "--type",
+        "oci",
+        "-f",
+        image.to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(&std::fs::read(&image).unwrap()[257..262], b"ustar");
     let r = cli.run(&["design", "import"]).await;
     assert_eq!(r.code, 2, "{r:?}");
     cli.ok(&["design", "delete", &id]).await;
@@ -877,9 +904,12 @@ async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
         .send()
         .await
         .unwrap();
-    assert_eq!(uploaded.status(), 201);
+    assert_eq!(uploaded.status(), 200);
     let contexts: serde_json::Value = uploaded.json().await.unwrap();
-    let context = contexts[0]["id"].as_str().unwrap().to_string();
+    let context = contexts["registeredContexts"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let file = cli.home.path().join("sample-app.yaml");
     std::fs::write(&file, include_str!("support/sample-app.yaml")).unwrap();
     cli.ok(&[

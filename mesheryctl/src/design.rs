@@ -117,24 +117,67 @@ pub async fn import(
     }
 }
 
-/// Writes the design (or its Kubernetes manifests) to `out`, or to standard output.
+/// What `design export` downloads.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportType {
+    Design,
+    Manifest,
+    HelmChart,
+    Oci,
+}
+
+/// The file name in a `Content-Disposition` header, without any directory.
+fn disposition_name(header: Option<&str>) -> Option<String> {
+    let name = header?.split("filename=").nth(1)?.trim().trim_matches('"');
+    let base = name.rsplit(['/', '\\']).next()?.trim();
+    (!base.is_empty() && base != "." && base != "..").then(|| base.to_string())
+}
+
+/// Writes the design (or its manifests) to `out` or standard output; a chart or an image
+/// to `out` or the file the server names.
 pub async fn export(
     target: &Target,
     id: String,
-    manifest: bool,
+    kind: ExportType,
     out: Option<std::path::PathBuf>,
 ) -> Outcome {
     let client = target.client()?;
     let mut b = client.download_pattern().pattern_id(id.clone());
-    if manifest {
-        b = b.format(meshery_client::rest::types::DownloadPatternFormat::Manifest);
-    }
-    let mut stream = b.send().await.map_err(|e| target.fail(e))?.into_inner();
+    b = match kind {
+        ExportType::Design => b,
+        ExportType::Manifest => {
+            b.format(meshery_client::rest::types::DownloadPatternFormat::Manifest)
+        }
+        ExportType::HelmChart => b.export("helm-chart"),
+        ExportType::Oci => b.oci(true),
+    };
+    let response = b.send().await.map_err(|e| target.fail(e))?;
+    let named = disposition_name(
+        response
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok()),
+    );
+    let mut stream = response.into_inner();
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| failure::transport(&e, &target.endpoint))?;
         bytes.extend_from_slice(&chunk);
     }
+    let binary = matches!(kind, ExportType::HelmChart | ExportType::Oci);
+    let out = out.or_else(|| {
+        binary.then(|| {
+            let fallback = format!(
+                "{id}.{}",
+                if kind == ExportType::Oci {
+                    "tar"
+                } else {
+                    "tgz"
+                }
+            );
+            std::path::PathBuf::from(named.unwrap_or(fallback))
+        })
+    });
     match out {
         Some(path) => {
             std::fs::write(&path, &bytes)

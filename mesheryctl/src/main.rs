@@ -239,11 +239,16 @@ enum DesignCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Print or save a design (or its Kubernetes manifests with --manifest).
+    /// Print or save a design (or its Kubernetes manifests with --manifest); save it as a
+    /// Helm chart or an OCI image with --type.
     Export {
         id: String,
         #[arg(long)]
         manifest: bool,
+        /// design, manifest, helm-chart (a .tgz) or oci (an image .tar); files are saved
+        /// under the server's file name unless --file names one.
+        #[arg(long = "type", short = 't', value_enum)]
+        kind: Option<design::ExportType>,
         /// Write to this file instead of standard output.
         #[arg(long = "file", short = 'f')]
         out: Option<PathBuf>,
@@ -530,8 +535,18 @@ async fn run(cli: Cli) -> Outcome {
                 DesignCommand::Import { file, url, name } => {
                     design::import(&t, file, url, name, format).await
                 }
-                DesignCommand::Export { id, manifest, out } => {
-                    design::export(&t, id, manifest, out).await
+                DesignCommand::Export {
+                    id,
+                    manifest,
+                    kind,
+                    out,
+                } => {
+                    let kind = kind.unwrap_or(if manifest {
+                        design::ExportType::Manifest
+                    } else {
+                        design::ExportType::Design
+                    });
+                    design::export(&t, id, kind, out).await
                 }
                 DesignCommand::Delete { id } => design::delete(&t, id).await,
                 DesignCommand::Deploy(a) => {

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::{IntoResponse, Response};
 
@@ -5,13 +7,18 @@ use crate::app::{App, read_body};
 use crate::error::{ApiError, codes};
 use crate::events::NewEvent;
 use crate::generated::rest::*;
-use crate::models::{EventSeverity, K8sPing, SystemSync};
+use crate::kubernetes::Choice;
+use crate::models::{
+    ConnectionStatus, EventSeverity, K8sContextError, K8sPing, KubeconfigUpload, SystemSync,
+};
 use crate::server::Api;
 use crate::session::Session;
 
 impl App {
-    /// The kubeconfig of an upload: the body itself, or the `k8sfile` field of a form.
-    async fn kubeconfig(&self, request: Request) -> Result<String, ApiError> {
+    /// The kubeconfig of an upload: the body itself, or the `k8sfile` field of a form,
+    /// with what the form chooses: `selectedContexts` (a JSON array of context ids) and
+    /// `contexts` (Meshery's per-context options by id, of which `name` renames).
+    async fn kubeconfig(&self, request: Request) -> Result<(String, Choice), ApiError> {
         let content_type = request
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
@@ -32,20 +39,44 @@ impl App {
                 let mut form = Multipart::from_request(Request::from_parts(parts, limited), &())
                     .await
                     .map_err(|e| ApiError::bad_request(format!("form: {e}")))?;
-                let mut found = None;
+                let (mut found, mut choice) = (None, Choice::default());
                 while let Some(field) = form
                     .next_field()
                     .await
                     .map_err(|e| ApiError::bad_request(format!("form: {e}")))?
                 {
-                    if field.name() == Some("k8sfile") {
-                        found = Some(field.bytes().await.map_err(|e| {
-                            ApiError::bad_request(format!("form field k8sfile: {e}"))
-                        })?);
-                        break;
+                    let name = field.name().unwrap_or("").to_string();
+                    let bad = |e: &dyn std::fmt::Display| {
+                        ApiError::bad_request(format!("form field {name}: {e}"))
+                    };
+                    match name.as_str() {
+                        "k8sfile" => found = Some(field.bytes().await.map_err(|e| bad(&e))?),
+                        "selectedContexts" => {
+                            let text = field.text().await.map_err(|e| bad(&e))?;
+                            let ids: Vec<String> = serde_json::from_str(&text).map_err(|e| {
+                                bad(&format!("a JSON array of context ids is expected ({e})"))
+                            })?;
+                            choice.selected = Some(ids);
+                        }
+                        "contexts" => {
+                            let text = field.text().await.map_err(|e| bad(&e))?;
+                            let options: HashMap<String, ContextOptions> =
+                                serde_json::from_str(&text).map_err(|e| {
+                                    bad(&format!(
+                                        "a JSON object of options by context id is expected ({e})"
+                                    ))
+                                })?;
+                            choice.names = options
+                                .into_iter()
+                                .filter_map(|(id, o)| o.name.map(|n| (id, n)))
+                                .collect();
+                        }
+                        _ => {}
                     }
                 }
-                found.ok_or_else(|| ApiError::bad_request("the form has no field `k8sfile`"))?
+                let text = found
+                    .ok_or_else(|| ApiError::bad_request("the form has no field `k8sfile`"))?;
+                return Ok((utf8(text.to_vec())?, choice));
             }
             "" | "text/plain" | "application/yaml" | "application/x-yaml" | "text/yaml"
             | "application/json" => read_body(self, request.into_body()).await?,
@@ -59,9 +90,19 @@ impl App {
                 ));
             }
         };
-        String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::bad_request("the kubeconfig is not UTF-8 text"))
+        Ok((utf8(bytes.to_vec())?, Choice::default()))
     }
+}
+
+/// One context's options in Meshery's upload form; MeshSync's deployment mode is not
+/// this server's to choose (it has no MeshSync), so only the name is taken.
+#[derive(serde::Deserialize)]
+struct ContextOptions {
+    name: Option<String>,
+}
+
+fn utf8(bytes: Vec<u8>) -> Result<String, ApiError> {
+    String::from_utf8(bytes).map_err(|_| ApiError::bad_request("the kubeconfig is not UTF-8 text"))
 }
 
 fn json(status: u16, body: &impl serde::Serialize) -> Response {
@@ -72,37 +113,71 @@ fn json(status: u16, body: &impl serde::Serialize) -> Response {
 impl KubernetesApi for Api {
     async fn upload_kubeconfig(&self, session: Session, request: Request) -> Response {
         let result = async {
-            let text = self.kubeconfig(request).await?;
-            let contexts = self.kubernetes.upload(&session, &text).await?;
-            for c in &contexts {
-                self.inventory
-                    .context_changed(&session.owner(), &c.id)
-                    .await;
+            let (text, choice) = self.kubeconfig(request).await?;
+            let upload = self.kubernetes.upload(&session, &text, &choice).await?;
+            let owner = session.owner();
+            let mut answer = KubeconfigUpload {
+                registered_contexts: Vec::new(),
+                connected_contexts: Vec::new(),
+                ignored_contexts: Vec::new(),
+                errored_contexts: upload
+                    .errored
+                    .iter()
+                    .map(|(name, e)| K8sContextError {
+                        name: name.clone(),
+                        error: e.to_string(),
+                    })
+                    .collect(),
+            };
+            let names: Vec<String> = upload.stored.iter().map(|c| c.name.clone()).collect();
+            for mut context in upload.stored {
+                self.inventory.context_changed(&owner, &context.id).await;
+                let id = crate::kubernetes::connection_id(&owner, &context.id);
+                // Sorted by what the user's connection was before: Meshery's clients show
+                // new, already connected and ignored contexts apart.
+                let status = self
+                    .connections
+                    .get(&session, &id)
+                    .await
+                    .map(|c| c.status)
+                    .unwrap_or(ConnectionStatus::Registered);
+                context.connection_id = Some(id);
+                match status {
+                    ConnectionStatus::Connected => answer.connected_contexts.push(context),
+                    ConnectionStatus::Ignored => answer.ignored_contexts.push(context),
+                    _ => answer.registered_contexts.push(context),
+                }
             }
-            let names: Vec<&str> = contexts.iter().map(|c| c.name.as_str()).collect();
-            let event = NewEvent::new(
+            let mut event = NewEvent::new(
                 "kubernetes",
                 "upload_kubeconfig",
                 EventSeverity::Success,
                 format!(
                     "Kubeconfig uploaded with {} context(s): {}",
-                    contexts.len(),
+                    names.len(),
                     names.join(", ")
                 ),
             )
-            .meta("contexts", names);
+            .meta("contexts", names.clone());
+            if !upload.errored.is_empty() {
+                let unusable: Vec<&str> = upload.errored.iter().map(|(n, _)| n.as_str()).collect();
+                event = event.meta("unusable", unusable);
+            }
             self.events.note(&session, event).await;
-            Ok::<_, ApiError>(contexts)
+            Ok::<_, ApiError>(answer)
         };
         match result.await {
-            Ok(contexts) => json(201, &contexts),
+            // camelCase keys first at depth 1 (the contexts), then the envelope's: the
+            // envelope's snake_case copies then carry the contexts' aliases too.
+            Ok(answer) => rt::json_with_snake_aliases_at(200, &answer, &[1, 0])
+                .unwrap_or_else(|e| ApiError::from_rejection(&e).into_response()),
             Err(e) => e.into_response(),
         }
     }
 
     async fn parse_kubeconfig(&self, session: Session, request: Request) -> Response {
         let result = async {
-            let text = self.kubeconfig(request).await?;
+            let (text, _) = self.kubeconfig(request).await?;
             let parsed = crate::kubernetes::parse(&session.owner(), &text)?;
             Ok::<_, ApiError>(parsed.into_iter().map(|p| p.context).collect::<Vec<_>>())
         };

@@ -33,6 +33,46 @@ fn source_type(name: &str) -> Option<Source> {
     }
 }
 
+/// What `GET /api/pattern/download/{id}` answers.
+#[derive(Clone, Copy)]
+enum Download {
+    Yaml(Source),
+    HelmChart,
+    Oci,
+}
+
+fn is_helm_chart(export: &str) -> bool {
+    let words: String = export
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    words == "helmchart"
+}
+
+/// A download's file name: the design's, without what a header or a file system refuses.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/'))
+        .collect();
+    if stem.trim().is_empty() {
+        "design".into()
+    } else {
+        stem.trim().to_string()
+    }
+}
+
+/// The design file's own `version`, if it states one.
+fn design_version(file: &str) -> Option<String> {
+    let doc: serde_json::Value = yaml_serde::from_str(file).ok()?;
+    match doc.get("version")? {
+        serde_json::Value::String(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 impl App {
     fn design_as(
         &self,
@@ -355,24 +395,62 @@ impl PatternApi for Api {
         &self,
         r: DownloadPatternRequest<Session>,
     ) -> Result<DownloadPatternResponse, ApiError> {
-        if r.oci == Some(true) {
-            return Err(ApiError::bad_request(
-                "OCI images of designs are not offered here; download the design (YAML) or its manifests (export=Kubernetes Manifest)",
-            ));
-        }
-        let format = match (r.export.as_deref(), r.format.as_deref()) {
-            (Some(export), _) => source_type(export).ok_or_else(|| {
+        // Meshery: a valid `export` wins over `oci`.
+        let wanted = match (r.export.as_deref(), r.format.as_deref()) {
+            (Some(export), _) if is_helm_chart(export) => Download::HelmChart,
+            (Some(export), _) => Download::Yaml(source_type(export).ok_or_else(|| {
                 ApiError::bad_request(format!(
-                    "export {export:?} is not offered here; use Design or Kubernetes Manifest"
+                    "export {export:?} is not offered here; use Design, Kubernetes Manifest or helm-chart"
                 ))
-            })?,
-            (None, Some("manifest")) => Source::Manifests,
-            (None, _) => Source::Design,
+            })?),
+            (None, _) if r.oci == Some(true) => Download::Oci,
+            (None, Some("manifest")) => Download::Yaml(Source::Manifests),
+            (None, _) => Download::Yaml(Source::Design),
         };
         let pattern = self.designs.readable(&r.session, &r.pattern_id).await?;
-        Ok(DownloadPatternResponse::Ok(
-            self.design_as(pattern, format)?,
-        ))
+        let (file, content_type, bytes) = match wanted {
+            Download::Yaml(format) => {
+                let name = format!("{}.yml", file_stem(&pattern.name));
+                (
+                    name,
+                    "application/yaml",
+                    self.design_as(pattern, format)?.into_bytes(),
+                )
+            }
+            Download::HelmChart | Download::Oci => {
+                let checked = designs::check(&pattern.pattern_file, &self.registry)?;
+                let manifests = designs::to_manifests(&checked)?;
+                let version = design_version(&pattern.pattern_file);
+                let updated_at = pattern
+                    .updated_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let design = crate::design_export::Design {
+                    name: &pattern.name,
+                    version: version.as_deref(),
+                    file: &pattern.pattern_file,
+                    manifests: &manifests,
+                    updated_at: &updated_at,
+                };
+                let (export, content_type) = if matches!(wanted, Download::HelmChart) {
+                    (
+                        crate::design_export::helm_chart(&design),
+                        "application/x-gzip",
+                    )
+                } else {
+                    (crate::design_export::oci_image(&design), "application/tar")
+                };
+                let export =
+                    export.map_err(|e| ApiError::internal("writing the design's export", e))?;
+                (export.file_name, content_type, export.bytes)
+            }
+        };
+        Ok(DownloadPatternResponse::Ok {
+            body: rt::File {
+                content_type,
+                bytes,
+            },
+            content_disposition: Some(format!("attachment; filename=\"{file}\"")),
+        })
     }
 
     async fn download_pattern_source(

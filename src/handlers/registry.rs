@@ -429,7 +429,7 @@ impl RegistryApi for Api {
     }
 }
 
-use crate::registry::archive;
+use crate::registry::{archive, sheet};
 
 impl Api {
     /// Registers one model definition, with its event.
@@ -460,7 +460,7 @@ impl Api {
     ) -> Result<crate::models::ModelImportSummary, ApiError> {
         use crate::models::ModelImportRequestUploadType as Upload;
         let body = &request.import_body;
-        let bytes = match request.upload_type {
+        let (definitions, rejected) = match request.upload_type {
             Upload::File => {
                 let file = body
                     .model_file
@@ -469,7 +469,7 @@ impl Api {
                     .ok_or_else(|| {
                         ApiError::bad_request("importBody.modelFile (the model archive) is missing")
                     })?;
-                file_bytes(file)?
+                archive_definitions(&file_bytes(file)?)?
             }
             Upload::UrlImport | Upload::Url => {
                 let url = body
@@ -481,16 +481,25 @@ impl Api {
                             "importBody.url (where the model archive is) is missing",
                         )
                     })?;
-                self.fetch_bytes(url).await?
+                archive_definitions(&self.fetch_bytes(url).await?)?
             }
             Upload::Csv => {
-                return Err(ApiError::bad_request(
-                    "CSV spreadsheets are not imported here yet: import a model archive (uploadType file or urlImport), as GET /api/meshmodels/export writes one",
-                ));
+                let sheet = |what: &str, sent: &Option<String>| {
+                    sent.as_deref()
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| sheet::decode(what, s))
+                        .transpose()
+                        .map_err(ApiError::bad_request)
+                };
+                let models = sheet("model", &body.model_csv)?.ok_or_else(|| {
+                    ApiError::bad_request("importBody.model_csv (the model spreadsheet) is missing")
+                })?;
+                let components = sheet("component", &body.component_csv)?;
+                let relationships = sheet("relationship", &body.relationship_csv)?;
+                sheet::definitions(&models, components.as_deref(), relationships.as_deref())
+                    .map_err(ApiError::bad_request)?
             }
         };
-        let (definitions, rejected) = archive::definitions(&bytes)
-            .map_err(|e| ApiError::bad_request(format!("the model archive: {e}")))?;
         let register = request.register.unwrap_or(true);
         let mut summary = ImportSummary::default();
         for r in rejected {
@@ -511,6 +520,13 @@ impl Api {
         }
         Ok(summary.into_model())
     }
+}
+
+fn archive_definitions(
+    bytes: &[u8],
+) -> Result<(Vec<crate::models::ModelDefinition>, Vec<archive::Rejected>), ApiError> {
+    archive::definitions(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the model archive: {e}")))
 }
 
 /// A file sent as base64 text or as its bytes (a list of numbers).

@@ -136,6 +136,12 @@ fn selector_kinds(doc: &Value, side: &str) -> Vec<String> {
 pub fn definitions(bytes: &[u8]) -> Result<(Vec<ModelDefinition>, Vec<Rejected>), String> {
     let mut docs = Vec::new();
     documents(bytes, 0, &mut docs)?;
+    Ok(assemble(docs))
+}
+
+/// Model definitions from documents in Meshery's formats (by where each came from):
+/// models, and the components and relationships that name them.
+pub fn assemble(docs: Vec<(String, Value)>) -> (Vec<ModelDefinition>, Vec<Rejected>) {
     let mut rejected = Vec::new();
     let mut out = Vec::new();
     // (model name, version) -> (model document, components, relationships)
@@ -174,7 +180,7 @@ pub fn definitions(bytes: &[u8]) -> Result<(Vec<ModelDefinition>, Vec<Rejected>)
                     } else {
                         "relationship"
                     },
-                    error: format!("its model {name:?} is not in the archive"),
+                    error: format!("its model {name:?} is not among the models sent"),
                 });
             }
             continue;
@@ -239,7 +245,7 @@ pub fn definitions(bytes: &[u8]) -> Result<(Vec<ModelDefinition>, Vec<Rejected>)
             }),
         }
     }
-    Ok((out, rejected))
+    (out, rejected)
 }
 
 /// How exported documents are written.
@@ -265,7 +271,12 @@ fn encode(value: &Value, format: Format) -> Result<Vec<u8>, String> {
     }
 }
 
-fn append(builder: &mut tar::Builder<&mut Vec<u8>>, path: &str, data: &[u8]) -> Result<(), String> {
+/// Adds a file with fixed owner and time, so the same input gives the same archive.
+pub(crate) fn append(
+    builder: &mut tar::Builder<&mut Vec<u8>>,
+    path: &str,
+    data: &[u8],
+) -> Result<(), String> {
     let mut header = tar::Header::new_ustar();
     header.set_size(data.len() as u64);
     header.set_mode(0o644);
@@ -322,12 +333,17 @@ pub fn tar_gz(models: &[RegistryModel], how: &Export) -> Result<Vec<u8>, String>
         }
         builder.finish().map_err(|e| e.to_string())?;
     }
+    gzip(&tarball)
+}
+
+pub(crate) fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    std::io::Write::write_all(&mut gz, &tarball).map_err(|e| e.to_string())?;
+    std::io::Write::write_all(&mut gz, bytes).map_err(|e| e.to_string())?;
     gz.finish().map_err(|e| e.to_string())
 }
 
-fn sha256(data: &[u8]) -> String {
+/// Lowercase hex of a SHA-256 digest.
+pub(crate) fn sha256(data: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, data);
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use serde_json::{Value, json};
 
 pub mod archive;
+pub mod sheet;
 
 use crate::bus::{Bus, Topic};
 use crate::fault::{Internal, OrInternal};

@@ -2,6 +2,7 @@
 //! connection that follows its cluster, the inventory follows deploys (and relists after
 //! a 410), a user can stop using a cluster, and everything goes with the connection.
 
+use crate::kubernetes::Stored;
 use std::future::Future;
 use std::time::Duration;
 
@@ -88,6 +89,7 @@ async fn a_context_is_a_connection_whose_inventory_follows_its_cluster() {
         .await
         .unwrap()
         .into_inner()
+        .contexts()
         .remove(0);
 
     // The context is a kubernetes connection, connected once its cluster answers.

@@ -1,6 +1,7 @@
 //! Designs deployed to a cluster (the test API server): applied with server-side apply,
 //! reported per component, redeployed, dry-run, undeployed.
 
+use crate::kubernetes::Stored;
 use base64::Engine;
 use meshery::models::{DeployOutcomeStatus as S, PatternDeployInput, PatternImport};
 use serde_json::{Value, json};
@@ -51,7 +52,8 @@ async fn a_design_is_deployed_redeployed_dry_run_and_undeployed() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let context = contexts[0].id.clone();
     let pattern = client
         .import_pattern()

@@ -1,6 +1,7 @@
 //! Hardening: outbound connections go only where the target policy looked, and the
 //! server's limits hold while other clients keep being served.
 
+use crate::kubernetes::Stored;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -132,7 +133,8 @@ async fn every_outbound_connection_goes_to_the_checked_address() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let ping = server
         .client()
         .ping_k8s_context()

@@ -7,6 +7,20 @@ use serde_json::{Value, json};
 
 use crate::harness::TestServer;
 
+/// The contexts an upload stored, whatever their connection's state.
+pub trait Stored {
+    fn contexts(self) -> Vec<meshery::models::K8sContext>;
+}
+
+impl Stored for meshery::models::KubeconfigUpload {
+    fn contexts(self) -> Vec<meshery::models::K8sContext> {
+        let mut all = self.registered_contexts;
+        all.extend(self.connected_contexts);
+        all.extend(self.ignored_contexts);
+        all
+    }
+}
+
 pub const TOKEN: &str = "s3cr3t-token-that-must-not-leak";
 
 pub fn kubeconfig(alive: &str, dead: &str) -> String {
@@ -108,7 +122,8 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let names: Vec<&str> = stored.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["alive", "dead"]);
     let (live, dead) = (&stored[0], &stored[1]);
@@ -141,9 +156,109 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 201);
-    let again: Vec<Value> = response.json().await.unwrap();
-    assert_eq!(again.len(), 2);
+    assert_eq!(response.status(), 200);
+    let again: Value = response.json().await.unwrap();
+    let listed = |key: &str| again[key].as_array().cloned().unwrap_or_default();
+    let mut names: Vec<String> = ["registeredContexts", "connectedContexts"]
+        .into_iter()
+        .flat_map(listed)
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["alive", "dead"], "{again}");
+    assert_eq!(listed("ignoredContexts").len(), 0);
+    assert_eq!(listed("erroredContexts").len(), 0);
+    // Meshery's older UIs read the snake_case spelling, a context's connection_id too.
+    for key in ["registered", "connected", "ignored", "errored"] {
+        assert_eq!(
+            again[format!("{key}_contexts")],
+            again[format!("{key}Contexts")]
+        );
+    }
+    let first = ["registeredContexts", "connectedContexts"]
+        .into_iter()
+        .flat_map(listed)
+        .next()
+        .unwrap();
+    assert_eq!(first["connection_id"], first["connectionId"]);
+    let connection: Value = server
+        .http()
+        .get(server.url(&format!(
+            "/api/integrations/connections/{}",
+            first["connectionId"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(connection["name"], first["name"]);
+    assert_eq!(connection["kind"], "kubernetes");
+
+    // Meshery's wizard imports the contexts it selected (ids as discovery gave them),
+    // under the names it chose.
+    let selected = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"selectedContexts\"\r\n\r\n[\"{id}\"]\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"contexts\"\r\n\r\n{{\"{id}\": {{\"name\": \"staging\", \"meshsyncDeploymentMode\": \"operator\"}}}}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"k8sfile\"; filename=\"config\"\r\n\r\n{config}\r\n--{boundary}--\r\n",
+        id = dead.id
+    );
+    let post_form = |form: String| {
+        server
+            .http()
+            .post(server.url("/api/system/kubernetes"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(form)
+            .send()
+    };
+    let only: Value = post_form(selected).await.unwrap().json().await.unwrap();
+    let imported: Vec<&Value> = ["registeredContexts", "connectedContexts"]
+        .iter()
+        .flat_map(|k| only[*k].as_array().unwrap())
+        .collect();
+    assert_eq!(imported.len(), 1, "{only}");
+    assert_eq!(imported[0]["name"], "staging");
+    assert_eq!(imported[0]["server"], json!(dead.server));
+    // Renamed, it is a context of its own beside the two uploaded before.
+    assert_ne!(imported[0]["id"], json!(dead.id));
+    let total = server
+        .http()
+        .get(server.url("/api/system/kubernetes/contexts"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["totalCount"]
+        .clone();
+    assert_eq!(total, 3);
+    let deleted = server
+        .http()
+        .delete(server.url(&format!(
+            "/api/system/kubernetes/contexts/{}",
+            imported[0]["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    for (selection, expected) in [
+        ("[\"nope\"]", "none of the selected"),
+        ("nope", "JSON array"),
+    ] {
+        let form = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"selectedContexts\"\r\n\r\n{selection}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"k8sfile\"\r\n\r\n{config}\r\n--{boundary}--\r\n"
+        );
+        let response = post_form(form).await.unwrap();
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains(expected),
+            "{error}"
+        );
+    }
 
     // Listed and synced without any credential; not even the database holds them in clear.
     let listing = server
@@ -224,7 +339,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         other => panic!("{other:?}"),
     }
 
-    // The upload is an event.
+    // Each upload is an event (three above), and so is the renamed context's deletion.
     let events = server
         .http()
         .get(server.url("/api/system/events?category=kubernetes"))
@@ -234,7 +349,7 @@ async fn a_kubeconfig_is_uploaded_listed_pinged_and_deleted() {
         .json::<Value>()
         .await
         .unwrap();
-    assert_eq!(events["totalCount"], 2);
+    assert_eq!(events["totalCount"], 4, "{events}");
 
     // Delete one; it is gone from the listing and cannot be pinged.
     client
@@ -290,7 +405,13 @@ async fn bad_kubeconfigs_are_refused_and_nothing_is_stored() {
             )
         }
     };
-    let good = kubeconfig("http://127.0.0.1:1", "https://127.0.0.1:2");
+    // One context only: a kubeconfig with a usable context besides imports that one
+    // (see a_kubeconfig_with_an_unusable_context_imports_the_others).
+    let good = kubeconfig("http://127.0.0.1:1", "https://127.0.0.1:2").replace(
+        "  - name: dead\n    context: {cluster: dead-cluster, user: basic}\n",
+        "",
+    );
+    assert!(!good.contains("name: dead\n"));
     let cases = [
         ("clusters: [\n".to_string(), "line"),
         (
@@ -364,7 +485,8 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let id = &stored[0].id;
     let status = |r: Result<(), meshery_client::rest::Error<meshery::models::MeshKitError>>| match r
     {
@@ -417,7 +539,8 @@ async fn another_user_cannot_see_ping_or_delete_a_context() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     assert_ne!(&bobs[0].id, id);
     assert_eq!(
         alice
@@ -508,7 +631,8 @@ async fn a_cluster_is_reached_over_its_own_ca_with_its_token_and_missed_while_aw
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let id = stored[0].id.clone();
     let ping = |id: String| {
         let client = server.client();
@@ -554,7 +678,8 @@ async fn a_cluster_is_reached_over_its_own_ca_with_its_token_and_missed_while_aw
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     match ping(stored[0].id.clone()).await {
         Err(meshery_client::rest::Error::ErrorResponse(e)) => {
             assert_eq!(e.status(), 502);
@@ -569,4 +694,49 @@ async fn a_cluster_is_reached_over_its_own_ca_with_its_token_and_missed_while_aw
     }
     server.finish().await;
     api.stop().await;
+}
+
+#[tokio::test]
+async fn a_kubeconfig_with_an_unusable_context_imports_the_others() {
+    let server = TestServer::start().await;
+    let config = kubeconfig("http://127.0.0.1:1", "https://127.0.0.1:2")
+        .replace(&format!("token: {TOKEN}"), "exec: {command: aws}");
+    let upload = server
+        .client()
+        .upload_kubeconfig()
+        .body(config.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(upload.errored_contexts.len(), 1);
+    assert_eq!(upload.errored_contexts[0].name, "alive");
+    assert!(
+        upload.errored_contexts[0]
+            .error
+            .contains("signs in with a command"),
+        "{}",
+        upload.errored_contexts[0].error
+    );
+    let stored: Vec<String> = upload.contexts().into_iter().map(|c| c.name).collect();
+    assert_eq!(stored, ["dead"]);
+    let listed = server
+        .client()
+        .list_k8s_contexts()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_count, 1);
+    // Reading only (the wizard's discovery) still names the context to fix.
+    let parse = server
+        .http()
+        .post(server.url("/api/system/kubernetes/contexts"))
+        .header("content-type", "application/yaml")
+        .body(config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parse.status(), 400);
+    server.finish().await;
 }

@@ -932,14 +932,56 @@ async fn meshery_clients_save_designs_in_their_forms() {
         .await
         .unwrap();
     assert_eq!(helm.status(), 404);
-    for refused in ["?oci=true", "?export=helm-chart"] {
-        let r = http
-            .get(server.url(&format!("/api/pattern/download/{id}{refused}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{refused}");
+    // Meshery's exports: a Helm chart of the manifests, an OCI image of the design.
+    let download = |query: &'static str| {
+        let request = http.get(server.url(&format!("/api/pattern/download/{id}?{query}")));
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{query}");
+            let header = |name: &str| r.headers()[name].to_str().unwrap().to_string();
+            let (kind, disposition) = (header("content-type"), header("content-disposition"));
+            (kind, disposition, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (kind, disposition, chart) = download("export=helm-chart").await;
+    assert_eq!(kind, "application/x-gzip");
+    assert!(disposition.ends_with(".tgz\""), "{disposition}");
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&chart[..]), &mut unpacked)
+        .unwrap();
+    let mut entries = tar::Archive::new(&unpacked[..]);
+    let mut templates = String::new();
+    for entry in entries.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().ends_with("templates/manifest.yaml") {
+            std::io::Read::read_to_string(&mut entry, &mut templates).unwrap();
+        }
     }
+    assert_eq!(templates, manifests, "no braces to escape here");
+    assert_eq!(
+        download("export=Helm%20Chart&oci=true").await.2,
+        chart,
+        "export wins"
+    );
+    let (kind, disposition, image) = download("oci=true").await;
+    assert_eq!(kind, "application/tar");
+    assert!(disposition.ends_with(".tar\""), "{disposition}");
+    // Meshery's import reads it back: so does ours.
+    let reimported: Value = http
+        .post(server.url("/api/pattern/import"))
+        .json(&json!({
+            "file": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &image),
+            "fileName": "from-the-ui.tar",
+            "name": "round trip"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reimported[0]["name"], "round trip", "{reimported}");
+    assert_eq!(reimported[0]["componentsCount"], 1);
 
     // mesheryctl's legacy wrapper: stored only with save: true; the file as base64 or bytes.
     let file = design("legacy", json!([config_map("cm")]));

@@ -917,3 +917,89 @@ async fn relationships_are_evaluated_over_a_design() {
     assert_eq!(bad.status(), 400);
     server.finish().await;
 }
+
+#[tokio::test]
+async fn models_are_imported_from_meshery_spreadsheets() {
+    let server = TestServer::start().await;
+    let http = server.http();
+    let post = |body: Value| {
+        http.post(server.url("/api/meshmodels/register"))
+            .json(&body)
+            .send()
+    };
+    let url = |csv: &str| {
+        format!(
+            "data:text/csv;base64,{}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, csv)
+        )
+    };
+    // Meshery's sheets: a title row above the header; one model not to publish.
+    let models = "Models,,,,,\n\
+        registrant,Model Display Name,model,category,sourceURL,publishToRegistry\n\
+        meshery,Sheet Mesh,sheet-mesh,Provisioning,https://github.com/o/r/tree/main/sheet-mesh/v0.2.0/components,TRUE\n\
+        meshery,Draft,draft-mesh,Provisioning,,FALSE\n";
+    let components = "registrant,model,component,version,schema\n\
+        meshery,sheet-mesh,Widget,sheet.io/v1,\"{\"\"type\"\":\"\"object\"\",\"\"required\"\":[\"\"spec\"\"]}\"\n\
+        meshery,sheet-mesh,Gadget,sheet.io/v1,\n\
+        meshery,draft-mesh,Orphan,sheet.io/v1,\n";
+    let relationships = "Model,Version,kind,type,subType,PublishToRegistry,selector\n\
+        sheet-mesh,*,Edge,Non Binding,Network,TRUE,\"[{\"\"allow\"\":{\"\"from\"\":[{\"\"kind\"\":\"\"Gadget\"\"}],\"\"to\"\":[{\"\"kind\"\":\"\"Widget\"\"}]}}]\"\n";
+    let body = |register: bool| {
+        json!({"uploadType": "csv", "register": register, "importBody": {
+            "model_csv": url(models), "component_csv": url(components),
+            "relationship_csv": url(relationships), "file_name": "model.csv"}})
+    };
+
+    // Checked only: nothing registered.
+    let dry: Value = post(body(false)).await.unwrap().json().await.unwrap();
+    assert_eq!(dry["modelName"], json!(["sheet-mesh"]), "{dry}");
+    assert_eq!(
+        raw(&server, "/api/meshmodels/models/sheet-mesh").await.0,
+        404
+    );
+
+    let summary: Value = post(body(true)).await.unwrap().json().await.unwrap();
+    assert_eq!(summary["entityCount"]["modelCount"], 1, "{summary}");
+    assert_eq!(summary["entityCount"]["compCount"], 2);
+    assert_eq!(summary["entityCount"]["relCount"], 1);
+    let failed = &summary["entityTypeSummary"]["unsuccessfulEntityNameWithError"];
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(failed[0]["name"], "Orphan");
+    assert!(failed[0]["error"].as_str().unwrap().contains("draft-mesh"));
+
+    let (status, model) = raw(&server, "/api/meshmodels/models/sheet-mesh").await;
+    assert_eq!(status, 200, "{model}");
+    let text = model.to_string();
+    for expected in ["v0.2.0", "Sheet Mesh", "Provisioning"] {
+        assert!(text.contains(expected), "{expected} not in {text}");
+    }
+    // The sheet's schema is the component's.
+    let (status, widget) = raw(&server, "/api/registry/models/sheet-mesh/components/Widget").await;
+    assert_eq!(status, 200, "{widget}");
+    assert!(widget.to_string().contains("spec"), "{widget}");
+
+    for (body, says) in [
+        (
+            json!({"uploadType": "csv", "importBody": {"component_csv": url(components)}}),
+            "model_csv",
+        ),
+        (
+            json!({"uploadType": "csv", "importBody": {"model_csv": "data:text/csv;base64,%%"}}),
+            "base64",
+        ),
+        (
+            json!({"uploadType": "csv", "importBody": {"model_csv": url("Models\n")}}),
+            "header",
+        ),
+        (
+            json!({"uploadType": "csv", "importBody": {"model_csv": url(models), "relationship_csv": url("Relationships\nno,header\n")}}),
+            "relationship CSV",
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(says), "{body}: {text}");
+    }
+    server.finish().await;
+}

@@ -4,6 +4,7 @@
 //! PostgreSQL.
 
 use crate::harness::TestServer;
+use crate::kubernetes::Stored;
 use crate::kubernetes::{TOKEN, closed_port, fake_api_server, kubeconfig};
 
 fn key_file(dir: &std::path::Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
@@ -57,7 +58,8 @@ async fn replicas_share_the_instance_id_the_data_and_the_sealing_key() {
         .send()
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .contexts();
     let live = uploaded.iter().find(|c| c.name == "alive").unwrap();
     let listed = b
         .client()

@@ -489,7 +489,7 @@ try {
       headers: { 'Content-Type': 'application/yaml' },
       body: fs.readFileSync(file, 'utf8'),
     });
-    if (res.status !== 201) throw new Error(`POST /api/system/kubernetes -> HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
+    if (res.status !== 200) throw new Error(`POST /api/system/kubernetes -> HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`);
     await waitFor(() => {
       const row = document.querySelector('#connections tbody tr[data-status="connected"]');
       const ns = document.querySelector('#kind-counts tr[data-kind="Namespace"] td.num');

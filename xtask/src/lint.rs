@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "connections",
             "credentials",
             "deploy",
+            "design_export",
             "designs",
             "inventory",
             "events",
