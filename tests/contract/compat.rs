@@ -337,7 +337,10 @@ impl Fixtures {
         )
         .await;
         self.set("kubeconfigYaml", Some(&kubeconfig));
-        self.set("contextId", uploaded["registeredContexts"][0]["id"].as_str());
+        self.set(
+            "contextId",
+            uploaded["registeredContexts"][0]["id"].as_str(),
+        );
         let connections = json(http.get(server.url("/api/integrations/connections"))).await;
         self.set("connectionId", connections["connections"][0]["id"].as_str());
         self.set(
