@@ -111,7 +111,12 @@ pub async fn upload(server: std::net::SocketAddr, api: &KubeApi, name: &str) -> 
         .json()
         .await
         .expect("the contexts");
-    answer[0]["id"].as_str().expect("a context id").to_string()
+    // New contexts are registered; one uploaded before may be connected already.
+    ["registeredContexts", "connectedContexts"]
+        .iter()
+        .find_map(|list| answer[*list][0]["id"].as_str())
+        .expect("a context id")
+        .to_string()
 }
 
 /// Waits until the inventory holds at least `n` objects; how long that took.
