@@ -37,6 +37,7 @@ pub mod kube_client;
 pub mod kubernetes;
 pub mod liveness;
 pub mod logging;
+pub mod orgs;
 pub mod perf;
 pub mod policy;
 pub mod prefs;

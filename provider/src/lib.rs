@@ -380,6 +380,8 @@ impl RefProvider {
             .route("/revoke", post(revoke))
             .route("/logout", get(logout).post(logout))
             .route("/api/hello", get(hello))
+            .route("/api/identity/orgs", get(organizations))
+            .route("/api/identity/orgs/{org}/users/keys", get(user_keys))
             .route("/api/echo/{*rest}", any(echo))
             .route("/api/echo", any(echo))
             .with_state(self.clone())
@@ -791,6 +793,79 @@ async fn hello(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
         Ok(claims) => axum::Json(json!({"message": format!("hello {}", claims["preferred_username"].as_str().unwrap_or(""))})).into_response(),
         Err(r) => *r,
     }
+}
+
+/// The organizations a user is in: their own, and for administrators the shared
+/// "Reference" one (ids stable, from the names).
+fn orgs_of(claims: &Value) -> Vec<Value> {
+    let user = claims["preferred_username"].as_str().unwrap_or("");
+    let org = |name: String, owner: &str| {
+        let id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("reference-provider/org/{name}").as_bytes(),
+        );
+        json!({"id": id.to_string(), "name": name, "description": "", "country": "", "region": "",
+               "owner": owner, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
+    };
+    let mut orgs = vec![org(format!("{user}'s team"), user)];
+    let admin = claims["roles"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r == "admin"));
+    if admin {
+        orgs.push(org("Reference".into(), "admin"));
+    }
+    orgs
+}
+
+/// Meshery's organizations page (snake_case, as older providers answer).
+async fn organizations(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
+    match caller(&p, &headers) {
+        Ok(claims) => {
+            let orgs = orgs_of(&claims);
+            axum::Json(json!({"page": 0, "page_size": orgs.len(), "total_count": orgs.len(), "organizations": orgs})).into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+/// The keys a user holds in one of their organizations: every user may view workspaces;
+/// administrators may create them too (ids are Meshery's).
+async fn user_keys(
+    State(p): State<RefProvider>,
+    axum::extract::Path(org): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let claims = match caller(&p, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !orgs_of(&claims).iter().any(|o| o["id"] == org.as_str()) {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such organization"})),
+        )
+            .into_response();
+    }
+    let key = |id: &str, function: &str| {
+        json!({"id": id, "owner": org, "function": function, "category": "Workspace",
+               "subcategory": "Workspace Management", "description": function,
+               "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
+    };
+    let mut keys = vec![key(
+        "bc9379e8-dc18-4655-b53c-c641271c4ba3",
+        "View Workspace",
+    )];
+    if claims["roles"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r == "admin"))
+    {
+        keys.push(key(
+            "eb42ac41-a883-465e-843c-d64e962a3a0e",
+            "Create Workspace",
+        ));
+    }
+    axum::Json(json!({"page": 0, "page_size": keys.len(), "total_count": keys.len(), "keys": keys}))
+        .into_response()
 }
 
 /// Echoes what arrived, so proxy tests can see the path, query, headers and body.

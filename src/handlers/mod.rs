@@ -18,6 +18,7 @@ mod connections;
 mod credentials;
 mod events;
 mod extensions;
+mod identity;
 mod kubernetes;
 mod meshsync;
 mod pattern;

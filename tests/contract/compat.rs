@@ -324,6 +324,8 @@ impl Fixtures {
         )
         .await;
         self.set("credentialId", credential["id"].as_str());
+        let orgs = json(server.http().get(server.url("/api/identity/orgs"))).await;
+        self.set("orgId", orgs["organizations"][0]["id"].as_str());
     }
 
     /// A cluster: a kubeconfig whose context becomes a connection.

@@ -13,6 +13,7 @@ mod fixture;
 mod graphql;
 mod hardening;
 mod harness;
+mod identity;
 mod integrations;
 #[path = "../support/kube_api.rs"]
 mod kube_api;

@@ -41,6 +41,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "inventory",
             "events",
             "prefs",
+            "orgs",
             "perf",
             "kubernetes",
             "kube_client",

@@ -1,0 +1,275 @@
+//! Organizations and keys (`/api/identity/orgs`): the Local provider's from `orgs`, a
+//! remote provider's from the provider itself (the same request, with the session's
+//! token), read into Meshery's shape whichever spelling the provider uses.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, codes};
+use crate::generated::rest::*;
+use crate::models::{Key, Organization};
+use crate::providers::Provider;
+use crate::server::Api;
+use crate::session::Session;
+use crate::store::Listing;
+
+/// Largest answer read from a provider's identity endpoints.
+const MAX_ANSWER: usize = 1 << 20;
+
+/// A page of `items` as `listing` asks.
+fn page<T>(items: Vec<T>, listing: &Listing) -> (Vec<T>, i64) {
+    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let items = match listing.page_size {
+        None => items,
+        Some(size) => items
+            .into_iter()
+            .skip(usize::try_from(listing.page.saturating_mul(size)).unwrap_or(usize::MAX))
+            .take(usize::try_from(size).unwrap_or(usize::MAX))
+            .collect(),
+    };
+    (items, total)
+}
+
+fn text(v: &Value, keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn time(v: &Value, keys: &[&str]) -> chrono::DateTime<chrono::Utc> {
+    keys.iter()
+        .find_map(|k| v.get(*k).and_then(Value::as_str))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(crate::orgs::keychain_time)
+}
+
+/// An organization as a provider sent it (camelCase or snake_case).
+fn organization_of(v: &Value) -> Option<Organization> {
+    let id = text(v, &["id"]);
+    (!id.is_empty()).then(|| Organization {
+        id,
+        name: text(v, &["name"]),
+        description: text(v, &["description"]),
+        country: text(v, &["country"]),
+        region: text(v, &["region"]),
+        owner: text(v, &["owner"]),
+        metadata: v
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        created_at: time(v, &["createdAt", "created_at"]),
+        updated_at: time(v, &["updatedAt", "updated_at"]),
+        deleted_at: None,
+    })
+}
+
+/// A key as a provider sent it.
+fn key_of(v: &Value, org: &str) -> Option<Key> {
+    let id = text(v, &["id"]);
+    (!id.is_empty()).then(|| Key {
+        id,
+        owner: Some(text(v, &["owner"]))
+            .filter(|o| !o.is_empty())
+            .unwrap_or_else(|| org.to_string()),
+        function: text(v, &["function"]),
+        category: text(v, &["category"]),
+        subcategory: text(v, &["subcategory"]),
+        description: text(v, &["description"]),
+        created_at: time(v, &["createdAt", "created_at"]),
+        updated_at: time(v, &["updatedAt", "updated_at"]),
+        deleted_at: None,
+    })
+}
+
+/// The organization of a remote provider's user when the provider has none: theirs
+/// alone, its id derived from the provider and the user (stable, and no other user's).
+fn personal_organization(session: &Session) -> Organization {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("organization\n{}\n{}", session.provider, session.user.id).as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    let at = crate::orgs::keychain_time();
+    Organization {
+        id: uuid::Uuid::new_v8(bytes).to_string(),
+        name: format!("{}'s organization", session.user.user_name),
+        description: format!(
+            "{}'s own organization at {}",
+            session.user.user_name, session.provider
+        ),
+        country: String::new(),
+        region: String::new(),
+        owner: session.user.user_name.clone(),
+        metadata: Default::default(),
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+    }
+}
+
+impl Api {
+    /// The Local provider's organization, as the API shows it.
+    async fn local_organization(&self, session: &Session) -> Result<Organization, ApiError> {
+        let org = crate::orgs::local_org(&self.store).await?;
+        Ok(Organization {
+            id: org.id,
+            name: crate::orgs::LOCAL_ORG_NAME.into(),
+            description: crate::orgs::LOCAL_ORG_DESCRIPTION.into(),
+            country: String::new(),
+            region: String::new(),
+            owner: session.user.user_name.clone(),
+            metadata: Default::default(),
+            created_at: org.created_at,
+            updated_at: org.created_at,
+            deleted_at: None,
+        })
+    }
+
+    /// A JSON document from the session's remote provider at `path`; `None` when the
+    /// session is not a remote one, or the provider does not serve the path.
+    async fn provider_document(
+        &self,
+        session: &Session,
+        path: &str,
+    ) -> Result<Option<Value>, ApiError> {
+        let Some(Provider::Remote(remote)) = self.providers.get(&session.provider) else {
+            return Ok(None);
+        };
+        let token = session.token.clone().unwrap_or_default();
+        let url = remote
+            .base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ApiError::internal("building a provider URL", e))?;
+        let unreachable = |e: reqwest::Error| {
+            tracing::warn!(provider = %remote.name, error = %e, "identity call failed");
+            ApiError::new(
+                502,
+                codes::BAD_GATEWAY,
+                format!("provider {} could not be reached", remote.name),
+            )
+        };
+        let answer = remote
+            .request(reqwest::Method::GET, url, &token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = answer.status();
+        if status == reqwest::StatusCode::NOT_FOUND
+            || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
+        {
+            return Ok(None);
+        }
+        let bytes = answer.bytes().await.map_err(unreachable)?;
+        if !status.is_success() || bytes.len() > MAX_ANSWER {
+            return Err(ApiError::new(
+                502,
+                codes::BAD_GATEWAY,
+                format!("provider {} answered {path} with {status}", remote.name),
+            ));
+        }
+        serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+            ApiError::new(
+                502,
+                codes::BAD_GATEWAY,
+                format!("provider {} answered {path} with no JSON", remote.name),
+            )
+        })
+    }
+
+    /// The session user's organizations: the Local one, a remote provider's, or (for a
+    /// provider without organizations) the user's own, one per user.
+    async fn organizations(&self, session: &Session) -> Result<Vec<Organization>, ApiError> {
+        if !session.remote {
+            return Ok(vec![self.local_organization(session).await?]);
+        }
+        match self
+            .provider_document(session, "/api/identity/orgs?all=true&pagesize=all")
+            .await?
+        {
+            Some(doc) => Ok(doc
+                .get("organizations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(organization_of)
+                .collect()),
+            None => Ok(vec![personal_organization(session)]),
+        }
+    }
+}
+
+impl IdentityApi for Api {
+    async fn get_orgs(&self, r: GetOrgsRequest<Session>) -> Result<GetOrgsResponse, ApiError> {
+        let size = match r.all {
+            Some(true) => Some("all"),
+            _ => r.pagesize.as_deref().or(r.page_size.as_deref()),
+        };
+        let listing = crate::store::listing(r.page, size, None, r.order.as_deref(), None, None)?;
+        let mut orgs = self.organizations(&r.session).await?;
+        if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
+            orgs.retain(|o| o.name.to_lowercase().contains(&search));
+        }
+        let (items, total) = page(orgs, &listing);
+        Ok(GetOrgsResponse::Ok(listing.page_of(items, total)))
+    }
+
+    async fn get_org(&self, r: GetOrgRequest<Session>) -> Result<GetOrgResponse, ApiError> {
+        self.organizations(&r.session)
+            .await?
+            .into_iter()
+            .find(|o| o.id == r.org_id)
+            .map(GetOrgResponse::Ok)
+            .ok_or_else(|| ApiError::not_found(format!("you are in no organization {}", r.org_id)))
+    }
+
+    async fn get_user_keys(
+        &self,
+        r: GetUserKeysRequest<Session>,
+    ) -> Result<GetUserKeysResponse, ApiError> {
+        // Meshery answers every key when no page size is asked for: the UI asks none.
+        let size = r
+            .pagesize
+            .as_deref()
+            .or(r.page_size.as_deref())
+            .or(Some("all"));
+        let listing = crate::store::listing(r.page, size, None, None, None, None)?;
+        let orgs = self.organizations(&r.session).await?;
+        if !orgs.iter().any(|o| o.id == r.org_id) {
+            return Err(ApiError::not_found(format!(
+                "you are in no organization {}",
+                r.org_id
+            )));
+        }
+        let path = format!("/api/identity/orgs/{}/users/keys?pagesize=all", r.org_id);
+        let keys: Vec<Key> = match self.provider_document(&r.session, &path).await? {
+            Some(doc) => doc
+                .get("keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| key_of(k, &r.org_id))
+                .collect(),
+            // The Local provider, or a provider without keys, grants every key (they
+            // only steer what Meshery's UI offers until the server enforces them).
+            None => crate::orgs::keychain()
+                .iter()
+                .map(|k| Key {
+                    id: k.id.clone(),
+                    owner: r.org_id.clone(),
+                    function: k.function.clone(),
+                    category: k.category.clone(),
+                    subcategory: k.keychain.clone(),
+                    description: k.description.clone(),
+                    created_at: crate::orgs::keychain_time(),
+                    updated_at: crate::orgs::keychain_time(),
+                    deleted_at: None,
+                })
+                .collect(),
+        };
+        let (items, total) = page(keys, &listing);
+        Ok(GetUserKeysResponse::Ok(listing.page_of(items, total)))
+    }
+}
