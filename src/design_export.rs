@@ -3,7 +3,7 @@
 //!
 //! The chart is a packaged Helm chart (`<chart>/Chart.yaml`, `<chart>/templates/manifest.yaml`
 //! holding the design's Kubernetes manifests). Meshery writes `apiVersion: v3`, which Helm 3
-//! refuses; this writes `v2`, and escapes `{{`/`}}` in the manifests so Helm renders them as
+//! refuses; this writes `v2`, and escapes `{{` in the manifests so Helm renders them as
 //! they are. The image is what Meshery's export writes and its import reads back: a
 //! `docker save` archive (`manifest.json`, the config, one gzip layer holding `design.yml`
 //! and `artifacthub-pkg.yml`). Both are deterministic for the same design.
@@ -50,7 +50,8 @@ pub fn chart_name(design: &str) -> String {
     }
 }
 
-/// A SemVer version for Helm: the design's (`v` dropped, missing parts zero), else 0.1.0.
+/// A SemVer version for Helm: the design's (`v` dropped, missing parts zero) when that is
+/// valid SemVer 2.0, else 0.1.0.
 pub fn chart_version(version: Option<&str>) -> String {
     let Some(v) = version.map(str::trim) else {
         return "0.1.0".into();
@@ -60,39 +61,23 @@ pub fn chart_version(version: Option<&str>) -> String {
         Some(i) => v.split_at(i),
         None => (v, ""),
     };
-    let parts: Vec<&str> = core.split('.').collect();
-    let numeric = |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit());
-    let rest_ok = rest
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.'));
-    if parts.is_empty() || parts.len() > 3 || !parts.iter().all(numeric) || !rest_ok {
+    let mut parts: Vec<&str> = core.split('.').collect();
+    if parts.is_empty() || parts.len() > 3 {
         return "0.1.0".into();
     }
-    let mut parts: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
-    parts.resize(3, "0".into());
-    format!("{}{rest}", parts.join("."))
+    parts.resize(3, "0");
+    let candidate = format!("{}{rest}", parts.join("."));
+    match semver::Version::parse(&candidate) {
+        Ok(_) => candidate,
+        Err(_) => "0.1.0".into(),
+    }
 }
 
-/// Manifests made literal for Helm's template engine: `{{` and `}}` print themselves.
+/// Manifests made literal for Helm's template engine: each `{{` prints itself. Only the
+/// left delimiter needs escaping (Go templates print a `}}` outside an action as it is),
+/// and an escape is never preceded by a lone `{` (that would open an action).
 fn helm_literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find(['{', '}']) {
-        let (before, after) = rest.split_at(i);
-        out.push_str(before);
-        if let Some(next) = after.strip_prefix("{{") {
-            out.push_str(r#"{{ "{{" }}"#);
-            rest = next;
-        } else if let Some(next) = after.strip_prefix("}}") {
-            out.push_str(r#"{{ "}}" }}"#);
-            rest = next;
-        } else {
-            out.push_str(&after[..1]);
-            rest = &after[1..];
-        }
-    }
-    out.push_str(rest);
-    out
+    text.replace("{{", r#"{{ "{{" }}"#)
 }
 
 fn yaml(value: &serde_json::Value) -> Result<String, String> {
@@ -133,22 +118,24 @@ pub fn helm_chart(design: &Design) -> Result<Export, String> {
     })
 }
 
-/// An image repository name: lowercase letters, digits, `.`, `_` and `-`, starting and
-/// ending with a letter or digit (Meshery only lowercases and drops spaces).
+/// An image repository name: lowercase letters and digits, runs of anything else one
+/// `-`, at most 128 characters, starting and ending with a letter or digit (Meshery only
+/// lowercases and drops spaces, which can leave a name Docker refuses).
 fn repository(design: &str) -> String {
-    let name: String = design
+    let mut out = String::new();
+    for c in design
         .chars()
         .flat_map(char::to_lowercase)
         .filter(|c| !c.is_whitespace())
-        .map(|c| {
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let name = name.trim_matches(['.', '_', '-']).to_string();
+    {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let name: String = out.trim_matches('-').chars().take(128).collect();
+    let name = name.trim_end_matches('-').to_string();
     if name.is_empty() {
         "meshery-design".into()
     } else {
@@ -267,6 +254,11 @@ pub fn design_in_image(bytes: &[u8]) -> Result<Option<String>, String> {
         .take(MAX_IMAGE_FILE + 1)
         .read_to_end(&mut layer_tar)
         .map_err(|e| format!("the image's layer is not gzip: {e}"))?;
+    if layer_tar.len() as u64 > MAX_IMAGE_FILE {
+        return Err(format!(
+            "the image's layer unpacks to more than {MAX_IMAGE_FILE} bytes"
+        ));
+    }
     let inner = tar_files(&layer_tar)?.ok_or("the image's layer is not a tar archive")?;
     let design = inner
         .iter()
@@ -323,8 +315,36 @@ mod tests {
         assert_eq!(chart_version(Some("v1.2")), "1.2.0");
         assert_eq!(chart_version(Some("2.0.1-rc.1")), "2.0.1-rc.1");
         assert_eq!(chart_version(Some("latest")), "0.1.0");
+        for invalid in [
+            "1.0.0-",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "1.0.0-rc.01",
+            "99999999999999999999",
+        ] {
+            assert_eq!(chart_version(Some(invalid)), "0.1.0", "{invalid}");
+        }
+        assert_eq!(repository("a.-b__c  (d)"), "a-b-c-d");
+        assert_eq!(repository(&"x".repeat(300)).len(), 128);
         assert_eq!(chart_version(None), "0.1.0");
         assert_eq!(repository("My App (prod)"), "myapp-prod");
+    }
+
+    #[test]
+    fn braces_print_themselves_in_a_helm_template() {
+        for (text, escaped) in [
+            ("{{ .Values.x }}", r#"{{ "{{" }} .Values.x }}"#),
+            (r#"{"a":{}}"#, r#"{"a":{}}"#),
+            ("{}}}", "{}}}"),
+            ("{{{}}", r#"{{ "{{" }}{}}"#),
+            ("{{{", r#"{{ "{{" }}{"#),
+            ("{ {", "{ {"),
+        ] {
+            let out = helm_literal(text);
+            assert_eq!(out, escaped, "{text}");
+            // An escape is an action of its own: never right after a literal `{`.
+            assert!(!out.contains(r#"{{{ "{{""#), "{out}");
+        }
     }
 
     #[test]
@@ -347,7 +367,7 @@ mod tests {
         assert_eq!(meta["appVersion"], "v1.2");
         let manifest = String::from_utf8(entries[1].1.clone()).unwrap();
         assert!(
-            manifest.contains(r#"'{{ "{{" }} .Values.x {{ "}}" }} {a}'"#),
+            manifest.contains(r#"'{{ "{{" }} .Values.x }} {a}'"#),
             "{manifest}"
         );
         assert_eq!(

@@ -31,10 +31,11 @@ pub struct Choice {
     pub names: std::collections::HashMap<String, String>,
 }
 
-/// What an upload did: the contexts it stored, and those it could not use (by name).
+/// What an upload did: the contexts it stored, each with its connection's status before
+/// the upload (`None`: new), and those it could not use (by name).
 #[derive(Debug, Default)]
 pub struct Upload {
-    pub stored: Vec<K8sContext>,
+    pub stored: Vec<(K8sContext, Option<String>)>,
     pub errored: Vec<(String, KubeError)>,
 }
 
@@ -377,9 +378,25 @@ impl Kubernetes {
                 context.id = context_id(&owner, &context.name, &context.server, &context.user);
                 context.cluster_id = context.id.clone();
             }
+            if upload.stored.iter().any(|(c, _)| c.id == context.id) {
+                // Two contexts renamed alike would be one: the second is refused.
+                upload.errored.push((
+                    context.name.clone(),
+                    bad(format!(
+                        "context {:?}: another context of this upload has the same name, server and user",
+                        context.name
+                    )),
+                ));
+                continue;
+            }
             if let Some(old) = self.get_opt(&owner, &context.id).await? {
                 context.created_at = old.created_at;
             }
+            let prior = self
+                .store
+                .k8s_context_status(&owner, &context.id)
+                .await
+                .or_internal("reading a context's status")?;
             let secret = serde_json::to_vec(&p.credentials).or_internal("encoding credentials")?;
             let sealed = self.sealer.seal(&context.id, &secret)?;
             let doc = serde_json::to_string(&context).or_internal("encoding a context")?;
@@ -394,7 +411,7 @@ impl Kubernetes {
                 )
                 .await
                 .or_internal("storing a context")?;
-            upload.stored.push(context);
+            upload.stored.push((context, prior));
         }
         if upload.stored.is_empty() {
             return Err(match upload.errored.into_iter().next() {

@@ -108,6 +108,7 @@ impl Cli {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(mesheryctl());
         c.args(args)
+            .current_dir(self.home.path())
             .env("HOME", self.home.path())
             .env("MESHERY_SERVER", &self.server)
             // A browser that does nothing: the test plays the browser.
@@ -449,21 +450,17 @@ async fn local_provider_login_status_perf_designs_registry_and_events() {
             .unwrap()
             .contains("name: shop")
     );
-    // Meshery's `--type`: a Helm chart and an OCI image, saved as files.
-    let chart = cli.home.path().join("shop.tgz");
-    let said = cli
-        .ok(&[
-            "design",
-            "export",
-            &id,
-            "-t",
-            "helm-chart",
-            "-f",
-            chart.to_str().unwrap(),
-        ])
-        .await;
-    assert!(said.contains("shop.tgz"), "{said}");
+    // Meshery's `--type`: a Helm chart and an OCI image, saved as files; without --file
+    // under the name the server gives, never over an existing file.
+    let said = cli.ok(&["design", "export", &id, "-t", "helm-chart"]).await;
+    let chart = cli.home.path().join("shop-0.1.0.tgz");
+    assert!(said.contains("shop-0.1.0.tgz"), "{said}");
     assert_eq!(&std::fs::read(&chart).unwrap()[..2], &[0x1f, 0x8b], "gzip");
+    let again = cli
+        .run(&["design", "export", &id, "-t", "helm-chart"])
+        .await;
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("exists"), "{again:?}");
     let image = cli.home.path().join("shop.tar");
     cli.ok(&[
         "design",

@@ -165,6 +165,7 @@ pub async fn export(
         bytes.extend_from_slice(&chunk);
     }
     let binary = matches!(kind, ExportType::HelmChart | ExportType::Oci);
+    let chosen = out.is_some();
     let out = out.or_else(|| {
         binary.then(|| {
             let fallback = format!(
@@ -178,6 +179,13 @@ pub async fn export(
             std::path::PathBuf::from(named.unwrap_or(fallback))
         })
     });
+    // A file named by the server never replaces one of the user's: only --file does.
+    if let Some(path) = out.as_ref().filter(|p| !chosen && p.exists()) {
+        return Err(Failure::new(
+            Class::Config,
+            format!("{} exists; name another file with --file", path.display()),
+        ));
+    }
     match out {
         Some(path) => {
             std::fs::write(&path, &bytes)

@@ -247,7 +247,7 @@ enum DesignCommand {
         manifest: bool,
         /// design, manifest, helm-chart (a .tgz) or oci (an image .tar); files are saved
         /// under the server's file name unless --file names one.
-        #[arg(long = "type", short = 't', value_enum)]
+        #[arg(long = "type", short = 't', value_enum, conflicts_with = "manifest")]
         kind: Option<design::ExportType>,
         /// Write to this file instead of standard output.
         #[arg(long = "file", short = 'f')]

@@ -162,8 +162,27 @@ impl Api {
         {
             return Ok(None);
         }
-        let bytes = answer.bytes().await.map_err(unreachable)?;
-        if !status.is_success() || bytes.len() > MAX_ANSWER {
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(ApiError::new(
+                401,
+                codes::UNAUTHORIZED,
+                format!("provider {} no longer accepts your session", remote.name),
+            )
+            .remedy("Sign in again."));
+        }
+        let bytes = crate::remote::read_capped(answer, MAX_ANSWER)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    502,
+                    codes::BAD_GATEWAY,
+                    format!(
+                        "provider {} answered {path} with no readable body",
+                        remote.name
+                    ),
+                )
+            })?;
+        if !status.is_success() {
             return Err(ApiError::new(
                 502,
                 codes::BAD_GATEWAY,
@@ -212,6 +231,14 @@ impl IdentityApi for Api {
         if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
             orgs.retain(|o| o.name.to_lowercase().contains(&search));
         }
+        let (column, descending) = listing.order;
+        orgs.sort_by(|a, b| match column {
+            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            _ => a.created_at.cmp(&b.created_at),
+        });
+        if descending {
+            orgs.reverse();
+        }
         let (items, total) = page(orgs, &listing);
         Ok(GetOrgsResponse::Ok(listing.page_of(items, total)))
     }
@@ -243,7 +270,11 @@ impl IdentityApi for Api {
                 r.org_id
             )));
         }
-        let path = format!("/api/identity/orgs/{}/users/keys?pagesize=all", r.org_id);
+        // The id is one the provider gave, but it goes into a path: encoded all the same.
+        let path = format!(
+            "/api/identity/orgs/{}/users/keys?pagesize=all",
+            super::percent_encode(&r.org_id)
+        );
         let keys: Vec<Key> = match self.provider_document(&r.session, &path).await? {
             Some(doc) => doc
                 .get("keys")

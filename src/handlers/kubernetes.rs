@@ -129,22 +129,18 @@ impl KubernetesApi for Api {
                     })
                     .collect(),
             };
-            let names: Vec<String> = upload.stored.iter().map(|c| c.name.clone()).collect();
-            for mut context in upload.stored {
+            let names: Vec<String> = upload.stored.iter().map(|(c, _)| c.name.clone()).collect();
+            for (mut context, prior) in upload.stored {
                 self.inventory.context_changed(&owner, &context.id).await;
-                let id = crate::kubernetes::connection_id(&owner, &context.id);
-                // Sorted by what the user's connection was before: Meshery's clients show
-                // new, already connected and ignored contexts apart.
-                let status = self
-                    .connections
-                    .get(&session, &id)
-                    .await
-                    .map(|c| c.status)
-                    .unwrap_or(ConnectionStatus::Registered);
-                context.connection_id = Some(id);
-                match status {
-                    ConnectionStatus::Connected => answer.connected_contexts.push(context),
-                    ConnectionStatus::Ignored => answer.ignored_contexts.push(context),
+                context.connection_id = Some(crate::kubernetes::connection_id(&owner, &context.id));
+                // Sorted by what the user's connection was before the upload (read before
+                // storing: the inventory may connect a new one at once): Meshery's clients
+                // show new, already connected and ignored contexts apart.
+                let connected = ConnectionStatus::Connected.to_string();
+                let ignored = ConnectionStatus::Ignored.to_string();
+                match prior {
+                    Some(s) if s == connected => answer.connected_contexts.push(context),
+                    Some(s) if s == ignored => answer.ignored_contexts.push(context),
                     _ => answer.registered_contexts.push(context),
                 }
             }
@@ -178,8 +174,21 @@ impl KubernetesApi for Api {
     async fn parse_kubeconfig(&self, session: Session, request: Request) -> Response {
         let result = async {
             let (text, _) = self.kubeconfig(request).await?;
-            let parsed = crate::kubernetes::parse(&session.owner(), &text)?;
-            Ok::<_, ApiError>(parsed.into_iter().map(|p| p.context).collect::<Vec<_>>())
+            // The usable contexts, as an upload stores them (the upload names the others).
+            let mut usable = Vec::new();
+            let mut first_error = None;
+            for (_, parsed) in crate::kubernetes::parse_each(&session.owner(), &text)? {
+                match parsed {
+                    Ok(p) => usable.push(p.context),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            match first_error {
+                Some(e) if usable.is_empty() => Err(e.into()),
+                _ => Ok::<_, ApiError>(usable),
+            }
         };
         match result.await {
             Ok(contexts) => json(200, &contexts),

@@ -14,6 +14,18 @@ macro_rules! listing_of {
     };
 }
 
+/// A path segment or RFC 5987 value: unreserved bytes as they are, others `%XX`.
+pub(crate) fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 mod connections;
 mod credentials;
 mod events;

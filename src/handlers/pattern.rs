@@ -54,13 +54,35 @@ fn is_helm_chart(export: &str) -> bool {
 fn file_stem(name: &str) -> String {
     let stem: String = name
         .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\' | '/'))
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '"' | '\\' | '/' | ':' | '*' | '?' | '<' | '>' | '|')
+        })
         .collect();
     if stem.trim().is_empty() {
         "design".into()
     } else {
         stem.trim().to_string()
     }
+}
+
+/// `Content-Disposition` for a file (RFC 6266): an ASCII name, and the UTF-8 one when
+/// they differ.
+fn disposition(file: &str) -> String {
+    let ascii: String = file
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if ascii == file {
+        return format!("attachment; filename=\"{file}\"");
+    }
+    let encoded = super::percent_encode(file);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
 /// The design file's own `version`, if it states one.
@@ -418,8 +440,13 @@ impl PatternApi for Api {
                 )
             }
             Download::HelmChart | Download::Oci => {
-                let checked = designs::check(&pattern.pattern_file, &self.registry)?;
-                let manifests = designs::to_manifests(&checked)?;
+                // The image holds the design file alone: only a chart needs the manifests.
+                let manifests = if matches!(wanted, Download::HelmChart) {
+                    let checked = designs::check(&pattern.pattern_file, &self.registry)?;
+                    designs::to_manifests(&checked)?
+                } else {
+                    String::new()
+                };
                 let version = design_version(&pattern.pattern_file);
                 let updated_at = pattern
                     .updated_at
@@ -449,7 +476,7 @@ impl PatternApi for Api {
                 content_type,
                 bytes,
             },
-            content_disposition: Some(format!("attachment; filename=\"{file}\"")),
+            content_disposition: Some(disposition(&file)),
         })
     }
 
@@ -543,5 +570,21 @@ impl PatternApi for Api {
         Ok(DeletePatternsResponse::Ok(EventsChanged {
             changed: i64::try_from(n).unwrap_or(i64::MAX),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_download_names_its_file_for_every_client() {
+        assert_eq!(
+            super::disposition("shop.yml"),
+            "attachment; filename=\"shop.yml\""
+        );
+        assert_eq!(
+            super::disposition("café.yml"),
+            "attachment; filename=\"caf_.yml\"; filename*=UTF-8''caf%C3%A9.yml"
+        );
+        assert_eq!(super::file_stem("a/b:c\"d"), "abcd");
     }
 }

@@ -1633,6 +1633,23 @@ impl Store {
     }
 
     /// An owner's context: its document and sealed credentials.
+    /// A stored context's connection status, if the context is stored.
+    pub async fn k8s_context_status(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT status FROM k8s_contexts WHERE owner = $1 AND id = $2")
+            .bind(owner)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("status")?),
+            None => None,
+        })
+    }
+
     pub async fn k8s_context(
         &self,
         owner: &str,

@@ -728,15 +728,24 @@ async fn a_kubeconfig_with_an_unusable_context_imports_the_others() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.total_count, 1);
-    // Reading only (the wizard's discovery) still names the context to fix.
-    let parse = server
+    // Reading only (the wizard's discovery) answers what an upload would store.
+    let parse: Value = server
         .http()
         .post(server.url("/api/system/kubernetes/contexts"))
         .header("content-type", "application/yaml")
         .body(config)
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(parse.status(), 400);
+    let names: Vec<&str> = parse
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["dead"]);
     server.finish().await;
 }
