@@ -130,6 +130,8 @@ pub struct AppState {
     version: SystemVersion,
     /// Request-body validators from openapi.yaml.
     pub bodies: crate::validate::BodySchemas,
+    /// The Local provider's organization, read once (Meshery's UI asks on every page).
+    pub local_org: tokio::sync::OnceCell<crate::orgs::LocalOrg>,
 }
 
 /// The state handlers share; cheap to clone.
@@ -271,6 +273,7 @@ impl App {
             kubernetes,
             outbound_tls,
             bodies: crate::validate::BodySchemas::load(crate::generated::OPENAPI_YAML)?,
+            local_org: tokio::sync::OnceCell::new(),
             version: version_of(&config),
             config,
             store,

@@ -111,7 +111,8 @@ fn filtered(headers: &HeaderMap, also_drop: &[&str]) -> HeaderMap {
     out
 }
 
-fn upstream_error(e: &reqwest::Error, remote: &Remote) -> ApiError {
+/// A provider call that failed in transport: 504 on a timeout, else 502.
+pub(crate) fn upstream_error(e: &reqwest::Error, remote: &Remote) -> ApiError {
     if e.is_timeout() {
         ApiError::new(
             504,

@@ -113,7 +113,11 @@ fn personal_organization(session: &Session) -> Organization {
 impl Api {
     /// The Local provider's organization, as the API shows it.
     async fn local_organization(&self, session: &Session) -> Result<Organization, ApiError> {
-        let org = crate::orgs::local_org(&self.store).await?;
+        let org = self
+            .local_org
+            .get_or_try_init(|| crate::orgs::local_org(&self.store))
+            .await?
+            .clone();
         Ok(Organization {
             id: org.id,
             name: crate::orgs::LOCAL_ORG_NAME.into(),
@@ -143,19 +147,11 @@ impl Api {
             .base
             .join(path.trim_start_matches('/'))
             .map_err(|e| ApiError::internal("building a provider URL", e))?;
-        let unreachable = |e: reqwest::Error| {
-            tracing::warn!(provider = %remote.name, error = %e, "identity call failed");
-            ApiError::new(
-                502,
-                codes::BAD_GATEWAY,
-                format!("provider {} could not be reached", remote.name),
-            )
-        };
         let answer = remote
             .request(reqwest::Method::GET, url, &token)
             .send()
             .await
-            .map_err(unreachable)?;
+            .map_err(|e| crate::extensions::upstream_error(&e, &remote))?;
         let status = answer.status();
         if status == reqwest::StatusCode::NOT_FOUND
             || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
