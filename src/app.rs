@@ -121,6 +121,8 @@ pub struct AppState {
     pub inventory: crate::inventory::Inventory,
     pub connections: crate::connections::Connections,
     pub credentials: Arc<crate::credentials::Credentials>,
+    /// Workspaces and environments.
+    pub tenancy: crate::tenancy::Tenancy,
     /// Applies the retention limits in the background.
     pub retention: Arc<crate::retention::Retention>,
     /// TLS of outbound https calls (providers, imports).
@@ -246,6 +248,7 @@ impl App {
                 credentials.clone(),
             ),
             credentials,
+            tenancy: crate::tenancy::Tenancy::new(store.clone()),
             inventory,
             prefs: Prefs::new(store.clone(), events.clone(), bus.clone()),
             perf: crate::perf::Perf::new(

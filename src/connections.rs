@@ -265,10 +265,29 @@ impl Connections {
     }
 
     pub async fn get(&self, session: &Session, id: &str) -> Result<Connection, ConnectionError> {
-        if context_of_connection(&session.owner(), id).is_none() {
-            return Ok(integration_view(&self.integration(session, id).await?)?);
-        }
-        Ok(view(&self.row(session, id).await?)?)
+        self.get_of(&session.owner(), id).await
+    }
+
+    /// A connection of `owner` (an environment shows its members' connections to every
+    /// member of its organization: never their credentials, which no view carries).
+    pub async fn get_of(&self, owner: &str, id: &str) -> Result<Connection, ConnectionError> {
+        let Some(context) = context_of_connection(owner, id) else {
+            let key = registration_id(id).map_err(|_| ConnectionError::NotFound(id.to_string()))?;
+            let row = self
+                .store
+                .integration(owner, &key)
+                .await
+                .or_internal("reading a connection")?
+                .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
+            return Ok(integration_view(&row)?);
+        };
+        let row = self
+            .store
+            .connection_row(owner, &context)
+            .await
+            .or_internal("reading a connection")?
+            .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
+        Ok(view(&row)?)
     }
 
     /// Sets the state a user may choose (see the module's comment).

@@ -440,7 +440,7 @@ pub struct Designs {
     changed: broadcast::Sender<Option<String>>,
 }
 
-fn parse_stored(doc: &str) -> Result<Pattern, DesignError> {
+pub fn parse_stored(doc: &str) -> Result<Pattern, DesignError> {
     Ok(serde_json::from_str(doc).or_internal("decoding a design")?)
 }
 

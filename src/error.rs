@@ -24,6 +24,8 @@ pub mod codes {
     pub const TOO_MANY_RUNS: &str = "meshery-server-1012";
     pub const CONFLICT: &str = "meshery-server-1013";
     pub const ADMIN_ONLY: &str = "meshery-server-1014";
+    /// The provider does not grant the user a key the operation needs.
+    pub const MISSING_KEY: &str = "meshery-server-1015";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

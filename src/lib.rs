@@ -49,5 +49,6 @@ pub mod sealing;
 pub mod server;
 pub mod session;
 pub mod store;
+pub mod tenancy;
 pub mod validate;
 pub mod web;

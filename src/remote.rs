@@ -44,6 +44,16 @@ pub struct Remote {
     /// (revocation); streams recheck their session as often.
     confirm_ttl: Duration,
     system_id: String,
+    /// The provider's answers about a user (organizations, keys) by token and path,
+    /// trusted as long as a confirmation: Meshery's UI asks on every page, and every
+    /// workspace or environment request checks them.
+    answers: quick_cache::sync::Cache<(Box<str>, Box<str>), Arc<Answer>>,
+}
+
+/// A provider's answer kept for a while (`None`: it does not serve the path).
+struct Answer {
+    doc: Option<serde_json::Value>,
+    until: Instant,
 }
 
 /// A token the provider confirmed, and the session built from it.
@@ -259,6 +269,24 @@ impl Default for Retry {
 }
 
 impl Remote {
+    /// A kept answer of the provider to `path` for `token`, while it is fresh: `Some(None)`
+    /// when the provider does not serve the path.
+    pub fn kept_answer(&self, token: &str, path: &str) -> Option<Option<serde_json::Value>> {
+        let answer = self.answers.get(&(token.into(), path.into()))?;
+        (answer.until > Instant::now()).then(|| answer.doc.clone())
+    }
+
+    /// Keeps an answer of the provider for as long as a token confirmation.
+    pub fn keep_answer(&self, token: &str, path: &str, doc: Option<serde_json::Value>) {
+        self.answers.insert(
+            (token.into(), path.into()),
+            Arc::new(Answer {
+                doc,
+                until: Instant::now() + self.confirm_ttl,
+            }),
+        );
+    }
+
     /// Fetches the provider's capabilities, retrying with backoff.
     pub async fn connect(
         base: &str,
@@ -308,6 +336,7 @@ impl Remote {
                         confirm_ttl: policy.confirm_ttl,
                         verifier: Verifier::new(jwks, policy),
                         cache: quick_cache::sync::Cache::new(CACHE_CAP),
+                        answers: quick_cache::sync::Cache::new(CACHE_CAP),
                         system_id: system_id.to_string(),
                         base,
                         http,

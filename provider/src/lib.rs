@@ -795,27 +795,66 @@ async fn hello(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
     }
 }
 
-/// The organizations a user is in: their own, and for administrators the shared
-/// "Reference" one (ids stable, from the names).
+/// The organizations a user is in: their own, and the shared "Reference" one (ids stable,
+/// from the names).
 fn orgs_of(claims: &Value) -> Vec<Value> {
     let user = claims["preferred_username"].as_str().unwrap_or("");
     let org = |name: String, owner: &str| {
-        let id = uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_URL,
-            format!("reference-provider/org/{name}").as_bytes(),
-        );
-        json!({"id": id.to_string(), "name": name, "description": "", "country": "", "region": "",
+        json!({"id": org_id(&name), "name": name, "description": "", "country": "", "region": "",
                "owner": owner, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
     };
-    let mut orgs = vec![org(format!("{user}'s team"), user)];
-    let admin = claims["roles"]
-        .as_array()
-        .is_some_and(|r| r.iter().any(|r| r == "admin"));
-    if admin {
-        orgs.push(org("Reference".into(), "admin"));
-    }
-    orgs
+    vec![
+        org(format!("{user}'s team"), user),
+        org("Reference".into(), "admin"),
+    ]
 }
+
+fn org_id(name: &str) -> String {
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_URL,
+        format!("reference-provider/org/{name}").as_bytes(),
+    )
+    .to_string()
+}
+
+/// Meshery's keys for workspaces and environments (ids and functions of its keychain).
+const VIEW_KEYS: &[(&str, &str)] = &[
+    ("bc9379e8-dc18-4655-b53c-c641271c4ba3", "View Workspace"),
+    ("e3656bbc-fba2-483d-9996-34f8614cd21b", "View Environment"),
+    ("b35c9ce0-e787-4de6-8560-631007b0b947", "View Connections"),
+];
+const CHANGE_KEYS: &[(&str, &str)] = &[
+    ("eb42ac41-a883-465e-843c-d64e962a3a0e", "Create Workspace"),
+    ("4112230f-5d1e-4d30-9790-942ad5c1dc50", "Edit Workspace"),
+    ("09eb0507-2f14-4bc4-92c5-9e26a4efbd5e", "Delete Workspace"),
+    (
+        "f421fc20-c14a-4282-b526-776c6cacfd99",
+        "Assign environment to workspace",
+    ),
+    (
+        "d0657715-80fb-4b00-af27-b78bb0fa56df",
+        "Remove environment from workspace",
+    ),
+    (
+        "64a1bad5-30f1-431a-aea0-8073d14a0262",
+        "Assign Designs to Workspaces",
+    ),
+    (
+        "076515f1-f696-4211-ae27-58d5463a229e",
+        "Remove Designs from Workspaces",
+    ),
+    ("a97b7f3b-3349-4a86-b917-2ce0b64a540b", "Create Environment"),
+    ("145ab6ed-b4b6-4e34-ada5-78dada250f89", "Edit Environment"),
+    ("70747966-dfad-4523-93ce-bd7421258955", "Delete Environment"),
+    (
+        "52cbe0b8-9aa7-4605-8eed-aa37e595adbb",
+        "Assign connections to environment",
+    ),
+    (
+        "65648682-e47f-43d7-a5ad-dc042803f951",
+        "Remove connections from environments",
+    ),
+];
 
 /// Meshery's organizations page (snake_case, as older providers answer).
 async fn organizations(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
@@ -828,8 +867,9 @@ async fn organizations(State(p): State<RefProvider>, headers: HeaderMap) -> Resp
     }
 }
 
-/// The keys a user holds in one of their organizations: every user may view workspaces;
-/// administrators may create them too (ids are Meshery's).
+/// The keys a user holds in one of their organizations: in their own, every workspace and
+/// environment key; in "Reference", administrators hold those too, other users may only
+/// look (ids are Meshery's).
 async fn user_keys(
     State(p): State<RefProvider>,
     axum::extract::Path(org): axum::extract::Path<String>,
@@ -846,24 +886,19 @@ async fn user_keys(
         )
             .into_response();
     }
-    let key = |id: &str, function: &str| {
-        json!({"id": id, "owner": org, "function": function, "category": "Workspace",
-               "subcategory": "Workspace Management", "description": function,
-               "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
-    };
-    let mut keys = vec![key(
-        "bc9379e8-dc18-4655-b53c-c641271c4ba3",
-        "View Workspace",
-    )];
-    if claims["roles"]
+    let admin = claims["roles"]
         .as_array()
-        .is_some_and(|r| r.iter().any(|r| r == "admin"))
-    {
-        keys.push(key(
-            "eb42ac41-a883-465e-843c-d64e962a3a0e",
-            "Create Workspace",
-        ));
-    }
+        .is_some_and(|r| r.iter().any(|r| r == "admin"));
+    let changes = admin || org != org_id("Reference");
+    let keys: Vec<Value> = VIEW_KEYS
+        .iter()
+        .chain(CHANGE_KEYS.iter().filter(|_| changes))
+        .map(|(id, function)| {
+            json!({"id": id, "owner": org, "function": function, "category": "Workspace",
+                   "subcategory": "Workspace Management", "description": function,
+                   "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
     axum::Json(json!({"page": 0, "page_size": keys.len(), "total_count": keys.len(), "keys": keys}))
         .into_response()
 }

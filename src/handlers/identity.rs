@@ -143,6 +143,9 @@ impl Api {
             return Ok(None);
         };
         let token = session.token.clone().unwrap_or_default();
+        if let Some(kept) = remote.kept_answer(&token, path) {
+            return Ok(kept);
+        }
         let url = remote
             .base
             .join(path.trim_start_matches('/'))
@@ -156,6 +159,7 @@ impl Api {
         if status == reqwest::StatusCode::NOT_FOUND
             || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
         {
+            remote.keep_answer(&token, path, None);
             return Ok(None);
         }
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
@@ -185,13 +189,15 @@ impl Api {
                 format!("provider {} answered {path} with {status}", remote.name),
             ));
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+        let doc: Value = serde_json::from_slice(&bytes).map_err(|_| {
             ApiError::new(
                 502,
                 codes::BAD_GATEWAY,
                 format!("provider {} answered {path} with no JSON", remote.name),
             )
-        })
+        })?;
+        remote.keep_answer(&token, path, Some(doc.clone()));
+        Ok(Some(doc))
     }
 
     /// The session user's organizations: the Local one, a remote provider's, or (for a
@@ -213,6 +219,85 @@ impl Api {
                 .collect()),
             None => Ok(vec![personal_organization(session)]),
         }
+    }
+}
+
+/// A key of Meshery's keychain an operation needs: its id and what it allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs(pub &'static str, pub &'static str);
+
+impl Api {
+    /// The keys the session's user holds in `org_id`: the provider's answer, or every
+    /// key when the provider serves none (the Local provider grants every key).
+    async fn keys_in(&self, session: &Session, org_id: &str) -> Result<Vec<Key>, ApiError> {
+        // The id is one the provider gave, but it goes into a path: encoded all the same.
+        let path = format!(
+            "/api/identity/orgs/{}/users/keys?pagesize=all",
+            super::percent_encode(org_id)
+        );
+        Ok(match self.provider_document(session, &path).await? {
+            Some(doc) => doc
+                .get("keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|k| key_of(k, org_id))
+                .collect(),
+            None => crate::orgs::keychain()
+                .iter()
+                .map(|k| Key {
+                    id: k.id.clone(),
+                    owner: org_id.to_string(),
+                    function: k.function.clone(),
+                    category: k.category.clone(),
+                    subcategory: k.keychain.clone(),
+                    description: k.description.clone(),
+                    created_at: crate::orgs::keychain_time(),
+                    updated_at: crate::orgs::keychain_time(),
+                    deleted_at: None,
+                })
+                .collect(),
+        })
+    }
+
+    /// Lets the session act in organization `org_id` when the user is in it (404
+    /// otherwise, as for anything of another's) and holds the key `needs` (403 naming it).
+    pub(super) async fn admit(
+        &self,
+        session: &Session,
+        org_id: &str,
+        needs: Needs,
+    ) -> Result<(), ApiError> {
+        if !self
+            .organizations(session)
+            .await?
+            .iter()
+            .any(|o| o.id == org_id)
+        {
+            return Err(ApiError::not_found(format!(
+                "you are in no organization {org_id}"
+            )));
+        }
+        if !session.remote {
+            return Ok(());
+        }
+        if self
+            .keys_in(session, org_id)
+            .await?
+            .iter()
+            .any(|k| k.id == needs.0)
+        {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            403,
+            codes::MISSING_KEY,
+            format!(
+                "you lack the key \"{}\" ({}) in organization {org_id}",
+                needs.1, needs.0
+            ),
+        )
+        .remedy("Ask an administrator of the organization at your provider to grant it."))
     }
 }
 
@@ -266,36 +351,7 @@ impl IdentityApi for Api {
                 r.org_id
             )));
         }
-        // The id is one the provider gave, but it goes into a path: encoded all the same.
-        let path = format!(
-            "/api/identity/orgs/{}/users/keys?pagesize=all",
-            super::percent_encode(&r.org_id)
-        );
-        let keys: Vec<Key> = match self.provider_document(&r.session, &path).await? {
-            Some(doc) => doc
-                .get("keys")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|k| key_of(k, &r.org_id))
-                .collect(),
-            // The Local provider, or a provider without keys, grants every key (they
-            // only steer what Meshery's UI offers until the server enforces them).
-            None => crate::orgs::keychain()
-                .iter()
-                .map(|k| Key {
-                    id: k.id.clone(),
-                    owner: r.org_id.clone(),
-                    function: k.function.clone(),
-                    category: k.category.clone(),
-                    subcategory: k.keychain.clone(),
-                    description: k.description.clone(),
-                    created_at: crate::orgs::keychain_time(),
-                    updated_at: crate::orgs::keychain_time(),
-                    deleted_at: None,
-                })
-                .collect(),
-        };
+        let keys = self.keys_in(&r.session, &r.org_id).await?;
         let (items, total) = page(keys, &listing);
         Ok(GetUserKeysResponse::Ok(listing.page_of(items, total)))
     }

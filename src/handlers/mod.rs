@@ -36,6 +36,7 @@ mod perf;
 mod provider;
 mod registry;
 pub(crate) mod system;
+mod tenancy;
 pub(crate) mod user;
 
 use std::pin::Pin;

@@ -14,10 +14,12 @@ use sqlx::{Row, SqlSafeStr};
 
 mod clusters;
 mod integrations;
+mod tenancy;
 pub use clusters::{
     ConnectionRow, InventoryOp, LabelReq, ResourceQuery, ResourceRow, ResourceSummary,
 };
 pub use integrations::{CredentialRow, IntegrationQuery, IntegrationRow};
+pub use tenancy::{MemberRow, Tenant, TenantQuery, TenantRow};
 
 /// SQLite migrations, in order. Append only: an applied migration must never change.
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -147,7 +149,102 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "load test runs", RUNS_TABLES),
     (11, "cluster connections and inventory", CLUSTERS_SQLITE),
     (12, "credentials and other connections", INTEGRATIONS_SQLITE),
+    (13, "workspaces and environments", TENANCY_SQLITE),
 ];
+
+/// Workspaces and environments of an organization (of a provider), and memberships:
+/// `workspace_members` (kind `environment`, `design`, `team` or `view`; `owner`: who
+/// added it) and `environment_connections` (`owner`: the connection's owner, whose
+/// connection it is).
+const TENANCY_SQLITE: &str = "CREATE TABLE workspaces (
+         id TEXT PRIMARY KEY NOT NULL,
+         provider TEXT NOT NULL,
+         org_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         owner_id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         description TEXT NOT NULL,
+         metadata TEXT NOT NULL,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL
+     );
+     CREATE INDEX workspaces_org ON workspaces (provider, org_id, updated_at);
+     CREATE TABLE environments (
+         id TEXT PRIMARY KEY NOT NULL,
+         provider TEXT NOT NULL,
+         org_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         owner_id TEXT NOT NULL,
+         name TEXT NOT NULL,
+         description TEXT NOT NULL,
+         metadata TEXT NOT NULL,
+         created_at TEXT NOT NULL,
+         updated_at TEXT NOT NULL
+     );
+     CREATE INDEX environments_org ON environments (provider, org_id, updated_at);
+     CREATE TABLE workspace_members (
+         workspace_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         member_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         created_at TEXT NOT NULL,
+         PRIMARY KEY (workspace_id, kind, member_id)
+     );
+     CREATE INDEX workspace_members_member ON workspace_members (kind, member_id);
+     CREATE TABLE environment_connections (
+         environment_id TEXT NOT NULL,
+         connection_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         created_at TEXT NOT NULL,
+         PRIMARY KEY (environment_id, connection_id)
+     );";
+
+const TENANCY_POSTGRES: &str = r#"CREATE TABLE workspaces (
+         id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+         provider TEXT NOT NULL,
+         org_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         owner_id TEXT NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         description TEXT NOT NULL,
+         metadata TEXT NOT NULL,
+         created_at TEXT COLLATE "C" NOT NULL,
+         updated_at TEXT COLLATE "C" NOT NULL
+     );
+     CREATE INDEX workspaces_org ON workspaces (provider, org_id, updated_at);
+     CREATE TABLE environments (
+         id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+         provider TEXT NOT NULL,
+         org_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         owner_id TEXT NOT NULL,
+         name TEXT COLLATE "C" NOT NULL,
+         description TEXT NOT NULL,
+         metadata TEXT NOT NULL,
+         created_at TEXT COLLATE "C" NOT NULL,
+         updated_at TEXT COLLATE "C" NOT NULL
+     );
+     CREATE INDEX environments_org ON environments (provider, org_id, updated_at);
+     CREATE TABLE workspace_members (
+         workspace_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         member_id TEXT NOT NULL,
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         created_at TEXT COLLATE "C" NOT NULL,
+         PRIMARY KEY (workspace_id, kind, member_id)
+     );
+     CREATE INDEX workspace_members_member ON workspace_members (kind, member_id);
+     CREATE TABLE environment_connections (
+         environment_id TEXT NOT NULL,
+         connection_id TEXT COLLATE "C" NOT NULL,
+         owner TEXT NOT NULL,
+         id TEXT NOT NULL,
+         created_at TEXT COLLATE "C" NOT NULL,
+         PRIMARY KEY (environment_id, connection_id)
+     );"#;
 
 /// Users' credentials (`secret`: the key-value secret as JSON, sealed with the
 /// installation's key, bound to owner and id) and connections of other kinds than
@@ -383,6 +480,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "credentials and other connections",
         INTEGRATIONS_POSTGRES,
     ),
+    (6, "workspaces and environments", TENANCY_POSTGRES),
 ];
 
 /// Which database a URL names.
@@ -1866,6 +1964,57 @@ const TABLES: &[(&str, &[(&str, Col)])] = &[
             ("credential_id", Col::OptText),
             ("created_at", Col::Text),
             ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "workspaces",
+        &[
+            ("id", Col::Text),
+            ("provider", Col::Text),
+            ("org_id", Col::Text),
+            ("owner", Col::Text),
+            ("owner_id", Col::Text),
+            ("name", Col::Text),
+            ("description", Col::Text),
+            ("metadata", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "environments",
+        &[
+            ("id", Col::Text),
+            ("provider", Col::Text),
+            ("org_id", Col::Text),
+            ("owner", Col::Text),
+            ("owner_id", Col::Text),
+            ("name", Col::Text),
+            ("description", Col::Text),
+            ("metadata", Col::Text),
+            ("created_at", Col::Text),
+            ("updated_at", Col::Text),
+        ],
+    ),
+    (
+        "workspace_members",
+        &[
+            ("workspace_id", Col::Text),
+            ("kind", Col::Text),
+            ("member_id", Col::Text),
+            ("owner", Col::Text),
+            ("id", Col::Text),
+            ("created_at", Col::Text),
+        ],
+    ),
+    (
+        "environment_connections",
+        &[
+            ("environment_id", Col::Text),
+            ("connection_id", Col::Text),
+            ("owner", Col::Text),
+            ("id", Col::Text),
+            ("created_at", Col::Text),
         ],
     ),
     ("instance", &[("id", Col::Text), ("created_at", Col::Text)]),

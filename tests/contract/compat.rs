@@ -148,6 +148,7 @@ impl Fixtures {
         tokio::spawn(async move { axum::serve(listener, prometheus).await.unwrap() });
         fixtures.set("prometheusUrl", Some(&url));
         fixtures.cluster(server).await;
+        fixtures.tenancy(server).await;
 
         // The built-in registry's first model, component, category and registrant.
         let get = |path: &str| json(http.get(server.url(path)));
@@ -351,6 +352,43 @@ impl Fixtures {
         );
     }
 
+    /// A workspace and an environment of the user's organization (named as mesheryctl's
+    /// entries name theirs), the cluster's connection in the environment and the design
+    /// in the workspace; teams and views are a remote provider's, so theirs are ids of none.
+    async fn tenancy(&mut self, server: &TestServer) {
+        let http = server.http();
+        let org = self.values["orgId"].clone();
+        let workspace = json(
+            http.post(server.url("/api/workspaces"))
+                .json(&json!({"name": "compat-ws", "organizationId": org})),
+        )
+        .await;
+        let workspace_id = workspace["id"].as_str().unwrap_or_default().to_string();
+        let environment =
+            json(http.post(server.url("/api/environments")).json(
+                &json!({"name": "compat-env", "organizationId": org, "description": "compat"}),
+            ))
+            .await;
+        let environment_id = environment["id"].as_str().unwrap_or_default().to_string();
+        for path in [
+            format!("/api/workspaces/{workspace_id}/environments/{environment_id}"),
+            format!(
+                "/api/workspaces/{workspace_id}/designs/{}",
+                self.values["patternId"]
+            ),
+            format!(
+                "/api/environments/{environment_id}/connections/{}",
+                self.values["connectionId"]
+            ),
+        ] {
+            json(http.post(server.url(&path))).await;
+        }
+        self.set("workspaceId", Some(&workspace_id));
+        self.set("environmentId", Some(&environment_id));
+        self.set("teamId", Some(&uuid::Uuid::new_v4().to_string()));
+        self.set("viewId", Some(&uuid::Uuid::new_v4().to_string()));
+    }
+
     /// Before a call that deletes, or imports a model: the fixtures it names, made anew (an
     /// earlier call may have deleted them), or out of the way.
     async fn renew(&mut self, server: &TestServer, e: &Entry) {
@@ -382,6 +420,12 @@ impl Fixtures {
         }
         if text.contains("{connectionId}") || text.contains("{contextId}") {
             self.cluster(server).await;
+        }
+        if text.contains("{workspaceId}") || text.contains("{environmentId}") {
+            // Its members too: an earlier call may have deleted them.
+            self.design(server).await;
+            self.cluster(server).await;
+            self.tenancy(server).await;
         }
     }
 

@@ -25,6 +25,7 @@ mod replicas;
 mod rest;
 mod sessions;
 mod spec;
+mod tenancy;
 
 /// The codegen fixture's models, at the crate root where its generated server names them.
 #[allow(dead_code, clippy::all)]

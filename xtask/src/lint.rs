@@ -47,6 +47,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "kube_client",
             "registry",
             "retention",
+            "tenancy",
         ],
     ),
     // Identity: providers, JWT, remote providers turn credentials into a `Session`.
