@@ -21,11 +21,13 @@ pub const PLAYGROUND: &str = include_str!("web/playground.html");
 /// The web UI: plain HTML, CSS and script, no build step and nothing fetched from elsewhere.
 const APP: &str = include_str!("web/app.html");
 /// The UI's own pages; the script renders the one in `location.pathname`.
-pub const APP_PAGES: [&str; 6] = [
+pub const APP_PAGES: [&str; 8] = [
     "/",
     "/performance",
     "/designs",
     "/clusters",
+    "/workspaces",
+    "/environments",
     "/events",
     "/token",
 ];

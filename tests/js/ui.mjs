@@ -1,8 +1,9 @@
 // Browser test of the web UI, driving Debian's Chromium with playwright-core: sign-in at a
 // remote provider, the avatar menu, "Get Token", then the real mesheryctl with the
-// downloaded auth.json, and the token, events, performance, designs and clusters pages
-// (a test Kubernetes API server: a connection shown live, a design deployed and
-// undeployed from the page); a sign-out on another client stops the live events with
+// downloaded auth.json, and the token, events, performance, designs, clusters, workspaces
+// and environments pages (a test Kubernetes API server: a connection shown live, a design
+// deployed and undeployed from the page, then grouped in an environment and a workspace);
+// a sign-out on another client stops the live events with
 // the reason.
 //
 // Usage: node tests/js/ui.mjs http://127.0.0.1:PORT PROVIDER_NAME
@@ -549,6 +550,79 @@ try {
     }, null, 'the undeploy result never showed the config map deleted');
     await noStrayText('/designs');
   }, ['l']);
+
+  await step('n', 'a workspace and an environment made on their pages hold a design, an environment and a connection', async () => {
+    const wsName = `ui-ws-${suffix}`;
+    const envName = `ui-env-${suffix}`;
+    const team = `${USER}'s team`;
+    // In the user's own organization (the shared one only lets them look).
+    const pick = async (pathname) => {
+      await goto(pathname);
+      if (await page.locator('#org-select').count()) {
+        await page.selectOption('#org-select', { label: team });
+        await page.waitForURL(/[?&]org=/, { timeout: 5000 });
+      }
+    };
+    await pick('/environments');
+    await page.fill('#new-name', envName);
+    await page.fill('#new-description', 'made in the browser');
+    await page.click('#environment-form button[type="submit"]');
+    const envRow = page.locator('#environments tbody tr', { hasText: envName });
+    try {
+      await envRow.first().waitFor({ state: 'visible', timeout: 5000 });
+    } catch (_) {
+      throw new Error(`/environments never listed ${envName}\n  ${await diag()}`);
+    }
+    await envRow.locator('a').click();
+    await page.waitForSelector('#connections-choice', { timeout: 5000 });
+    await page.selectOption('#connections-choice', { label: 'ui-cluster' });
+    await page.click('#connections-add');
+    await waitFor(() => {
+      const row = document.querySelector('#connections-members tbody tr');
+      return !!row && row.textContent.includes('ui-cluster');
+    }, null, 'the environment never listed ui-cluster');
+    await noStrayText('/environments?id=');
+
+    await pick('/workspaces');
+    await page.fill('#new-name', wsName);
+    await page.click('#workspace-form button[type="submit"]');
+    const wsRow = page.locator('#workspaces tbody tr', { hasText: wsName });
+    await wsRow.first().waitFor({ state: 'visible', timeout: 5000 });
+    await wsRow.locator('a').click();
+    await page.waitForSelector('#environments-choice', { timeout: 5000 });
+    await page.selectOption('#environments-choice', { label: envName });
+    await page.click('#environments-add');
+    await waitFor((n) => {
+      const row = document.querySelector('#environments-members tbody tr');
+      return !!row && row.textContent.includes(n);
+    }, envName, `the workspace never listed ${envName}`);
+    await page.selectOption('#designs-choice', { label: designName });
+    await page.click('#designs-add');
+    await waitFor((n) => {
+      const rows = Array.from(document.querySelectorAll('#designs-members tbody tr'));
+      return rows.some((r) => r.textContent.includes(n));
+    }, designName, `the workspace never listed ${designName}`);
+    // Rename, then remove the environment again.
+    await page.fill('#edit-name', `${wsName}-renamed`);
+    await page.click('#edit-form button[type="submit"]');
+    await waitFor((n) => document.querySelector('#page-title').textContent === n, `${wsName}-renamed`,
+      'the workspace title never showed the new name');
+    await page.locator('#environments-members tbody tr', { hasText: envName }).locator('button').click();
+    await waitFor(() => !!document.querySelector('#environments-empty'), null, 'the environment was never removed');
+    await noStrayText('/workspaces?id=');
+    await screenshot('workspace');
+
+    // Delete from the list (after confirming).
+    await pick('/workspaces');
+    page.once('dialog', (d) => d.accept());
+    await page.locator('#workspaces tbody tr', { hasText: `${wsName}-renamed` }).locator('button[data-action="delete"]').click();
+    await waitFor((n) => !Array.from(document.querySelectorAll('#workspaces tbody tr')).some((r) => r.textContent.includes(n)),
+      `${wsName}-renamed`, 'the workspace was never deleted');
+    const org = new URL(page.url()).searchParams.get('org') || '';
+    const gone = await apiFetch(`/api/workspaces?orgId=${encodeURIComponent(org)}&search=${wsName}`);
+    const left = await json(gone, 'GET /api/workspaces');
+    if (gone.status !== 200 || left.totalCount !== 0) throw new Error(`after delete, GET /api/workspaces -> HTTP ${gone.status}: ${JSON.stringify(left).slice(0, 300)}`);
+  }, ['i', 'l']);
 
   await step('i3', 'signing out on another client stops /events live updates with the reason', async () => {
     signedOutAt = browserLog.length;
