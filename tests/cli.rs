@@ -1085,3 +1085,170 @@ async fn a_design_is_deployed_dry_run_and_undeployed_with_mesheryctl() {
     server.stop().await.unwrap();
     api.stop().await;
 }
+
+/// `environment` and `workspace` with Meshery's flags: Local (one organization, so
+/// `--orgId` may be left out) and a remote user in two organizations (it may not).
+#[tokio::test]
+async fn environments_and_workspaces_with_mesheryctl() {
+    let (server, _home) = local_server().await;
+    let cli = Cli::new(&base(&server));
+    cli.ok(&["system", "login", "-p", "None"]).await;
+    let orgs: serde_json::Value = http()
+        .get(format!("{}/api/identity/orgs", base(&server)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let org = orgs["organizations"][0]["id"].as_str().unwrap().to_string();
+
+    let out = cli
+        .ok(&[
+            "environment",
+            "create",
+            "--orgId",
+            &org,
+            "--name",
+            "prod",
+            "--description",
+            "production",
+        ])
+        .await;
+    assert_eq!(
+        out.trim(),
+        format!("Environment named prod created in organization id {org}")
+    );
+    cli.ok(&["environment", "create", "-n", "staging"]).await;
+    let list = cli.ok(&["environment", "list"]).await;
+    assert!(
+        list.starts_with("Total number of environments: 2"),
+        "{list}"
+    );
+    let rows: Vec<&str> = list.lines().filter(|l| l.contains(&org)).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert!(
+        rows[0].contains("prod") && rows[0].contains("production"),
+        "{list}"
+    );
+    assert!(
+        rows[1].contains("staging") && rows[1].contains("N/A"),
+        "{list}"
+    );
+    assert_eq!(
+        cli.ok(&["environment", "list", "--count"]).await.trim(),
+        "Total number of environments: 2"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["environment", "view", "prod", "-o", "json"]).await)
+            .unwrap();
+    assert_eq!(json["description"], "production");
+    let id = json["id"].as_str().unwrap().to_string();
+    let view = cli.ok(&["environment", "view", &id]).await;
+    assert!(
+        view.lines()
+            .any(|l| l.starts_with("name:") && l.ends_with("prod")),
+        "{view}"
+    );
+    let missing = cli.run(&["environment", "view", "nope"]).await;
+    assert_eq!(missing.code, 4, "{missing:?}");
+    assert_eq!(
+        cli.ok(&["environment", "delete", &id]).await.trim(),
+        format!("Environment with ID {id} has been deleted")
+    );
+    assert_eq!(cli.run(&["environment", "delete", &id]).await.code, 4);
+
+    let out = cli
+        .ok(&[
+            "workspace",
+            "create",
+            "--orgID",
+            &org,
+            "--name",
+            "team-a",
+            "-d",
+            "first",
+        ])
+        .await;
+    assert_eq!(
+        out.trim(),
+        format!("Workspace team-a created in organization {org}")
+    );
+    let updated = cli
+        .ok(&["workspace", "update", "team-a", "--name", "team-b"])
+        .await;
+    assert!(updated.contains("has been updated"), "{updated}");
+    let view = cli.ok(&["workspace", "view", "team-b", "-o", "yaml"]).await;
+    assert!(
+        view.contains("name: team-b") && view.contains("description: first"),
+        "{view}"
+    );
+    assert!(view.contains("organizationId:"), "{view}");
+    let nothing = cli.run(&["workspace", "update", "team-b"]).await;
+    assert_eq!(nothing.code, 2, "{nothing:?}");
+    assert!(
+        nothing.stderr.contains("--name or --description"),
+        "{nothing:?}"
+    );
+    let elsewhere = cli
+        .run(&[
+            "workspace",
+            "list",
+            "--orgId",
+            "00000000-0000-0000-0000-000000000000",
+        ])
+        .await;
+    assert_eq!(elsewhere.code, 4, "{elsewhere:?}");
+    let deleted = cli.ok(&["workspace", "delete", "team-b"]).await;
+    assert!(deleted.contains("has been deleted"), "{deleted}");
+    assert_eq!(
+        cli.ok(&["workspace", "list"]).await.trim(),
+        "No workspaces found"
+    );
+
+    // A remote user in two organizations names one.
+    let remote = remote_server().await;
+    let cli = Cli::new(&base(&remote.server));
+    let file = cli.home.path().join("auth.json.download");
+    let token = remote.provider.provider.issue("bob").unwrap();
+    std::fs::write(
+        &file,
+        serde_json::json!({"meshery-provider": "Reference", "token": token}).to_string(),
+    )
+    .unwrap();
+    cli.ok(&["system", "login", "--token-file", file.to_str().unwrap()])
+        .await;
+    let ambiguous = cli.run(&["workspace", "create", "-n", "x"]).await;
+    assert_eq!(ambiguous.code, 2, "{ambiguous:?}");
+    assert!(
+        ambiguous.stderr.contains("2 organizations") && ambiguous.stderr.contains("bob's team"),
+        "{ambiguous:?}"
+    );
+    // In the shared organization bob may only look: the key is named.
+    let orgs: serde_json::Value = http()
+        .get(format!("{}/api/identity/orgs", base(&remote.server)))
+        .bearer_auth(&token)
+        .header("meshery-provider", "Reference")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shared = orgs["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "Reference")
+        .and_then(|o| o["id"].as_str())
+        .unwrap()
+        .to_string();
+    let refused = cli
+        .run(&["workspace", "create", "-n", "x", "--orgId", &shared])
+        .await;
+    assert_eq!(refused.code, 8, "{refused:?}");
+    assert!(refused.stderr.contains("Create Workspace"), "{refused:?}");
+    remote.server.stop().await.unwrap();
+    remote.provider.stop().await;
+    server.stop().await.unwrap();
+}

@@ -184,3 +184,12 @@ pub fn api(e: Error<MeshKitError>, endpoint: &str) -> Failure {
         Error::Custom(m) => Failure::new(Class::Server, m),
     }
 }
+
+/// The HTTP status of a generated client's error answer, if it is one.
+pub fn api_status(e: &Error<MeshKitError>) -> Option<u16> {
+    match e {
+        Error::ErrorResponse(rv) => Some(rv.status().as_u16()),
+        Error::UnexpectedResponse(r) => Some(r.status().as_u16()),
+        _ => None,
+    }
+}

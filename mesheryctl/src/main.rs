@@ -11,6 +11,7 @@ mod output;
 mod perf;
 mod registry;
 mod system;
+mod tenancy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,16 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+    /// Environments: connections grouped in an organization.
+    Environment {
+        #[command(subcommand)]
+        command: EnvironmentCommand,
+    },
+    /// Workspaces: environments and designs grouped in an organization.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
     },
     /// Prints a shell completion script: `source <(mesheryctl completion bash)`.
     Completion { shell: clap_complete::Shell },
@@ -316,6 +327,95 @@ enum ClusterCommand {
         /// A label selector: key=value, key!=value, key, !key (comma-separated).
         #[arg(long, short = 'l')]
         selector: Option<String>,
+    },
+}
+
+/// The organization a command acts in: Meshery's `--orgId` (also `--orgID`, `--org-id`);
+/// optional when you are in one organization.
+#[derive(clap::Args)]
+struct Org {
+    #[arg(
+        long = "orgId",
+        visible_alias = "org-id",
+        alias = "orgID",
+        value_name = "ORG_ID"
+    )]
+    org_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum EnvironmentCommand {
+    /// Creates an environment.
+    Create {
+        #[command(flatten)]
+        org: Org,
+        #[arg(long, short = 'n')]
+        name: String,
+        #[arg(long, short = 'd')]
+        description: Option<String>,
+    },
+    /// The organization's environments, by name.
+    List {
+        #[command(flatten)]
+        org: Org,
+        #[command(flatten)]
+        page: Page,
+        /// Only print how many there are.
+        #[arg(long, short = 'c')]
+        count: bool,
+    },
+    /// One environment, by id or name.
+    View {
+        environment: String,
+        #[command(flatten)]
+        org: Org,
+    },
+    /// Deletes an environment (its connections stay).
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Creates a workspace.
+    Create {
+        #[command(flatten)]
+        org: Org,
+        #[arg(long, short = 'n')]
+        name: String,
+        #[arg(long, short = 'd')]
+        description: Option<String>,
+    },
+    /// The organization's workspaces, by name.
+    List {
+        #[command(flatten)]
+        org: Org,
+        #[command(flatten)]
+        page: Page,
+        /// Only print how many there are.
+        #[arg(long, short = 'c')]
+        count: bool,
+    },
+    /// One workspace, by id or name.
+    View {
+        workspace: String,
+        #[command(flatten)]
+        org: Org,
+    },
+    /// Changes a workspace's name or description.
+    Update {
+        workspace: String,
+        #[command(flatten)]
+        org: Org,
+        #[arg(long, short = 'n')]
+        name: Option<String>,
+        #[arg(long, short = 'd')]
+        description: Option<String>,
+    },
+    /// Deletes a workspace (its environments and designs stay).
+    Delete {
+        workspace: String,
+        #[command(flatten)]
+        org: Org,
     },
 }
 
@@ -607,6 +707,48 @@ async fn run(cli: Cli) -> Outcome {
                 selector,
             };
             cluster::resources(&t, args, format).await
+        }
+        Command::Environment { command } => {
+            let t = target()?;
+            match command {
+                EnvironmentCommand::Create {
+                    org,
+                    name,
+                    description,
+                } => tenancy::environment_create(&t, org.org_id, name, description).await,
+                EnvironmentCommand::List { org, page, count } => {
+                    tenancy::environment_list(&t, org.org_id, page.into(), count, format).await
+                }
+                EnvironmentCommand::View { environment, org } => {
+                    tenancy::environment_view(&t, environment, org.org_id, format).await
+                }
+                EnvironmentCommand::Delete { id } => tenancy::environment_delete(&t, id).await,
+            }
+        }
+        Command::Workspace { command } => {
+            let t = target()?;
+            match command {
+                WorkspaceCommand::Create {
+                    org,
+                    name,
+                    description,
+                } => tenancy::workspace_create(&t, org.org_id, name, description).await,
+                WorkspaceCommand::List { org, page, count } => {
+                    tenancy::workspace_list(&t, org.org_id, page.into(), count, format).await
+                }
+                WorkspaceCommand::View { workspace, org } => {
+                    tenancy::workspace_view(&t, workspace, org.org_id, format).await
+                }
+                WorkspaceCommand::Update {
+                    workspace,
+                    org,
+                    name,
+                    description,
+                } => tenancy::workspace_update(&t, workspace, org.org_id, name, description).await,
+                WorkspaceCommand::Delete { workspace, org } => {
+                    tenancy::workspace_delete(&t, workspace, org.org_id).await
+                }
+            }
         }
         Command::Events { command } => {
             let t = target()?;

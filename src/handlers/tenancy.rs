@@ -266,7 +266,7 @@ impl WorkspacesApi for Api {
                 Tenant::Workspace,
                 &org_id,
                 Change {
-                    name: b.name.map(|n| n.to_string()),
+                    name: Some(b.name.to_string()),
                     description: b.description.map(|d| d.to_string()),
                     metadata: Some(b.metadata),
                 },
@@ -652,7 +652,7 @@ impl EnvironmentsApi for Api {
                 Tenant::Environment,
                 &org_id,
                 Change {
-                    name: b.name.map(|n| n.to_string()),
+                    name: Some(b.name.to_string()),
                     description: b.description.map(|d| d.to_string()),
                     metadata: None,
                 },

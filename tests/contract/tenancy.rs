@@ -20,16 +20,18 @@ fn failure<T: std::fmt::Debug>(
     }
 }
 
-fn workspace_input(name: &str, org: &str) -> meshery::models::WorkspaceInput {
+/// A workspace body (`WorkspaceCreate` or `WorkspaceInput`).
+fn workspace_input<T: serde::de::DeserializeOwned>(name: &str, org: &str) -> T {
     serde_json::from_value(json!({"name": name, "organizationId": org, "description": "d"}))
         .unwrap()
 }
 
-fn environment_input(
+/// An environment body (`EnvironmentCreate` or `EnvironmentInput`).
+fn environment_input<T: serde::de::DeserializeOwned>(
     name: &str,
     org: &str,
     description: &str,
-) -> meshery::models::EnvironmentInput {
+) -> T {
     serde_json::from_value(json!({"name": name, "organizationId": org, "description": description}))
         .unwrap()
 }
@@ -85,7 +87,9 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
     let alpha = made["id"].as_str().unwrap().to_string();
     let beta = client
         .create_workspace()
-        .body(workspace_input("beta", &org))
+        .body(workspace_input::<meshery::models::WorkspaceCreate>(
+            "beta", &org,
+        ))
         .send()
         .await
         .unwrap()
@@ -130,7 +134,9 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
         failure(
             client
                 .create_workspace()
-                .body(workspace_input("x", &elsewhere))
+                .body(workspace_input::<meshery::models::WorkspaceCreate>(
+                    "x", &elsewhere
+                ))
                 .send()
                 .await
         )
@@ -160,23 +166,13 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
         .unwrap()
         .into_inner();
     assert_eq!(searched.workspaces.len(), 1);
-    assert_eq!(
-        failure(
-            client
-                .create_workspace()
-                .body(
-                    serde_json::from_value::<meshery::models::WorkspaceInput>(
-                        json!({"organizationId": org}),
-                    )
-                    .unwrap(),
-                )
-                .send()
-                .await
-        )
-        .0,
-        400,
-        "a workspace needs a name"
-    );
+    for nameless in [
+        json!({"organizationId": org}),
+        json!({"name": " \t", "organizationId": org}),
+    ] {
+        let (status, _) = raw(http.post(server.url("/api/workspaces")).json(&nameless)).await;
+        assert_eq!(status, 400, "a workspace needs a name: {nameless}");
+    }
 
     // Changes: an empty name keeps the name; another organization is refused.
     let changed = client
@@ -202,7 +198,9 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
             client
                 .update_workspace()
                 .workspace_id(alpha.as_str())
-                .body(workspace_input("alpha", &elsewhere))
+                .body(workspace_input::<meshery::models::WorkspaceInput>(
+                    "alpha", &elsewhere
+                ))
                 .send()
                 .await
         )
@@ -240,7 +238,11 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
     let prod = env["id"].as_str().unwrap().to_string();
     let staging = client
         .create_environment()
-        .body(environment_input("staging", &org, "pre-release"))
+        .body(environment_input::<meshery::models::EnvironmentCreate>(
+            "staging",
+            &org,
+            "pre-release",
+        ))
         .send()
         .await
         .unwrap()
@@ -267,7 +269,9 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
     let renamed = client
         .update_environment()
         .environment_id(staging.id.as_str())
-        .body(environment_input("stage", &org, ""))
+        .body(environment_input::<meshery::models::EnvironmentInput>(
+            "stage", &org, "",
+        ))
         .send()
         .await
         .unwrap()
@@ -527,14 +531,21 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
     // Alice's workspace and environment in her own organization: nobody else's.
     let ws = alice
         .create_workspace()
-        .body(workspace_input("alice-ws", &alices_team))
+        .body(workspace_input::<meshery::models::WorkspaceCreate>(
+            "alice-ws",
+            &alices_team,
+        ))
         .send()
         .await
         .unwrap()
         .into_inner();
     let env = alice
         .create_environment()
-        .body(environment_input("alice-env", &alices_team, ""))
+        .body(environment_input::<meshery::models::EnvironmentCreate>(
+            "alice-env",
+            &alices_team,
+            "",
+        ))
         .send()
         .await
         .unwrap()
@@ -567,7 +578,10 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
                 other
                     .update_workspace()
                     .workspace_id(ws.id.as_str())
-                    .body(workspace_input("taken", &alices_team))
+                    .body(workspace_input::<meshery::models::WorkspaceInput>(
+                        "taken",
+                        &alices_team
+                    ))
                     .send()
                     .await
             )
@@ -622,7 +636,11 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
             failure(
                 other
                     .create_environment()
-                    .body(environment_input("x", &alices_team, ""))
+                    .body(environment_input::<meshery::models::EnvironmentCreate>(
+                        "x",
+                        &alices_team,
+                        ""
+                    ))
                     .send()
                     .await
             )
@@ -643,7 +661,10 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
     // The shared organization: the administrator makes, everyone sees, only keys change.
     let shared = root
         .create_workspace()
-        .body(workspace_input("shared-ws", &reference))
+        .body(workspace_input::<meshery::models::WorkspaceCreate>(
+            "shared-ws",
+            &reference,
+        ))
         .send()
         .await
         .unwrap()
@@ -669,7 +690,9 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
     let (status, message) = failure(
         alice
             .create_environment()
-            .body(environment_input("nope", &reference, ""))
+            .body(environment_input::<meshery::models::EnvironmentCreate>(
+                "nope", &reference, "",
+            ))
             .send()
             .await,
     );
@@ -694,7 +717,11 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
             .workspace_id(ws.id.as_str())
             .environment_id(
                 root.create_environment()
-                    .body(environment_input("shared-env", &reference, ""))
+                    .body(environment_input::<meshery::models::EnvironmentCreate>(
+                        "shared-env",
+                        &reference,
+                        "",
+                    ))
                     .send()
                     .await
                     .unwrap()
