@@ -233,7 +233,26 @@ impl Connections {
                 .collect(),
             None => merged,
         };
+        let mut page = page;
+        self.with_environments(&mut page).await?;
         Ok((page, total, counts))
+    }
+
+    /// Fills each connection's `environments` (Meshery's connection shape).
+    async fn with_environments(&self, connections: &mut [Connection]) -> Result<(), Internal> {
+        let ids: Vec<String> = connections.iter().map(|c| c.id.clone()).collect();
+        let found = self
+            .store
+            .environments_of_connections(&ids)
+            .await
+            .or_internal("reading connections' environments")?;
+        for (id, row) in &found {
+            if let Some(c) = connections.iter_mut().find(|c| &c.id == id) {
+                c.environments
+                    .push(crate::tenancy::connection_environment(row)?);
+            }
+        }
+        Ok(())
     }
 
     /// The user's connections of these contexts (all when `None`), by name.
@@ -279,7 +298,10 @@ impl Connections {
                 .await
                 .or_internal("reading a connection")?
                 .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
-            return Ok(integration_view(&row)?);
+            let mut one = [integration_view(&row)?];
+            self.with_environments(&mut one).await?;
+            let [c] = one;
+            return Ok(c);
         };
         let row = self
             .store
@@ -287,7 +309,10 @@ impl Connections {
             .await
             .or_internal("reading a connection")?
             .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
-        Ok(view(&row)?)
+        let mut one = [view(&row)?];
+        self.with_environments(&mut one).await?;
+        let [c] = one;
+        Ok(c)
     }
 
     /// Sets the state a user may choose (see the module's comment).

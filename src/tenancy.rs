@@ -71,6 +71,25 @@ pub fn environment_view(row: &TenantRow) -> Result<Environment, Internal> {
     })
 }
 
+/// An environment as a connection lists it (Meshery's `environments` of a connection).
+pub fn connection_environment(
+    row: &TenantRow,
+) -> Result<crate::models::ConnectionEnvironment, Internal> {
+    let e = environment_view(row)?;
+    Ok(crate::models::ConnectionEnvironment {
+        id: e.id,
+        schema_version: e.schema_version,
+        name: e.name,
+        description: e.description,
+        organization_id: e.organization_id,
+        owner: Some(e.owner),
+        metadata: e.metadata,
+        created_at: Some(e.created_at),
+        updated_at: Some(e.updated_at),
+        deleted_at: None,
+    })
+}
+
 pub fn environment_mapping(m: &MemberRow) -> Result<WorkspaceEnvironmentMapping, Internal> {
     let at = time(&m.created_at)?;
     Ok(WorkspaceEnvironmentMapping {
@@ -89,6 +108,18 @@ pub fn design_mapping(m: &MemberRow) -> Result<WorkspaceDesignMapping, Internal>
         id: m.id.clone(),
         workspace_id: m.parent_id.clone(),
         design_id: m.member_id.clone(),
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+    })
+}
+
+pub fn team_mapping(m: &MemberRow) -> Result<crate::models::WorkspaceTeamMapping, Internal> {
+    let at = time(&m.created_at)?;
+    Ok(crate::models::WorkspaceTeamMapping {
+        id: m.id.clone(),
+        workspace_id: m.parent_id.clone(),
+        team_id: m.member_id.clone(),
         created_at: at,
         updated_at: at,
         deleted_at: None,
@@ -309,6 +340,18 @@ impl Tenancy {
             .ok_or_else(|| {
                 TenancyError::NotFound(format!("{kind} {member_id} is not in {}", parent.name))
             })
+    }
+
+    /// The memberships of `kind` (such as `team`) in a workspace.
+    pub async fn members_of(
+        &self,
+        workspace: &TenantRow,
+        kind: &str,
+    ) -> Result<Vec<MemberRow>, Internal> {
+        self.store
+            .workspace_members(&workspace.id, kind)
+            .await
+            .or_internal("listing a workspace's members")
     }
 
     pub async fn connections_of(

@@ -185,6 +185,9 @@ pub struct ProviderState {
     /// How many times `/keys` was fetched (tests bound JWKS amplification with it).
     pub key_fetches: AtomicU64,
     pub introspections: AtomicU64,
+    /// How many times organizations or keys were asked for (tests check the server keeps
+    /// the answers).
+    pub identity_requests: AtomicU64,
     /// Seconds added to the wall clock (tests move time forward instead of sleeping).
     clock_skew: std::sync::atomic::AtomicI64,
 }
@@ -228,6 +231,7 @@ impl RefProvider {
             devices: Mutex::new(HashMap::new()),
             key_fetches: AtomicU64::new(0),
             introspections: AtomicU64::new(0),
+            identity_requests: AtomicU64::new(0),
             clock_skew: Default::default(),
         })))
     }
@@ -382,6 +386,7 @@ impl RefProvider {
             .route("/api/hello", get(hello))
             .route("/api/identity/orgs", get(organizations))
             .route("/api/identity/orgs/{org}/users/keys", get(user_keys))
+            .route("/api/identity/orgs/{org}/teams", get(teams))
             .route("/api/echo/{*rest}", any(echo))
             .route("/api/echo", any(echo))
             .with_state(self.clone())
@@ -817,6 +822,47 @@ fn org_id(name: &str) -> String {
     .to_string()
 }
 
+/// The teams of one of the caller's organizations (snake_case, as older providers
+/// answer): "admins" and "everyone" in the shared one, the user's crew in their own.
+async fn teams(
+    State(p): State<RefProvider>,
+    axum::extract::Path(org): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    p.identity_requests.fetch_add(1, Ordering::Relaxed);
+    let claims = match caller(&p, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(found) = orgs_of(&claims)
+        .into_iter()
+        .find(|o| o["id"] == org.as_str())
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such organization"})),
+        )
+            .into_response();
+    };
+    let names: Vec<String> = if org == org_id("Reference") {
+        vec!["admins".into(), "everyone".into()]
+    } else {
+        vec![format!("{}'s crew", found["owner"].as_str().unwrap_or(""))]
+    };
+    let teams: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            json!({"id": org_id(&format!("{org}/team/{name}")), "name": name, "description": "",
+                   "owner": found["owner"], "created_at": "2026-01-01T00:00:00Z",
+                   "updated_at": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
+    axum::Json(
+        json!({"page": 0, "page_size": teams.len(), "total_count": teams.len(), "teams": teams}),
+    )
+    .into_response()
+}
+
 /// Meshery's keys for workspaces and environments (ids and functions of its keychain).
 const VIEW_KEYS: &[(&str, &str)] = &[
     ("bc9379e8-dc18-4655-b53c-c641271c4ba3", "View Workspace"),
@@ -834,6 +880,14 @@ const CHANGE_KEYS: &[(&str, &str)] = &[
     (
         "d0657715-80fb-4b00-af27-b78bb0fa56df",
         "Remove environment from workspace",
+    ),
+    (
+        "6ab4263b-0bb3-492e-9878-6936a5b6312f",
+        "Assign team to workspace",
+    ),
+    (
+        "c4ed82f5-783d-4451-9b34-44f50cae71df",
+        "Remove team from workspace",
     ),
     (
         "64a1bad5-30f1-431a-aea0-8073d14a0262",
@@ -858,6 +912,7 @@ const CHANGE_KEYS: &[(&str, &str)] = &[
 
 /// Meshery's organizations page (snake_case, as older providers answer).
 async fn organizations(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
+    p.identity_requests.fetch_add(1, Ordering::Relaxed);
     match caller(&p, &headers) {
         Ok(claims) => {
             let orgs = orgs_of(&claims);
@@ -875,6 +930,7 @@ async fn user_keys(
     axum::extract::Path(org): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    p.identity_requests.fetch_add(1, Ordering::Relaxed);
     let claims = match caller(&p, &headers) {
         Ok(c) => c,
         Err(r) => return *r,

@@ -65,6 +65,25 @@ fn organization_of(v: &Value) -> Option<Organization> {
     })
 }
 
+/// A team as a provider sent it.
+fn team_of(v: &Value) -> Option<crate::models::Team> {
+    let id = text(v, &["id"]);
+    (!id.is_empty()).then(|| crate::models::Team {
+        id,
+        name: text(v, &["name"]),
+        description: Some(text(v, &["description"])),
+        owner: Some(text(v, &["owner"])),
+        metadata: v
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+        created_at: time(v, &["createdAt", "created_at"]),
+        updated_at: time(v, &["updatedAt", "updated_at"]),
+        deleted_at: None,
+    })
+}
+
 /// A key as a provider sent it.
 fn key_of(v: &Value, org: &str) -> Option<Key> {
     let id = text(v, &["id"]);
@@ -260,6 +279,29 @@ impl Api {
         })
     }
 
+    /// The teams of organization `org_id` at the session's provider (none with the Local
+    /// provider or a provider that serves no teams). The caller checks membership.
+    pub(super) async fn teams_in(
+        &self,
+        session: &Session,
+        org_id: &str,
+    ) -> Result<Vec<crate::models::Team>, ApiError> {
+        let path = format!(
+            "/api/identity/orgs/{}/teams?pagesize=all",
+            super::percent_encode(org_id)
+        );
+        Ok(match self.provider_document(session, &path).await? {
+            Some(doc) => doc
+                .get("teams")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(team_of)
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
     /// Lets the session act in organization `org_id` when the user is in it (404
     /// otherwise, as for anything of another's) and holds the key `needs` (403 naming it).
     pub(super) async fn admit(
@@ -331,6 +373,34 @@ impl IdentityApi for Api {
             .find(|o| o.id == r.org_id)
             .map(GetOrgResponse::Ok)
             .ok_or_else(|| ApiError::not_found(format!("you are in no organization {}", r.org_id)))
+    }
+
+    async fn get_teams(&self, r: GetTeamsRequest<Session>) -> Result<GetTeamsResponse, ApiError> {
+        let size = r.pagesize.as_deref().or(r.page_size.as_deref());
+        let listing = crate::store::listing(r.page, size, None, None, None, None)?;
+        let (column, descending) =
+            crate::tenancy::order(r.order.as_deref()).map_err(ApiError::from)?;
+        let orgs = self.organizations(&r.session).await?;
+        if !orgs.iter().any(|o| o.id == r.org_id) {
+            return Err(ApiError::not_found(format!(
+                "you are in no organization {}",
+                r.org_id
+            )));
+        }
+        let mut teams = self.teams_in(&r.session, &r.org_id).await?;
+        if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
+            teams.retain(|t| t.name.to_lowercase().contains(&search));
+        }
+        teams.sort_by(|a, b| match column {
+            "name" => a.name.cmp(&b.name),
+            "created_at" => a.created_at.cmp(&b.created_at),
+            _ => a.updated_at.cmp(&b.updated_at),
+        });
+        if descending {
+            teams.reverse();
+        }
+        let (items, total) = page(teams, &listing);
+        Ok(GetTeamsResponse::Ok(listing.page_of(items, total)))
     }
 
     async fn get_user_keys(

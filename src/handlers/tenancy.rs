@@ -516,18 +516,42 @@ impl WorkspacesApi for Api {
         r: GetTeamsOfWorkspaceRequest<Session>,
     ) -> Result<GetTeamsOfWorkspaceResponse, ApiError> {
         let listing = listing(r.page, r.pagesize.as_deref(), r.page_size.as_deref())?;
-        tenancy::assigned(r.filter.as_deref())?;
-        tenancy::order(r.order.as_deref())?;
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::VIEW_WORKSPACE,
-        )
-        .await?;
-        // Teams are a remote provider's; none is kept here, so no workspace has one.
+        let assigned = tenancy::assigned(r.filter.as_deref())?;
+        let (column, descending) = tenancy::order(r.order.as_deref())?;
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::VIEW_WORKSPACE,
+            )
+            .await?;
+        // Teams are the provider's; the workspace keeps which of them are its members.
+        let members = self.tenancy.members_of(&workspace, "team").await?;
+        let mut teams = self.teams_in(&r.session, &workspace.org_id).await?;
+        teams.retain(|t| members.iter().any(|m| m.member_id == t.id) == assigned);
+        if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
+            teams.retain(|t| t.name.to_lowercase().contains(&search));
+        }
+        teams.sort_by(|a, b| match column {
+            "name" => a.name.cmp(&b.name),
+            "created_at" => a.created_at.cmp(&b.created_at),
+            _ => a.updated_at.cmp(&b.updated_at),
+        });
+        if descending {
+            teams.reverse();
+        }
+        let total = i64::try_from(teams.len()).unwrap_or(i64::MAX);
+        let items = match listing.page_size {
+            None => teams,
+            Some(size) => teams
+                .into_iter()
+                .skip(usize::try_from(listing.page.saturating_mul(size)).unwrap_or(usize::MAX))
+                .take(usize::try_from(size).unwrap_or(usize::MAX))
+                .collect(),
+        };
         Ok(GetTeamsOfWorkspaceResponse::Ok(
-            listing.page_of(Vec::new(), 0),
+            listing.page_of(items, total),
         ))
     }
 
@@ -535,28 +559,43 @@ impl WorkspacesApi for Api {
         &self,
         r: AssignTeamToWorkspaceRequest<Session>,
     ) -> Result<AssignTeamToWorkspaceResponse, ApiError> {
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::ASSIGN_TEAM,
-        )
-        .await?;
-        Err(no_such("team", &r.team_id))
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::ASSIGN_TEAM,
+            )
+            .await?;
+        let teams = self.teams_in(&r.session, &workspace.org_id).await?;
+        if !teams.iter().any(|t| t.id == r.team_id) {
+            return Err(no_such("team", &r.team_id));
+        }
+        let kept = self
+            .tenancy
+            .add(&workspace, "team", &r.team_id, &r.session.owner())
+            .await?;
+        Ok(AssignTeamToWorkspaceResponse::Ok(tenancy::team_mapping(
+            &kept,
+        )?))
     }
 
     async fn unassign_team_from_workspace(
         &self,
         r: UnassignTeamFromWorkspaceRequest<Session>,
     ) -> Result<UnassignTeamFromWorkspaceResponse, ApiError> {
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::REMOVE_TEAM,
-        )
-        .await?;
-        Err(no_such("team", &r.team_id))
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::REMOVE_TEAM,
+            )
+            .await?;
+        let removed = self.tenancy.remove(&workspace, "team", &r.team_id).await?;
+        Ok(UnassignTeamFromWorkspaceResponse::Ok(
+            tenancy::team_mapping(&removed)?,
+        ))
     }
 
     async fn get_views_of_workspace(
@@ -608,10 +647,14 @@ impl WorkspacesApi for Api {
     }
 }
 
-/// Teams and views are a remote provider's (Meshery Cloud's); meshery-rs keeps none.
+/// Teams and views are a remote provider's (Meshery Cloud's): one it does not list is
+/// none (the Local provider has neither).
 fn no_such(what: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("no {what} {id}: meshery-rs keeps no {what}s")).remedy(format!(
-        "{what}s belong to a remote provider such as Meshery Cloud; assign them there."
+    ApiError::not_found(format!(
+        "no {what} {id} in this organization at your provider"
+    ))
+    .remedy(format!(
+        "{what}s belong to a remote provider such as Meshery Cloud; the Local provider has none."
     ))
 }
 

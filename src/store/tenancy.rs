@@ -313,6 +313,23 @@ impl Store {
         Ok(found)
     }
 
+    /// Every membership of `kind` in a workspace, oldest first.
+    pub async fn workspace_members(
+        &self,
+        workspace_id: &str,
+        kind: &str,
+    ) -> Result<Vec<MemberRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, workspace_id AS parent_id, kind, member_id, owner, created_at
+             FROM workspace_members WHERE workspace_id = $1 AND kind = $2 ORDER BY created_at, member_id",
+        )
+        .bind(workspace_id)
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(member_of).collect()
+    }
+
     /// Every connection membership of an environment, oldest first.
     pub async fn environment_connections(
         &self,
@@ -376,6 +393,36 @@ impl Store {
             .map(|r| r.try_get("doc"))
             .collect::<Result<Vec<String>, _>>()?;
         Ok((docs, total))
+    }
+}
+
+impl Store {
+    /// The environments each of these connections is in: (connection id, environment),
+    /// by environment name.
+    pub async fn environments_of_connections(
+        &self,
+        connection_ids: &[String],
+    ) -> Result<Vec<(String, TenantRow)>, StoreError> {
+        if connection_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = serde_json::to_string(connection_ids)
+            .map_err(|e| StoreError::Corrupt(format!("connection ids: {e}")))?;
+        let within = self.sql(
+            "ec.connection_id IN (SELECT value FROM json_each($1))",
+            "ec.connection_id IN (SELECT jsonb_array_elements_text($1::jsonb))",
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT ec.connection_id, {COLUMNS} FROM environment_connections ec
+             JOIN environments t ON t.id = ec.environment_id
+             WHERE {within} ORDER BY t.name, t.id"
+        )))
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("connection_id")?, TenantRow::of(r)?)))
+            .collect()
     }
 }
 

@@ -419,6 +419,14 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
     assert_eq!(added.connection_id, connection.id);
     let inside = offered(r#"{"assigned":true}"#).await;
     assert_eq!(inside.connections[0].name, "tenancy-cluster");
+    // The connection lists the environments it is in, as Meshery's connections do.
+    let listed = client.list_connections().send().await.unwrap().into_inner();
+    let envs: Vec<&str> = listed.connections[0]
+        .environments
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(envs, ["prod"]);
     assert_eq!(offered(r#"{"assigned":false}"#).await.total_count, 0);
     assert_eq!(
         failure(
@@ -733,6 +741,112 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
             .await,
     );
     assert_eq!(status, 409);
+    // Teams are the provider's: a workspace keeps which are its members.
+    let teams = root
+        .get_teams()
+        .org_id(reference.as_str())
+        .order("name asc")
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .teams;
+    let names: Vec<&str> = teams.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["admins", "everyone"]);
+    let everyone = teams[1].id.clone();
+    let (status, message) = failure(
+        alice
+            .assign_team_to_workspace()
+            .workspace_id(shared.id.as_str())
+            .team_id(everyone.as_str())
+            .send()
+            .await,
+    );
+    assert_eq!(status, 403);
+    assert!(message.contains("Assign team to workspace"), "{message}");
+    let mapping = root
+        .assign_team_to_workspace()
+        .workspace_id(shared.id.as_str())
+        .team_id(everyone.as_str())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mapping.team_id, everyone);
+    let of_workspace = |filter: &'static str| {
+        let (alice, id) = (alice.clone(), shared.id.clone());
+        async move {
+            alice
+                .get_teams_of_workspace()
+                .workspace_id(id.as_str())
+                .filter(filter)
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .teams
+                .into_iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(of_workspace(r#"{"assigned":true}"#).await, ["everyone"]);
+    assert_eq!(of_workspace(r#"{"assigned":false}"#).await, ["admins"]);
+    let stranger = uuid::Uuid::new_v4().to_string();
+    assert_eq!(
+        failure(
+            root.assign_team_to_workspace()
+                .workspace_id(shared.id.as_str())
+                .team_id(stranger.as_str())
+                .send()
+                .await
+        )
+        .0,
+        404
+    );
+    root.unassign_team_from_workspace()
+        .workspace_id(shared.id.as_str())
+        .team_id(everyone.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert!(of_workspace(r#"{"assigned":true}"#).await.is_empty());
+    assert_eq!(
+        failure(bob.get_teams().org_id(alices_team.as_str()).send().await).0,
+        404
+    );
+
+    // The provider is asked once per token for organizations and once per organization for
+    // keys, however many requests follow (its answers are kept like a confirmation).
+    let before = s
+        .provider
+        .provider
+        .identity_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..5 {
+        alice
+            .get_workspaces()
+            .org_id(reference.as_str())
+            .send()
+            .await
+            .unwrap();
+        alice
+            .get_environments()
+            .org_id(alices_team.as_str())
+            .send()
+            .await
+            .unwrap();
+    }
+    let asked = s
+        .provider
+        .provider
+        .identity_requests
+        .load(std::sync::atomic::Ordering::Relaxed)
+        - before;
+    assert_eq!(
+        asked, 0,
+        "alice's organizations and keys were asked for again"
+    );
     let gone = root
         .delete_workspace()
         .workspace_id(shared.id.as_str())
