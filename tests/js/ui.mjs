@@ -558,9 +558,12 @@ try {
     // In the user's own organization (the shared one only lets them look).
     const pick = async (pathname) => {
       await goto(pathname);
+      // The page draws its picker and form together, once it has the organizations.
+      await page.waitForSelector('#environment-form, #workspace-form', { timeout: 5000 });
       if (await page.locator('#org-select').count()) {
         await page.selectOption('#org-select', { label: team });
         await page.waitForURL(/[?&]org=/, { timeout: 5000 });
+        await page.waitForSelector('#environment-form, #workspace-form', { timeout: 5000 });
       }
     };
     await pick('/environments');
