@@ -234,16 +234,22 @@ impl Connections {
             None => merged,
         };
         let mut page = page;
-        self.with_environments(&mut page).await?;
+        self.with_environments(&owner, &mut page, None).await?;
         Ok((page, total, counts))
     }
 
-    /// Fills each connection's `environments` (Meshery's connection shape).
-    async fn with_environments(&self, connections: &mut [Connection]) -> Result<(), Internal> {
+    /// Fills each of `owner`'s connections' `environments` (Meshery's connection shape),
+    /// only those of organization `org` when given.
+    pub async fn with_environments(
+        &self,
+        owner: &str,
+        connections: &mut [Connection],
+        org: Option<&str>,
+    ) -> Result<(), Internal> {
         let ids: Vec<String> = connections.iter().map(|c| c.id.clone()).collect();
         let found = self
             .store
-            .environments_of_connections(&ids)
+            .environments_of_connections(owner, &ids, org)
             .await
             .or_internal("reading connections' environments")?;
         for (id, row) in &found {
@@ -290,6 +296,14 @@ impl Connections {
     /// A connection of `owner` (an environment shows its members' connections to every
     /// member of its organization: never their credentials, which no view carries).
     pub async fn get_of(&self, owner: &str, id: &str) -> Result<Connection, ConnectionError> {
+        let mut one = [self.bare(owner, id).await?];
+        self.with_environments(owner, &mut one, None).await?;
+        let [c] = one;
+        Ok(c)
+    }
+
+    /// A connection of `owner` without its environments.
+    pub async fn bare(&self, owner: &str, id: &str) -> Result<Connection, ConnectionError> {
         let Some(context) = context_of_connection(owner, id) else {
             let key = registration_id(id).map_err(|_| ConnectionError::NotFound(id.to_string()))?;
             let row = self
@@ -298,10 +312,7 @@ impl Connections {
                 .await
                 .or_internal("reading a connection")?
                 .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
-            let mut one = [integration_view(&row)?];
-            self.with_environments(&mut one).await?;
-            let [c] = one;
-            return Ok(c);
+            return Ok(integration_view(&row)?);
         };
         let row = self
             .store
@@ -309,10 +320,7 @@ impl Connections {
             .await
             .or_internal("reading a connection")?
             .ok_or_else(|| ConnectionError::NotFound(id.to_string()))?;
-        let mut one = [view(&row)?];
-        self.with_environments(&mut one).await?;
-        let [c] = one;
-        Ok(c)
+        Ok(view(&row)?)
     }
 
     /// Sets the state a user may choose (see the module's comment).
@@ -398,6 +406,10 @@ impl Connections {
                 .delete_integration(&row.owner, &row.id)
                 .await
                 .or_internal("deleting a connection")?;
+            self.store
+                .forget_connection(&row.owner, id)
+                .await
+                .or_internal("ending a connection's environment memberships")?;
             return Ok(());
         }
         let row = self.row(session, id).await?;
@@ -414,6 +426,12 @@ impl Connections {
                 other => ConnectionError::Internal(Internal::new("deleting a context", other)),
             })?;
         self.inventory.forget(&session.owner(), context_id).await;
+        // A context uploaded again gets the same connection id: it starts in no environment.
+        let owner = session.owner();
+        self.store
+            .forget_connection(&owner, &connection_id(&owner, context_id))
+            .await
+            .or_internal("ending a connection's environment memberships")?;
         Ok(())
     }
 }

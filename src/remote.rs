@@ -47,13 +47,27 @@ pub struct Remote {
     /// The provider's answers about a user (organizations, keys) by token and path,
     /// trusted as long as a confirmation: Meshery's UI asks on every page, and every
     /// workspace or environment request checks them.
-    answers: quick_cache::sync::Cache<(Box<str>, Box<str>), Arc<Answer>>,
+    answers: quick_cache::sync::Cache<(Box<str>, Box<str>), Arc<Answer>, AnswerWeight>,
 }
 
 /// A provider's answer kept for a while (`None`: it does not serve the path).
 struct Answer {
     doc: Option<serde_json::Value>,
     until: Instant,
+    /// Bytes it stands for: token, path and the answer's body.
+    weight: u64,
+}
+
+/// Bytes of provider answers kept at most (each is at most 1 MiB).
+const ANSWERS_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AnswerWeight;
+
+impl quick_cache::Weighter<(Box<str>, Box<str>), Arc<Answer>> for AnswerWeight {
+    fn weight(&self, _: &(Box<str>, Box<str>), answer: &Arc<Answer>) -> u64 {
+        answer.weight
+    }
 }
 
 /// A token the provider confirmed, and the session built from it.
@@ -276,13 +290,25 @@ impl Remote {
         (answer.until > Instant::now()).then(|| answer.doc.clone())
     }
 
-    /// Keeps an answer of the provider for as long as a token confirmation.
-    pub fn keep_answer(&self, token: &str, path: &str, doc: Option<serde_json::Value>) {
+    /// Keeps an answer of the provider (`size`: its body's bytes) for as long as a token
+    /// confirmation; nothing without a token (it would be everyone's).
+    pub fn keep_answer(
+        &self,
+        token: &str,
+        path: &str,
+        doc: Option<serde_json::Value>,
+        size: usize,
+    ) {
+        if token.is_empty() {
+            return;
+        }
+        let weight = (token.len() + path.len() + size + 64) as u64;
         self.answers.insert(
             (token.into(), path.into()),
             Arc::new(Answer {
                 doc,
                 until: Instant::now() + self.confirm_ttl,
+                weight,
             }),
         );
     }
@@ -336,7 +362,11 @@ impl Remote {
                         confirm_ttl: policy.confirm_ttl,
                         verifier: Verifier::new(jwks, policy),
                         cache: quick_cache::sync::Cache::new(CACHE_CAP),
-                        answers: quick_cache::sync::Cache::new(CACHE_CAP),
+                        answers: quick_cache::sync::Cache::with_weighter(
+                            CACHE_CAP,
+                            ANSWERS_BYTES,
+                            AnswerWeight,
+                        ),
                         system_id: system_id.to_string(),
                         base,
                         http,

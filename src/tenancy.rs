@@ -313,8 +313,7 @@ impl Tenancy {
         member_id: &str,
         member_owner: &str,
     ) -> Result<MemberRow, TenancyError> {
-        Ok(self
-            .store
+        self.store
             .add_member(&MemberRow {
                 id: uuid::Uuid::new_v4().to_string(),
                 parent_id: parent.id.clone(),
@@ -324,7 +323,8 @@ impl Tenancy {
                 created_at: crate::store::stamp(Utc::now()),
             })
             .await
-            .or_internal("adding a membership")?)
+            .or_internal("adding a membership")?
+            .ok_or_else(|| TenancyError::NotFound(format!("{} is gone", parent.name)))
     }
 
     pub async fn remove(

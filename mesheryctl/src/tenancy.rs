@@ -45,6 +45,15 @@ async fn organization(target: &Target, given: Option<String>) -> Result<String, 
     }
 }
 
+/// A name given to create something: not blank.
+fn name_of(name: String) -> Result<String, Failure> {
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Err(Failure::new(Class::Usage, "--name cannot be empty"));
+    }
+    Ok(name)
+}
+
 fn body<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, Failure> {
     serde_json::from_value(value).map_err(|e| Failure::new(Class::Usage, e.to_string()))
 }
@@ -185,6 +194,7 @@ pub async fn environment_create(
     name: String,
     description: Option<String>,
 ) -> Outcome {
+    let name = name_of(name)?;
     let org = organization(target, org).await?;
     let made = target
         .client()?
@@ -295,6 +305,7 @@ pub async fn workspace_create(
     name: String,
     description: Option<String>,
 ) -> Outcome {
+    let name = name_of(name)?;
     let org = organization(target, org).await?;
     let made = target
         .client()?
@@ -427,7 +438,13 @@ pub async fn workspace_update(
 }
 
 pub async fn workspace_delete(target: &Target, named: String, org: Option<String>) -> Outcome {
-    let w = find_workspace(target, &named, org).await?;
+    let w = find_workspace(target, &named, org.clone()).await?;
+    if let Some(o) = org.filter(|o| *o != w.organization_id) {
+        return Err(Failure::new(
+            Class::NotFound,
+            format!("Workspace {named} is not in organization {o}"),
+        ));
+    }
     target
         .client()?
         .delete_workspace()

@@ -12,6 +12,9 @@ use crate::server::Api;
 use crate::session::Session;
 use crate::store::Listing;
 
+/// Where a provider lists the user's organizations (all of them).
+const ORGS_PATH: &str = "/api/identity/orgs?all=true&pagesize=all";
+
 /// Largest answer read from a provider's identity endpoints.
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -178,7 +181,7 @@ impl Api {
         if status == reqwest::StatusCode::NOT_FOUND
             || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
         {
-            remote.keep_answer(&token, path, None);
+            remote.keep_answer(&token, path, None, 0);
             return Ok(None);
         }
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
@@ -215,7 +218,7 @@ impl Api {
                 format!("provider {} answered {path} with no JSON", remote.name),
             )
         })?;
-        remote.keep_answer(&token, path, Some(doc.clone()));
+        remote.keep_answer(&token, path, Some(doc.clone()), bytes.len());
         Ok(Some(doc))
     }
 
@@ -225,10 +228,7 @@ impl Api {
         if !session.remote {
             return Ok(vec![self.local_organization(session).await?]);
         }
-        match self
-            .provider_document(session, "/api/identity/orgs?all=true&pagesize=all")
-            .await?
-        {
+        match self.provider_document(session, ORGS_PATH).await? {
             Some(doc) => Ok(doc
                 .get("organizations")
                 .and_then(Value::as_array)
@@ -262,6 +262,10 @@ impl Api {
                 .flatten()
                 .filter_map(|k| key_of(k, org_id))
                 .collect(),
+            // A provider with organizations that has no keys for this one says the user
+            // is not in it (any more): no key. Only the Local provider, or a provider
+            // without an identity API at all, grants every key.
+            None if self.provider_document(session, ORGS_PATH).await?.is_some() => Vec::new(),
             None => crate::orgs::keychain()
                 .iter()
                 .map(|k| Key {

@@ -647,6 +647,28 @@ impl WorkspacesApi for Api {
     }
 }
 
+/// Another member's connection as the organization sees it: no user name or password in
+/// its URLs (metadata is free-form and a URL may carry them).
+fn shared_view(c: &mut Connection) {
+    fn clean(text: &str) -> Option<String> {
+        let mut url = reqwest::Url::parse(text).ok()?;
+        if url.username().is_empty() && url.password().is_none() {
+            return None;
+        }
+        url.set_username("").ok()?;
+        url.set_password(None).ok()?;
+        Some(url.to_string())
+    }
+    if let Some(url) = c.url.as_deref().and_then(clean) {
+        c.url = Some(url);
+    }
+    for value in c.metadata.values_mut() {
+        if let Some(url) = value.as_str().and_then(clean) {
+            *value = serde_json::Value::String(url);
+        }
+    }
+}
+
 /// Teams and views are a remote provider's (Meshery Cloud's): one it does not list is
 /// none (the Local provider has neither).
 fn no_such(what: &str, id: &str) -> ApiError {
@@ -797,9 +819,22 @@ impl EnvironmentsApi for Api {
         let members = self.tenancy.connections_of(&environment).await?;
         let mut connections: Vec<Connection> = Vec::new();
         if assigned {
+            let caller = r.session.owner();
             for m in &members {
-                match self.connections.get_of(&m.owner, &m.member_id).await {
-                    Ok(c) => connections.push(c),
+                match self.connections.bare(&m.owner, &m.member_id).await {
+                    Ok(c) => {
+                        let mut one = [c];
+                        // Only this organization's environments: the owner's others are
+                        // not the viewer's business.
+                        self.connections
+                            .with_environments(&m.owner, &mut one, Some(&environment.org_id))
+                            .await?;
+                        let [mut c] = one;
+                        if m.owner != caller {
+                            shared_view(&mut c);
+                        }
+                        connections.push(c);
+                    }
                     // Deleted since it was added: it drops out.
                     Err(ConnectionError::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),

@@ -198,8 +198,9 @@ const TENANCY_SQLITE: &str = "CREATE TABLE workspaces (
          owner TEXT NOT NULL,
          id TEXT NOT NULL,
          created_at TEXT NOT NULL,
-         PRIMARY KEY (environment_id, connection_id)
-     );";
+         PRIMARY KEY (environment_id, owner, connection_id)
+     );
+     CREATE INDEX environment_connections_connection ON environment_connections (owner, connection_id);";
 
 const TENANCY_POSTGRES: &str = r#"CREATE TABLE workspaces (
          id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
@@ -243,8 +244,9 @@ const TENANCY_POSTGRES: &str = r#"CREATE TABLE workspaces (
          owner TEXT NOT NULL,
          id TEXT NOT NULL,
          created_at TEXT COLLATE "C" NOT NULL,
-         PRIMARY KEY (environment_id, connection_id)
-     );"#;
+         PRIMARY KEY (environment_id, owner, connection_id)
+     );
+     CREATE INDEX environment_connections_connection ON environment_connections (owner, connection_id);"#;
 
 /// Users' credentials (`secret`: the key-value secret as JSON, sealed with the
 /// installation's key, bound to owner and id) and connections of other kinds than

@@ -246,13 +246,16 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// Adds a membership unless there is one; the one kept (the first).
-    pub async fn add_member(&self, m: &MemberRow) -> Result<MemberRow, StoreError> {
+    /// Adds a membership unless there is one; the one kept (the first), or none when the
+    /// parent is gone.
+    pub async fn add_member(&self, m: &MemberRow) -> Result<Option<MemberRow>, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Only while the parent is there (a delete may have run since it was read).
         if m.kind == "connection" {
             sqlx::query(
                 "INSERT INTO environment_connections (environment_id, connection_id, owner, id, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (environment_id, connection_id) DO NOTHING",
+                 SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM environments WHERE id = $1)
+                 ON CONFLICT (environment_id, owner, connection_id) DO NOTHING",
             )
             .bind(&m.parent_id)
             .bind(&m.member_id)
@@ -264,7 +267,8 @@ impl Store {
         } else {
             sqlx::query(
                 "INSERT INTO workspace_members (workspace_id, kind, member_id, owner, id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, kind, member_id) DO NOTHING",
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM workspaces WHERE id = $1)
+                 ON CONFLICT (workspace_id, kind, member_id) DO NOTHING",
             )
             .bind(&m.parent_id)
             .bind(&m.kind)
@@ -275,9 +279,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let kept = member_in(&mut tx, &m.parent_id, &m.kind, &m.member_id).await?;
+        let kept = member_in(&mut tx, &m.parent_id, &m.kind, &m.member_id, &m.owner).await?;
         tx.commit().await?;
-        kept.ok_or_else(|| StoreError::Corrupt("a membership just added is gone".into()))
+        Ok(kept)
     }
 
     /// Removes a membership; the one removed, if there was one.
@@ -288,7 +292,7 @@ impl Store {
         member_id: &str,
     ) -> Result<Option<MemberRow>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let found = member_in(&mut tx, parent_id, kind, member_id).await?;
+        let found = member_in(&mut tx, parent_id, kind, member_id, "").await?;
         if found.is_some() {
             if kind == "connection" {
                 sqlx::query(
@@ -311,6 +315,20 @@ impl Store {
         }
         tx.commit().await?;
         Ok(found)
+    }
+
+    /// Ends every environment membership of `owner`'s connection (it is gone).
+    pub async fn forget_connection(
+        &self,
+        owner: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM environment_connections WHERE owner = $1 AND connection_id = $2")
+            .bind(owner)
+            .bind(connection_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Every membership of `kind` in a workspace, oldest first.
@@ -359,8 +377,12 @@ impl Store {
         let like_op = self.sql("LIKE", "ILIKE");
         let members =
             "SELECT member_id FROM workspace_members WHERE workspace_id = $1 AND kind = 'design'";
+        // A shared design stays readable to the workspace while it is its adder's own, or
+        // public or published (made private by another owner, it drops out).
+        let shared = "SELECT m.member_id FROM workspace_members m WHERE m.workspace_id = $1
+             AND m.kind = 'design' AND (m.owner = p.owner OR p.visibility <> 'private')";
         let filter = match owner {
-            None => format!("p.id IN ({members}) AND $2 = ''"),
+            None => format!("p.id IN ({shared}) AND $2 = ''"),
             Some(_) => format!("p.owner = $2 AND p.id NOT IN ({members})"),
         };
         let filter = format!("{filter} AND ($3 IS NULL OR p.name {like_op} $3 ESCAPE '\\')");
@@ -397,11 +419,13 @@ impl Store {
 }
 
 impl Store {
-    /// The environments each of these connections is in: (connection id, environment),
-    /// by environment name.
+    /// The environments `owner`'s connections among these are in: (connection id,
+    /// environment), by environment name; only those of organization `org` when given.
     pub async fn environments_of_connections(
         &self,
+        owner: &str,
         connection_ids: &[String],
+        org: Option<&str>,
     ) -> Result<Vec<(String, TenantRow)>, StoreError> {
         if connection_ids.is_empty() {
             return Ok(Vec::new());
@@ -415,9 +439,12 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT ec.connection_id, {COLUMNS} FROM environment_connections ec
              JOIN environments t ON t.id = ec.environment_id
-             WHERE {within} ORDER BY t.name, t.id"
+             WHERE {within} AND ec.owner = $2 AND ($3 = '' OR t.org_id = $3)
+             ORDER BY t.name, t.id"
         )))
         .bind(ids)
+        .bind(owner)
+        .bind(org.unwrap_or_default())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -437,19 +464,25 @@ fn member_of(r: &sqlx::any::AnyRow) -> Result<MemberRow, StoreError> {
     })
 }
 
+/// A membership; for a connection, `owner`'s (any owner's when empty: connection ids
+/// are each owner's own).
 async fn member_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     parent_id: &str,
     kind: &str,
     member_id: &str,
+    owner: &str,
 ) -> Result<Option<MemberRow>, StoreError> {
     let row = if kind == "connection" {
         sqlx::query(
             "SELECT id, environment_id AS parent_id, 'connection' AS kind, connection_id AS member_id, owner, created_at
-             FROM environment_connections WHERE environment_id = $1 AND connection_id = $2",
+             FROM environment_connections WHERE environment_id = $1 AND connection_id = $2
+               AND ($3 = '' OR owner = $3)
+             ORDER BY created_at LIMIT 1",
         )
         .bind(parent_id)
         .bind(member_id)
+        .bind(owner)
         .fetch_optional(&mut **tx)
         .await?
     } else {

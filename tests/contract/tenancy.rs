@@ -462,6 +462,32 @@ async fn workspaces_and_environments_as_meshery_s_clients_use_them() {
         404
     );
 
+    // A deleted connection leaves its environments; uploaded again, it is in none.
+    client
+        .add_connection_to_environment()
+        .environment_id(prod.as_str())
+        .connection_id(connection.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let (status, _) =
+        raw(http.delete(server.url(&format!("/api/integrations/connections/{}", connection.id))))
+            .await;
+    assert!(matches!(status, 200 | 204), "{status}");
+    let (status, _) = raw(http
+        .post(server.url("/api/system/kubernetes"))
+        .header("content-type", "application/yaml")
+        .body(cluster.kubeconfig("tenancy-cluster")))
+    .await;
+    assert_eq!(status, 200);
+    let again = client.list_connections().send().await.unwrap().into_inner();
+    assert_eq!(
+        again.connections[0].id, connection.id,
+        "the same context, the same id"
+    );
+    assert!(again.connections[0].environments.is_empty());
+    assert_eq!(offered(r#"{"assigned":true}"#).await.total_count, 0);
+
     // Teams and views are a remote provider's: none here.
     let (status, teams) =
         raw(http.get(server.url(&format!("/api/workspaces/{alpha}/teams")))).await;
@@ -741,6 +767,57 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
             .await,
     );
     assert_eq!(status, 409);
+    // A public design shared by another member stays only while it is public.
+    let design = alice
+        .save_pattern()
+        .body(
+            serde_json::from_value::<meshery::models::PatternInput>(json!({
+                "patternFile": crate::patterns::design("alice-public", json!([crate::patterns::config_map("cm")])),
+                "visibility": "public",
+            }))
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .remove(0);
+    root.assign_design_to_workspace()
+        .workspace_id(shared.id.as_str())
+        .design_id(design.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let designs = |who: Client| {
+        let id = shared.id.clone();
+        async move {
+            who.get_designs_of_workspace()
+                .workspace_id(id.as_str())
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .total_count
+        }
+    };
+    assert_eq!(designs(bob.clone()).await, 1);
+    alice
+        .save_pattern()
+        .body(
+            serde_json::from_value::<meshery::models::PatternInput>(json!({
+                "id": design.id, "patternFile": design.pattern_file, "visibility": "private",
+            }))
+            .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        designs(bob.clone()).await,
+        0,
+        "a private design of another is not shared"
+    );
+
     // Teams are the provider's: a workspace keeps which are its members.
     let teams = root
         .get_teams()
