@@ -196,6 +196,51 @@ impl Api {
         Ok(())
     }
 
+    /// Creates a workspace or environment in `org_id` (with the key `needs`), noted.
+    async fn create_tenant(
+        &self,
+        session: &Session,
+        kind: Tenant,
+        org_id: &str,
+        change: Change,
+        needs: Needs,
+    ) -> Result<TenantRow, ApiError> {
+        self.admit(session, org_id, needs).await?;
+        let row = self.tenancy.create(session, kind, org_id, change).await?;
+        self.note(session, kind, "create", &row).await;
+        Ok(row)
+    }
+
+    /// Changes a workspace or environment, which stays in its organization, noted.
+    async fn update_tenant(
+        &self,
+        session: &Session,
+        kind: Tenant,
+        (id, org_id): (&str, &str),
+        change: Change,
+        needs: Needs,
+    ) -> Result<TenantRow, ApiError> {
+        let row = self.reach(session, kind, id, needs).await?;
+        Self::stays(kind, &row, org_id)?;
+        let row = self.tenancy.update(kind, row, change).await?;
+        self.note(session, kind, "update", &row).await;
+        Ok(row)
+    }
+
+    /// Deletes a workspace or environment with its memberships, noted; what it was.
+    async fn delete_tenant(
+        &self,
+        session: &Session,
+        kind: Tenant,
+        id: &str,
+        needs: Needs,
+    ) -> Result<TenantRow, ApiError> {
+        let row = self.reach(session, kind, id, needs).await?;
+        self.tenancy.delete(kind, &row).await?;
+        self.note(session, kind, "delete", &row).await;
+        Ok(row)
+    }
+
     async fn note(&self, session: &Session, kind: Tenant, action: &str, row: &TenantRow) {
         let noun = tenancy::noun(kind);
         let event = crate::events::NewEvent::new(
@@ -256,24 +301,20 @@ impl WorkspacesApi for Api {
         r: CreateWorkspaceRequest<Session>,
     ) -> Result<CreateWorkspaceResponse, ApiError> {
         let b = r.body;
-        let org_id = b.organization_id.to_string();
-        self.admit(&r.session, &org_id, keys::CREATE_WORKSPACE)
-            .await?;
+        let change = Change {
+            name: Some(b.name.to_string()),
+            description: b.description.map(|d| d.to_string()),
+            metadata: Some(b.metadata),
+        };
         let row = self
-            .tenancy
-            .create(
+            .create_tenant(
                 &r.session,
                 Tenant::Workspace,
-                &org_id,
-                Change {
-                    name: Some(b.name.to_string()),
-                    description: b.description.map(|d| d.to_string()),
-                    metadata: Some(b.metadata),
-                },
+                &b.organization_id,
+                change,
+                keys::CREATE_WORKSPACE,
             )
             .await?;
-        self.note(&r.session, Tenant::Workspace, "create", &row)
-            .await;
         Ok(CreateWorkspaceResponse::Created(tenancy::workspace_view(
             &row,
         )?))
@@ -299,31 +340,22 @@ impl WorkspacesApi for Api {
         &self,
         r: UpdateWorkspaceRequest<Session>,
     ) -> Result<UpdateWorkspaceResponse, ApiError> {
+        let b = r.body;
+        let change = Change {
+            name: b.name.map(|n| n.to_string()),
+            description: b.description.map(|d| d.to_string()),
+            // Meshery's clients send no metadata on a change: none keeps it.
+            metadata: Some(b.metadata).filter(|m| !m.is_empty()),
+        };
         let row = self
-            .reach(
+            .update_tenant(
                 &r.session,
                 Tenant::Workspace,
-                &r.workspace_id,
+                (&r.workspace_id, &b.organization_id),
+                change,
                 keys::EDIT_WORKSPACE,
             )
             .await?;
-        let b = r.body;
-        Self::stays(Tenant::Workspace, &row, &b.organization_id)?;
-        let row = self
-            .tenancy
-            .update(
-                Tenant::Workspace,
-                row,
-                Change {
-                    name: b.name.map(|n| n.to_string()),
-                    description: b.description.map(|d| d.to_string()),
-                    // Meshery's clients send no metadata on a change: none keeps it.
-                    metadata: Some(b.metadata).filter(|m| !m.is_empty()),
-                },
-            )
-            .await?;
-        self.note(&r.session, Tenant::Workspace, "update", &row)
-            .await;
         Ok(UpdateWorkspaceResponse::Ok(tenancy::workspace_view(&row)?))
     }
 
@@ -332,16 +364,13 @@ impl WorkspacesApi for Api {
         r: DeleteWorkspaceRequest<Session>,
     ) -> Result<DeleteWorkspaceResponse, ApiError> {
         let row = self
-            .reach(
+            .delete_tenant(
                 &r.session,
                 Tenant::Workspace,
                 &r.workspace_id,
                 keys::DELETE_WORKSPACE,
             )
             .await?;
-        self.tenancy.delete(Tenant::Workspace, &row).await?;
-        self.note(&r.session, Tenant::Workspace, "delete", &row)
-            .await;
         Ok(DeleteWorkspaceResponse::Ok(tenancy::workspace_view(&row)?))
     }
 
@@ -707,24 +736,20 @@ impl EnvironmentsApi for Api {
         r: CreateEnvironmentRequest<Session>,
     ) -> Result<CreateEnvironmentResponse, ApiError> {
         let b = r.body;
-        let org_id = b.organization_id.to_string();
-        self.admit(&r.session, &org_id, keys::CREATE_ENVIRONMENT)
-            .await?;
+        let change = Change {
+            name: Some(b.name.to_string()),
+            description: b.description.map(|d| d.to_string()),
+            metadata: None,
+        };
         let row = self
-            .tenancy
-            .create(
+            .create_tenant(
                 &r.session,
                 Tenant::Environment,
-                &org_id,
-                Change {
-                    name: Some(b.name.to_string()),
-                    description: b.description.map(|d| d.to_string()),
-                    metadata: None,
-                },
+                &b.organization_id,
+                change,
+                keys::CREATE_ENVIRONMENT,
             )
             .await?;
-        self.note(&r.session, Tenant::Environment, "create", &row)
-            .await;
         Ok(CreateEnvironmentResponse::Ok(tenancy::environment_view(
             &row,
         )?))
@@ -752,30 +777,21 @@ impl EnvironmentsApi for Api {
         &self,
         r: UpdateEnvironmentRequest<Session>,
     ) -> Result<UpdateEnvironmentResponse, ApiError> {
+        let b = r.body;
+        let change = Change {
+            name: b.name.map(|n| n.to_string()),
+            description: b.description.map(|d| d.to_string()),
+            metadata: None,
+        };
         let row = self
-            .reach(
+            .update_tenant(
                 &r.session,
                 Tenant::Environment,
-                &r.environment_id,
+                (&r.environment_id, &b.organization_id),
+                change,
                 keys::EDIT_ENVIRONMENT,
             )
             .await?;
-        let b = r.body;
-        Self::stays(Tenant::Environment, &row, &b.organization_id)?;
-        let row = self
-            .tenancy
-            .update(
-                Tenant::Environment,
-                row,
-                Change {
-                    name: b.name.map(|n| n.to_string()),
-                    description: b.description.map(|d| d.to_string()),
-                    metadata: None,
-                },
-            )
-            .await?;
-        self.note(&r.session, Tenant::Environment, "update", &row)
-            .await;
         Ok(UpdateEnvironmentResponse::Ok(tenancy::environment_view(
             &row,
         )?))
@@ -786,16 +802,13 @@ impl EnvironmentsApi for Api {
         r: DeleteEnvironmentRequest<Session>,
     ) -> Result<DeleteEnvironmentResponse, ApiError> {
         let row = self
-            .reach(
+            .delete_tenant(
                 &r.session,
                 Tenant::Environment,
                 &r.environment_id,
                 keys::DELETE_ENVIRONMENT,
             )
             .await?;
-        self.tenancy.delete(Tenant::Environment, &row).await?;
-        self.note(&r.session, Tenant::Environment, "delete", &row)
-            .await;
         Ok(DeleteEnvironmentResponse::Ok(tenancy::environment_view(
             &row,
         )?))
