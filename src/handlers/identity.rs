@@ -19,7 +19,7 @@ const ORGS_PATH: &str = "/api/identity/orgs?all=true&pagesize=all";
 const MAX_ANSWER: usize = 1 << 20;
 
 /// A page of `items` as `listing` asks.
-fn page<T>(items: Vec<T>, listing: &Listing) -> (Vec<T>, i64) {
+pub(super) fn page<T>(items: Vec<T>, listing: &Listing) -> (Vec<T>, i64) {
     let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let items = match listing.page_size {
         None => items,
@@ -85,6 +85,18 @@ fn team_of(v: &Value) -> Option<crate::models::Team> {
         updated_at: time(v, &["updatedAt", "updated_at"]),
         deleted_at: None,
     })
+}
+
+/// Teams in `order` (`name`, `created_at` or `updated_at`, descending).
+pub(super) fn sort_teams(teams: &mut [crate::models::Team], (column, descending): (&str, bool)) {
+    teams.sort_by(|a, b| match column {
+        "name" => a.name.cmp(&b.name),
+        "created_at" => a.created_at.cmp(&b.created_at),
+        _ => a.updated_at.cmp(&b.updated_at),
+    });
+    if descending {
+        teams.reverse();
+    }
 }
 
 /// A key as a provider sent it.
@@ -395,14 +407,7 @@ impl IdentityApi for Api {
         if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
             teams.retain(|t| t.name.to_lowercase().contains(&search));
         }
-        teams.sort_by(|a, b| match column {
-            "name" => a.name.cmp(&b.name),
-            "created_at" => a.created_at.cmp(&b.created_at),
-            _ => a.updated_at.cmp(&b.updated_at),
-        });
-        if descending {
-            teams.reverse();
-        }
+        sort_teams(&mut teams, (column, descending));
         let (items, total) = page(teams, &listing);
         Ok(GetTeamsResponse::Ok(listing.page_of(items, total)))
     }

@@ -562,23 +562,8 @@ impl WorkspacesApi for Api {
         if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
             teams.retain(|t| t.name.to_lowercase().contains(&search));
         }
-        teams.sort_by(|a, b| match column {
-            "name" => a.name.cmp(&b.name),
-            "created_at" => a.created_at.cmp(&b.created_at),
-            _ => a.updated_at.cmp(&b.updated_at),
-        });
-        if descending {
-            teams.reverse();
-        }
-        let total = i64::try_from(teams.len()).unwrap_or(i64::MAX);
-        let items = match listing.page_size {
-            None => teams,
-            Some(size) => teams
-                .into_iter()
-                .skip(usize::try_from(listing.page.saturating_mul(size)).unwrap_or(usize::MAX))
-                .take(usize::try_from(size).unwrap_or(usize::MAX))
-                .collect(),
-        };
+        super::identity::sort_teams(&mut teams, (column, descending));
+        let (items, total) = super::identity::page(teams, &listing);
         Ok(GetTeamsOfWorkspaceResponse::Ok(
             listing.page_of(items, total),
         ))
@@ -884,15 +869,7 @@ impl EnvironmentsApi for Api {
         if descending {
             connections.reverse();
         }
-        let total = i64::try_from(connections.len()).unwrap_or(i64::MAX);
-        let items = match listing.page_size {
-            None => connections,
-            Some(size) => connections
-                .into_iter()
-                .skip(usize::try_from(listing.page.saturating_mul(size)).unwrap_or(usize::MAX))
-                .take(usize::try_from(size).unwrap_or(usize::MAX))
-                .collect(),
-        };
+        let (items, total) = super::identity::page(connections, &listing);
         Ok(GetEnvironmentConnectionsResponse::Ok(
             listing.page_of(items, total),
         ))
