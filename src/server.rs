@@ -60,12 +60,18 @@ impl Hooks for Api {
 
     async fn authenticate(
         &self,
-        _op: &'static Operation,
+        op: &'static Operation,
         parts: &mut Parts,
     ) -> Result<Session, Response> {
-        auth::authenticate(&self.providers, parts)
+        let session = auth::authenticate(&self.providers, parts)
             .await
-            .map_err(|e| ApiError::from(e).into_response())
+            .map_err(|e| ApiError::from(e).into_response())?;
+        if let Some(key) = op.key {
+            self.check_key(&session, key)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        }
+        Ok(session)
     }
 
     async fn identify(

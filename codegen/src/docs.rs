@@ -154,6 +154,13 @@ pub fn rest_markdown(spec: &Spec) -> String {
                     .join(" or ")
             };
             let _ = writeln!(md, "Security: {security}\n");
+            if let Some(key) = &op.key {
+                let _ = writeln!(
+                    md,
+                    "Key: a remote provider's user must hold \"{}\" (`{}`) in their current organization (403 otherwise).\n",
+                    key.function, key.id
+                );
+            }
             if let Some(depth) = op.snake_aliases {
                 let depths = match op.page_items_aliases {
                     Some(items) => format!("{depth} and {items}"),

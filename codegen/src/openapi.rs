@@ -55,9 +55,19 @@ pub struct Operation {
     pub path_rest: bool,
     /// `x-aliases` on the path: other paths served by the same operation (legacy prefixes).
     pub aliases: Vec<String>,
+    /// `x-key: {id, function}`: the key of Meshery's keychain a caller must hold (with a
+    /// remote provider); the operation then declares 403 and 502 (the provider's answer).
+    pub key: Option<NeededKey>,
     pub params: Vec<Param>,
     pub body: Option<Body>,
     pub responses: Vec<Resp>,
+}
+
+/// A key of Meshery's keychain an operation needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededKey {
+    pub id: String,
+    pub function: String,
 }
 
 impl Operation {
@@ -331,6 +341,7 @@ impl Spec {
                     page_items_aliases,
                     path_rest,
                     aliases,
+                    key: needed_key(file, &place, op.extensions.get("x-key"))?,
                     params,
                     body,
                     responses,
@@ -366,6 +377,36 @@ impl Spec {
             ReferenceOr::Item(s) => Some(s),
             ReferenceOr::Reference { .. } => None,
         }
+    }
+}
+
+/// `x-key: {id, function}` on an operation.
+fn needed_key(
+    file: &str,
+    place: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<Option<NeededKey>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_string)
+    };
+    match (
+        field("id"),
+        field("function"),
+        value.as_object().map(|o| o.len()),
+    ) {
+        (Some(id), Some(function), Some(2)) => Ok(Some(NeededKey { id, function })),
+        _ => Err(Error::new(
+            file,
+            place,
+            "x-key must be {id, function}: a key of Meshery's keychain",
+        )),
     }
 }
 
@@ -506,6 +547,10 @@ fn check_responses(file: &str, op: &Operation) -> Result<()> {
     }
     if !op.params.is_empty() || op.body.is_some() {
         need.push((400, "the operation takes parameters or a body"));
+    }
+    if op.key.is_some() {
+        need.push((403, "the operation needs a key (x-key)"));
+        need.push((502, "a remote provider says which keys the caller holds"));
     }
     if op.body.is_some() && !op.raw {
         need.push((413, "the operation takes a body, which is size-limited"));

@@ -246,6 +246,13 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
     let security = &op.security;
     let statuses: Vec<u16> = op.responses.iter().map(|r| r.status).collect();
     let aliases = op.aliases.iter();
+    let key = match &op.key {
+        Some(k) => {
+            let (key_id, function) = (&k.id, &k.function);
+            quote!(::std::option::Option::Some(NeededKey { id: #key_id, function: #function }))
+        }
+        None => quote!(::std::option::Option::None),
+    };
     let statics = quote! {
         #[doc = concat!("`", #method, " ", #path, "`")]
         pub static #static_ident: Operation = Operation {
@@ -256,6 +263,7 @@ fn operation(spec: &Spec, op: &Operation) -> Result<OpCode> {
             security: &[#(#security),*],
             statuses: &[#(#statuses),*],
             aliases: &[#(#aliases),*],
+            key: #key,
         };
     };
     let doc = format!("{}\n\n{}", op.summary, op.description.trim());
@@ -862,6 +870,16 @@ pub fn generate(spec: &Spec) -> Result<String> {
             pub statuses: &'static [u16],
             /// Other paths it is served at (`x-aliases`).
             pub aliases: &'static [&'static str],
+            /// The key of Meshery's keychain the caller must hold (`x-key`);
+            /// `Hooks::authenticate` checks it.
+            pub key: ::std::option::Option<NeededKey>,
+        }
+
+        /// A key of Meshery's keychain: its id and what it allows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct NeededKey {
+            pub id: &'static str,
+            pub function: &'static str,
         }
 
         impl Operation {

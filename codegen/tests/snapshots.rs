@@ -114,6 +114,14 @@ fn spec_errors_name_the_file_and_operation() {
             "(getPetPhoto): response 200 has several content types: each must be a file",
         ),
         (
+            SPEC.replace("        \"403\": { $ref: \"#/components/responses/Error\" }\n", ""),
+            "(deletePet): must declare response 403: the operation needs a key (x-key)",
+        ),
+        (
+            SPEC.replace(", function: \"Delete a pet\"", ""),
+            "(deletePet): x-key must be {id, function}",
+        ),
+        (
             SPEC.replace("/animals/{petId}", "/animals/{id}"),
             "(deletePet): alias /animals/{id} must have the same path parameters as /pets/{petId}",
         ),

@@ -863,13 +863,54 @@ async fn teams(
     .into_response()
 }
 
-/// Meshery's keys for workspaces and environments (ids and functions of its keychain).
+/// Meshery's keys (ids and functions of its keychain) that the server checks: those that
+/// only look, and those that change something.
 const VIEW_KEYS: &[(&str, &str)] = &[
     ("bc9379e8-dc18-4655-b53c-c641271c4ba3", "View Workspace"),
     ("e3656bbc-fba2-483d-9996-34f8614cd21b", "View Environment"),
     ("b35c9ce0-e787-4de6-8560-631007b0b947", "View Connections"),
+    ("3798736d-1f5d-41b3-876f-f3f01453dd15", "View Designs"),
+    ("10a03036-53a0-40b3-9f69-6daab852e434", "Details of design"),
+    ("64de96b7-60db-4aab-b311-afc64066b2c4", "Download a design"),
+    ("0c757cc7-4038-4d9b-9b60-fa8d9fc9d27e", "View Results"),
+    (
+        "6593ac26-820b-4e87-be32-64ee740ea204",
+        "View performance profiles",
+    ),
+    (
+        "fdc485dc-f68b-405c-9e54-7b9a7254c282",
+        "View cloud native infrastructure",
+    ),
 ];
 const CHANGE_KEYS: &[(&str, &str)] = &[
+    ("14bd933e-83b7-464d-9a4d-d8c8eb9682ab", "Create new design"),
+    ("cc040d21-3160-4a96-8efa-833487a234cd", "Import Design"),
+    ("595b921a-ea1e-4611-83f0-503db0eeb94d", "Deploy Design"),
+    ("16b11ffa-7b92-4666-a0ff-191df9cd18b2", "Undeploy Design"),
+    ("94a12f80-3c45-4a1f-afb2-a68b909d0d7f", "Clone Design"),
+    ("f024fcf7-3c3d-4521-b83e-6d659353ca0e", "Delete a design"),
+    ("06de2b07-b4f4-4701-b87f-d92ebb66ba42", "Run test"),
+    (
+        "b2861578-c573-45fe-a95e-0356d56e1d1b",
+        "Add performace profile",
+    ),
+    (
+        "33aa5c47-a8aa-4ad5-9950-7c17042c001d",
+        "Edit performance test",
+    ),
+    (
+        "84aa9d3c-3d4b-4587-947d-ae17b2dcd5f5",
+        "Delete performance test",
+    ),
+    ("fce15b20-78ac-42af-b79c-b8f19bdb0802", "Add cluster"),
+    (
+        "14ac9622-3170-4580-8403-ed7a584f90ef",
+        "Change connection state",
+    ),
+    (
+        "61afb8c2-cda6-4175-aad9-74ff87fed323",
+        "Delete a connection",
+    ),
     ("eb42ac41-a883-465e-843c-d64e962a3a0e", "Create Workspace"),
     ("4112230f-5d1e-4d30-9790-942ad5c1dc50", "Edit Workspace"),
     ("09eb0507-2f14-4bc4-92c5-9e26a4efbd5e", "Delete Workspace"),
@@ -922,8 +963,8 @@ async fn organizations(State(p): State<RefProvider>, headers: HeaderMap) -> Resp
     }
 }
 
-/// The keys a user holds in one of their organizations: in their own, every workspace and
-/// environment key; in "Reference", administrators hold those too, other users may only
+/// The keys a user holds in one of their organizations: in their own, every key the
+/// server checks; in "Reference", administrators hold those too, other users may only
 /// look (ids are Meshery's).
 async fn user_keys(
     State(p): State<RefProvider>,

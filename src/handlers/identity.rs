@@ -339,6 +339,10 @@ impl Api {
         if !session.remote {
             return Ok(());
         }
+        self.holds(session, org_id, needs).await
+    }
+
+    async fn holds(&self, session: &Session, org_id: &str, needs: Needs) -> Result<(), ApiError> {
         if self
             .keys_in(session, org_id)
             .await?
@@ -356,6 +360,40 @@ impl Api {
             ),
         )
         .remedy("Ask an administrator of the organization at your provider to grant it."))
+    }
+
+    /// Checks an operation's key (`x-key`) for a remote provider's user, in their current
+    /// organization as Meshery's UI picks it: the one chosen in their preferences while
+    /// they are still in it, else the first the provider lists. The Local provider grants
+    /// every key, so its requests ask nothing.
+    pub(crate) async fn check_key(
+        &self,
+        session: &Session,
+        key: crate::generated::rest::NeededKey,
+    ) -> Result<(), ApiError> {
+        if !session.remote {
+            return Ok(());
+        }
+        let orgs = self.organizations(session).await?;
+        let selected = self.prefs.get(session).await?.selected_organization_id;
+        let current = selected
+            .filter(|s| orgs.iter().any(|o| &o.id == s))
+            .or_else(|| orgs.first().map(|o| o.id.clone()));
+        match current {
+            Some(org_id) => {
+                self.holds(session, &org_id, Needs(key.id, key.function))
+                    .await
+            }
+            None => Err(ApiError::new(
+                403,
+                codes::MISSING_KEY,
+                format!(
+                    "you are in no organization, so you hold no key \"{}\" ({})",
+                    key.function, key.id
+                ),
+            )
+            .remedy("Ask your provider's administrator to add you to an organization.")),
+        }
     }
 }
 

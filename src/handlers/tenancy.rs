@@ -939,4 +939,25 @@ mod tests {
             assert_eq!(key.function, needs.1);
         }
     }
+
+    #[test]
+    fn every_operation_key_is_in_meshery_s_keychain_with_its_function() {
+        let keyed: Vec<_> = crate::generated::rest::OPERATIONS
+            .iter()
+            .filter_map(|op| op.key.map(|k| (op.id, k)))
+            .collect();
+        // Designs, performance, connections and inventory need keys (schema/openapi.yaml).
+        assert!(
+            keyed.len() >= 30,
+            "only {} operations need a key",
+            keyed.len()
+        );
+        for (op, needed) in keyed {
+            let key = crate::orgs::keychain()
+                .iter()
+                .find(|k| k.id == needed.id)
+                .unwrap_or_else(|| panic!("{op}: {} is not in the keychain", needed.id));
+            assert_eq!(key.function, needed.function, "{op}");
+        }
+    }
 }

@@ -117,15 +117,15 @@ async fn a_remote_provider_s_organizations_and_keys_are_its_own() {
             })
     };
     let alice_own = keys(alice.clone(), own.id.clone()).await.unwrap();
-    assert_eq!(alice_own.len(), 17, "{alice_own:?}");
+    assert_eq!(alice_own.len(), 36, "{alice_own:?}");
     assert!(alice_own.contains(&CREATE_WORKSPACE.to_string()));
     let alice_shared = keys(alice.clone(), shared.id.clone()).await.unwrap();
-    assert_eq!(alice_shared.len(), 3, "{alice_shared:?}");
+    assert_eq!(alice_shared.len(), 9, "{alice_shared:?}");
     assert!(alice_shared.contains(&VIEW_WORKSPACE.to_string()));
     assert!(!alice_shared.contains(&CREATE_WORKSPACE.to_string()));
     assert_eq!(
         keys(root.clone(), shared.id.clone()).await.unwrap().len(),
-        17
+        36
     );
     // Nobody reaches an organization they are not in.
     for r in [

@@ -934,3 +934,122 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
     assert_eq!(gone.name, "shared-ws");
     s.finish().await;
 }
+
+/// Sets the organization the user chose (Meshery keeps it in their preferences).
+async fn select_org(client: &Client, org: &str) {
+    client
+        .update_user_prefs()
+        .body(meshery::models::UserPrefsUpdate {
+            selected_organization_id: Some(org.parse().unwrap()),
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn keys_of_the_current_organization_gate_designs_performance_and_connections() {
+    let s = crate::auth::setup().await;
+    let (alice, root) = (s.client_as("alice"), s.client_as("root"));
+    let reference = org_named(&alice, "Reference").await;
+    let bobs_team = org_named(&s.client_as("bob"), "bob's team").await;
+    let design = |name: &str| {
+        serde_json::from_value::<meshery::models::PatternInput>(json!({
+            "patternFile": crate::patterns::design(name, json!([crate::patterns::config_map("cm")]))
+        }))
+        .unwrap()
+    };
+    let profile = serde_json::from_value::<meshery::models::PerformanceProfileInput>(json!({
+        "name": "keyed", "endpoints": ["http://127.0.0.1:9/"], "loadGenerators": ["fortio"]
+    }))
+    .unwrap();
+
+    // No organization chosen: the first the provider lists (her own), which holds every key.
+    let mine = alice
+        .save_pattern()
+        .body(design("mine"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .remove(0);
+
+    // In the shared organization alice may only look: changes are refused, naming the key.
+    select_org(&alice, &reference).await;
+    let (status, message) = failure(alice.save_pattern().body(design("theirs")).send().await);
+    assert_eq!(status, 403);
+    assert!(message.contains("\"Create new design\""), "{message}");
+    assert!(message.contains(&reference), "{message}");
+    let (status, message) = failure(
+        alice
+            .delete_pattern()
+            .pattern_id(mine.id.as_str())
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, message.contains("\"Delete a design\"")),
+        (403, true)
+    );
+    let (status, message) = failure(alice.save_perf_profile().body(profile.clone()).send().await);
+    assert_eq!(
+        (status, message.contains("\"Add performace profile\"")),
+        (403, true)
+    );
+    let (status, message) = failure(
+        alice
+            .delete_connection()
+            .connection_id("00000000-0000-0000-0000-000000000000")
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (status, message.contains("\"Delete a connection\"")),
+        (403, true)
+    );
+    // Looking needs only the view keys she holds there.
+    let listed = alice.list_patterns().send().await.unwrap().into_inner();
+    assert!(listed.patterns.iter().any(|p| p.id == mine.id));
+    alice
+        .get_pattern()
+        .pattern_id(mine.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    alice.list_perf_profiles().send().await.unwrap();
+    alice.list_connections().send().await.unwrap();
+
+    // An administrator of the shared organization holds the keys there.
+    select_org(&root, &reference).await;
+    root.save_pattern()
+        .body(design("admins"))
+        .send()
+        .await
+        .unwrap();
+
+    // A choice of an organization she is not in counts for nothing: her first again.
+    select_org(&alice, &bobs_team).await;
+    alice
+        .save_perf_profile()
+        .body(profile)
+        .send()
+        .await
+        .unwrap();
+    alice
+        .delete_pattern()
+        .pattern_id(mine.id.as_str())
+        .send()
+        .await
+        .unwrap();
+
+    // The Local provider grants every key: its user is never asked.
+    let local = s.server.client();
+    local
+        .save_pattern()
+        .body(design("local"))
+        .send()
+        .await
+        .unwrap();
+    s.finish().await;
+}
