@@ -126,6 +126,18 @@ pub fn team_mapping(m: &MemberRow) -> Result<crate::models::WorkspaceTeamMapping
     })
 }
 
+pub fn view_mapping(m: &MemberRow) -> Result<crate::models::WorkspaceViewMapping, Internal> {
+    let at = time(&m.created_at)?;
+    Ok(crate::models::WorkspaceViewMapping {
+        id: m.id.clone(),
+        workspace_id: m.parent_id.clone(),
+        view_id: m.member_id.clone(),
+        created_at: at,
+        updated_at: at,
+        deleted_at: None,
+    })
+}
+
 pub fn connection_mapping(m: &MemberRow) -> Result<EnvironmentConnectionMapping, Internal> {
     let at = time(&m.created_at)?;
     Ok(EnvironmentConnectionMapping {

@@ -387,6 +387,7 @@ impl RefProvider {
             .route("/api/identity/orgs", get(organizations))
             .route("/api/identity/orgs/{org}/users/keys", get(user_keys))
             .route("/api/identity/orgs/{org}/teams", get(teams))
+            .route("/api/content/views", get(views))
             .route("/api/echo/{*rest}", any(echo))
             .route("/api/echo", any(echo))
             .with_state(self.clone())
@@ -859,6 +860,33 @@ async fn teams(
         .collect();
     axum::Json(
         json!({"page": 0, "page_size": teams.len(), "total_count": teams.len(), "teams": teams}),
+    )
+    .into_response()
+}
+
+/// The saved views of the caller's organizations (snake_case): each organization has an
+/// "overview" and a "workloads" view. Meshery's UI saves views at its provider; this one
+/// only lists them, enough for workspaces to take them as members.
+async fn views(State(p): State<RefProvider>, headers: HeaderMap) -> Response {
+    p.identity_requests.fetch_add(1, Ordering::Relaxed);
+    let claims = match caller(&p, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let views: Vec<Value> = orgs_of(&claims)
+        .iter()
+        .flat_map(|org| {
+            let id = org["id"].as_str().unwrap_or_default().to_string();
+            ["overview", "workloads"].map(|name| {
+                json!({"id": org_id(&format!("{id}/view/{name}")), "name": name,
+                       "visibility": "public", "filters": {}, "metadata": {},
+                       "user_id": org["owner"], "org_id": id,
+                       "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"})
+            })
+        })
+        .collect();
+    axum::Json(
+        json!({"page": 0, "page_size": views.len(), "total_count": views.len(), "views": views}),
     )
     .into_response()
 }

@@ -99,6 +99,18 @@ pub(super) fn sort_teams(teams: &mut [crate::models::Team], (column, descending)
     }
 }
 
+/// Organizations in `order` (`name` or `created_at`); ties keep the provider's order, so
+/// the first of the default listing (newest first) is the one Meshery's UI starts in.
+fn sort_orgs(orgs: &mut [Organization], (column, descending): (&str, bool)) {
+    orgs.sort_by(|a, b| {
+        let (a, b) = if descending { (b, a) } else { (a, b) };
+        match column {
+            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            _ => a.created_at.cmp(&b.created_at),
+        }
+    });
+}
+
 /// A key as a provider sent it.
 fn key_of(v: &Value, org: &str) -> Option<Key> {
     let id = text(v, &["id"]);
@@ -318,6 +330,54 @@ impl Api {
         })
     }
 
+    /// The saved views of organization `org_id` at the session's provider (`GET
+    /// /api/content/views`, where Meshery's UI keeps them), shown as members of
+    /// `workspace`; none with the Local provider or a provider that serves no views. A
+    /// view that names no organization is nobody's here.
+    pub(super) async fn views_in(
+        &self,
+        session: &Session,
+        org_id: &str,
+        workspace: (&str, &str),
+    ) -> Result<Vec<crate::models::View>, ApiError> {
+        let doc = self
+            .provider_document(session, "/api/content/views?pagesize=all")
+            .await?;
+        Ok(doc
+            .as_ref()
+            .and_then(|d| d.get("views"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| text(v, &["org_id", "organization_id", "organizationId"]) == org_id)
+            .filter_map(|v| {
+                let id = text(v, &["id"]);
+                let object = |key: &str| {
+                    v.get(key)
+                        .and_then(Value::as_object)
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let optional = |keys: &[&str]| Some(text(v, keys)).filter(|t| !t.is_empty());
+                (!id.is_empty()).then(|| crate::models::View {
+                    id,
+                    name: text(v, &["name"]),
+                    visibility: optional(&["visibility"]),
+                    filters: object("filters"),
+                    metadata: object("metadata"),
+                    user_id: optional(&["user_id", "userId"]),
+                    workspace_id: workspace.0.to_string(),
+                    workspace_name: Some(workspace.1.to_string()),
+                    organization_id: org_id.to_string(),
+                    organization_name: None,
+                    created_at: Some(time(v, &["created_at", "createdAt"])),
+                    updated_at: Some(time(v, &["updated_at", "updatedAt"])),
+                    deleted_at: None,
+                })
+            })
+            .collect())
+    }
+
     /// Lets the session act in organization `org_id` when the user is in it (404
     /// otherwise, as for anything of another's) and holds the key `needs` (403 naming it).
     pub(super) async fn admit(
@@ -364,7 +424,7 @@ impl Api {
 
     /// Checks an operation's key (`x-key`) for a remote provider's user, in their current
     /// organization as Meshery's UI picks it: the one chosen in their preferences while
-    /// they are still in it, else the first the provider lists. The Local provider grants
+    /// they are still in it, else the first that `GET /api/identity/orgs` lists. The Local provider grants
     /// every key, so its requests ask nothing.
     pub(crate) async fn check_key(
         &self,
@@ -374,7 +434,12 @@ impl Api {
         if !session.remote {
             return Ok(());
         }
-        let orgs = self.organizations(session).await?;
+        let mut orgs = self.organizations(session).await?;
+        // The UI's first: that of `GET /api/identity/orgs` in its default order.
+        sort_orgs(
+            &mut orgs,
+            crate::store::listing(None, None, None, None, None, None)?.order,
+        );
         let selected = self.prefs.get(session).await?.selected_organization_id;
         let current = selected
             .filter(|s| orgs.iter().any(|o| &o.id == s))
@@ -408,14 +473,7 @@ impl IdentityApi for Api {
         if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
             orgs.retain(|o| o.name.to_lowercase().contains(&search));
         }
-        let (column, descending) = listing.order;
-        orgs.sort_by(|a, b| match column {
-            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            _ => a.created_at.cmp(&b.created_at),
-        });
-        if descending {
-            orgs.reverse();
-        }
+        sort_orgs(&mut orgs, listing.order);
         let (items, total) = page(orgs, &listing);
         Ok(GetOrgsResponse::Ok(listing.page_of(items, total)))
     }

@@ -617,17 +617,40 @@ impl WorkspacesApi for Api {
         r: GetViewsOfWorkspaceRequest<Session>,
     ) -> Result<GetViewsOfWorkspaceResponse, ApiError> {
         let listing = listing(r.page, r.pagesize.as_deref(), r.page_size.as_deref())?;
-        tenancy::assigned(r.filter.as_deref())?;
-        tenancy::order(r.order.as_deref())?;
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::VIEW_WORKSPACE,
-        )
-        .await?;
+        let assigned = tenancy::assigned(r.filter.as_deref())?;
+        let (column, descending) = tenancy::order(r.order.as_deref())?;
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::VIEW_WORKSPACE,
+            )
+            .await?;
+        // Views are the provider's: the workspace keeps which of them are its members.
+        let members = self.tenancy.members_of(&workspace, "view").await?;
+        let mut views = self
+            .views_in(
+                &r.session,
+                &workspace.org_id,
+                (&workspace.id, &workspace.name),
+            )
+            .await?;
+        views.retain(|v| members.iter().any(|m| m.member_id == v.id) == assigned);
+        if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
+            views.retain(|v| v.name.to_lowercase().contains(&search));
+        }
+        views.sort_by(|a, b| match column {
+            "name" => a.name.cmp(&b.name),
+            "created_at" => a.created_at.cmp(&b.created_at),
+            _ => a.updated_at.cmp(&b.updated_at),
+        });
+        if descending {
+            views.reverse();
+        }
+        let (items, total) = super::identity::page(views, &listing);
         Ok(GetViewsOfWorkspaceResponse::Ok(
-            listing.page_of(Vec::new(), 0),
+            listing.page_of(items, total),
         ))
     }
 
@@ -635,29 +658,50 @@ impl WorkspacesApi for Api {
         &self,
         r: AssignViewToWorkspaceRequest<Session>,
     ) -> Result<AssignViewToWorkspaceResponse, ApiError> {
-        // Meshery's keychain has no view key the Local provider grants: editing it is.
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::EDIT_WORKSPACE,
-        )
-        .await?;
-        Err(no_such("view", &r.view_id))
+        // Meshery's keychain has no view key: editing the workspace is what it takes.
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::EDIT_WORKSPACE,
+            )
+            .await?;
+        let views = self
+            .views_in(
+                &r.session,
+                &workspace.org_id,
+                (&workspace.id, &workspace.name),
+            )
+            .await?;
+        if !views.iter().any(|v| v.id == r.view_id) {
+            return Err(no_such("view", &r.view_id));
+        }
+        let member = self
+            .tenancy
+            .add(&workspace, "view", &r.view_id, &r.session.owner())
+            .await?;
+        Ok(AssignViewToWorkspaceResponse::Ok(tenancy::view_mapping(
+            &member,
+        )?))
     }
 
     async fn unassign_view_from_workspace(
         &self,
         r: UnassignViewFromWorkspaceRequest<Session>,
     ) -> Result<UnassignViewFromWorkspaceResponse, ApiError> {
-        self.reach(
-            &r.session,
-            Tenant::Workspace,
-            &r.workspace_id,
-            keys::EDIT_WORKSPACE,
-        )
-        .await?;
-        Err(no_such("view", &r.view_id))
+        let workspace = self
+            .reach(
+                &r.session,
+                Tenant::Workspace,
+                &r.workspace_id,
+                keys::EDIT_WORKSPACE,
+            )
+            .await?;
+        let removed = self.tenancy.remove(&workspace, "view", &r.view_id).await?;
+        Ok(UnassignViewFromWorkspaceResponse::Ok(
+            tenancy::view_mapping(&removed)?,
+        ))
     }
 }
 

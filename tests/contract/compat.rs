@@ -28,6 +28,9 @@ struct Entry {
     reads: Vec<(String, String)>,
     returns: Option<String>,
     xfail: Option<String>,
+    /// Why the call is replayed as a remote provider's user (ours, like `xfail`): what
+    /// it reaches exists only at a remote provider (its teams, its saved views).
+    remote: Option<String>,
 }
 
 fn strings(v: &Value) -> Vec<(String, String)> {
@@ -86,6 +89,7 @@ fn load() -> Vec<Entry> {
                 reads: strings(&call["reads"]),
                 returns: s("returns"),
                 xfail: s("xfail"),
+                remote: s("remote"),
                 id,
             });
         }
@@ -96,6 +100,9 @@ fn load() -> Vec<Entry> {
 /// Values for the corpus's `{placeholders}`, made on the server before the replay.
 struct Fixtures {
     values: HashMap<String, String>,
+    /// The values that differ for the entries replayed as the reference provider's user
+    /// (`remote`): their token, organization, workspace, a team and a view of it.
+    remote: HashMap<String, String>,
     /// The cluster the corpus's Kubernetes calls reach (the test API server).
     cluster: crate::kube_api::KubeApi,
 }
@@ -113,6 +120,7 @@ impl Fixtures {
         let http = server.http();
         let mut fixtures = Fixtures {
             values: HashMap::new(),
+            remote: HashMap::new(),
             cluster: crate::kube_api::KubeApi::start(Some("compat-token")).await,
         };
         let token = json(http.get(server.url("/api/token"))).await;
@@ -429,10 +437,63 @@ impl Fixtures {
         }
     }
 
+    /// The values an entry's placeholders take: the remote user's where it has its own.
+    fn values_for(&self, e: &Entry) -> Values {
+        let mut values = self.values.clone();
+        if e.remote.is_some() {
+            values.extend(self.remote.clone());
+        }
+        Values(values)
+    }
+
+    /// The reference provider's user (alice) with a workspace of her own organization,
+    /// a team and a saved view of it (the provider's), both members of the workspace so
+    /// that a removal has something to end.
+    async fn remote_tenancy(&mut self, server: &TestServer) {
+        let http = server.http();
+        let cookie = format!("meshery-provider=Reference; token={}", self.remote["token"]);
+        let get = |path: String| json(http.get(server.url(&path)).header("cookie", &cookie));
+        let orgs = get("/api/identity/orgs".into()).await;
+        let org = orgs["organizations"][0]["id"].as_str().unwrap().to_string();
+        let workspace = json(
+            http.post(server.url("/api/workspaces"))
+                .header("cookie", &cookie)
+                .json(&json!({"name": "compat-remote-ws", "organizationId": org})),
+        )
+        .await;
+        let workspace = workspace["id"].as_str().unwrap().to_string();
+        let teams = get(format!("/api/identity/orgs/{org}/teams")).await;
+        let team = teams["teams"][0]["id"].as_str().unwrap().to_string();
+        let views = get(format!(
+            "/api/workspaces/{workspace}/views?filter=%7B%22assigned%22%3Afalse%7D"
+        ))
+        .await;
+        let view = views["views"][0]["id"].as_str().unwrap().to_string();
+        for path in [
+            format!("/api/workspaces/{workspace}/teams/{team}"),
+            format!("/api/workspaces/{workspace}/views/{view}"),
+        ] {
+            json(http.post(server.url(&path)).header("cookie", &cookie)).await;
+        }
+        for (k, v) in [
+            ("orgId", org),
+            ("workspaceId", workspace),
+            ("teamId", team),
+            ("viewId", view),
+        ] {
+            self.remote.insert(k.into(), v);
+        }
+    }
+}
+
+/// The values of an entry's placeholders.
+struct Values(HashMap<String, String>);
+
+impl Values {
     /// Fills `{name}` placeholders; an unknown one stays as it is (the call then fails).
     fn fill(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (k, v) in &self.values {
+        for (k, v) in &self.0 {
             out = out.replace(&format!("{{{k}}}"), v);
         }
         out
@@ -537,8 +598,13 @@ fn short(v: &Value) -> String {
 }
 
 /// Replays one entry: `Ok` when the client would get what it reads.
-async fn replay(server: &TestServer, fixtures: &Fixtures, e: &Entry) -> Result<(), String> {
+async fn replay(server: &TestServer, fixtures: &Values, e: &Entry) -> Result<(), String> {
     let url = server.url(&fixtures.fill(&e.path));
+    let provider = if e.remote.is_some() {
+        "Reference"
+    } else {
+        "Local"
+    };
     let method = reqwest::Method::from_bytes(e.method.as_bytes()).map_err(|e| e.to_string())?;
     let mut request = server
         .http()
@@ -546,7 +612,7 @@ async fn replay(server: &TestServer, fixtures: &Fixtures, e: &Entry) -> Result<(
         // As Meshery's clients authenticate: the UI's cookies, mesheryctl's the same two.
         .header(
             "cookie",
-            format!("meshery-provider=Local; token={}", fixtures.values["token"]),
+            format!("meshery-provider={provider}; token={}", fixtures.0["token"]),
         );
     let query: Vec<(String, String)> = e
         .query
@@ -657,8 +723,12 @@ async fn replay(server: &TestServer, fixtures: &Fixtures, e: &Entry) -> Result<(
 async fn meshery_clients_calls_get_what_they_read() {
     let entries = load();
     assert!(!entries.is_empty(), "no corpus under tests/compat");
-    let server = TestServer::start().await;
-    let mut fixtures = Fixtures::make(&server).await;
+    // A server with the reference provider too: a few calls need a remote provider's user.
+    let setup = crate::auth::setup().await;
+    let server = &setup.server;
+    let mut fixtures = Fixtures::make(server).await;
+    fixtures.remote.insert("token".into(), setup.token("alice"));
+    fixtures.remote_tenancy(server).await;
     // Deletions last, so that no call finds its fixture gone.
     let (mut order, deletes): (Vec<&Entry>, Vec<&Entry>) = entries
         .iter()
@@ -673,9 +743,13 @@ async fn meshery_clients_calls_get_what_they_read() {
     let imports_model = |e: &Entry| format!("{:?}", e.body).contains("{modelArchive");
     for e in order {
         if destructive(e) || imports_model(e) {
-            fixtures.renew(&server, e).await;
+            if e.remote.is_some() {
+                fixtures.remote_tenancy(server).await;
+            } else {
+                fixtures.renew(server, e).await;
+            }
         }
-        let outcome = replay(&server, &fixtures, e).await;
+        let outcome = replay(server, &fixtures.values_for(e), e).await;
         let t = tally.entry(e.file.as_str()).or_default();
         match (&outcome, &e.xfail) {
             (Ok(()), None) => t.0 += 1,
@@ -720,7 +794,7 @@ async fn meshery_clients_calls_get_what_they_read() {
         page.contains("Meshery router operations") && page.contains("mesheryctl calls"),
         "{page}"
     );
-    server.finish().await;
+    setup.finish().await;
 }
 
 #[test]

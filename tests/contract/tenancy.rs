@@ -893,6 +893,83 @@ async fn organizations_fence_workspaces_and_keys_gate_changes() {
         404
     );
 
+    // Views too: the provider's saved views of the workspace's organization.
+    let views_of = |client: Client, workspace: String, filter: &'static str| async move {
+        client
+            .get_views_of_workspace()
+            .workspace_id(workspace.as_str())
+            .filter(filter)
+            .order("name asc")
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .views
+    };
+    let open = views_of(root.clone(), shared.id.clone(), r#"{"assigned":false}"#).await;
+    let names: Vec<&str> = open.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["overview", "workloads"]);
+    assert!(
+        open.iter()
+            .all(|v| v.workspace_id == shared.id && v.organization_id == reference)
+    );
+    let (status, message) = failure(
+        alice
+            .assign_view_to_workspace()
+            .workspace_id(shared.id.as_str())
+            .view_id(open[0].id.as_str())
+            .send()
+            .await,
+    );
+    assert_eq!((status, message.contains("Edit Workspace")), (403, true));
+    let mapping = root
+        .assign_view_to_workspace()
+        .workspace_id(shared.id.as_str())
+        .view_id(open[0].id.as_str())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mapping.view_id, open[0].id);
+    let assigned = views_of(alice.clone(), shared.id.clone(), r#"{"assigned":true}"#).await;
+    assert_eq!(
+        assigned.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["overview"]
+    );
+    // A view of another organization (alice's own) is no view of this workspace's.
+    let alices_views = views_of(alice.clone(), ws.id.clone(), r#"{"assigned":false}"#).await;
+    assert_eq!(alices_views.len(), 2);
+    assert!(
+        alices_views
+            .iter()
+            .all(|v| v.id != open[0].id && v.id != open[1].id)
+    );
+    assert_eq!(
+        failure(
+            root.assign_view_to_workspace()
+                .workspace_id(shared.id.as_str())
+                .view_id(alices_views[0].id.as_str())
+                .send()
+                .await
+        )
+        .0,
+        404
+    );
+    let ended = root
+        .unassign_view_from_workspace()
+        .workspace_id(shared.id.as_str())
+        .view_id(open[0].id.as_str())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ended.id, mapping.id);
+    assert!(
+        views_of(alice.clone(), shared.id.clone(), r#"{"assigned":true}"#)
+            .await
+            .is_empty()
+    );
+
     // The provider is asked once per token for organizations and once per organization for
     // keys, however many requests follow (its answers are kept like a confirmation).
     let before = s
@@ -965,7 +1042,10 @@ async fn keys_of_the_current_organization_gate_designs_performance_and_connectio
     }))
     .unwrap();
 
-    // No organization chosen: the first the provider lists (her own), which holds every key.
+    // No organization chosen: the first that GET /api/identity/orgs lists, where Meshery's UI
+    // starts (her own: ties in the default order keep the provider's), holding every key.
+    let listed = alice.get_orgs().send().await.unwrap().into_inner();
+    assert_eq!(listed.organizations[0].name, "alice's team");
     let mine = alice
         .save_pattern()
         .body(design("mine"))
