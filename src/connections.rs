@@ -44,12 +44,66 @@ pub struct Filter {
     pub kinds: Vec<String>,
     /// Meshery's connection types (`platform` here).
     pub types: Vec<String>,
+    /// Meshery's connection sub-types (`orchestrator` for Kubernetes).
+    pub sub_types: Vec<String>,
     pub search: Option<String>,
     /// (column, descending): `name`, `status` or `created_at`.
     pub order: (&'static str, bool),
     pub page: i64,
     pub page_size: Option<i64>,
 }
+
+impl Filter {
+    /// Narrows the listing by Meshery's `filter` (`<key> <value>`, as its connection
+    /// persister reads it): `deleted_at Deleted` keeps only deleted connections, any other
+    /// `deleted_at` value leaves them out; `type <t>` and `sub_type <t>` keep that one.
+    /// Answers whether anything can still match; another key is refused, so a misspelt
+    /// filter is not silently ignored as Meshery does.
+    pub fn narrow_by(&mut self, filter: &str) -> Result<bool, ConnectionError> {
+        fn keep<T: PartialEq>(list: &mut Vec<T>, value: T) -> bool {
+            if list.is_empty() {
+                list.push(value);
+            } else {
+                list.retain(|v| *v == value);
+            }
+            !list.is_empty()
+        }
+        let filter = filter.trim();
+        if filter.is_empty() {
+            return Ok(true);
+        }
+        let (key, value) = filter.split_once(' ').unwrap_or((filter, ""));
+        let value = value.trim();
+        match key {
+            "deleted_at" if value == "Deleted" => {
+                Ok(keep(&mut self.statuses, ConnectionStatus::Deleted))
+            }
+            "deleted_at" => {
+                if self.statuses.is_empty() {
+                    self.statuses = ALL_STATUSES.to_vec();
+                }
+                self.statuses.retain(|s| *s != ConnectionStatus::Deleted);
+                Ok(!self.statuses.is_empty())
+            }
+            "type" => Ok(keep(&mut self.types, value.to_string())),
+            "sub_type" => Ok(keep(&mut self.sub_types, value.to_string())),
+            other => Err(ConnectionError::Invalid(format!(
+                "filter: no key {other:?}; Meshery's are deleted_at, type and sub_type (`<key> <value>`)"
+            ))),
+        }
+    }
+}
+
+const ALL_STATUSES: [ConnectionStatus; 8] = [
+    ConnectionStatus::Discovered,
+    ConnectionStatus::Registered,
+    ConnectionStatus::Connected,
+    ConnectionStatus::Ignored,
+    ConnectionStatus::Maintenance,
+    ConnectionStatus::Disconnected,
+    ConnectionStatus::Deleted,
+    ConnectionStatus::NotFound,
+];
 
 pub struct Connections {
     store: Store,
@@ -181,6 +235,7 @@ impl Connections {
         let mut total = 0;
         if (kinds.is_empty() || kinds.iter().any(|k| k == KIND))
             && (filter.types.is_empty() || filter.types.iter().any(|t| t == TYPE))
+            && (filter.sub_types.is_empty() || filter.sub_types.iter().any(|t| t == SUB_TYPE))
         {
             let (rows, n) = self
                 .store
@@ -203,6 +258,7 @@ impl Connections {
             statuses: &statuses,
             kinds: &kinds,
             types: &filter.types,
+            sub_types: &filter.sub_types,
             search: filter.search.as_deref(),
             order: filter.order,
             limit: upto.unwrap_or(i64::MAX),
@@ -907,5 +963,37 @@ mod tests {
             connection_id("alice", "0123456789abcdef"),
             connection_id("bob", "0123456789abcdef")
         );
+    }
+
+    #[test]
+    fn meshery_s_filter_narrows_what_is_asked_and_refuses_other_keys() {
+        let narrowed = |statuses: Vec<ConnectionStatus>, text: &str| {
+            let mut f = Filter {
+                statuses,
+                ..Default::default()
+            };
+            f.narrow_by(text).map(|any| (any, f))
+        };
+        let (any, f) = narrowed(vec![], "deleted_at Deleted").unwrap();
+        assert!(any);
+        assert_eq!(f.statuses, [ConnectionStatus::Deleted]);
+        let (any, _) = narrowed(vec![ConnectionStatus::Connected], "deleted_at Deleted").unwrap();
+        assert!(!any, "connected and deleted at once: nothing");
+        let (_, f) = narrowed(vec![], "deleted_at Active").unwrap();
+        assert_eq!(f.statuses.len(), ALL_STATUSES.len() - 1);
+        assert!(!f.statuses.contains(&ConnectionStatus::Deleted));
+        let (_, f) = narrowed(vec![], " sub_type  metrics ").unwrap();
+        assert_eq!(f.sub_types, ["metrics"]);
+        let (any, f) = narrowed(vec![], "").unwrap();
+        assert!(any && f.statuses.is_empty() && f.types.is_empty());
+        let mut typed = Filter {
+            types: vec!["platform".into()],
+            ..Default::default()
+        };
+        assert!(!typed.narrow_by("type telemetry").unwrap());
+        assert!(matches!(
+            narrowed(vec![], "owner me"),
+            Err(ConnectionError::Invalid(m)) if m.contains("deleted_at, type and sub_type")
+        ));
     }
 }

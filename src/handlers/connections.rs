@@ -37,16 +37,27 @@ impl ConnectionsApi for Api {
             None,
             None,
         )?;
-        let filter = Filter {
+        let mut filter = Filter {
             statuses: r.status.clone(),
             kinds: r.kind.clone(),
             types: r.r#type.clone(),
+            sub_types: Vec::new(),
             search: r.search.clone().or(r.name.clone()),
             order: order(r.order.as_deref())?,
             page: listing.page,
             page_size: listing.page_size,
         };
-        let (connections, total, counts) = self.connections.list(&r.session, &filter).await?;
+        let any = filter.narrow_by(r.filter.as_deref().unwrap_or_default())?;
+        // Connections are their owner's, whatever organization the UI is in; it must
+        // be one of the user's all the same.
+        if let Some(org) = r.org_id.as_deref() {
+            self.in_organization(&r.session, org).await?;
+        }
+        let (connections, total, counts) = if any {
+            self.connections.list(&r.session, &filter).await?
+        } else {
+            (Vec::new(), 0, Default::default())
+        };
         let mut page: crate::models::ConnectionPage = listing.page_of(connections, total);
         page.status_summary = counts;
         Ok(ListConnectionsResponse::Ok(page))

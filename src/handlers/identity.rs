@@ -386,20 +386,31 @@ impl Api {
         org_id: &str,
         needs: Needs,
     ) -> Result<(), ApiError> {
-        if !self
+        self.in_organization(session, org_id).await?;
+        if !session.remote {
+            return Ok(());
+        }
+        self.holds(session, org_id, needs).await
+    }
+
+    /// 404 unless the session's user is in organization `org_id`.
+    pub(super) async fn in_organization(
+        &self,
+        session: &Session,
+        org_id: &str,
+    ) -> Result<(), ApiError> {
+        if self
             .organizations(session)
             .await?
             .iter()
             .any(|o| o.id == org_id)
         {
-            return Err(ApiError::not_found(format!(
+            Ok(())
+        } else {
+            Err(ApiError::not_found(format!(
                 "you are in no organization {org_id}"
-            )));
+            )))
         }
-        if !session.remote {
-            return Ok(());
-        }
-        self.holds(session, org_id, needs).await
     }
 
     async fn holds(&self, session: &Session, org_id: &str, needs: Needs) -> Result<(), ApiError> {
@@ -492,13 +503,7 @@ impl IdentityApi for Api {
         let listing = crate::store::listing(r.page, size, None, None, None, None)?;
         let (column, descending) =
             crate::tenancy::order(r.order.as_deref()).map_err(ApiError::from)?;
-        let orgs = self.organizations(&r.session).await?;
-        if !orgs.iter().any(|o| o.id == r.org_id) {
-            return Err(ApiError::not_found(format!(
-                "you are in no organization {}",
-                r.org_id
-            )));
-        }
+        self.in_organization(&r.session, &r.org_id).await?;
         let mut teams = self.teams_in(&r.session, &r.org_id).await?;
         if let Some(search) = r.search.as_deref().map(str::to_lowercase) {
             teams.retain(|t| t.name.to_lowercase().contains(&search));
@@ -519,13 +524,7 @@ impl IdentityApi for Api {
             .or(r.page_size.as_deref())
             .or(Some("all"));
         let listing = crate::store::listing(r.page, size, None, None, None, None)?;
-        let orgs = self.organizations(&r.session).await?;
-        if !orgs.iter().any(|o| o.id == r.org_id) {
-            return Err(ApiError::not_found(format!(
-                "you are in no organization {}",
-                r.org_id
-            )));
-        }
+        self.in_organization(&r.session, &r.org_id).await?;
         let keys = self.keys_in(&r.session, &r.org_id).await?;
         let (items, total) = page(keys, &listing);
         Ok(GetUserKeysResponse::Ok(listing.page_of(items, total)))

@@ -76,6 +76,7 @@ pub struct IntegrationQuery<'a> {
     pub statuses: &'a [String],
     pub kinds: &'a [String],
     pub types: &'a [String],
+    pub sub_types: &'a [String],
     pub search: Option<&'a str>,
     /// (`name`, `status` or `created_at`, descending).
     pub order: (&'static str, bool),
@@ -277,12 +278,15 @@ impl Store {
             serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("filter: {e}")))
         };
         let (statuses, kinds, types) = (json(q.statuses)?, json(q.kinds)?, json(q.types)?);
+        let sub_types = json(q.sub_types)?;
         let filter = format!(
             "owner = $1 AND ($2 = '[]' OR status IN ({})) AND ($3 = '[]' OR kind IN ({}))
-             AND ($4 = '[]' OR type IN ({})) AND ($5 IS NULL OR name {like_op} $5 ESCAPE '\\')",
+             AND ($4 = '[]' OR type IN ({})) AND ($5 = '[]' OR sub_type IN ({}))
+             AND ($6 IS NULL OR name {like_op} $6 ESCAPE '\\')",
             self.json_list(2),
             self.json_list(3),
             self.json_list(4),
+            self.json_list(5),
         );
         let search = q.search.filter(|s| !s.is_empty()).map(like);
         let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -292,6 +296,7 @@ impl Store {
         .bind(&statuses)
         .bind(&kinds)
         .bind(&types)
+        .bind(&sub_types)
         .bind(&search)
         .fetch_one(&self.pool)
         .await?
@@ -304,12 +309,13 @@ impl Store {
         let direction = if q.order.1 { "DESC" } else { "ASC" };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE {filter}
-             ORDER BY {column} {direction}, id {direction} LIMIT $6"
+             ORDER BY {column} {direction}, id {direction} LIMIT $7"
         )))
         .bind(owner)
         .bind(&statuses)
         .bind(&kinds)
         .bind(&types)
+        .bind(&sub_types)
         .bind(&search)
         .bind(q.limit)
         .fetch_all(&self.pool)

@@ -407,6 +407,71 @@ async fn a_prometheus_is_registered_checked_connected_and_listed_with_contexts()
     assert_eq!(found[0]["credential_id"], id.as_str());
     assert_eq!(found[0]["sub_type"], "metrics");
 
+    // Meshery's `filter` (`<key> <value>`) and `orgId` (one of the user's organizations).
+    let names_of = |query: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            server.url(&format!(
+                "/api/integrations/connections?order=name%20asc&{query}"
+            )),
+        );
+        async move {
+            let (status, page) = call(&http, reqwest::Method::GET, url, None).await;
+            let names: Vec<String> = page["connections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect();
+            (status, names)
+        }
+    };
+    assert_eq!(
+        names_of("filter=sub_type%20metrics").await,
+        (200, vec!["prometheus-local".to_string()])
+    );
+    assert_eq!(
+        names_of("filter=sub_type%20orchestration").await.1,
+        ["alive", "dead"]
+    );
+    assert_eq!(
+        names_of("filter=type%20platform&kind=prometheus").await.1,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names_of("filter=deleted_at%20Deleted").await,
+        (200, Vec::new())
+    );
+    assert_eq!(names_of("filter=deleted_at%20Active").await.1.len(), 3);
+    assert_eq!(names_of("filter=owner%20me").await.0, 400);
+    let org = client
+        .get_orgs()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .organizations[0]
+        .id
+        .clone();
+    let (status, page) = call(
+        &http,
+        reqwest::Method::GET,
+        server.url(&format!("/api/integrations/connections?orgId={org}")),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, page["total_count"].as_i64()),
+        (200, Some(3)),
+        "{page}"
+    );
+    assert_eq!(
+        names_of("orgId=00000000-0000-0000-0000-000000000000")
+            .await
+            .0,
+        404
+    );
+
     // Its credential: the owner reads it; it cannot go while the connection uses it.
     let credential = client
         .get_credential()
