@@ -12,6 +12,7 @@ use futures_util::stream::{BoxStream, StreamExt};
 use crate::app::App;
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
+use crate::generated::rest;
 use crate::gql_perf as pg;
 use crate::models;
 use crate::session::Session;
@@ -200,6 +201,20 @@ fn session<'a>(ctx: &'a Context<'_>) -> GqlResult<&'a Session> {
     ctx.data::<Session>()
 }
 
+/// The session of a field that does what REST operation `op` does, once it holds that
+/// operation's key (`x-key`): GraphQL asks for the same keys as REST.
+async fn session_for<'a>(
+    ctx: &'a Context<'_>,
+    app: &App,
+    op: &'static rest::Operation,
+) -> GqlResult<&'a Session> {
+    let session = session(ctx)?;
+    if let Some(key) = op.key {
+        app.check_key(session, key).await.map_err(gql_error)?;
+    }
+    Ok(session)
+}
+
 fn map_of(value: serde_json::Map<String, serde_json::Value>) -> g::Map {
     g::Map(serde_json::Value::Object(value))
 }
@@ -307,7 +322,9 @@ impl g::QueryResolver for Resolver {
         k8scontext_i_ds: Option<Vec<String>>,
         namespace: Option<String>,
     ) -> GqlResult<g::ClusterResources> {
-        let owner = session(ctx)?.owner();
+        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
+            .await?
+            .owner();
         cluster_resources(
             &self.0,
             &owner,
@@ -325,9 +342,13 @@ impl g::QueryResolver for Resolver {
     ) -> GqlResult<g::PerfPageProfiles> {
         let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
-        pg::profiles_page(&app.perf, session(ctx)?, &listing)
-            .await
-            .map_err(gql_error)
+        pg::profiles_page(
+            &app.perf,
+            session_for(ctx, &self.0, &rest::LIST_PERF_PROFILES).await?,
+            &listing,
+        )
+        .await
+        .map_err(gql_error)
     }
 
     async fn fetch_results(
@@ -338,9 +359,14 @@ impl g::QueryResolver for Resolver {
     ) -> GqlResult<g::PerfPageResult> {
         let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
-        pg::results_page(&app.perf, session(ctx)?, Some(&profile_id), &listing)
-            .await
-            .map_err(gql_error)
+        pg::results_page(
+            &app.perf,
+            session_for(ctx, &self.0, &rest::LIST_PERF_PROFILE_RESULTS).await?,
+            Some(&profile_id),
+            &listing,
+        )
+        .await
+        .map_err(gql_error)
     }
 
     async fn fetch_all_results(
@@ -350,9 +376,14 @@ impl g::QueryResolver for Resolver {
     ) -> GqlResult<g::PerfPageResult> {
         let app = &self.0;
         let listing = pg::page_filter(&selector).map_err(gql_error)?;
-        pg::results_page(&app.perf, session(ctx)?, None, &listing)
-            .await
-            .map_err(gql_error)
+        pg::results_page(
+            &app.perf,
+            session_for(ctx, &self.0, &rest::LIST_ALL_PERF_RESULTS).await?,
+            None,
+            &listing,
+        )
+        .await
+        .map_err(gql_error)
     }
 
     async fn get_perf_result(
@@ -361,7 +392,14 @@ impl g::QueryResolver for Resolver {
         id: async_graphql::ID,
     ) -> GqlResult<Option<g::MesheryResult>> {
         let app = &self.0;
-        match app.perf.result(session(ctx)?, &id).await {
+        match app
+            .perf
+            .result(
+                session_for(ctx, &self.0, &rest::GET_PERF_RESULT).await?,
+                &id,
+            )
+            .await
+        {
             Ok(r) => pg::result_out(r).map(Some).map_err(gql_error),
             Err(crate::perf::PerfError::NoResult(_)) => Ok(None),
             Err(e) => Err(gql_error(e)),
@@ -374,9 +412,13 @@ impl g::QueryResolver for Resolver {
         selector: g::PageFilter,
     ) -> GqlResult<g::PatternPage> {
         let app = &self.0;
-        patterns_page(app, session(ctx)?, &selector)
-            .await
-            .map_err(gql_error)
+        patterns_page(
+            app,
+            session_for(ctx, &self.0, &rest::LIST_PATTERNS).await?,
+            &selector,
+        )
+        .await
+        .map_err(gql_error)
     }
 
     async fn get_events(
@@ -404,7 +446,7 @@ impl g::QueryResolver for Resolver {
         let app = &self.0;
         Ok(app
             .perf
-            .runs(session(ctx)?)
+            .runs(session_for(ctx, &self.0, &rest::LIST_PERF_RUNS).await?)
             .await
             .map_err(gql_error)?
             .into_iter()
@@ -471,9 +513,14 @@ impl g::MutationResolver for Resolver {
         input: g::PerfProfileInput,
     ) -> GqlResult<g::PerfProfile> {
         let app = &self.0;
+        let op = match input.id {
+            Some(_) => &rest::UPDATE_PERF_PROFILE,
+            None => &rest::SAVE_PERF_PROFILE,
+        };
+        let session = session_for(ctx, app, op).await?;
         let saved = app
             .perf
-            .save_profile(session(ctx)?, pg::profile_in(input).map_err(gql_error)?)
+            .save_profile(session, pg::profile_in(input).map_err(gql_error)?)
             .await
             .map_err(gql_error)?;
         Ok(pg::profile_out(saved))
@@ -486,7 +533,10 @@ impl g::MutationResolver for Resolver {
     ) -> GqlResult<String> {
         let app = &self.0;
         app.perf
-            .delete_profile(session(ctx)?, &input.id)
+            .delete_profile(
+                session_for(ctx, &self.0, &rest::DELETE_PERF_PROFILE).await?,
+                &input.id,
+            )
             .await
             .map_err(gql_error)?;
         Ok(input.id)
@@ -498,9 +548,13 @@ impl g::MutationResolver for Resolver {
         input: g::RunPerfProfileInput,
     ) -> GqlResult<g::PerfRun> {
         let app = &self.0;
-        pg::run_profile(&app.perf, session(ctx)?, &input.profile_id)
-            .await
-            .map_err(gql_error)
+        pg::run_profile(
+            &app.perf,
+            session_for(ctx, &self.0, &rest::RUN_PERF_PROFILE).await?,
+            &input.profile_id,
+        )
+        .await
+        .map_err(gql_error)
     }
 
     async fn cancel_performance_run(
@@ -510,7 +564,10 @@ impl g::MutationResolver for Resolver {
     ) -> GqlResult<bool> {
         self.0
             .perf
-            .cancel(session(ctx)?, &input.run_id)
+            .cancel(
+                session_for(ctx, &self.0, &rest::CANCEL_PERF_RUN).await?,
+                &input.run_id,
+            )
             .await
             .map_err(gql_error)
     }
@@ -526,10 +583,15 @@ impl g::MutationResolver for Resolver {
             skip_crd: input.skip_crd.unwrap_or(false),
             verify: input.verify.unwrap_or(false),
         };
+        let op = match options.undeploy {
+            true => &rest::UNDEPLOY_PATTERN,
+            false => &rest::DEPLOY_PATTERN,
+        };
+        let session = session_for(ctx, &self.0, op).await?;
         let r = self
             .0
             .deploy_design(
-                session(ctx)?,
+                session,
                 input.pattern_id.as_deref(),
                 input.pattern_file.as_deref(),
                 &input.contexts.unwrap_or_default(),
@@ -585,7 +647,7 @@ impl g::MutationResolver for Resolver {
         let (pattern, _) = app
             .designs
             .save(
-                session(ctx)?,
+                session_for(ctx, &self.0, &rest::SAVE_PATTERN).await?,
                 input.id.as_deref(),
                 input.name.as_deref(),
                 input.pattern_file,
@@ -607,7 +669,10 @@ impl g::MutationResolver for Resolver {
         let app = &self.0;
         let n = app
             .designs
-            .delete(session(ctx)?, std::slice::from_ref(&input.id))
+            .delete(
+                session_for(ctx, &self.0, &rest::DELETE_PATTERN).await?,
+                std::slice::from_ref(&input.id),
+            )
             .await
             .map_err(gql_error)?;
         if n == 0 {
@@ -656,7 +721,9 @@ impl g::SubscriptionResolver for Resolver {
         namespace: Option<String>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ClusterResources>>>> {
         let app = self.0.clone();
-        let owner = session(ctx)?.owner();
+        let owner = session_for(ctx, &self.0, &rest::SUBSCRIBE_CLUSTER_RESOURCES)
+            .await?
+            .owner();
         let contexts = k8scontext_i_ds.filter(|c| !c.is_empty());
         // Subscribed before the first answer is read: no change falls in between.
         let changes = app.inventory.changes();
@@ -701,7 +768,9 @@ impl g::SubscriptionResolver for Resolver {
         selector: g::PageFilter,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfPageProfiles>>>> {
         let app = self.0.clone();
-        let session = session(ctx)?.clone();
+        let session = session_for(ctx, &self.0, &rest::LIST_PERF_PROFILES)
+            .await?
+            .clone();
         // Checked now, so a bad selector fails the subscription instead of each page.
         pg::page_filter(&selector).map_err(gql_error)?;
         let changes = app.perf.profiles_changed();
@@ -728,7 +797,9 @@ impl g::SubscriptionResolver for Resolver {
         profile_id: String,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfPageResult>>>> {
         let app = self.0.clone();
-        let session = session(ctx)?.clone();
+        let session = session_for(ctx, &self.0, &rest::LIST_PERF_PROFILE_RESULTS)
+            .await?
+            .clone();
         pg::page_filter(&selector).map_err(gql_error)?;
         app.perf
             .profile(&session, &profile_id)
@@ -757,9 +828,13 @@ impl g::SubscriptionResolver for Resolver {
         run_id: String,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::PerfFrame>>>> {
         let app = &self.0;
-        let frames = pg::follow(&app.perf, session(ctx)?, &run_id)
-            .await
-            .map_err(gql_error)?;
+        let frames = pg::follow(
+            &app.perf,
+            session_for(ctx, &self.0, &rest::LIST_PERF_RUNS).await?,
+            &run_id,
+        )
+        .await
+        .map_err(gql_error)?;
         Ok(frames.map(|f| f.map(Arc::new).map_err(gql_error)).boxed())
     }
 
@@ -769,7 +844,9 @@ impl g::SubscriptionResolver for Resolver {
         selector: g::PageFilter,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ConfigurationPage>>>> {
         let app = self.0.clone();
-        let session = session(ctx)?.clone();
+        let session = session_for(ctx, &self.0, &rest::LIST_PATTERNS)
+            .await?
+            .clone();
         pg::page_filter(&selector).map_err(gql_error)?;
         let changes = app.designs.changes();
         let pages = pg::live_page(

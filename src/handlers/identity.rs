@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::app::App;
 use crate::error::{ApiError, codes};
 use crate::generated::rest::*;
 use crate::models::{Key, Organization};
@@ -156,7 +157,7 @@ fn personal_organization(session: &Session) -> Organization {
     }
 }
 
-impl Api {
+impl App {
     /// The Local provider's organization, as the API shows it.
     async fn local_organization(&self, session: &Session) -> Result<Organization, ApiError> {
         let org = self
@@ -269,7 +270,7 @@ impl Api {
 #[derive(Debug, Clone, Copy)]
 pub struct Needs(pub &'static str, pub &'static str);
 
-impl Api {
+impl App {
     /// The keys the session's user holds in `org_id`: the provider's answer, or every
     /// key when the provider serves none (the Local provider grants every key).
     async fn keys_in(&self, session: &Session, org_id: &str) -> Result<Vec<Key>, ApiError> {

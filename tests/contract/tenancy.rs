@@ -1099,6 +1099,49 @@ async fn keys_of_the_current_organization_gate_designs_performance_and_connectio
         .unwrap();
     alice.list_perf_profiles().send().await.unwrap();
     alice.list_connections().send().await.unwrap();
+    // GraphQL asks for the same keys as REST.
+    let graphql = |query: String| {
+        let (http, url, token) = (
+            s.server.http(),
+            s.server.url("/api/system/graphql/query"),
+            s.token("alice"),
+        );
+        async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let refused = graphql(format!(
+        r#"mutation {{ deletePattern(input: {{id: "{}"}}) }}"#,
+        mine.id
+    ))
+    .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "meshery-server-1015",
+        "{refused}"
+    );
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"Delete a design\"")
+    );
+    let looked = graphql(
+        "{ fetchPatterns(selector: {page: \"0\", pageSize: \"10\"}) { totalCount } }".into(),
+    )
+    .await;
+    assert!(looked["errors"].is_null(), "{looked}");
+    assert!(
+        looked["data"]["fetchPatterns"]["totalCount"].as_i64() >= Some(1),
+        "{looked}"
+    );
 
     // An administrator of the shared organization holds the keys there.
     select_org(&root, &reference).await;
