@@ -379,6 +379,46 @@ impl Connections {
         Ok(view(&row)?)
     }
 
+    /// Those of `owner`'s connections with these ids, with their environments of
+    /// organization `org` (two or three queries, however many): ids of none drop out.
+    pub async fn bare_many(
+        &self,
+        owner: &str,
+        ids: &[String],
+        org: &str,
+    ) -> Result<Vec<Connection>, ConnectionError> {
+        let (mut contexts, mut integrations) = (Vec::new(), Vec::new());
+        for id in ids {
+            match context_of_connection(owner, id) {
+                Some(context) => contexts.push(context),
+                None => {
+                    if let Ok(key) = registration_id(id) {
+                        integrations.push(key);
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for row in self
+            .store
+            .connection_rows_by_id(owner, &contexts)
+            .await
+            .or_internal("reading connections")?
+        {
+            found.push(view(&row)?);
+        }
+        for row in self
+            .store
+            .integrations_by_id(owner, &integrations)
+            .await
+            .or_internal("reading connections")?
+        {
+            found.push(integration_view(&row)?);
+        }
+        self.with_environments(owner, &mut found, Some(org)).await?;
+        Ok(found)
+    }
+
     /// Sets the state a user may choose (see the module's comment).
     pub async fn update(
         &self,

@@ -2,7 +2,6 @@
 //! admitted in the organization of what it names (the user must be in it, 404 otherwise,
 //! and hold the key the operation needs, 403 naming it), then `tenancy` does the rest.
 
-use crate::connections::ConnectionError;
 use crate::error::ApiError;
 use crate::generated::rest::*;
 use crate::models::Connection;
@@ -862,25 +861,25 @@ impl EnvironmentsApi for Api {
         let mut connections: Vec<Connection> = Vec::new();
         if assigned {
             let caller = r.session.owner();
+            // One read per member's owner: a connection deleted since it was added drops
+            // out, and only this organization's environments show (the owner's others are
+            // not the viewer's business).
+            let mut by_owner: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
             for m in &members {
-                match self.connections.bare(&m.owner, &m.member_id).await {
-                    Ok(c) => {
-                        let mut one = [c];
-                        // Only this organization's environments: the owner's others are
-                        // not the viewer's business.
-                        self.connections
-                            .with_environments(&m.owner, &mut one, Some(&environment.org_id))
-                            .await?;
-                        let [mut c] = one;
-                        if m.owner != caller {
-                            shared_view(&mut c);
-                        }
-                        connections.push(c);
-                    }
-                    // Deleted since it was added: it drops out.
-                    Err(ConnectionError::NotFound(_)) => {}
-                    Err(e) => return Err(e.into()),
+                by_owner
+                    .entry(m.owner.as_str())
+                    .or_default()
+                    .push(m.member_id.clone());
+            }
+            for (owner, ids) in by_owner {
+                let mut theirs = self
+                    .connections
+                    .bare_many(owner, &ids, &environment.org_id)
+                    .await?;
+                if owner != caller {
+                    theirs.iter_mut().for_each(shared_view);
                 }
+                connections.extend(theirs);
             }
         } else {
             let (mine, _, _) = self

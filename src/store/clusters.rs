@@ -215,6 +215,28 @@ impl Store {
         row.as_ref().map(ConnectionRow::of).transpose()
     }
 
+    /// Those of an owner's contexts with these ids (one query, any order).
+    pub async fn connection_rows_by_id(
+        &self,
+        owner: &str,
+        ids: &[String],
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids =
+            serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids: {e}")))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONNECTION_COLUMNS} FROM k8s_contexts WHERE owner = $1 AND id IN ({})",
+            self.json_list(2)
+        )))
+        .bind(owner)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ConnectionRow::of).collect()
+    }
+
     /// How many of an owner's connections are in each status.
     pub async fn connection_counts(&self, owner: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(

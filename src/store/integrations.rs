@@ -267,6 +267,28 @@ impl Store {
         row.as_ref().map(IntegrationRow::of).transpose()
     }
 
+    /// Those of an owner's integrations with these ids (one query, any order).
+    pub async fn integrations_by_id(
+        &self,
+        owner: &str,
+        ids: &[String],
+    ) -> Result<Vec<IntegrationRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids =
+            serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(format!("ids: {e}")))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE owner = $1 AND id IN ({})",
+            self.json_list(2)
+        )))
+        .bind(owner)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(IntegrationRow::of).collect()
+    }
+
     /// The first `q.limit` of an owner's integrations that match, and how many match.
     pub async fn integrations(
         &self,
