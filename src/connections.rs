@@ -68,7 +68,8 @@ impl Filter {
             }
             !list.is_empty()
         }
-        let filter = filter.trim();
+        // The blanks the spec's pattern (ECMAScript `\s`) allows around it.
+        let filter = filter.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         if filter.is_empty() {
             return Ok(true);
         }
@@ -1024,6 +1025,9 @@ mod tests {
         assert!(!f.statuses.contains(&ConnectionStatus::Deleted));
         let (_, f) = narrowed(vec![], " sub_type  metrics ").unwrap();
         assert_eq!(f.sub_types, ["metrics"]);
+        // Blanks as the spec's pattern reads them (ECMAScript `\s` includes U+FEFF).
+        let (_, f) = narrowed(vec![], "\u{feff}type platform").unwrap();
+        assert_eq!(f.types, ["platform"]);
         let (any, f) = narrowed(vec![], "").unwrap();
         assert!(any && f.statuses.is_empty() && f.types.is_empty());
         let mut typed = Filter {
