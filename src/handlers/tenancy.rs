@@ -7,7 +7,7 @@ use crate::generated::rest::*;
 use crate::models::Connection;
 use crate::server::Api;
 use crate::session::Session;
-use crate::store::{Listing, Tenant, TenantQuery, TenantRow};
+use crate::store::{Listing, MemberRow, Tenant, TenantQuery, TenantRow};
 use crate::tenancy::{self, Change, TenancyError};
 
 use super::identity::Needs;
@@ -250,6 +250,85 @@ impl Api {
         )
         .acted_upon(row.id.clone());
         self.events.note(session, event).await;
+    }
+
+    /// The ids of the provider's teams or views of a workspace's organization.
+    async fn provided_ids(
+        &self,
+        session: &Session,
+        kind: Provided,
+        workspace: &TenantRow,
+    ) -> Result<Vec<String>, ApiError> {
+        Ok(match kind {
+            Provided::Team => self
+                .teams_in(session, &workspace.org_id)
+                .await?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+            Provided::View => self
+                .views_in(session, &workspace.org_id, (&workspace.id, &workspace.name))
+                .await?
+                .into_iter()
+                .map(|v| v.id)
+                .collect(),
+        })
+    }
+
+    /// Makes a provider's team or view a member of a workspace: only one the provider
+    /// lists for the workspace's organization (404 otherwise).
+    async fn add_provided(
+        &self,
+        session: &Session,
+        (workspace_id, id): (&str, &str),
+        kind: Provided,
+        needs: Needs,
+    ) -> Result<MemberRow, ApiError> {
+        let workspace = self
+            .reach(session, Tenant::Workspace, workspace_id, needs)
+            .await?;
+        if !self
+            .provided_ids(session, kind, &workspace)
+            .await?
+            .iter()
+            .any(|known| known == id)
+        {
+            return Err(no_such(kind.noun(), id));
+        }
+        Ok(self
+            .tenancy
+            .add(&workspace, kind.noun(), id, &session.owner())
+            .await?)
+    }
+
+    /// Ends a team's or view's membership of a workspace; what it was.
+    async fn remove_provided(
+        &self,
+        session: &Session,
+        (workspace_id, id): (&str, &str),
+        kind: Provided,
+        needs: Needs,
+    ) -> Result<MemberRow, ApiError> {
+        let workspace = self
+            .reach(session, Tenant::Workspace, workspace_id, needs)
+            .await?;
+        Ok(self.tenancy.remove(&workspace, kind.noun(), id).await?)
+    }
+}
+
+/// What a workspace takes as members from the remote provider: it keeps only which.
+#[derive(Debug, Clone, Copy)]
+enum Provided {
+    Team,
+    View,
+}
+
+impl Provided {
+    fn noun(self) -> &'static str {
+        match self {
+            Provided::Team => "team",
+            Provided::View => "view",
+        }
     }
 }
 
@@ -572,21 +651,13 @@ impl WorkspacesApi for Api {
         &self,
         r: AssignTeamToWorkspaceRequest<Session>,
     ) -> Result<AssignTeamToWorkspaceResponse, ApiError> {
-        let workspace = self
-            .reach(
+        let kept = self
+            .add_provided(
                 &r.session,
-                Tenant::Workspace,
-                &r.workspace_id,
+                (&r.workspace_id, &r.team_id),
+                Provided::Team,
                 keys::ASSIGN_TEAM,
             )
-            .await?;
-        let teams = self.teams_in(&r.session, &workspace.org_id).await?;
-        if !teams.iter().any(|t| t.id == r.team_id) {
-            return Err(no_such("team", &r.team_id));
-        }
-        let kept = self
-            .tenancy
-            .add(&workspace, "team", &r.team_id, &r.session.owner())
             .await?;
         Ok(AssignTeamToWorkspaceResponse::Ok(tenancy::team_mapping(
             &kept,
@@ -597,15 +668,14 @@ impl WorkspacesApi for Api {
         &self,
         r: UnassignTeamFromWorkspaceRequest<Session>,
     ) -> Result<UnassignTeamFromWorkspaceResponse, ApiError> {
-        let workspace = self
-            .reach(
+        let removed = self
+            .remove_provided(
                 &r.session,
-                Tenant::Workspace,
-                &r.workspace_id,
+                (&r.workspace_id, &r.team_id),
+                Provided::Team,
                 keys::REMOVE_TEAM,
             )
             .await?;
-        let removed = self.tenancy.remove(&workspace, "team", &r.team_id).await?;
         Ok(UnassignTeamFromWorkspaceResponse::Ok(
             tenancy::team_mapping(&removed)?,
         ))
@@ -658,27 +728,13 @@ impl WorkspacesApi for Api {
         r: AssignViewToWorkspaceRequest<Session>,
     ) -> Result<AssignViewToWorkspaceResponse, ApiError> {
         // Meshery's keychain has no view key: editing the workspace is what it takes.
-        let workspace = self
-            .reach(
+        let member = self
+            .add_provided(
                 &r.session,
-                Tenant::Workspace,
-                &r.workspace_id,
+                (&r.workspace_id, &r.view_id),
+                Provided::View,
                 keys::EDIT_WORKSPACE,
             )
-            .await?;
-        let views = self
-            .views_in(
-                &r.session,
-                &workspace.org_id,
-                (&workspace.id, &workspace.name),
-            )
-            .await?;
-        if !views.iter().any(|v| v.id == r.view_id) {
-            return Err(no_such("view", &r.view_id));
-        }
-        let member = self
-            .tenancy
-            .add(&workspace, "view", &r.view_id, &r.session.owner())
             .await?;
         Ok(AssignViewToWorkspaceResponse::Ok(tenancy::view_mapping(
             &member,
@@ -689,15 +745,14 @@ impl WorkspacesApi for Api {
         &self,
         r: UnassignViewFromWorkspaceRequest<Session>,
     ) -> Result<UnassignViewFromWorkspaceResponse, ApiError> {
-        let workspace = self
-            .reach(
+        let removed = self
+            .remove_provided(
                 &r.session,
-                Tenant::Workspace,
-                &r.workspace_id,
+                (&r.workspace_id, &r.view_id),
+                Provided::View,
                 keys::EDIT_WORKSPACE,
             )
             .await?;
-        let removed = self.tenancy.remove(&workspace, "view", &r.view_id).await?;
         Ok(UnassignViewFromWorkspaceResponse::Ok(
             tenancy::view_mapping(&removed)?,
         ))
