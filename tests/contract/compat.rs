@@ -97,6 +97,159 @@ fn load() -> Vec<Entry> {
     entries
 }
 
+/// One GraphQL operation of Meshery's UI (`tests/compat/graphql-ui.yaml`): its document
+/// and variables as the UI sends them, and what it reads from `data`.
+#[derive(Debug)]
+struct GqlEntry {
+    id: String,
+    /// `query`, `mutation` or `subscription`.
+    operation: String,
+    document: String,
+    variables: Value,
+    reads: Vec<(String, String)>,
+    xfail: Option<String>,
+}
+
+const GRAPHQL_FILE: &str = "graphql-ui.yaml";
+
+fn load_graphql() -> Vec<GqlEntry> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/compat/graphql-ui.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let doc: Value = yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{GRAPHQL_FILE}: {e}"));
+    doc["calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{GRAPHQL_FILE}: no calls"))
+        .iter()
+        .map(|call| {
+            let s = |k: &str| call.get(k).and_then(Value::as_str).map(String::from);
+            let id = s("id").unwrap_or_else(|| panic!("{GRAPHQL_FILE}: an entry without id"));
+            GqlEntry {
+                operation: s("operation").unwrap_or_else(|| panic!("{id}: no operation")),
+                document: s("document").unwrap_or_else(|| panic!("{id}: no document")),
+                variables: call.get("variables").cloned().unwrap_or(json!({})),
+                reads: strings(&call["reads"]),
+                xfail: s("xfail"),
+                id,
+            }
+        })
+        .collect()
+}
+
+/// The next JSON text message within `wait`, `None` when none came.
+async fn within(ws: &mut crate::harness::Ws, wait: std::time::Duration) -> Option<Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// The `data` of a subscription's first message, as the UI's client (`graphql-ws`, the
+/// `graphql-transport-ws` subprotocol, cookie session) gets it. A subscription that only
+/// reports what happens next (events) is given something to report: an event.
+async fn first_data(
+    server: &TestServer,
+    cookie: &str,
+    e: &GqlEntry,
+    variables: &Value,
+) -> Result<Value, String> {
+    use crate::harness::{ws_open, ws_send};
+    let (mut ws, protocol) = ws_open(
+        server.addr,
+        "graphql-transport-ws",
+        &[("cookie", cookie.to_string())],
+    )
+    .await;
+    if protocol != "graphql-transport-ws" {
+        return Err(format!("the server answered subprotocol {protocol:?}"));
+    }
+    ws_send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
+    let ack = within(&mut ws, std::time::Duration::from_secs(5)).await;
+    if ack.as_ref().and_then(|a| a["type"].as_str()) != Some("connection_ack") {
+        return Err(format!("no connection_ack: {ack:?}"));
+    }
+    ws_send(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": e.document, "variables": variables}}),
+    )
+    .await;
+    let mut poked = false;
+    loop {
+        let Some(message) = within(&mut ws, std::time::Duration::from_secs(2)).await else {
+            if poked {
+                return Err("no message".into());
+            }
+            poked = true;
+            server
+                .client()
+                .create_event()
+                .body(crate::harness::event_input("compat replay"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            continue;
+        };
+        match message["type"].as_str() {
+            Some("next") if message["payload"]["errors"].is_null() => {
+                return Ok(message["payload"]["data"].clone());
+            }
+            Some("next") => return Err(messages(&message["payload"]["errors"])),
+            Some("error") => return Err(messages(&message["payload"])),
+            Some("ping") => ws_send(&mut ws, json!({"type": "pong"})).await,
+            _ => return Err(format!("unexpected {}", short(&message))),
+        }
+    }
+}
+
+/// The messages of a GraphQL error list, one after the other.
+fn messages(errors: &Value) -> String {
+    let all: Vec<&str> = errors
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    if all.is_empty() {
+        format!("errors: {}", short(errors))
+    } else {
+        all.join("; ")
+    }
+}
+
+/// Sends one of the UI's GraphQL operations as the UI does and checks what it reads.
+async fn replay_graphql(server: &TestServer, values: &Values, e: &GqlEntry) -> Result<(), String> {
+    let variables = values.fill_json(&e.variables);
+    let cookie = format!("meshery-provider=Local; token={}", values.0["token"]);
+    let data = if e.operation == "subscription" {
+        first_data(server, &cookie, e, &variables).await?
+    } else {
+        let response = server
+            .http()
+            .post(server.url("/api/system/graphql/query"))
+            .header("cookie", &cookie)
+            .json(&json!({"query": e.document, "variables": variables}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body: Value = response.json().await.map_err(|e| e.to_string())?;
+        if !body["errors"].is_null() {
+            return Err(messages(&body["errors"]));
+        }
+        body["data"].clone()
+    };
+    let problems = check_reads(&data, &e.reads);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// Values for the corpus's `{placeholders}`, made on the server before the replay.
 struct Fixtures {
     values: HashMap<String, String>,
@@ -358,6 +511,10 @@ impl Fixtures {
             "connectionName",
             connections["connections"][0]["name"].as_str(),
         );
+        self.set(
+            "clusterId",
+            connections["connections"][0]["metadata"]["kubernetes_server_id"].as_str(),
+        );
     }
 
     /// A workspace and an environment of the user's organization (named as mesheryctl's
@@ -435,6 +592,11 @@ impl Fixtures {
             self.cluster(server).await;
             self.tenancy(server).await;
         }
+    }
+
+    /// The values a GraphQL operation's placeholders take (the UI's as Local).
+    fn values_for_graphql(&self) -> Values {
+        Values(self.values.clone())
     }
 
     /// The values an entry's placeholders take: the remote user's where it has its own.
@@ -739,6 +901,32 @@ async fn meshery_clients_calls_get_what_they_read() {
     // COMPAT_SHOW=1 prints why each expected failure fails (while fixing one).
     let show = std::env::var_os("COMPAT_SHOW").is_some();
     let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    // The UI's GraphQL operations first: the REST deletions below remove fixtures.
+    let graphql = load_graphql();
+    assert!(
+        !graphql.is_empty(),
+        "no GraphQL operations in {GRAPHQL_FILE}"
+    );
+    for e in &graphql {
+        let outcome = replay_graphql(server, &fixtures.values_for_graphql(), e).await;
+        let t = tally.entry(GRAPHQL_FILE).or_default();
+        match (&outcome, &e.xfail) {
+            (Ok(()), None) => t.0 += 1,
+            (Err(why), Some(_)) => {
+                t.1 += 1;
+                if show {
+                    println!("xfail {GRAPHQL_FILE}: {} ({}): {why}", e.id, e.operation);
+                }
+            }
+            (Err(why), None) => {
+                unexpected.push(format!("{GRAPHQL_FILE}: {} ({}): {why}", e.id, e.operation))
+            }
+            (Ok(()), Some(_)) => unexpected.push(format!(
+                "{GRAPHQL_FILE}: {} ({}) passes now: remove its xfail",
+                e.id, e.operation
+            )),
+        }
+    }
     let destructive = |e: &Entry| e.method == "DELETE" || e.path.ends_with("/delete");
     let imports_model = |e: &Entry| format!("{:?}", e.body).contains("{modelArchive");
     for e in order {
