@@ -98,6 +98,8 @@ pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {
         total_results: int(p.total_results),
         created_at: g::Time(p.created_at),
         updated_at: g::Time(p.updated_at),
+        owner: p.user_id.clone(),
+        user_id: p.user_id,
     }
 }
 
@@ -116,6 +118,8 @@ pub fn result_out(r: models::PerfResult) -> Result<g::MesheryResult> {
         test_start_time: g::Time(r.test_start_time),
         created_at: g::Time(r.created_at),
         updated_at: g::Time(r.updated_at),
+        owner: r.user_id.clone(),
+        user_id: r.user_id,
     })
 }
 

@@ -90,6 +90,21 @@ const BUILT_IN_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
 /// Every type a field or argument names is defined, and no directive is used or defined:
 /// the generator does not carry directives into the schema, so one would be dropped
 /// silently (and an unknown type would only fail later, in the generated Rust).
+/// The field a snake_case field `name` spells another way (`page_size` for `pageSize`),
+/// if the type has one; a field with no upper case letter spells nothing else.
+fn alias_target<'a>(
+    fields: &'a [async_graphql_parser::Positioned<async_graphql_parser::types::FieldDefinition>],
+    name: &str,
+) -> Option<&'a async_graphql_parser::types::FieldDefinition> {
+    if !name.contains('_') {
+        return None;
+    }
+    fields
+        .iter()
+        .map(|f| &f.node)
+        .find(|f| f.name.node.as_str() != name && f.name.node.to_snake_case() == name)
+}
+
 fn check_names(file: &str, doc: &ServiceDocument) -> Result<()> {
     use async_graphql_parser::Positioned;
     use async_graphql_parser::types::ConstDirective;
@@ -437,6 +452,7 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     ));
                 }
                 let mut fields = Vec::new();
+                let mut aliases = Vec::new();
                 for f in &o.fields {
                     let f = &f.node;
                     let fname = f.name.node.as_str();
@@ -450,15 +466,49 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     let fident = crate::ident(&fname.to_snake_case());
                     let ty = rust_type(&f.ty.node);
                     let fdoc = doc_attr(&description(&f.description));
+                    // A snake_case field spelling another field of the type (Meshery's
+                    // older names, `page_size` for `pageSize`) answers that field's value.
+                    if let Some(target) = alias_target(&o.fields, fname) {
+                        if target.ty.node != f.ty.node {
+                            return Err(Error::new(
+                                &sdl.file,
+                                format!("{name}.{fname}"),
+                                format!(
+                                    "spells {name}.{} in snake_case, so it must have its type",
+                                    target.name.node
+                                ),
+                            ));
+                        }
+                        let method =
+                            format_ident!("alias_{}", fident.to_string().trim_start_matches("r#"));
+                        aliases.push(quote! {
+                            #fdoc
+                            #[graphql(name = #fname)]
+                            async fn #method(&self) -> #ty { self.#fident.clone() }
+                        });
+                        continue;
+                    }
                     fields.push(quote!(#fdoc #[graphql(name = #fname)] pub #fident: #ty,));
                 }
                 registrations.push(quote!(.register_output_type::<#ident>()));
-                items.push(quote! {
-                    #doc
-                    #[derive(::async_graphql::SimpleObject, Debug, Clone, PartialEq)]
-                    #[graphql(name = #name)]
-                    pub struct #ident { #(#fields)* }
-                });
+                if aliases.is_empty() {
+                    items.push(quote! {
+                        #doc
+                        #[derive(::async_graphql::SimpleObject, Debug, Clone, PartialEq)]
+                        #[graphql(name = #name)]
+                        pub struct #ident { #(#fields)* }
+                    });
+                } else {
+                    items.push(quote! {
+                        #doc
+                        #[derive(::async_graphql::SimpleObject, Debug, Clone, PartialEq)]
+                        #[graphql(name = #name, complex)]
+                        pub struct #ident { #(#fields)* }
+
+                        #[::async_graphql::ComplexObject]
+                        impl #ident { #(#aliases)* }
+                    });
+                }
             }
             TypeKind::Interface(_) | TypeKind::Union(_) => {
                 return Err(Error::new(

@@ -154,6 +154,10 @@ fn sdl_errors_name_the_file_and_place() {
             format!("{SDL}\ndirective @auth on FIELD_DEFINITION\n"),
             "@auth: directive definitions are not supported",
         ),
+        (
+            SDL.replace("owner_id: String!", "owner_id: String"),
+            "Pet.owner_id: spells Pet.ownerId in snake_case, so it must have its type",
+        ),
     ] {
         let err = generate(SPEC, &sdl).unwrap_err().to_string();
         assert!(
