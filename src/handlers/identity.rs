@@ -267,8 +267,7 @@ impl App {
 }
 
 /// A key of Meshery's keychain an operation needs: its id and what it allows.
-#[derive(Debug, Clone, Copy)]
-pub struct Needs(pub &'static str, pub &'static str);
+pub use crate::generated::rest::NeededKey as Needs;
 
 impl App {
     /// The keys the session's user holds in `org_id`: the provider's answer, or every
@@ -419,7 +418,7 @@ impl App {
             .keys_in(session, org_id)
             .await?
             .iter()
-            .any(|k| k.id == needs.0)
+            .any(|k| k.id == needs.id)
         {
             return Ok(());
         }
@@ -428,7 +427,7 @@ impl App {
             codes::MISSING_KEY,
             format!(
                 "you lack the key \"{}\" ({}) in organization {org_id}",
-                needs.1, needs.0
+                needs.function, needs.id
             ),
         )
         .remedy("Ask an administrator of the organization at your provider to grant it."))
@@ -438,11 +437,7 @@ impl App {
     /// organization as Meshery's UI picks it: the one chosen in their preferences while
     /// they are still in it, else the first that `GET /api/identity/orgs` lists. The Local provider grants
     /// every key, so its requests ask nothing.
-    pub(crate) async fn check_key(
-        &self,
-        session: &Session,
-        key: crate::generated::rest::NeededKey,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn check_key(&self, session: &Session, key: Needs) -> Result<(), ApiError> {
         if !session.remote {
             return Ok(());
         }
@@ -457,10 +452,7 @@ impl App {
             .filter(|s| orgs.iter().any(|o| &o.id == s))
             .or_else(|| orgs.first().map(|o| o.id.clone()));
         match current {
-            Some(org_id) => {
-                self.holds(session, &org_id, Needs(key.id, key.function))
-                    .await
-            }
+            Some(org_id) => self.holds(session, &org_id, key).await,
             None => Err(ApiError::new(
                 403,
                 codes::MISSING_KEY,

@@ -15,56 +15,74 @@ use super::identity::Needs;
 /// The keys of Meshery's keychain (`orgs/keychain.csv`) each operation needs.
 mod keys {
     use super::Needs;
-    pub const VIEW_WORKSPACE: Needs =
-        Needs("bc9379e8-dc18-4655-b53c-c641271c4ba3", "View Workspace");
-    pub const CREATE_WORKSPACE: Needs =
-        Needs("eb42ac41-a883-465e-843c-d64e962a3a0e", "Create Workspace");
-    pub const EDIT_WORKSPACE: Needs =
-        Needs("4112230f-5d1e-4d30-9790-942ad5c1dc50", "Edit Workspace");
-    pub const DELETE_WORKSPACE: Needs =
-        Needs("09eb0507-2f14-4bc4-92c5-9e26a4efbd5e", "Delete Workspace");
-    pub const ASSIGN_TEAM: Needs = Needs(
-        "6ab4263b-0bb3-492e-9878-6936a5b6312f",
-        "Assign team to workspace",
-    );
-    pub const REMOVE_TEAM: Needs = Needs(
-        "c4ed82f5-783d-4451-9b34-44f50cae71df",
-        "Remove team from workspace",
-    );
-    pub const ASSIGN_ENVIRONMENT: Needs = Needs(
-        "f421fc20-c14a-4282-b526-776c6cacfd99",
-        "Assign environment to workspace",
-    );
-    pub const REMOVE_ENVIRONMENT: Needs = Needs(
-        "d0657715-80fb-4b00-af27-b78bb0fa56df",
-        "Remove environment from workspace",
-    );
-    pub const ASSIGN_DESIGN: Needs = Needs(
-        "64a1bad5-30f1-431a-aea0-8073d14a0262",
-        "Assign Designs to Workspaces",
-    );
-    pub const REMOVE_DESIGN: Needs = Needs(
-        "076515f1-f696-4211-ae27-58d5463a229e",
-        "Remove Designs from Workspaces",
-    );
-    pub const VIEW_ENVIRONMENT: Needs =
-        Needs("e3656bbc-fba2-483d-9996-34f8614cd21b", "View Environment");
-    pub const CREATE_ENVIRONMENT: Needs =
-        Needs("a97b7f3b-3349-4a86-b917-2ce0b64a540b", "Create Environment");
-    pub const EDIT_ENVIRONMENT: Needs =
-        Needs("145ab6ed-b4b6-4e34-ada5-78dada250f89", "Edit Environment");
-    pub const DELETE_ENVIRONMENT: Needs =
-        Needs("70747966-dfad-4523-93ce-bd7421258955", "Delete Environment");
-    pub const VIEW_CONNECTIONS: Needs =
-        Needs("b35c9ce0-e787-4de6-8560-631007b0b947", "View Connections");
-    pub const ASSIGN_CONNECTION: Needs = Needs(
-        "52cbe0b8-9aa7-4605-8eed-aa37e595adbb",
-        "Assign connections to environment",
-    );
-    pub const REMOVE_CONNECTION: Needs = Needs(
-        "65648682-e47f-43d7-a5ad-dc042803f951",
-        "Remove connections from environments",
-    );
+    pub const VIEW_WORKSPACE: Needs = Needs {
+        id: "bc9379e8-dc18-4655-b53c-c641271c4ba3",
+        function: "View Workspace",
+    };
+    pub const CREATE_WORKSPACE: Needs = Needs {
+        id: "eb42ac41-a883-465e-843c-d64e962a3a0e",
+        function: "Create Workspace",
+    };
+    pub const EDIT_WORKSPACE: Needs = Needs {
+        id: "4112230f-5d1e-4d30-9790-942ad5c1dc50",
+        function: "Edit Workspace",
+    };
+    pub const DELETE_WORKSPACE: Needs = Needs {
+        id: "09eb0507-2f14-4bc4-92c5-9e26a4efbd5e",
+        function: "Delete Workspace",
+    };
+    pub const ASSIGN_TEAM: Needs = Needs {
+        id: "6ab4263b-0bb3-492e-9878-6936a5b6312f",
+        function: "Assign team to workspace",
+    };
+    pub const REMOVE_TEAM: Needs = Needs {
+        id: "c4ed82f5-783d-4451-9b34-44f50cae71df",
+        function: "Remove team from workspace",
+    };
+    pub const ASSIGN_ENVIRONMENT: Needs = Needs {
+        id: "f421fc20-c14a-4282-b526-776c6cacfd99",
+        function: "Assign environment to workspace",
+    };
+    pub const REMOVE_ENVIRONMENT: Needs = Needs {
+        id: "d0657715-80fb-4b00-af27-b78bb0fa56df",
+        function: "Remove environment from workspace",
+    };
+    pub const ASSIGN_DESIGN: Needs = Needs {
+        id: "64a1bad5-30f1-431a-aea0-8073d14a0262",
+        function: "Assign Designs to Workspaces",
+    };
+    pub const REMOVE_DESIGN: Needs = Needs {
+        id: "076515f1-f696-4211-ae27-58d5463a229e",
+        function: "Remove Designs from Workspaces",
+    };
+    pub const VIEW_ENVIRONMENT: Needs = Needs {
+        id: "e3656bbc-fba2-483d-9996-34f8614cd21b",
+        function: "View Environment",
+    };
+    pub const CREATE_ENVIRONMENT: Needs = Needs {
+        id: "a97b7f3b-3349-4a86-b917-2ce0b64a540b",
+        function: "Create Environment",
+    };
+    pub const EDIT_ENVIRONMENT: Needs = Needs {
+        id: "145ab6ed-b4b6-4e34-ada5-78dada250f89",
+        function: "Edit Environment",
+    };
+    pub const DELETE_ENVIRONMENT: Needs = Needs {
+        id: "70747966-dfad-4523-93ce-bd7421258955",
+        function: "Delete Environment",
+    };
+    pub const VIEW_CONNECTIONS: Needs = Needs {
+        id: "b35c9ce0-e787-4de6-8560-631007b0b947",
+        function: "View Connections",
+    };
+    pub const ASSIGN_CONNECTION: Needs = Needs {
+        id: "52cbe0b8-9aa7-4605-8eed-aa37e595adbb",
+        function: "Assign connections to environment",
+    };
+    pub const REMOVE_CONNECTION: Needs = Needs {
+        id: "65648682-e47f-43d7-a5ad-dc042803f951",
+        function: "Remove connections from environments",
+    };
 
     /// Every key named here, for the test that holds them to the keychain.
     #[cfg(test)]
@@ -1032,9 +1050,9 @@ mod tests {
         for needs in keys::ALL {
             let key = crate::orgs::keychain()
                 .iter()
-                .find(|k| k.id == needs.0)
-                .unwrap_or_else(|| panic!("{} is not in the keychain", needs.0));
-            assert_eq!(key.function, needs.1);
+                .find(|k| k.id == needs.id)
+                .unwrap_or_else(|| panic!("{} is not in the keychain", needs.id));
+            assert_eq!(key.function, needs.function);
         }
     }
 
