@@ -623,6 +623,21 @@ impl Designs {
         Ok((patterns, total))
     }
 
+    /// Every user's published designs: the catalog (readable by anyone signed in, as
+    /// `readable` reads a published design).
+    pub async fn catalog(&self, listing: &Listing) -> Result<(Vec<Pattern>, i64), DesignError> {
+        let (docs, total) = self
+            .store
+            .published_patterns(listing)
+            .await
+            .or_internal("listing the catalog")?;
+        let patterns = docs
+            .iter()
+            .map(|d| parse_stored(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((patterns, total))
+    }
+
     /// Deletes the user's designs among `ids`; how many there were.
     pub async fn delete(&self, session: &Session, ids: &[String]) -> Result<u64, DesignError> {
         let n = self

@@ -26,6 +26,8 @@ pub mod codes {
     pub const ADMIN_ONLY: &str = "meshery-server-1014";
     /// The provider does not grant the user a key the operation needs.
     pub const MISSING_KEY: &str = "meshery-server-1015";
+    /// Something Meshery does that this server deliberately does not (adapters).
+    pub const NOT_SUPPORTED: &str = "meshery-server-1016";
     pub const INTERNAL: &str = "meshery-server-1099";
     pub const UNAVAILABLE: &str = "meshery-server-1098";
 }

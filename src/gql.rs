@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::error::{ApiError, codes};
 use crate::generated::graphql as g;
 use crate::generated::rest;
+use crate::gql_clusters as gc;
 use crate::gql_perf as pg;
 use crate::models;
 use crate::session::Session;
@@ -192,7 +193,7 @@ fn schema(app: App, validation: async_graphql::ValidationMode) -> Schema {
         .finish()
 }
 
-fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
+pub(crate) fn gql_error(e: impl Into<ApiError>) -> async_graphql::Error {
     let e: ApiError = e.into();
     async_graphql::Error::new(e.message.clone()).extend_with(|_, ext| ext.set("code", e.code))
 }
@@ -236,11 +237,11 @@ async fn patterns_page(
     app: &App,
     session: &Session,
     selector: &g::PageFilter,
-) -> Result<g::PatternPage, ApiError> {
+) -> Result<g::PatternPageResult, ApiError> {
     let listing = pg::page_filter(selector)?;
     let (patterns, total) = app.designs.list(session, &[], &listing).await?;
     let (page, page_size, total_count) = pg::page_numbers(&listing, total);
-    Ok(g::PatternPage {
+    Ok(g::PatternPageResult {
         page,
         page_size,
         total_count,
@@ -248,24 +249,133 @@ async fn patterns_page(
     })
 }
 
-fn pattern_out(p: models::Pattern) -> g::Pattern {
-    g::Pattern {
+fn pattern_out(p: models::Pattern) -> g::PatternResult {
+    g::PatternResult {
         id: p.id,
         name: p.name,
         pattern_file: p.pattern_file,
+        owner: p.user_id.clone(),
         user_id: p.user_id,
         visibility: p.visibility.to_string(),
         catalog_data: map_of(p.catalog_data),
         components_count: pg::int(p.components_count),
         created_at: g::Time(p.created_at),
         updated_at: g::Time(p.updated_at),
+        location: no_location(),
+        can_support: true,
+        errmsg: None,
+        r#type: g::NullString {
+            string: String::new(),
+            valid: false,
+        },
     }
+}
+
+fn no_location() -> g::Location {
+    g::Location {
+        branch: None,
+        host: None,
+        path: None,
+        r#type: None,
+    }
+}
+
+/// Meshery's empty pages of what this server does not keep (filters, applications).
+fn empty_filters(selector: &g::PageFilter) -> Result<g::FilterPage, ApiError> {
+    let listing = pg::page_filter(selector)?;
+    let (page, page_size, total_count) = pg::page_numbers(&listing, 0);
+    Ok(g::FilterPage {
+        page,
+        page_size,
+        total_count,
+        filters: Vec::new(),
+    })
+}
+
+fn empty_applications(selector: &g::PageFilter) -> Result<g::ApplicationPage, ApiError> {
+    let listing = pg::page_filter(selector)?;
+    let (page, page_size, total_count) = pg::page_numbers(&listing, 0);
+    Ok(g::ApplicationPage {
+        page,
+        page_size,
+        total_count,
+        applications: Vec::new(),
+    })
+}
+
+/// What `subscribeConfiguration` sends for its selectors.
+struct Selectors {
+    patterns: Option<g::PageFilter>,
+    filters: Option<g::PageFilter>,
+    applications: Option<g::PageFilter>,
+}
+
+impl Selectors {
+    async fn page(&self, app: &App, session: &Session) -> Result<g::ConfigurationPage, ApiError> {
+        Ok(g::ConfigurationPage {
+            patterns: match &self.patterns {
+                Some(s) => Some(patterns_page(app, session, s).await?),
+                None => None,
+            },
+            filters: self.filters.as_ref().map(empty_filters).transpose()?,
+            applications: self
+                .applications
+                .as_ref()
+                .map(empty_applications)
+                .transpose()?,
+        })
+    }
+}
+
+/// A catalog selector's text (Meshery's UI sends page and pagesize as numbers).
+fn selector_text(field: &str, v: &Option<g::StringOrNumber>) -> Result<Option<String>, ApiError> {
+    match v.as_ref().map(|v| &v.0) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{field} must be a string or a number, not {other}"
+        ))),
+    }
+}
+
+/// The catalog's listing from Meshery's `CatalogSelector` (pagesize 0 or absent: all).
+fn catalog_listing(
+    selector: Option<&g::CatalogSelector>,
+) -> Result<crate::store::Listing, ApiError> {
+    let (page, size, search, order) = match selector {
+        None => (None, None, None, None),
+        Some(s) => (
+            selector_text("page", &s.page)?,
+            selector_text("pagesize", &s.pagesize)?,
+            s.search.clone(),
+            s.order.clone(),
+        ),
+    };
+    let size = match size.as_deref().map(str::trim) {
+        None | Some("") | Some("0") => "all".to_string(),
+        Some(s) => s.to_string(),
+    };
+    let page = match page.as_deref().map(str::trim) {
+        None | Some("") => "0".to_string(),
+        Some(p) => p.to_string(),
+    };
+    let order = order.filter(|o| !o.trim().is_empty());
+    pg::page_filter(&g::PageFilter {
+        page,
+        page_size: size,
+        order: Some(order.unwrap_or_else(|| "updated_at desc".to_string())),
+        search,
+        from: None,
+        to: None,
+        updated_after: None,
+    })
 }
 
 fn event_out(e: models::Event) -> g::Event {
     g::Event {
         id: e.id,
-        user_id: e.user_id,
+        user_id: e.user_id.clone(),
         system_id: e.system_id,
         category: e.category,
         action: e.action,
@@ -276,6 +386,9 @@ fn event_out(e: models::Event) -> g::Event {
         status: e.status.to_string(),
         created_at: g::Time(e.created_at),
         updated_at: g::Time(e.updated_at),
+        owner: e.user_id,
+        operation_id: String::new(),
+        deleted_at: None,
     }
 }
 
@@ -410,7 +523,7 @@ impl g::QueryResolver for Resolver {
         &self,
         ctx: &Context<'_>,
         selector: g::PageFilter,
-    ) -> GqlResult<g::PatternPage> {
+    ) -> GqlResult<g::PatternPageResult> {
         let app = &self.0;
         patterns_page(
             app,
@@ -440,6 +553,211 @@ impl g::QueryResolver for Resolver {
             total_count,
             events: events.into_iter().map(event_out).collect(),
         })
+    }
+
+    async fn get_available_namespaces(
+        &self,
+        ctx: &Context<'_>,
+        k8s_cluster_ids: Option<Vec<String>>,
+    ) -> GqlResult<Vec<g::NameSpace>> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
+            .await?
+            .owner();
+        gc::namespaces(&self.0, &owner, k8s_cluster_ids)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn get_operator_status(
+        &self,
+        ctx: &Context<'_>,
+        connection_id: String,
+    ) -> GqlResult<Option<g::MesheryControllersStatusListItem>> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        gc::operator(&self.0, &owner, &connection_id)
+            .await
+            .map(Some)
+            .map_err(gql_error)
+    }
+
+    async fn get_meshsync_status(
+        &self,
+        ctx: &Context<'_>,
+        connection_id: String,
+    ) -> GqlResult<g::OperatorControllerStatus> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        gc::meshsync(&self.0, &owner, &connection_id)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn get_nats_status(
+        &self,
+        ctx: &Context<'_>,
+        connection_id: String,
+    ) -> GqlResult<g::OperatorControllerStatus> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        gc::broker(&self.0, &owner, &connection_id)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn deploy_meshsync(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_id: String,
+    ) -> GqlResult<g::Status> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        gc::context_status(&self.0, &owner, &k8scontext_id, false)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn connect_to_nats(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_id: String,
+    ) -> GqlResult<g::Status> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        gc::context_status(&self.0, &owner, &k8scontext_id, true)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn resync_cluster(
+        &self,
+        ctx: &Context<'_>,
+        selector: Option<g::ReSyncActions>,
+        k8scontext_id: String,
+    ) -> GqlResult<g::Status> {
+        let owner = session_for(ctx, &self.0, &rest::UPDATE_CONNECTION)
+            .await?
+            .owner();
+        gc::resync(&self.0, &owner, selector, &k8scontext_id)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn get_kubectl_describe(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        kind: String,
+        namespace: String,
+    ) -> GqlResult<g::KctlDescribeDetails> {
+        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCE)
+            .await?
+            .owner();
+        gc::describe(&self.0, &owner, &name, &kind, &namespace)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn fetch_pattern_catalog_content(
+        &self,
+        ctx: &Context<'_>,
+        selector: Option<g::CatalogSelector>,
+    ) -> GqlResult<Vec<g::CatalogPattern>> {
+        session_for(ctx, &self.0, &rest::LIST_PATTERNS).await?;
+        let listing = catalog_listing(selector.as_ref()).map_err(gql_error)?;
+        let (patterns, _) = self.0.designs.catalog(&listing).await.map_err(gql_error)?;
+        Ok(patterns
+            .into_iter()
+            .map(|p| g::CatalogPattern {
+                id: async_graphql::ID(p.id),
+                name: p.name,
+                owner: p.user_id.clone(),
+                user_id: p.user_id,
+                pattern_file: p.pattern_file,
+                location: no_location(),
+                visibility: p.visibility.to_string(),
+                catalog_data: Some(map_of(p.catalog_data)),
+                created_at: Some(crate::store::stamp(p.created_at)),
+                updated_at: Some(crate::store::stamp(p.updated_at)),
+            })
+            .collect())
+    }
+
+    async fn fetch_filter_catalog_content(
+        &self,
+        ctx: &Context<'_>,
+        selector: Option<g::CatalogSelector>,
+    ) -> GqlResult<Vec<g::CatalogFilter>> {
+        session_for(ctx, &self.0, &rest::LIST_PATTERNS).await?;
+        // Checked as the design catalog's, though no filter is kept to list.
+        catalog_listing(selector.as_ref()).map_err(gql_error)?;
+        Ok(Vec::new())
+    }
+
+    async fn get_mesh_model_summary(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::MeshModelSummarySelector,
+    ) -> GqlResult<g::MeshModelSummary> {
+        session(ctx)?;
+        model_summary(&self.0, &selector).map_err(gql_error)
+    }
+
+    async fn fetch_telemetry_components(
+        &self,
+        ctx: &Context<'_>,
+        contexts: Option<Vec<String>>,
+    ) -> GqlResult<Vec<Option<g::TelemetryComp>>> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        gc::telemetry(&self.0, &owner, contexts)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn get_available_addons(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<Vec<g::AddonList>> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        gc::addons(&self.0, &owner, filter).await.map_err(gql_error)
+    }
+
+    async fn get_control_planes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<Vec<g::ControlPlane>> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        Ok(gc::planes(&self.0, &owner, filter)
+            .await
+            .map_err(gql_error)?
+            .0)
+    }
+
+    async fn get_data_planes(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<Vec<g::DataPlane>> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        Ok(gc::planes(&self.0, &owner, filter)
+            .await
+            .map_err(gql_error)?
+            .1)
     }
 
     async fn perf_runs(&self, ctx: &Context<'_>) -> GqlResult<Vec<g::PerfRun>> {
@@ -628,7 +946,7 @@ impl g::MutationResolver for Resolver {
         &self,
         ctx: &Context<'_>,
         input: g::PatternInput,
-    ) -> GqlResult<g::Pattern> {
+    ) -> GqlResult<g::PatternResult> {
         let app = &self.0;
         let visibility = input
             .visibility
@@ -682,6 +1000,31 @@ impl g::MutationResolver for Resolver {
             ))));
         }
         Ok(input.id)
+    }
+
+    async fn change_operator_status(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<g::OperatorStatusInput>,
+    ) -> GqlResult<g::Status> {
+        let session = session_for(ctx, &self.0, &rest::UPDATE_CONNECTION).await?;
+        gc::change_operator(&self.0, session, input)
+            .await
+            .map_err(gql_error)
+    }
+
+    async fn change_adapter_status(
+        &self,
+        ctx: &Context<'_>,
+        input: Option<g::AdapterStatusInput>,
+    ) -> GqlResult<g::Status> {
+        session(ctx)?;
+        let adapter = input.map(|i| i.adapter).unwrap_or_default();
+        Err(gql_error(ApiError::new(
+            501,
+            codes::NOT_SUPPORTED,
+            format!("meshery-rs runs no Meshery adapters, so adapter {adapter:?} cannot be deployed or undeployed"),
+        ).remedy("Deploy a mesh with a design (deployPattern) instead.")))
     }
 
     async fn update_user_prefs(
@@ -841,13 +1184,39 @@ impl g::SubscriptionResolver for Resolver {
     async fn subscribe_configuration(
         &self,
         ctx: &Context<'_>,
-        selector: g::PageFilter,
+        pattern_selector: Option<g::PageFilter>,
+        filter_selector: Option<g::PageFilter>,
+        application_selector: Option<g::PageFilter>,
+        selector: Option<g::PageFilter>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ConfigurationPage>>>> {
         let app = self.0.clone();
         let session = session_for(ctx, &self.0, &rest::LIST_PATTERNS)
             .await?
             .clone();
-        pg::page_filter(&selector).map_err(gql_error)?;
+        let selectors = Arc::new(Selectors {
+            patterns: pattern_selector.or(selector),
+            filters: filter_selector,
+            applications: application_selector,
+        });
+        if selectors.patterns.is_none()
+            && selectors.filters.is_none()
+            && selectors.applications.is_none()
+        {
+            return Err(gql_error(ApiError::bad_request(
+                "give patternSelector (or selector), filterSelector or applicationSelector",
+            )));
+        }
+        // Checked now, so a bad selector fails the subscription instead of each page.
+        for s in [
+            &selectors.patterns,
+            &selectors.filters,
+            &selectors.applications,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            pg::page_filter(s).map_err(gql_error)?;
+        }
         let changes = app.designs.changes();
         let pages = pg::live_page(
             app,
@@ -855,14 +1224,241 @@ impl g::SubscriptionResolver for Resolver {
             changes,
             |owner: &Option<String>, me: &str| owner.as_deref().is_none_or(|o| o == me),
             move |app: App, session: Session| -> futures_util::future::BoxFuture<'static, _> {
-                let selector = selector.clone();
-                Box::pin(async move {
-                    let patterns = patterns_page(&app, &session, &selector).await?;
-                    Ok(g::ConfigurationPage { patterns })
-                })
+                let selectors = selectors.clone();
+                Box::pin(async move { selectors.page(&app, &session).await })
             },
         );
         Ok(pages.map(|p| p.map(Arc::new).map_err(gql_error)).boxed())
+    }
+
+    async fn subscribe_k8s_context(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::PageFilter,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::K8sContextsPage>>>> {
+        let app = self.0.clone();
+        let session = session_for(ctx, &self.0, &rest::LIST_K8S_CONTEXTS)
+            .await?
+            .clone();
+        let changes = app.inventory.changes();
+        let first = gc::contexts_page(&app, &session, &selector)
+            .await
+            .map_err(gql_error)?;
+        let owner = session.owner();
+        Ok(gc::live(
+            app,
+            owner,
+            None,
+            first,
+            move |app, _| {
+                let (session, selector) = (session.clone(), selector.clone());
+                Box::pin(async move { gc::contexts_page(&app, &session, &selector).await })
+            },
+            changes,
+        )
+        .map(|r| r.map_err(gql_error))
+        .boxed())
+    }
+
+    async fn subscribe_meshery_controllers_status(
+        &self,
+        ctx: &Context<'_>,
+        connection_ids: Option<Vec<String>>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::MesheryControllersStatusListItem>>>>>
+    {
+        let app = self.0.clone();
+        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
+            .await?
+            .owner();
+        let wanted = gc::contexts(connection_ids);
+        let changes = app.inventory.changes();
+        let first = gc::controllers(&app, &owner, wanted.as_deref())
+            .await
+            .map_err(gql_error)?;
+        let full = gc::live(
+            app,
+            owner,
+            None,
+            first,
+            move |app, owner| {
+                let wanted = wanted.clone();
+                Box::pin(async move { gc::controllers(&app, &owner, wanted.as_deref()).await })
+            },
+            changes,
+        )
+        .map(|r| r.map_err(gql_error))
+        .boxed();
+        // Meshery sends the whole list once, then only the items that changed.
+        let mut last: Vec<g::MesheryControllersStatusListItem> = Vec::new();
+        Ok(full
+            .map(move |now| {
+                now.map(|now| {
+                    let changed: Vec<_> = if last.is_empty() {
+                        now.to_vec()
+                    } else {
+                        now.iter().filter(|i| !last.contains(i)).cloned().collect()
+                    };
+                    last = now.to_vec();
+                    Arc::new(changed)
+                })
+            })
+            .filter(|items| std::future::ready(items.as_ref().map_or(true, |i| !i.is_empty())))
+            .boxed())
+    }
+
+    async fn subscribe_mesh_model_summary(
+        &self,
+        ctx: &Context<'_>,
+        selector: g::MeshModelSummarySelector,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::MeshModelSummary>>>> {
+        session(ctx)?;
+        let app = self.0.clone();
+        // Subscribed before the first answer is read: no change falls in between.
+        let notices = app.bus.notices(crate::bus::Topic::Registry);
+        let first = model_summary(&app, &selector).map_err(gql_error)?;
+        let stop = app.inventory.stopping();
+        let next =
+            futures_util::stream::unfold((first.clone(), notices), move |(last, mut notices)| {
+                let (stop, app, selector) = (stop.clone(), app.clone(), selector.clone());
+                async move {
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return None,
+                            n = notices.recv() => {
+                                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = n {
+                                    return None;
+                                }
+                            }
+                        }
+                        match model_summary(&app, &selector) {
+                            Ok(now) if now == last => continue,
+                            Ok(now) => {
+                                return Some((Ok(Arc::new(now.clone())), (now, notices)));
+                            }
+                            Err(e) => return Some((Err(gql_error(e)), (last, notices))),
+                        }
+                    }
+                }
+            });
+        Ok(
+            futures_util::stream::once(std::future::ready(Ok(Arc::new(first))))
+                .chain(next)
+                .boxed(),
+        )
+    }
+
+    async fn listen_to_mesh_sync_events(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_ids: Option<Vec<String>>,
+    ) -> GqlResult<
+        BoxStream<'static, GqlResult<Arc<Option<g::OperatorControllerStatusPerK8sContext>>>>,
+    > {
+        per_context(self, ctx, k8scontext_ids, |app, owner, id| {
+            Box::pin(async move { gc::meshsync_of_context(&app, &owner, &id).await })
+        })
+        .await
+    }
+
+    async fn listen_to_operator_state(
+        &self,
+        ctx: &Context<'_>,
+        k8scontext_ids: Option<Vec<String>>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Option<g::OperatorStatusPerK8sContext>>>>> {
+        per_context(self, ctx, k8scontext_ids, |app, owner, id| {
+            Box::pin(async move { gc::operator_of_context(&app, &owner, &id).await })
+        })
+        .await
+    }
+
+    async fn subscribe_broker_connection(
+        &self,
+        ctx: &Context<'_>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<bool>>>> {
+        session(ctx)?;
+        // The broker is the server itself: up for as long as this stream can be read.
+        Ok(
+            futures_util::stream::once(std::future::ready(Ok(Arc::new(true))))
+                .chain(futures_util::stream::pending())
+                .boxed(),
+        )
+    }
+
+    async fn listen_to_addon_state(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::AddonList>>>>> {
+        let (app, owner) = self.infra(ctx).await?;
+        let changes = app.inventory.changes();
+        let first = gc::addons(&app, &owner, filter.clone())
+            .await
+            .map_err(gql_error)?;
+        Ok(gc::live(
+            app,
+            owner,
+            None,
+            first,
+            move |app, owner| {
+                let filter = filter.clone();
+                Box::pin(async move { gc::addons(&app, &owner, filter).await })
+            },
+            changes,
+        )
+        .map(|r| r.map_err(gql_error))
+        .boxed())
+    }
+
+    async fn listen_to_control_plane_state(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::ControlPlane>>>>> {
+        let (app, owner) = self.infra(ctx).await?;
+        let changes = app.inventory.changes();
+        let first = gc::planes(&app, &owner, filter.clone())
+            .await
+            .map_err(gql_error)?
+            .0;
+        Ok(gc::live(
+            app,
+            owner,
+            None,
+            first,
+            move |app, owner| {
+                let filter = filter.clone();
+                Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.0) })
+            },
+            changes,
+        )
+        .map(|r| r.map_err(gql_error))
+        .boxed())
+    }
+
+    async fn listen_to_data_plane_state(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<g::ServiceMeshFilter>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::DataPlane>>>>> {
+        let (app, owner) = self.infra(ctx).await?;
+        let changes = app.inventory.changes();
+        let first = gc::planes(&app, &owner, filter.clone())
+            .await
+            .map_err(gql_error)?
+            .1;
+        Ok(gc::live(
+            app,
+            owner,
+            None,
+            first,
+            move |app, owner| {
+                let filter = filter.clone();
+                Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.1) })
+            },
+            changes,
+        )
+        .map(|r| r.map_err(gql_error))
+        .boxed())
     }
 
     async fn subscribe_events(
@@ -887,6 +1483,111 @@ impl g::SubscriptionResolver for Resolver {
             .follow(session(ctx)?)
             .map(|p| p.map(|p| Arc::new(prefs_out(p))).map_err(gql_error))
             .boxed())
+    }
+}
+
+impl Resolver {
+    /// The app and owner of a field over the user's cluster objects.
+    async fn infra(&self, ctx: &Context<'_>) -> GqlResult<(App, String)> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        Ok((self.0.clone(), owner))
+    }
+}
+
+/// Meshery's per-context streams (`listenToOperatorState`, `listenToMeshSyncEvents`):
+/// each named context's value now, then again whenever it changes.
+async fn per_context<T>(
+    resolver: &Resolver,
+    ctx: &Context<'_>,
+    ids: Option<Vec<String>>,
+    value: impl Fn(App, String, String) -> futures_util::future::BoxFuture<'static, Result<T, ApiError>>
+    + Send
+    + Sync
+    + Copy
+    + 'static,
+) -> GqlResult<BoxStream<'static, GqlResult<Arc<Option<T>>>>>
+where
+    T: PartialEq + Clone + Send + Sync + 'static,
+{
+    let app = resolver.0.clone();
+    let owner = session_for(ctx, &app, &rest::GET_CONNECTION).await?.owner();
+    let ids: Vec<String> = match gc::contexts(ids) {
+        Some(ids) if !(ids.len() == 1 && ids[0] == "all") => ids,
+        _ => gc::rows(&app, &owner)
+            .await
+            .map_err(gql_error)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    };
+    let mut streams = Vec::new();
+    for id in ids {
+        let changes = app.inventory.changes();
+        let first = value(app.clone(), owner.clone(), id.clone())
+            .await
+            .map_err(gql_error)?;
+        let contexts = Some(vec![id.clone()]);
+        streams.push(
+            gc::live(
+                app.clone(),
+                owner.clone(),
+                contexts,
+                first,
+                move |app, owner| value(app, owner, id.clone()),
+                changes,
+            )
+            .map(|r| r.map_err(gql_error))
+            .boxed(),
+        );
+    }
+    Ok(futures_util::stream::select_all(streams)
+        .map(|v| v.map(|v| Arc::new(Some((*v).clone()))))
+        .boxed())
+}
+
+/// How many components or relationships each model of the registry has.
+fn model_summary(
+    app: &App,
+    selector: &g::MeshModelSummarySelector,
+) -> Result<g::MeshModelSummary, ApiError> {
+    let mut components = std::collections::BTreeMap::<String, i32>::new();
+    let mut relationships = std::collections::BTreeMap::<String, i32>::new();
+    for m in app.registry.models(None, None, None) {
+        *components.entry(m.name.clone()).or_default() +=
+            i32::try_from(m.components.len()).unwrap_or(i32::MAX);
+        *relationships.entry(m.name.clone()).or_default() +=
+            i32::try_from(m.relationships.len()).unwrap_or(i32::MAX);
+    }
+    let list = |counts: std::collections::BTreeMap<String, i32>| {
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect::<Vec<_>>()
+    };
+    match selector.r#type.trim() {
+        "components" => Ok(g::MeshModelSummary {
+            components: Some(
+                list(components)
+                    .into_iter()
+                    .map(|(name, count)| g::MeshModelComponent { name, count })
+                    .collect(),
+            ),
+            relationships: None,
+        }),
+        "relationships" => Ok(g::MeshModelSummary {
+            components: None,
+            relationships: Some(
+                list(relationships)
+                    .into_iter()
+                    .map(|(name, count)| g::MeshModelRelationship { name, count })
+                    .collect(),
+            ),
+        }),
+        other => Err(ApiError::bad_request(format!(
+            "selector type {other:?}: use components or relationships"
+        ))),
     }
 }
 

@@ -367,6 +367,36 @@ impl Inventory {
         .boxed()
     }
 
+    /// Whether the inventory runs at all (`Options::enabled`).
+    pub fn enabled(&self) -> bool {
+        self.0.options.enabled
+    }
+
+    /// Lists a context again from the start (Meshery's resync): its supervisor here stops
+    /// and the next reconcile starts a new one, whose lists sweep what is gone. With
+    /// `clear`, what the inventory holds of it is dropped first. A context another replica
+    /// watches is only cleared: that replica lists it again when its watch restarts.
+    pub async fn resync(&self, owner: &str, context_id: &str, clear: bool) -> Result<(), Internal> {
+        let running = self
+            .0
+            .running
+            .lock()
+            .remove(&(owner.to_string(), context_id.to_string()));
+        if let Some(r) = running {
+            r.cancel.cancel();
+            let _ = r.task.await;
+        }
+        if clear {
+            self.0
+                .store
+                .drop_inventory(owner, context_id, None)
+                .await
+                .or_internal("clearing an inventory")?;
+        }
+        self.context_changed(owner, context_id).await;
+        Ok(())
+    }
+
     /// How many contexts this replica watches now.
     pub fn watching(&self) -> usize {
         self.0

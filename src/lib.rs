@@ -26,6 +26,7 @@ pub mod events;
 pub mod extensions;
 pub mod fault;
 pub mod gql;
+pub mod gql_clusters;
 pub mod gql_groups;
 pub mod gql_limits;
 pub mod gql_perf;

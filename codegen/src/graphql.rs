@@ -90,19 +90,18 @@ const BUILT_IN_SCALARS: [&str; 5] = ["String", "Int", "Float", "Boolean", "ID"];
 /// Every type a field or argument names is defined, and no directive is used or defined:
 /// the generator does not carry directives into the schema, so one would be dropped
 /// silently (and an unknown type would only fail later, in the generated Rust).
-/// The field a snake_case field `name` spells another way (`page_size` for `pageSize`),
-/// if the type has one; a field with no upper case letter spells nothing else.
+/// The field that `name` spells another way: an earlier field of the type with the same
+/// snake_case (`pageSize` for `page_size`, `userId` for `userID`), if there is one.
 fn alias_target<'a>(
     fields: &'a [async_graphql_parser::Positioned<async_graphql_parser::types::FieldDefinition>],
     name: &str,
 ) -> Option<&'a async_graphql_parser::types::FieldDefinition> {
-    if !name.contains('_') {
-        return None;
-    }
+    let snake = name.to_snake_case();
     fields
         .iter()
         .map(|f| &f.node)
-        .find(|f| f.name.node.as_str() != name && f.name.node.to_snake_case() == name)
+        .take_while(|f| f.name.node.as_str() != name)
+        .find(|f| f.name.node.to_snake_case() == snake)
 }
 
 fn check_names(file: &str, doc: &ServiceDocument) -> Result<()> {
@@ -212,7 +211,7 @@ fn rust_type(ty: &Type) -> TokenStream {
             "Boolean" => quote!(bool),
             "ID" => quote!(::async_graphql::ID),
             other => {
-                let ident = format_ident!("{}", other);
+                let ident = type_ident(other);
                 quote!(#ident)
             }
         },
@@ -242,8 +241,18 @@ fn no_default(sdl: &Sdl, place: &str, v: &InputValueDefinition) -> Result<()> {
     Ok(())
 }
 
+/// The Rust name of a GraphQL type: its own, or in PascalCase when it has underscores
+/// (Meshery's `Container_Status`); the GraphQL name stays as written.
+fn type_ident(name: &str) -> proc_macro2::Ident {
+    if name.contains('_') {
+        format_ident!("{}", name.to_pascal_case())
+    } else {
+        format_ident!("{}", name)
+    }
+}
+
 fn scalar(name: &str, doc: TokenStream) -> TokenStream {
-    let ident = format_ident!("{}", name);
+    let ident = type_ident(name);
     if name == "Time" {
         return quote! {
             #doc
@@ -386,7 +395,7 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
     let mut registrations = Vec::new();
     for t in sdl.types() {
         let name = t.name.node.as_str();
-        let ident = format_ident!("{}", name);
+        let ident = type_ident(name);
         let doc = doc_attr(&description(&t.description));
         if t.extend {
             return Err(Error::new(
@@ -466,15 +475,16 @@ pub fn generate(sdl: &Sdl) -> Result<String> {
                     let fident = crate::ident(&fname.to_snake_case());
                     let ty = rust_type(&f.ty.node);
                     let fdoc = doc_attr(&description(&f.description));
-                    // A snake_case field spelling another field of the type (Meshery's
-                    // older names, `page_size` for `pageSize`) answers that field's value.
+                    // A field spelling an earlier field of the type another way (Meshery's
+                    // names: `page_size` for `pageSize`, `userID` for `userId`) answers
+                    // that field's value.
                     if let Some(target) = alias_target(&o.fields, fname) {
                         if target.ty.node != f.ty.node {
                             return Err(Error::new(
                                 &sdl.file,
                                 format!("{name}.{fname}"),
                                 format!(
-                                    "spells {name}.{} in snake_case, so it must have its type",
+                                    "spells {name}.{} another way, so it must have its type",
                                     target.name.node
                                 ),
                             ));

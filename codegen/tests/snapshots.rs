@@ -156,7 +156,7 @@ fn sdl_errors_name_the_file_and_place() {
         ),
         (
             SDL.replace("owner_id: String!", "owner_id: String"),
-            "Pet.owner_id: spells Pet.ownerId in snake_case, so it must have its type",
+            "Pet.owner_id: spells Pet.ownerId another way, so it must have its type",
         ),
     ] {
         let err = generate(SPEC, &sdl).unwrap_err().to_string();

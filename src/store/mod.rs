@@ -1337,6 +1337,21 @@ impl Store {
         extra_value: Option<&str>,
         listing: &Listing,
     ) -> Result<(Vec<String>, i64), StoreError> {
+        self.page_where(table, "owner = $1", extra, owner, extra_value, listing)
+            .await
+    }
+
+    /// `page` with another condition than the owner on `$1` (`scope`).
+    async fn page_where(
+        &self,
+        table: &'static str,
+        scope: &'static str,
+        extra: &'static str,
+        first: &str,
+        extra_value: Option<&str>,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        let owner = first;
         let column = match listing.order.0 {
             "name" => "name",
             _ => "created_at",
@@ -1345,7 +1360,7 @@ impl Store {
         // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
         let like_op = self.sql("LIKE", "ILIKE");
         let filter = format!(
-            "owner = $1 AND {extra} AND ($3 IS NULL OR name {like_op} $3 ESCAPE '\\')
+            "{scope} AND {extra} AND ($3 IS NULL OR name {like_op} $3 ESCAPE '\\')
              AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)"
         );
         let search = listing
@@ -1698,6 +1713,22 @@ impl Store {
             ),
             owner,
             Some(&filter),
+            listing,
+        )
+        .await
+    }
+
+    /// Every user's published designs (the catalog).
+    pub async fn published_patterns(
+        &self,
+        listing: &Listing,
+    ) -> Result<(Vec<String>, i64), StoreError> {
+        self.page_where(
+            "patterns",
+            "visibility = $1",
+            "$2 IS NULL",
+            "published",
+            None,
             listing,
         )
         .await

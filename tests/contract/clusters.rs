@@ -786,3 +786,156 @@ async fn connections_take_meshery_payloads() {
     );
     server.finish().await;
 }
+
+/// POSTs a GraphQL operation as Meshery's UI does; the whole answer.
+async fn graphql(server: &TestServer, query: &str, variables: Value) -> Value {
+    server
+        .http()
+        .post(server.url("/api/system/graphql/query"))
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+const CONTROLLERS: &str = "query ($id: String!) {
+  operator: getOperatorStatus(connectionID: $id) { controller status connectionID contextId }
+  meshsync: getMeshsyncStatus(connectionID: $id) { name status contextID }
+  broker: getNatsStatus(connectionID: $id) { name status }
+}";
+
+#[tokio::test]
+async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
+    let api = KubeApi::start(Some("controllers-token")).await;
+    api.seed(&[json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "grafana", "namespace": "monitoring"},
+        "spec": {"ports": [{"port": 3000}]}})]);
+    let server = TestServer::start_with(|c| {
+        c.inventory.probe = Duration::from_millis(500);
+        c.inventory.lease = Duration::from_secs(3);
+    })
+    .await;
+    let client = server.client();
+    let context = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("lab"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .contexts()
+        .remove(0);
+    let page = client.list_connections().send().await.unwrap().into_inner();
+    let id = page.connections[0].id.clone();
+    let namespaces =
+        "query ($ids: [String!]) { getAvailableNamespaces(k8sClusterIDs: $ids) { namespace } }";
+    until(Duration::from_secs(10), "namespaces listed", || async {
+        let got = graphql(&server, namespaces, json!({"ids": [context.id]})).await;
+        let names = got["data"]["getAvailableNamespaces"].to_string();
+        names.contains("\"monitoring\"").then_some(())
+    })
+    .await;
+
+    // Connected: MeshSync runs and the broker carries its objects, as the UI tests them.
+    let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+    assert_eq!(
+        status["data"],
+        json!({
+            "operator": {"controller": "OPERATOR", "status": "DEPLOYED", "connectionID": id, "contextId": context.id},
+            "meshsync": {"name": "MeshSync", "status": "Running", "contextID": context.id},
+            "broker": {"name": "MesheryBroker", "status": "Connected"},
+        }),
+        "{status}"
+    );
+    let unknown = graphql(
+        &server,
+        CONTROLLERS,
+        json!({"id": uuid::Uuid::new_v4().to_string()}),
+    )
+    .await;
+    assert!(
+        unknown["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no Kubernetes connection")),
+        "{unknown}"
+    );
+
+    // Telemetry from the inventory: the Service, its spec as JSON text.
+    let telemetry = graphql(
+        &server,
+        "{ fetchTelemetryComponents { name spec status } }",
+        json!({}),
+    )
+    .await;
+    let comps = telemetry["data"]["fetchTelemetryComponents"]
+        .as_array()
+        .unwrap();
+    assert_eq!(comps.len(), 1, "{telemetry}");
+    assert_eq!(comps[0]["name"], "grafana");
+    let spec: Value = serde_json::from_str(comps[0]["spec"].as_str().unwrap()).unwrap();
+    assert_eq!(spec["ports"][0]["port"], 3000);
+
+    // Switching the operator off puts the connection in maintenance: nothing runs.
+    let switch = "mutation ($input: OperatorStatusInput) { changeOperatorStatus(input: $input) }";
+    let off = graphql(
+        &server,
+        switch,
+        json!({"input": {"targetStatus": "DISABLED", "contextID": context.id}}),
+    )
+    .await;
+    assert_eq!(off["data"]["changeOperatorStatus"], "PROCESSING", "{off}");
+    assert_eq!(connection(&client, &id).await.status, CS::Maintenance);
+    let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+    assert_eq!(status["data"]["operator"]["status"], "NOTDEPLOYED");
+    assert_eq!(status["data"]["meshsync"]["status"], "Not Deployed");
+
+    // On again, with the UI's DEPLOYED: connected once the inventory reaches the cluster.
+    let on = graphql(
+        &server,
+        switch,
+        json!({"input": {"targetStatus": "DEPLOYED", "contextID": context.id}}),
+    )
+    .await;
+    assert_eq!(on["data"]["changeOperatorStatus"], "PROCESSING", "{on}");
+    until(
+        Duration::from_secs(10),
+        "MeshSync running again",
+        || async {
+            let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+            (status["data"]["meshsync"]["status"] == "Running").then_some(())
+        },
+    )
+    .await;
+
+    // A resync that clears the inventory lists the cluster again.
+    let resync = graphql(
+        &server,
+        "query ($ctx: String!) { resyncCluster(selector: {clearDB: \"true\", ReSync: \"true\", hardReset: \"false\"}, k8scontextID: $ctx) }",
+        json!({"ctx": context.id}),
+    )
+    .await;
+    assert_eq!(resync["data"]["resyncCluster"], "PROCESSING", "{resync}");
+    until(Duration::from_secs(10), "listed again", || async {
+        let got = graphql(&server, namespaces, json!({"ids": [context.id]})).await;
+        got["data"]["getAvailableNamespaces"]
+            .to_string()
+            .contains("\"monitoring\"")
+            .then_some(())
+    })
+    .await;
+
+    // Adapters are Meshery's separate services: a clear refusal.
+    let adapter = graphql(
+        &server,
+        "mutation { changeAdapterStatus(input: {targetStatus: ENABLED, targetPort: \"10000\", adapter: \"meshery-istio\"}) }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        adapter["errors"][0]["extensions"]["code"], "meshery-server-1016",
+        "{adapter}"
+    );
+}

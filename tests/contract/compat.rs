@@ -418,6 +418,13 @@ impl Fixtures {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        // The catalog (published designs) holds one.
+        json(http.post(server.url("/api/pattern")).json(&json!({
+            "name": "compat-catalog",
+            "patternFile": text,
+            "visibility": "published",
+        })))
+        .await;
         self.set("patternId", Some(&id));
         self.set("patternName", Some("compat-design"));
         self.set(
@@ -492,6 +499,30 @@ impl Fixtures {
 
     /// A cluster: a kubeconfig whose context becomes a connection.
     async fn cluster(&mut self, server: &TestServer) {
+        // A mesh for the UI's dashboard queries: Istio's control plane with its add-ons,
+        // and a workload with its sidecar.
+        self.cluster.seed(&[
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "istiod-5d8c9", "namespace": "istio-system", "labels": {"app": "istiod"}},
+                   "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.22.0"}]},
+                   "status": {"phase": "Running"}}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "grafana", "namespace": "istio-system"},
+                   "spec": {"ports": [{"port": 3000}], "clusterIP": "10.0.0.30"}}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "prometheus", "namespace": "istio-system"},
+                   "spec": {"ports": [{"port": 9090}], "clusterIP": "10.0.0.90"}}),
+            json!({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "productpage-v1", "namespace": "default", "labels": {"app": "productpage"}},
+                   "spec": {"containers": [
+                       {"name": "productpage", "image": "docker.io/istio/examples-bookinfo-productpage-v1:1.18.0"},
+                       {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22.0",
+                        "ports": [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}],
+                        "resources": {"limits": {"cpu": "2"}}}]},
+                   "status": {"phase": "Running", "containerStatuses": [
+                       {"name": "istio-proxy", "image": "docker.io/istio/proxyv2:1.22.0", "ready": true,
+                        "restartCount": 0, "started": true, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}}),
+        ]);
         let http = server.http();
         let kubeconfig = self.cluster.kubeconfig("compat-cluster");
         let uploaded = json(

@@ -713,8 +713,12 @@ async fn graphql_saves_fetches_and_streams_designs() {
     ws.send(send(json!({"type": "connection_init", "payload": {}})))
         .await
         .unwrap();
-    let operation =
-        serde_json::to_value(gc::SubscribeConfiguration::build(selector.clone())).unwrap();
+    let operation = serde_json::to_value(gc::SubscribeConfiguration::build(
+        gc::ConfigurationVariables {
+            pattern_selector: selector.selector.clone(),
+        },
+    ))
+    .unwrap();
     let mut pages = Vec::new();
     let mut saved = None;
     while pages.len() < 2 {
@@ -735,7 +739,11 @@ async fn graphql_saves_fetches_and_streams_designs() {
             Some("next") => {
                 let data: gc::SubscribeConfiguration =
                     serde_json::from_value(msg["payload"]["data"].clone()).unwrap();
-                pages.push(data.subscribe_configuration.patterns);
+                pages.push(
+                    data.subscribe_configuration
+                        .patterns
+                        .expect("patternSelector given, patterns sent"),
+                );
                 if saved.is_none() {
                     let mutation = gc::SavePattern::build(gc::SavePatternVariables {
                         input: gc::PatternInput {

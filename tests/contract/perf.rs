@@ -834,7 +834,7 @@ async fn graphql_profiles_runs_progress_and_results() {
     )
     .await;
     assert_eq!(
-        results.next().await.unwrap()["subscribePerfResults"]["totalCount"],
+        results.next().await.unwrap()["subscribePerfResults"]["total_count"],
         0
     );
 
@@ -863,11 +863,11 @@ async fn graphql_profiles_runs_progress_and_results() {
     let last = last.expect("frames");
     assert_eq!(last["status"], "success", "{last}");
     let result_id = last["result"]["id"].as_str().unwrap().to_string();
-    assert_eq!(last["result"]["runnerResults"]["RequestedQPS"], "40");
+    assert_eq!(last["result"]["runner_results"]["RequestedQPS"], "40");
 
     // The results subscription shows the new result.
     let page = results.next().await.unwrap();
-    assert_eq!(page["subscribePerfResults"]["totalCount"], 1);
+    assert_eq!(page["subscribePerfResults"]["total_count"], 1);
     assert_eq!(
         page["subscribePerfResults"]["results"][0]["id"],
         result_id.as_str()

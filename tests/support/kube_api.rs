@@ -294,6 +294,52 @@ impl KubeApi {
         db.oldest = db.rv;
     }
 
+    /// Adds objects of served kinds at once, as if they had been there all along (no watch
+    /// event), with the namespaces they name. Panics on a kind the server does not serve.
+    pub fn seed(&self, objects: &[Value]) {
+        let mut db = self.inner.db.lock();
+        for object in objects {
+            let api_version = object["apiVersion"].as_str().unwrap_or_default();
+            let kind_name = object["kind"].as_str().unwrap_or_default();
+            let kind = db
+                .kinds
+                .iter()
+                .find(|k| k.api_version() == api_version && k.kind == kind_name)
+                .unwrap_or_else(|| panic!("no kind {api_version} {kind_name}"))
+                .clone();
+            let namespace = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let ns_key = (
+                String::new(),
+                "namespaces".to_string(),
+                String::new(),
+                namespace.clone(),
+            );
+            if kind.namespaced && !db.objects.contains_key(&ns_key) {
+                db.rv += 1;
+                let ns = stamp_new(
+                    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}, "status": {"phase": "Active"}}),
+                    db.rv,
+                );
+                db.objects.insert(ns_key, ns);
+            }
+            db.rv += 1;
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let stamped = stamp_new(object.clone(), db.rv);
+            db.objects.insert(
+                (kind.group.clone(), kind.plural.clone(), namespace, name),
+                stamped,
+            );
+        }
+        db.history.clear();
+        db.oldest = db.rv;
+    }
+
     /// Ends every open watch, as when their time is up; clients watch again from the
     /// resource version they saw (after `compact`, they get 410 and must list again).
     pub fn end_watches(&self) {

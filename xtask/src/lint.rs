@@ -66,6 +66,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "handlers",
             "gql",
             "gql_limits",
+            "gql_clusters",
             "gql_groups",
             "gql_perf",
             "gql_ws",

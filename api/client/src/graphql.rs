@@ -124,18 +124,24 @@ pub struct PerfProfile {
     pub id: String,
     pub name: String,
     pub endpoints: Vec<String>,
+    #[cynic(rename = "load_generators")]
     pub load_generators: Vec<String>,
+    #[cynic(rename = "concurrent_request")]
     pub concurrent_request: i32,
     pub qps: f64,
     pub duration: String,
+    #[cynic(rename = "total_results")]
     pub total_results: i32,
+    #[cynic(rename = "last_run")]
     pub last_run: Option<Time>,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
 pub struct PerfPageProfiles {
     pub page: i32,
+    #[cynic(rename = "page_size")]
     pub page_size: i32,
+    #[cynic(rename = "total_count")]
     pub total_count: i32,
     pub profiles: Vec<PerfProfile>,
 }
@@ -145,7 +151,9 @@ pub struct MesheryResult {
     pub id: String,
     pub name: String,
     pub status: String,
+    #[cynic(rename = "performance_profile")]
     pub performance_profile: String,
+    #[cynic(rename = "runner_results")]
     pub runner_results: Map,
     pub smp: Map,
 }
@@ -153,7 +161,9 @@ pub struct MesheryResult {
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
 pub struct PerfPageResult {
     pub page: i32,
+    #[cynic(rename = "page_size")]
     pub page_size: i32,
+    #[cynic(rename = "total_count")]
     pub total_count: i32,
     pub results: Vec<MesheryResult>,
 }
@@ -287,7 +297,9 @@ pub struct SubscribePerfResults {
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
-    pub user_id: String,
+    /// The user the event is for.
+    pub owner: String,
+    #[cynic(rename = "systemID")]
     pub system_id: String,
     pub category: String,
     pub action: String,
@@ -324,29 +336,35 @@ pub struct SubscribeEvents {
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
-pub struct Pattern {
+pub struct PatternResult {
     pub id: String,
     pub name: String,
+    #[cynic(rename = "pattern_file")]
     pub pattern_file: String,
-    pub user_id: String,
+    pub owner: String,
     pub visibility: String,
+    #[cynic(rename = "catalog_data")]
     pub catalog_data: Map,
     pub components_count: i32,
+    #[cynic(rename = "created_at")]
     pub created_at: Time,
+    #[cynic(rename = "updated_at")]
     pub updated_at: Time,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
-pub struct PatternPage {
+pub struct PatternPageResult {
     pub page: i32,
+    #[cynic(rename = "page_size")]
     pub page_size: i32,
+    #[cynic(rename = "total_count")]
     pub total_count: i32,
-    pub patterns: Vec<Pattern>,
+    pub patterns: Vec<PatternResult>,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
 pub struct ConfigurationPage {
-    pub patterns: PatternPage,
+    pub patterns: Option<PatternPageResult>,
 }
 
 /// `fetchPatterns(selector)`
@@ -354,7 +372,7 @@ pub struct ConfigurationPage {
 #[cynic(graphql_type = "Query", variables = "SelectorVariables")]
 pub struct FetchPatterns {
     #[arguments(selector: $selector)]
-    pub fetch_patterns: PatternPage,
+    pub fetch_patterns: PatternPageResult,
 }
 
 #[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
@@ -380,7 +398,7 @@ pub struct SavePatternVariables {
 #[cynic(graphql_type = "Mutation", variables = "SavePatternVariables")]
 pub struct SavePattern {
     #[arguments(input: $input)]
-    pub save_pattern: Pattern,
+    pub save_pattern: PatternResult,
 }
 
 #[derive(cynic::InputObject, Debug, Clone, Default, PartialEq)]
@@ -433,11 +451,16 @@ pub struct DeployPattern {
     pub deploy_pattern: PatternDeployResult,
 }
 
-/// `subscription { subscribeConfiguration(selector) }`
+#[derive(cynic::QueryVariables, Debug, Clone)]
+pub struct ConfigurationVariables {
+    pub pattern_selector: PageFilter,
+}
+
+/// `subscription { subscribeConfiguration(patternSelector) }`, as Meshery's UI asks.
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
-#[cynic(graphql_type = "Subscription", variables = "SelectorVariables")]
+#[cynic(graphql_type = "Subscription", variables = "ConfigurationVariables")]
 pub struct SubscribeConfiguration {
-    #[arguments(selector: $selector)]
+    #[arguments(patternSelector: $pattern_selector)]
     pub subscribe_configuration: ConfigurationPage,
 }
 
