@@ -108,6 +108,9 @@ struct GqlEntry {
     variables: Value,
     reads: Vec<(String, String)>,
     xfail: Option<String>,
+    /// `empty: {at, why}`: the list at `at` must be empty (the server keeps none of what
+    /// it lists, for the reason given), so the reads inside it are not checked.
+    empty: Option<String>,
 }
 
 const GRAPHQL_FILE: &str = "graphql-ui.yaml";
@@ -129,6 +132,13 @@ fn load_graphql() -> Vec<GqlEntry> {
                 variables: call.get("variables").cloned().unwrap_or(json!({})),
                 reads: strings(&call["reads"]),
                 xfail: s("xfail"),
+                empty: call["empty"].get("at").and_then(Value::as_str).map(|at| {
+                    assert!(
+                        call["empty"]["why"].as_str().is_some_and(|w| !w.is_empty()),
+                        "{id}: empty needs a why"
+                    );
+                    at.to_string()
+                }),
                 id,
             }
         })
@@ -242,7 +252,24 @@ async fn replay_graphql(server: &TestServer, values: &Values, e: &GqlEntry) -> R
         }
         body["data"].clone()
     };
-    let problems = check_reads(&data, &e.reads);
+    let reads: Vec<(String, String)> = match &e.empty {
+        None => e.reads.clone(),
+        Some(at) => {
+            if data.pointer(at).and_then(Value::as_array).map(Vec::len) != Some(0) {
+                return Err(format!(
+                    "{at}: expected an empty list, got {}",
+                    short(&data)
+                ));
+            }
+            let inside = format!("{at}/");
+            e.reads
+                .iter()
+                .filter(|(p, _)| !p.starts_with(&inside))
+                .cloned()
+                .collect()
+        }
+    };
+    let problems = check_reads(&data, &reads);
     if problems.is_empty() {
         Ok(())
     } else {
