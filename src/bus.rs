@@ -39,10 +39,13 @@ pub enum Topic {
     Clusters,
     /// An administrator set the server's log level; the key is the level.
     LogLevel,
+    /// Objects of a cluster changed; the key is `inventory::ObjectNotice` JSON (ids, and
+    /// what a deleted object was).
+    MeshSync,
 }
 
 /// Every topic, in declaration order (`topic as usize` is its place).
-const TOPICS: [Topic; 8] = [
+const TOPICS: [Topic; 9] = [
     Topic::Events,
     Topic::Designs,
     Topic::Prefs,
@@ -51,6 +54,7 @@ const TOPICS: [Topic; 8] = [
     Topic::Perf,
     Topic::Clusters,
     Topic::LogLevel,
+    Topic::MeshSync,
 ];
 
 /// A notice as it travels (compact JSON).

@@ -1347,6 +1347,56 @@ impl g::SubscriptionResolver for Resolver {
         )
     }
 
+    async fn subscribe_mesh_sync_events(
+        &self,
+        ctx: &Context<'_>,
+        connection_ids: Option<Vec<String>>,
+    ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::MeshSyncEvent>>>> {
+        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
+            .await?
+            .owner();
+        let contexts = gc::contexts_of_connections(&self.0, &owner, connection_ids)
+            .await
+            .map_err(gql_error)?;
+        let events = self.0.inventory.object_events();
+        let stop = self.0.inventory.stopping();
+        Ok(futures_util::stream::unfold(events, move |mut events| {
+            let (owner, contexts, stop) = (owner.clone(), contexts.clone(), stop.clone());
+            async move {
+                loop {
+                    let next = tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        next = events.recv() => next,
+                    };
+                    match next {
+                        Ok(e)
+                            if e.owner == owner
+                                && contexts.as_ref().is_none_or(|c| c.contains(&e.context_id)) =>
+                        {
+                            let out = g::MeshSyncEvent {
+                                r#type: e.kind.to_string(),
+                                object: g::Any(e.object.clone()),
+                                connection_id: crate::kubernetes::connection_id(
+                                    &owner,
+                                    &e.context_id,
+                                ),
+                                context_id: e.context_id.clone(),
+                            };
+                            return Some((Ok(Arc::new(out)), events));
+                        }
+                        Ok(_) => {}
+                        // Fell behind: the oldest are lost, what follows still arrives.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::debug!(lost = n, "a MeshSync events subscriber fell behind");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        })
+        .boxed())
+    }
+
     async fn listen_to_mesh_sync_events(
         &self,
         ctx: &Context<'_>,

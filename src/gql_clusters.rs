@@ -57,6 +57,27 @@ pub(crate) fn contexts(ids: Option<Vec<String>>) -> Option<Vec<String>> {
     ids.filter(|c| !c.is_empty())
 }
 
+/// The contexts of the named connections (`None`: all the owner's); an id that is not
+/// one of the owner's Kubernetes connections is refused.
+pub(crate) async fn contexts_of_connections(
+    app: &App,
+    owner: &str,
+    ids: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(ids) = contexts(ids) else {
+        return Ok(None);
+    };
+    let known: Vec<String> = rows(app, owner).await?.into_iter().map(|r| r.id).collect();
+    ids.iter()
+        .map(|id| {
+            context_of_connection(owner, id)
+                .filter(|c| known.contains(c))
+                .ok_or_else(|| ApiError::not_found(format!("no Kubernetes connection {id:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// The state of a connection's embedded controllers: they run while its inventory does.
 fn state(app: &App, row: &ConnectionRow) -> g::MesheryControllerStatus {
     use g::MesheryControllerStatus as S;

@@ -44,7 +44,7 @@ pub const SESSION_ENDED: u16 = 4403;
 /// Root subscription fields whose stream is the same for every subscriber with the same
 /// owner, query and variables, and has no first item of its own (a late subscriber misses
 /// nothing it would have had alone): their executions are shared.
-pub const SHARED: &[&str] = &["subscribeEvents"];
+pub const SHARED: &[&str] = &["subscribeEvents", "subscribeMeshSyncEvents"];
 
 /// One subscription's answers (serialized `Response`s), then `None` when it ends.
 type Answers = BoxStream<'static, Option<Arc<str>>>;

@@ -76,6 +76,44 @@ pub enum Changed {
     All,
 }
 
+/// What MeshSync (the inventory) saw happen to an object (`subscribeMeshSyncEvents`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectEvent {
+    pub owner: String,
+    pub context_id: String,
+    /// ADDED, MODIFIED or DELETED.
+    pub kind: &'static str,
+    /// The object as the inventory keeps it; a deleted one as its id, kind and name.
+    pub object: Value,
+}
+
+/// Object changes as they travel to the other replicas (`Topic::MeshSync`): the added
+/// and modified objects by id (read back from the database), the deleted ones as their
+/// stubs (their rows are gone).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct ObjectNotice {
+    o: String,
+    c: String,
+    #[serde(default)]
+    a: Vec<String>,
+    #[serde(default)]
+    m: Vec<String>,
+    #[serde(default)]
+    d: Vec<Value>,
+}
+
+/// Largest `Topic::MeshSync` key sent in one notice (PostgreSQL's NOTIFY takes < 8000 bytes).
+const NOTICE_BYTES: usize = 7_000;
+
+/// How an object came into a batch.
+enum Seen {
+    /// In a list (first or again): news only if the inventory did not hold it.
+    Listed(String),
+    /// From the watch: added, or modified if the inventory held it.
+    Applied(String),
+    Deleted(Value),
+}
+
 type Key = (String, String);
 
 struct Running {
@@ -93,6 +131,8 @@ struct Inner {
     running: Mutex<HashMap<Key, Running>>,
     poke: Notify,
     changes: broadcast::Sender<Changed>,
+    /// Objects seen to change, here or (relayed) on another replica.
+    objects: broadcast::Sender<Arc<ObjectEvent>>,
     stop: CancellationToken,
 }
 
@@ -174,7 +214,17 @@ impl Inventory {
             running: Mutex::new(HashMap::new()),
             poke: Notify::new(),
             changes: broadcast::channel(1024).0,
+            objects: broadcast::channel(4096).0,
             stop: CancellationToken::new(),
+        });
+        let relay = inner.clone();
+        inner.bus.on(Topic::MeshSync, move |notice| {
+            let inner = relay.clone();
+            async move {
+                if let Notice::Changed { key } = notice {
+                    inner.relay_objects(&key).await;
+                }
+            }
         });
         let follower = inner.clone();
         inner.bus.on(Topic::Clusters, move |notice| {
@@ -367,6 +417,12 @@ impl Inventory {
         .boxed()
     }
 
+    /// Objects seen to change from now on, in every context of every owner (a lagging
+    /// receiver loses the oldest).
+    pub fn object_events(&self) -> broadcast::Receiver<Arc<ObjectEvent>> {
+        self.0.objects.subscribe()
+    }
+
     /// Whether the inventory runs at all (`Options::enabled`).
     pub fn enabled(&self) -> bool {
         self.0.options.enabled
@@ -417,6 +473,116 @@ impl Inner {
         self.bus
             .publish(Topic::Clusters, &lease_key(owner, context_id))
             .await;
+    }
+
+    /// Whether anyone may follow object events: a subscriber here, or (with PostgreSQL) on
+    /// another replica.
+    fn objects_followed(&self) -> bool {
+        self.objects.receiver_count() > 0 || self.store.engine() == crate::store::Engine::Postgres
+    }
+
+    /// Sends a committed batch's object events to the subscribers here and to the other
+    /// replicas. `held`: the ids the inventory held before the batch.
+    async fn object_news(
+        &self,
+        owner: &str,
+        context_id: &str,
+        seen: Vec<Seen>,
+        ops: &[InventoryOp],
+        held: &std::collections::HashSet<String>,
+    ) {
+        let docs: HashMap<&str, &str> = ops
+            .iter()
+            .filter_map(|op| match op {
+                InventoryOp::Upsert(row) => Some((row.id.as_str(), row.doc.as_str())),
+                _ => None,
+            })
+            .collect();
+        let mut notice = ObjectNotice {
+            o: owner.to_string(),
+            c: context_id.to_string(),
+            ..Default::default()
+        };
+        let mut events = Vec::new();
+        for item in seen {
+            let (kind, id, object) = match item {
+                Seen::Listed(id) if held.contains(&id) => continue,
+                Seen::Listed(id) => ("ADDED", id, None),
+                Seen::Applied(id) if held.contains(&id) => ("MODIFIED", id, None),
+                Seen::Applied(id) => ("ADDED", id, None),
+                Seen::Deleted(stub) => ("DELETED", String::new(), Some(stub)),
+            };
+            let object = match object {
+                Some(stub) => {
+                    notice.d.push(stub.clone());
+                    stub
+                }
+                None => {
+                    let Some(doc) = docs.get(id.as_str()) else {
+                        continue;
+                    };
+                    if kind == "ADDED" {
+                        notice.a.push(id);
+                    } else {
+                        notice.m.push(id);
+                    }
+                    serde_json::from_str(doc).unwrap_or(Value::Null)
+                }
+            };
+            events.push(ObjectEvent {
+                owner: owner.to_string(),
+                context_id: context_id.to_string(),
+                kind,
+                object,
+            });
+        }
+        for e in events {
+            let _ = self.objects.send(Arc::new(e));
+        }
+        if self.store.engine() == crate::store::Engine::Postgres {
+            for key in notice_keys(notice) {
+                self.bus.publish(Topic::MeshSync, &key).await;
+            }
+        }
+    }
+
+    /// Another replica's object events, for the subscribers here.
+    async fn relay_objects(&self, key: &str) {
+        if self.objects.receiver_count() == 0 {
+            return;
+        }
+        let Ok(notice) = serde_json::from_str::<ObjectNotice>(key) else {
+            tracing::debug!("ignoring an object notice this version does not read");
+            return;
+        };
+        let ids: Vec<String> = notice.a.iter().chain(&notice.m).cloned().collect();
+        let docs: HashMap<String, String> = match self.store.resources_by_id(&notice.o, &ids).await
+        {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the objects another replica saw change");
+                return;
+            }
+        };
+        let send = |kind: &'static str, object: Value| {
+            let _ = self.objects.send(Arc::new(ObjectEvent {
+                owner: notice.o.clone(),
+                context_id: notice.c.clone(),
+                kind,
+                object,
+            }));
+        };
+        for (kind, list) in [("ADDED", &notice.a), ("MODIFIED", &notice.m)] {
+            for id in list {
+                // Gone again since: its deletion follows in a later notice.
+                if let Some(doc) = docs.get(id) {
+                    send(kind, serde_json::from_str(doc).unwrap_or(Value::Null));
+                }
+            }
+        }
+        for stub in notice.d {
+            send("DELETED", stub);
+        }
     }
 
     async fn reconcile_loop(self: Arc<Self>) {
@@ -748,13 +914,19 @@ impl Inner {
                 },
             };
             let mut ops = Vec::new();
+            let mut seen = Vec::new();
             let mut failure = None;
             let mut item = Some(first);
             while let Some((i, result)) = item.take() {
                 let kind = &kinds[i];
                 match result {
                     Ok(watcher::Event::Init) => lists[i] = next_list(),
-                    Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
+                    Ok(event @ (watcher::Event::InitApply(_) | watcher::Event::Apply(_))) => {
+                        let (o, from_list) = match event {
+                            watcher::Event::InitApply(o) => (o, true),
+                            watcher::Event::Apply(o) => (o, false),
+                            _ => continue,
+                        };
                         if listed[i] && Some(i) == crd {
                             crds_changed = true;
                         }
@@ -762,6 +934,11 @@ impl Inner {
                             lists[i] = next_list();
                         }
                         if let Some(row) = row(owner, context_id, kind, o, lists[i]) {
+                            seen.push(if from_list {
+                                Seen::Listed(row.id.clone())
+                            } else {
+                                Seen::Applied(row.id.clone())
+                            });
                             ops.push(InventoryOp::Upsert(row));
                         }
                     }
@@ -770,9 +947,15 @@ impl Inner {
                             crds_changed = true;
                         }
                         if let Some(uid) = o.metadata.uid.as_deref() {
-                            ops.push(InventoryOp::Delete {
-                                id: resource_id(owner, context_id, uid),
-                            });
+                            let id = resource_id(owner, context_id, uid);
+                            seen.push(Seen::Deleted(json!({
+                                "id": id, "apiVersion": kind.api_version, "kind": kind.kind,
+                                "model": kind.model,
+                                "metadata": {"name": o.metadata.name, "namespace": o.metadata.namespace, "uid": uid},
+                                "cluster_id": context_id,
+                                "connection_id": crate::kubernetes::connection_id(owner, context_id),
+                            })));
+                            ops.push(InventoryOp::Delete { id });
                         }
                     }
                     Ok(watcher::Event::InitDone) => {
@@ -799,8 +982,33 @@ impl Inner {
                 }
             }
             if !ops.is_empty() {
+                // What the inventory held before tells added from modified (read only
+                // when someone may follow object events).
+                let held = if self.objects_followed() && !seen.is_empty() {
+                    let ids: Vec<String> = ops
+                        .iter()
+                        .filter_map(|op| match op {
+                            InventoryOp::Upsert(row) => Some(row.id.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    match self.store.resource_ids_held(owner, &ids).await {
+                        Ok(held) => Some(held),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not read which objects are new");
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
                 match self.store.apply_inventory(owner, context_id, &ops).await {
-                    Ok(true) => self.announce(owner, context_id).await,
+                    Ok(true) => {
+                        if let Some(held) = held {
+                            self.object_news(owner, context_id, seen, &ops, &held).await;
+                        }
+                        self.announce(owner, context_id).await
+                    }
                     Ok(false) => return Err(Gone),
                     Err(e) => {
                         tracing::warn!(error = %e, "could not store inventory changes; listing again");
@@ -822,6 +1030,55 @@ impl Inner {
 
 /// The context no longer exists.
 struct Gone;
+
+/// A notice's parts, each key under `NOTICE_BYTES` (a stub alone larger is left out:
+/// subscribers on other replicas miss that deletion, logged).
+fn notice_keys(notice: ObjectNotice) -> Vec<String> {
+    enum Item {
+        A(String),
+        M(String),
+        D(Value),
+    }
+    let text = |n: &ObjectNotice| serde_json::to_string(n).unwrap_or_default();
+    let base = ObjectNotice {
+        o: notice.o.clone(),
+        c: notice.c.clone(),
+        ..Default::default()
+    };
+    let base_len = text(&base).len();
+    let items = (notice.a.into_iter().map(Item::A))
+        .chain(notice.m.into_iter().map(Item::M))
+        .chain(notice.d.into_iter().map(Item::D));
+    let mut out = Vec::new();
+    let mut part = base.clone();
+    let mut len = base_len;
+    for item in items {
+        // The item's JSON text and a comma.
+        let n = 1 + match &item {
+            Item::A(id) | Item::M(id) => Value::from(id.as_str()).to_string().len(),
+            Item::D(stub) => stub.to_string().len(),
+        };
+        if base_len + n > NOTICE_BYTES {
+            tracing::warn!("an object event too large to relay to the other replicas");
+            continue;
+        }
+        if len + n > NOTICE_BYTES {
+            out.push(text(&part));
+            part = base.clone();
+            len = base_len;
+        }
+        len += n;
+        match item {
+            Item::A(id) => part.a.push(id),
+            Item::M(id) => part.m.push(id),
+            Item::D(stub) => part.d.push(stub),
+        }
+    }
+    if !(part.a.is_empty() && part.m.is_empty() && part.d.is_empty()) {
+        out.push(text(&part));
+    }
+    out
+}
 
 /// Changes closer together than this make one live event.
 const COALESCE: Duration = Duration::from_millis(250);
@@ -1075,6 +1332,40 @@ fn row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn object_notices_split_under_the_notify_limit_and_lose_nothing() {
+        let notice = ObjectNotice {
+            o: "owner".into(),
+            c: "context".into(),
+            a: (0..300)
+                .map(|i| format!("added-{i:04}-{}", "x".repeat(20)))
+                .collect(),
+            m: (0..100).map(|i| format!("modified-{i:04}")).collect(),
+            d: (0..40)
+                .map(|i| json!({"id": format!("gone-{i}"), "kind": "Pod", "pad": "y".repeat(100)}))
+                .chain([json!({"id": "huge", "pad": "z".repeat(NOTICE_BYTES)})])
+                .collect(),
+        };
+        let keys = notice_keys(notice.clone());
+        assert!(keys.len() > 1, "{} keys", keys.len());
+        let parts: Vec<ObjectNotice> = keys
+            .iter()
+            .map(|k| {
+                assert!(k.len() <= NOTICE_BYTES, "{} bytes", k.len());
+                serde_json::from_str(k).unwrap()
+            })
+            .collect();
+        assert!(parts.iter().all(|p| p.o == "owner" && p.c == "context"));
+        let a: Vec<String> = parts.iter().flat_map(|p| p.a.clone()).collect();
+        let m: Vec<String> = parts.iter().flat_map(|p| p.m.clone()).collect();
+        let d: Vec<Value> = parts.iter().flat_map(|p| p.d.clone()).collect();
+        assert_eq!(a, notice.a);
+        assert_eq!(m, notice.m);
+        // Everything but the one stub too large for any notice.
+        assert_eq!(d, notice.d[..40]);
+        assert!(notice_keys(ObjectNotice::default()).is_empty());
+    }
 
     fn watched(kind: &str, group: &str) -> Watched {
         Watched {

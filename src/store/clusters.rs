@@ -598,6 +598,54 @@ impl Store {
     }
 
     /// One of an owner's objects.
+    /// Which of `ids` an owner's inventory holds now.
+    pub async fn resource_ids_held(
+        &self,
+        owner: &str,
+        ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let list = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Corrupt(format!("resource ids: {e}")))?;
+        let sql = format!(
+            "SELECT id FROM k8s_resources WHERE owner = $1 AND id IN ({})",
+            self.json_list(2)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// An owner's objects among `ids`, as (id, doc).
+    pub async fn resources_by_id(
+        &self,
+        owner: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = serde_json::to_string(ids)
+            .map_err(|e| StoreError::Corrupt(format!("resource ids: {e}")))?;
+        let sql = format!(
+            "SELECT id, doc FROM k8s_resources WHERE owner = $1 AND id IN ({})",
+            self.json_list(2)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("doc")?)))
+            .collect()
+    }
+
     pub async fn resource(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT doc FROM k8s_resources WHERE owner = $1 AND id = $2")
             .bind(owner)

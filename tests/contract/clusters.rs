@@ -863,6 +863,78 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
         "{unknown}"
     );
 
+    // MeshSync's events of the connection: a ConfigMap deployed, changed, undeployed.
+    let mut events = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription ($ids: [String!]) { subscribeMeshSyncEvents(connectionIDs: $ids) { type object contextId connectionID } }",
+               "variables": {"ids": [id]}}),
+    )
+    .await;
+    let deploy = |data: &str| {
+        let mut cm = crate::patterns::config_map("watched");
+        cm["data"] = json!({"v": data});
+        deploy_body(&crate::patterns::design("watched", json!([cm])))
+    };
+    // The next event about the ConfigMap (the deploy also touches its namespace).
+    async fn about(events: &mut crate::perf::Subscription) -> Value {
+        loop {
+            let e = events.next().await.expect("an event")["subscribeMeshSyncEvents"].clone();
+            if e["object"]["kind"] == "ConfigMap" {
+                return e;
+            }
+        }
+    }
+    client
+        .deploy_pattern()
+        .body(deploy("1"))
+        .send()
+        .await
+        .unwrap();
+    let added = about(&mut events).await;
+    assert_eq!(
+        (
+            &added["type"],
+            &added["object"]["metadata"]["name"],
+            &added["connectionID"],
+            &added["contextId"]
+        ),
+        (
+            &json!("ADDED"),
+            &json!("watched"),
+            &json!(id),
+            &json!(context.id)
+        ),
+        "{added}"
+    );
+    client
+        .deploy_pattern()
+        .body(deploy("2"))
+        .send()
+        .await
+        .unwrap();
+    let modified = about(&mut events).await;
+    assert_eq!(modified["type"], "MODIFIED", "{modified}");
+    assert_eq!(modified["object"]["id"], added["object"]["id"]);
+    client
+        .undeploy_pattern()
+        .body(deploy("2"))
+        .send()
+        .await
+        .unwrap();
+    let deleted = about(&mut events).await;
+    assert_eq!(deleted["type"], "DELETED", "{deleted}");
+    assert_eq!(deleted["object"]["id"], added["object"]["id"]);
+    let mut stranger = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { subscribeMeshSyncEvents(connectionIDs: [\"not-a-connection\"]) { type } }"}),
+    )
+    .await;
+    let refused = stranger.message().await;
+    assert!(
+        refused.to_string().contains("no Kubernetes connection"),
+        "{refused}"
+    );
+
     // Telemetry from the inventory: the Service, its spec as JSON text.
     let telemetry = graphql(
         &server,

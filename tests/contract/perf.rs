@@ -728,12 +728,12 @@ async fn another_user_cannot_see_or_touch_a_profile_or_result() {
 }
 
 /// A graphql-transport-ws subscription: init, subscribe, then `next` payloads.
-struct Subscription(
+pub(crate) struct Subscription(
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 );
 
 impl Subscription {
-    async fn open(server: &TestServer, operation: Value) -> Subscription {
+    pub(crate) async fn open(server: &TestServer, operation: Value) -> Subscription {
         use futures_util::SinkExt;
         use tokio_tungstenite::tungstenite::Message;
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -764,8 +764,22 @@ impl Subscription {
         Subscription(ws)
     }
 
+    /// The next message other than a ping or pong, whole.
+    pub(crate) async fn message(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(15), self.0.next())
+                .await
+                .expect("subscription stalled")
+                .expect("socket open");
+            let msg: Value = serde_json::from_str(message.unwrap().to_text().unwrap()).unwrap();
+            if !matches!(msg["type"].as_str(), Some("ping" | "pong")) {
+                return msg;
+            }
+        }
+    }
+
     /// The next `data` of the subscription (None when it completes).
-    async fn next(&mut self) -> Option<Value> {
+    pub(crate) async fn next(&mut self) -> Option<Value> {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(15), self.0.next())
                 .await

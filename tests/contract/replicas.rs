@@ -729,6 +729,21 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         .map(|f| f.unwrap()),
     );
     live.next().await.unwrap();
+    // MeshSync's object events on the replica that does not watch: relayed by the holder.
+    let mut objects = crate::harness::ws_open(other.addr, "graphql-transport-ws", &[])
+        .await
+        .0;
+    crate::harness::ws_send(&mut objects, serde_json::json!({"type": "connection_init"})).await;
+    assert_eq!(
+        crate::harness::ws_next(&mut objects).await["type"],
+        "connection_ack"
+    );
+    crate::harness::ws_send(
+        &mut objects,
+        serde_json::json!({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { subscribeMeshSyncEvents { type object } }"}}),
+    )
+    .await;
     use base64::Engine;
     let pattern = other
         .client()
@@ -769,6 +784,19 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         })
         .await
         .expect("the holder's inventory in the other replica's live stream");
+        let added = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let m = crate::harness::ws_next(&mut objects).await;
+                let e = &m["payload"]["data"]["subscribeMeshSyncEvents"];
+                if e["object"]["kind"] == "Deployment" {
+                    return e.clone();
+                }
+            }
+        })
+        .await
+        .expect("the holder's object event on the other replica");
+        assert_eq!(added["type"], "ADDED", "{added}");
+        assert!(added["object"]["spec"]["attribute"].is_string(), "{added}");
     }
     holder.finish().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
