@@ -167,15 +167,15 @@ async fn first_data(
     cookie: &str,
     e: &GqlEntry,
     variables: &Value,
+    subprotocol: &str,
 ) -> Result<Value, String> {
     use crate::harness::{ws_open, ws_send};
-    let (mut ws, protocol) = ws_open(
-        server.addr,
-        "graphql-transport-ws",
-        &[("cookie", cookie.to_string())],
-    )
-    .await;
-    if protocol != "graphql-transport-ws" {
+    // The legacy protocol (subscriptions-transport-ws, Meshery's older UI) says start and
+    // data where the current one says subscribe and next.
+    let legacy = subprotocol == "graphql-ws";
+    let (mut ws, protocol) =
+        ws_open(server.addr, subprotocol, &[("cookie", cookie.to_string())]).await;
+    if protocol != subprotocol {
         return Err(format!("the server answered subprotocol {protocol:?}"));
     }
     ws_send(&mut ws, json!({"type": "connection_init", "payload": {}})).await;
@@ -185,7 +185,8 @@ async fn first_data(
     }
     ws_send(
         &mut ws,
-        json!({"id": "1", "type": "subscribe", "payload": {"query": e.document, "variables": variables}}),
+        json!({"id": "1", "type": if legacy { "start" } else { "subscribe" },
+               "payload": {"query": e.document, "variables": variables}}),
     )
     .await;
     let mut poked = false;
@@ -205,12 +206,13 @@ async fn first_data(
             continue;
         };
         match message["type"].as_str() {
-            Some("next") if message["payload"]["errors"].is_null() => {
+            Some("next" | "data") if message["payload"]["errors"].is_null() => {
                 return Ok(message["payload"]["data"].clone());
             }
-            Some("next") => return Err(messages(&message["payload"]["errors"])),
+            Some("next" | "data") => return Err(messages(&message["payload"]["errors"])),
             Some("error") => return Err(messages(&message["payload"])),
             Some("ping") => ws_send(&mut ws, json!({"type": "pong"})).await,
+            Some("ka") if legacy => {}
             _ => return Err(format!("unexpected {}", short(&message))),
         }
     }
@@ -236,7 +238,16 @@ async fn replay_graphql(server: &TestServer, values: &Values, e: &GqlEntry) -> R
     let variables = values.fill_json(&e.variables);
     let cookie = format!("meshery-provider=Local; token={}", values.0["token"]);
     let data = if e.operation == "subscription" {
-        first_data(server, &cookie, e, &variables).await?
+        // Over both WebSocket protocols Meshery's UIs have used: their answers must agree in
+        // what the UI reads.
+        let legacy = first_data(server, &cookie, e, &variables, "graphql-ws")
+            .await
+            .map_err(|why| format!("over graphql-ws: {why}"))?;
+        let legacy_problems = check_reads(&legacy, &e.reads);
+        if !legacy_problems.is_empty() && e.empty.is_none() {
+            return Err(format!("over graphql-ws: {}", legacy_problems.join("; ")));
+        }
+        first_data(server, &cookie, e, &variables, "graphql-transport-ws").await?
     } else {
         let response = server
             .http()
