@@ -1011,3 +1011,130 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
         "{adapter}"
     );
 }
+
+#[tokio::test]
+async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
+    let api = KubeApi::start(Some("live-token")).await;
+    api.seed(&[json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "team-a", "labels": {"tier": "web"}},
+        "data": {"mode": "fast"}})]);
+    let other = KubeApi::start(Some("live-token-2")).await;
+    let server = TestServer::start_with(|c| {
+        c.inventory.probe = Duration::from_millis(500);
+        c.inventory.lease = Duration::from_secs(3);
+    })
+    .await;
+    let client = server.client();
+
+    // The contexts page: empty, then the uploaded context, with its connection.
+    let mut contexts = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { k8sContext: subscribeK8sContext(selector: {page: \"\", pageSize: \"10\"}) { totalCount: total_count contexts { id name connectionId kubernetes_server_id deploymentType } } }"}),
+    )
+    .await;
+    let first = contexts.next().await.unwrap();
+    assert_eq!(first["k8sContext"]["totalCount"], 0, "{first}");
+    let context = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("lab"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .contexts()
+        .remove(0);
+    let page = contexts.next().await.unwrap();
+    let listed = &page["k8sContext"]["contexts"][0];
+    let connections = client.list_connections().send().await.unwrap().into_inner();
+    let id = connections.connections[0].id.clone();
+    assert_eq!(page["k8sContext"]["totalCount"], 1, "{page}");
+    assert_eq!(
+        (
+            &listed["id"],
+            &listed["name"],
+            &listed["connectionId"],
+            &listed["kubernetes_server_id"],
+            &listed["deploymentType"]
+        ),
+        (
+            &json!(context.id),
+            &json!("lab"),
+            &json!(id),
+            &json!(context.id),
+            &json!("out_of_cluster")
+        )
+    );
+
+    // The controllers: the whole list first, then only what changed.
+    let mut controllers = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription ($ids: [String!]) { subscribeMesheryControllersStatus(connectionIDs: $ids) { connectionID controller status } }",
+               "variables": {"ids": [id]}}),
+    )
+    .await;
+    let all = controllers.next().await.unwrap()["subscribeMesheryControllersStatus"].clone();
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["controller"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["OPERATOR", "MESHSYNC", "BROKER"], "{all}");
+    // Until it connects MeshSync is deploying; then MeshSync and the broker change, not the operator.
+    let mut meshsync = all[1]["status"].clone();
+    while meshsync != "DEPLOYED" {
+        let changed =
+            controllers.next().await.unwrap()["subscribeMesheryControllersStatus"].clone();
+        let items = changed.as_array().unwrap();
+        assert!(
+            items
+                .iter()
+                .all(|i| i["controller"] != "OPERATOR" && i["connectionID"] == id.as_str()),
+            "{changed}"
+        );
+        if let Some(m) = items.iter().find(|i| i["controller"] == "MESHSYNC") {
+            meshsync = m["status"].clone();
+        }
+    }
+
+    // A second context appears on the contexts page.
+    client
+        .upload_kubeconfig()
+        .body(other.kubeconfig("staging"))
+        .send()
+        .await
+        .unwrap();
+    let page = contexts.next().await.unwrap();
+    assert_eq!(page["k8sContext"]["totalCount"], 2, "{page}");
+
+    // An object of the inventory, described as YAML.
+    let describe = "query ($ns: String!) { getKubectlDescribe(name: \"settings\", kind: \"ConfigMap\", namespace: $ns) { describe ctxid } }";
+    let described = until(Duration::from_secs(10), "the ConfigMap listed", || async {
+        let got = graphql(&server, describe, json!({"ns": "team-a"})).await;
+        got["data"]["getKubectlDescribe"]["describe"]
+            .as_str()
+            .map(str::to_string)
+            .zip(Some(got))
+    })
+    .await;
+    let yaml: Value = yaml_serde::from_str(&described.0).unwrap();
+    assert_eq!(
+        (
+            &yaml["kind"],
+            &yaml["metadata"]["name"],
+            &yaml["metadata"]["labels"]["tier"]
+        ),
+        (&json!("ConfigMap"), &json!("settings"), &json!("web"))
+    );
+    assert_eq!(
+        described.1["data"]["getKubectlDescribe"]["ctxid"],
+        context.id.as_str()
+    );
+    let missing = graphql(&server, describe, json!({"ns": "team-b"})).await;
+    assert!(
+        missing["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no ConfigMap \"settings\"")),
+        "{missing}"
+    );
+}

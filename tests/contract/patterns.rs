@@ -1061,3 +1061,119 @@ async fn meshery_clients_save_designs_in_their_forms() {
     assert_eq!(types[0]["designType"], "Design");
     server.finish().await;
 }
+
+#[tokio::test]
+async fn graphql_catalog_lists_published_designs_and_configuration_takes_meshery_selectors() {
+    let server = TestServer::start().await;
+    let post = |body: Value| {
+        let http = server.http();
+        let url = server.url("/api/system/graphql/query");
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let save =
+        "mutation ($input: PatternInput!) { savePattern(input: $input) { id owner user_id } }";
+    let mut ids = Vec::new();
+    for (name, visibility) in [("mine", "private"), ("shared", "published")] {
+        let saved = post(json!({"query": save, "variables": {"input": {
+            "patternFile": design(name, json!([config_map(name)])), "visibility": visibility}}}))
+        .await;
+        assert_eq!(
+            saved["data"]["savePattern"]["owner"], saved["data"]["savePattern"]["user_id"],
+            "{saved}"
+        );
+        ids.push(saved["data"]["savePattern"]["id"].clone());
+    }
+
+    // The catalog: the published design only, with Meshery's numbers for page and pagesize.
+    let catalog = post(json!({"query": "query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id name visibility pattern_file } }",
+        "variables": {"s": {"search": "", "order": "", "page": 0, "pagesize": 0}}}))
+    .await;
+    let listed = catalog["data"]["fetchPatternCatalogContent"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{catalog}"));
+    assert_eq!(listed.len(), 1, "{catalog}");
+    assert_eq!(
+        (&listed[0]["id"], &listed[0]["visibility"]),
+        (&ids[1], &json!("published"))
+    );
+    let bad = post(json!({"query": "query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id } }",
+        "variables": {"s": {"search": "", "order": "", "page": true, "pagesize": 0}}}))
+    .await;
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("page must be a string or a number")),
+        "{bad}"
+    );
+
+    // subscribeConfiguration: each page answers its selector; none at all is refused.
+    let mut filters_only = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { subscribeConfiguration(filterSelector: {page: \"0\", pageSize: \"5\"}) { patterns { total_count } filters { page_size total_count filters { id } } } }"}),
+    )
+    .await;
+    let first = filters_only.next().await.unwrap();
+    assert_eq!(
+        first["subscribeConfiguration"],
+        json!({"patterns": null, "filters": {"page_size": 5, "total_count": 0, "filters": []}})
+    );
+    let mut both = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { subscribeConfiguration(patternSelector: {page: \"0\", pageSize: \"10\"}, applicationSelector: {page: \"0\", pageSize: \"10\"}) { patterns { total_count patterns { id canSupport type { Valid } } } applications { total_count } } }"}),
+    )
+    .await;
+    let first = both.next().await.unwrap();
+    assert_eq!(
+        first["subscribeConfiguration"]["patterns"]["total_count"],
+        2
+    );
+    assert_eq!(
+        first["subscribeConfiguration"]["applications"]["total_count"],
+        0
+    );
+    assert_eq!(
+        first["subscribeConfiguration"]["patterns"]["patterns"][0]["canSupport"],
+        true
+    );
+    let mut none = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { subscribeConfiguration { patterns { total_count } } }"}),
+    )
+    .await;
+    let refused = none.message().await;
+    assert!(
+        refused.to_string().contains("give patternSelector"),
+        "{refused}"
+    );
+
+    // The registry's summary: components per model, as the registry lists them.
+    let summary = post(json!({"query": "{ getMeshModelSummary(selector: {type: \"components\"}) { components { name count } relationships { name } } }"})).await;
+    let components = summary["data"]["getMeshModelSummary"]["components"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{summary}"));
+    let kubernetes = components
+        .iter()
+        .find(|c| c["name"] == "kubernetes")
+        .unwrap_or_else(|| panic!("{summary}"));
+    let registered = server
+        .client()
+        .list_model_components()
+        .model("kubernetes")
+        .pagesize("all")
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .total_count;
+    assert_eq!(kubernetes["count"], registered);
+    assert!(summary["data"]["getMeshModelSummary"]["relationships"].is_null());
+}
