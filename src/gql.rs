@@ -1351,7 +1351,17 @@ impl g::SubscriptionResolver for Resolver {
         &self,
         ctx: &Context<'_>,
         connection_ids: Option<Vec<String>>,
+        event_types: Option<Vec<g::MeshSyncEventType>>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::MeshSyncEvent>>>> {
+        let types: Option<Vec<&'static str>> = event_types.filter(|t| !t.is_empty()).map(|t| {
+            t.into_iter()
+                .map(|t| match t {
+                    g::MeshSyncEventType::Added => "ADDED",
+                    g::MeshSyncEventType::Modified => "MODIFIED",
+                    g::MeshSyncEventType::Deleted => "DELETED",
+                })
+                .collect()
+        });
         let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
             .await?
             .owner();
@@ -1361,7 +1371,8 @@ impl g::SubscriptionResolver for Resolver {
         let events = self.0.inventory.object_events();
         let stop = self.0.inventory.stopping();
         Ok(futures_util::stream::unfold(events, move |mut events| {
-            let (owner, contexts, stop) = (owner.clone(), contexts.clone(), stop.clone());
+            let (owner, contexts, stop, types) =
+                (owner.clone(), contexts.clone(), stop.clone(), types.clone());
             async move {
                 loop {
                     let next = tokio::select! {
@@ -1371,7 +1382,8 @@ impl g::SubscriptionResolver for Resolver {
                     match next {
                         Ok(e)
                             if e.owner == owner
-                                && contexts.as_ref().is_none_or(|c| c.contains(&e.context_id)) =>
+                                && contexts.as_ref().is_none_or(|c| c.contains(&e.context_id))
+                                && types.as_ref().is_none_or(|t| t.contains(&e.kind)) =>
                         {
                             let out = g::MeshSyncEvent {
                                 r#type: e.kind.to_string(),

@@ -870,6 +870,11 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
                "variables": {"ids": [id]}}),
     )
     .await;
+    let mut deletions = crate::perf::Subscription::open(
+        &server,
+        json!({"query": "subscription { subscribeMeshSyncEvents(eventTypes: [DELETED]) { type object } }"}),
+    )
+    .await;
     let deploy = |data: &str| {
         let mut cm = crate::patterns::config_map("watched");
         cm["data"] = json!({"v": data});
@@ -924,6 +929,12 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
     let deleted = about(&mut events).await;
     assert_eq!(deleted["type"], "DELETED", "{deleted}");
     assert_eq!(deleted["object"]["id"], added["object"]["id"]);
+    // A subscriber of deletions only heard nothing before it.
+    let only = about(&mut deletions).await;
+    assert_eq!(
+        (&only["type"], &only["object"]["id"]),
+        (&json!("DELETED"), &added["object"]["id"])
+    );
     let mut stranger = crate::perf::Subscription::open(
         &server,
         json!({"query": "subscription { subscribeMeshSyncEvents(connectionIDs: [\"not-a-connection\"]) { type } }"}),

@@ -1092,3 +1092,105 @@ fn reads_find_missing_and_mistyped_values() {
         vec!["/page: 0 is not string"]
     );
 }
+
+/// A type as written, ignoring nothing: `[String!]!` is List(NonNull(String)), non-null.
+fn type_text(ty: &async_graphql::parser::types::Type) -> String {
+    ty.to_string()
+}
+
+/// Whether a client written against `theirs` is served by `ours`: the same named type
+/// at the same list depth; as an argument, ours nullable wherever theirs is (`input`);
+/// as a result, ours non-null wherever theirs is.
+fn serves(
+    ours: &async_graphql::parser::types::Type,
+    theirs: &async_graphql::parser::types::Type,
+    input: bool,
+) -> bool {
+    use async_graphql::parser::types::BaseType;
+    let nullability = if input {
+        !theirs.nullable || ours.nullable
+    } else {
+        theirs.nullable || !ours.nullable
+    };
+    nullability
+        && match (&ours.base, &theirs.base) {
+            (BaseType::Named(a), BaseType::Named(b)) => a == b,
+            (BaseType::List(a), BaseType::List(b)) => serves(a, b, input),
+            _ => false,
+        }
+}
+
+#[test]
+fn every_root_field_of_mesherys_graphql_schema_is_served_with_its_arguments() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let roots = |text: &str| {
+        let doc = async_graphql::parser::parse_schema(text).unwrap();
+        let mut out = std::collections::BTreeMap::new();
+        for def in doc.definitions {
+            if let TypeSystemDefinition::Type(t) = def
+                && let TypeKind::Object(o) = &t.node.kind
+                && ["Query", "Mutation", "Subscription"].contains(&t.node.name.node.as_str())
+            {
+                for f in &o.fields {
+                    out.insert(
+                        (t.node.name.node.to_string(), f.node.name.node.to_string()),
+                        f.node.clone(),
+                    );
+                }
+            }
+        }
+        out
+    };
+    let theirs = roots(include_str!("../compat/graphql-roots.graphql"));
+    let ours = roots(include_str!("../../schema/schema.graphql"));
+    assert_eq!(theirs.len(), 38, "Meshery's 37 roots and subscribeEvents");
+    let mut problems = Vec::new();
+    for ((root, name), field) in &theirs {
+        let Some(mine) = ours.get(&(root.clone(), name.clone())) else {
+            problems.push(format!("{root}.{name}: not served"));
+            continue;
+        };
+        if !serves(&mine.ty.node, &field.ty.node, false) {
+            problems.push(format!(
+                "{root}.{name}: answers {} where Meshery answers {}",
+                type_text(&mine.ty.node),
+                type_text(&field.ty.node)
+            ));
+        }
+        for arg in &field.arguments {
+            let arg = &arg.node;
+            match mine
+                .arguments
+                .iter()
+                .find(|a| a.node.name.node == arg.name.node)
+            {
+                None => problems.push(format!(
+                    "{root}.{name}({}): no such argument",
+                    arg.name.node
+                )),
+                Some(a) if !serves(&a.node.ty.node, &arg.ty.node, true) => problems.push(format!(
+                    "{root}.{name}({}): takes {} where Meshery takes {}",
+                    arg.name.node,
+                    type_text(&a.node.ty.node),
+                    type_text(&arg.ty.node)
+                )),
+                Some(_) => {}
+            }
+        }
+        for a in &mine.arguments {
+            let a = &a.node;
+            if !a.ty.node.nullable
+                && !field
+                    .arguments
+                    .iter()
+                    .any(|t| t.node.name.node == a.name.node)
+            {
+                problems.push(format!(
+                    "{root}.{name}({}): required here, unknown to Meshery's clients",
+                    a.name.node
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
