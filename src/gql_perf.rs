@@ -80,16 +80,9 @@ pub fn profile_out(p: models::PerformanceProfile) -> g::PerfProfile {
         load_generators: p.load_generators,
         service_mesh: p.service_mesh,
         concurrent_request: int(p.concurrent_request),
-        qps: p.qps as f64,
+        qps: int(p.qps),
         duration: p.duration,
-        // GraphQL keeps the headers as an object until its schema takes Meshery's types.
-        request_headers: g::Map(serde_json::Value::Object(
-            crate::perf::header_pairs(&serde_json::Value::String(p.request_headers))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect(),
-        )),
+        request_headers: p.request_headers,
         request_cookies: p.request_cookies,
         request_body: p.request_body,
         content_type: p.content_type,
@@ -163,12 +156,11 @@ pub fn profile_in(i: g::PerfProfileInput) -> Result<models::PerformanceProfileIn
         load_generators: i.load_generators.unwrap_or_default(),
         service_mesh: i.service_mesh,
         concurrent_request: i.concurrent_request.map(i64::from),
-        // Meshery's rate is whole requests per second.
         qps: i
             .qps
             .map(|q| {
-                if q.is_finite() && q >= 0.0 {
-                    Ok(q.round() as i64)
+                if q >= 0 {
+                    Ok(i64::from(q))
                 } else {
                     Err(ApiError::bad_request("qps must be 0 or more"))
                 }

@@ -810,8 +810,9 @@ async fn graphql_profiles_runs_progress_and_results() {
     let input = PerfProfileInput {
         name: "via graphql".into(),
         endpoints: vec![format!("{base}/ok")],
-        qps: Some(40.0),
+        qps: Some(40),
         duration: Some("1s".into()),
+        request_headers: Some(Map(json!({"x-run": "graphql"}))),
         ..Default::default()
     };
     let saved = http
@@ -823,6 +824,12 @@ async fn graphql_profiles_runs_progress_and_results() {
         .unwrap();
     let profile = saved.data.unwrap().save_performance_profile;
     assert_eq!(profile.load_generators, vec!["meshery"]);
+    // Meshery's types: a whole rate, the headers as JSON text.
+    assert_eq!(profile.qps, 40);
+    assert_eq!(
+        serde_json::from_str::<Value>(&profile.request_headers).unwrap(),
+        json!({"x-run": "graphql"})
+    );
     let selector = PageFilter {
         page: "0".into(),
         page_size: "10".into(),

@@ -128,12 +128,15 @@ pub struct PerfProfile {
     pub load_generators: Vec<String>,
     #[cynic(rename = "concurrent_request")]
     pub concurrent_request: i32,
-    pub qps: f64,
+    pub qps: i32,
     pub duration: String,
     #[cynic(rename = "total_results")]
     pub total_results: i32,
     #[cynic(rename = "last_run")]
     pub last_run: Option<Time>,
+    /// JSON text of the headers (Meshery's form).
+    #[cynic(rename = "request_headers")]
+    pub request_headers: String,
 }
 
 #[derive(cynic::QueryFragment, Debug, Clone, PartialEq)]
@@ -235,9 +238,11 @@ pub struct PerfProfileInput {
     #[cynic(skip_serializing_if = "Option::is_none")]
     pub concurrent_request: Option<i32>,
     #[cynic(skip_serializing_if = "Option::is_none")]
-    pub qps: Option<f64>,
+    pub qps: Option<i32>,
     #[cynic(skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
+    #[cynic(skip_serializing_if = "Option::is_none")]
+    pub request_headers: Option<Map>,
 }
 
 #[derive(cynic::QueryVariables, Debug, Clone)]
