@@ -111,6 +111,9 @@ struct GqlEntry {
     /// `empty: {at, why}`: the list at `at` must be empty (the server keeps none of what
     /// it lists, for the reason given), so the reads inside it are not checked.
     empty: Option<String>,
+    /// `refused: {code, why}`: the server deliberately answers this with an error of that
+    /// code (what the UI shows as a failure), for the reason given.
+    refused: Option<String>,
 }
 
 const GRAPHQL_FILE: &str = "graphql-ui.yaml";
@@ -139,6 +142,18 @@ fn load_graphql() -> Vec<GqlEntry> {
                     );
                     at.to_string()
                 }),
+                refused: call["refused"]
+                    .get("code")
+                    .and_then(Value::as_str)
+                    .map(|code| {
+                        assert!(
+                            call["refused"]["why"]
+                                .as_str()
+                                .is_some_and(|w| !w.is_empty()),
+                            "{id}: refused needs a why"
+                        );
+                        code.to_string()
+                    }),
                 id,
             }
         })
@@ -258,6 +273,13 @@ async fn replay_graphql(server: &TestServer, values: &Values, e: &GqlEntry) -> R
             .await
             .map_err(|e| e.to_string())?;
         let body: Value = response.json().await.map_err(|e| e.to_string())?;
+        if let Some(code) = &e.refused {
+            return if body["errors"][0]["extensions"]["code"] == code.as_str() {
+                Ok(())
+            } else {
+                Err(format!("expected a refusal {code}, got {}", short(&body)))
+            };
+        }
         if !body["errors"].is_null() {
             return Err(messages(&body["errors"]));
         }
