@@ -3,13 +3,20 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::{IntoResponse, Response};
 
+use futures_util::StreamExt;
+
 use crate::app::{App, read_body};
 use crate::error::{ApiError, codes};
 use crate::events::NewEvent;
+use crate::generated::graphql as g;
 use crate::generated::rest::*;
+use crate::gql_clusters as gc;
 use crate::kubernetes::Choice;
 use crate::models::{
-    ConnectionStatus, EventSeverity, K8sContextError, K8sPing, KubeconfigUpload, SystemSync,
+    ConnectionStatus, ControllerState, ControllerStateError, ControllerStateName,
+    ControllerStatusItem, ControllerStatusItemController, ControllerStatusItemStatus,
+    EventSeverity, K8sContextError, K8sPing, KubeconfigUpload, OperationStatus,
+    OperationStatusStatus, OperatorSwitchTargetStatus, SystemSync,
 };
 use crate::server::Api;
 use crate::session::Session;
@@ -108,6 +115,105 @@ fn utf8(bytes: Vec<u8>) -> Result<String, ApiError> {
 fn json(status: u16, body: &impl serde::Serialize) -> Response {
     let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
     (status, axum::Json(body)).into_response()
+}
+
+/// The controllers' answers of `gql_clusters` (which GraphQL serves too) in REST's types.
+fn controller_item(i: g::MesheryControllersStatusListItem) -> ControllerStatusItem {
+    ControllerStatusItem {
+        connection_id: i.connection_id,
+        context_id: i.context_id,
+        controller: match i.controller {
+            g::MesheryController::Operator => ControllerStatusItemController::Operator,
+            g::MesheryController::Meshsync => ControllerStatusItemController::Meshsync,
+            g::MesheryController::Broker => ControllerStatusItemController::Broker,
+        },
+        status: match i.status {
+            g::MesheryControllerStatus::Deployed => ControllerStatusItemStatus::Deployed,
+            g::MesheryControllerStatus::Notdeployed => ControllerStatusItemStatus::Notdeployed,
+            g::MesheryControllerStatus::Deploying => ControllerStatusItemStatus::Deploying,
+            g::MesheryControllerStatus::Unkown => ControllerStatusItemStatus::Unkown,
+        },
+        version: i.version.unwrap_or_default(),
+    }
+}
+
+fn controller_state(s: g::OperatorControllerStatus) -> ControllerState {
+    ControllerState {
+        name: if s.name == "MeshSync" {
+            ControllerStateName::MeshSync
+        } else {
+            ControllerStateName::MesheryBroker
+        },
+        version: s.version,
+        status: s.status,
+        error: s.error.map(|e| ControllerStateError {
+            code: e.code,
+            description: e.description,
+        }),
+        context_id: s.context_id,
+        connection_id: s.connection_id,
+    }
+}
+
+fn processing() -> OperationStatus {
+    OperationStatus {
+        status: OperationStatusStatus::Processing,
+    }
+}
+
+/// A context as GraphQL's `K8sContext` answers it, in both of Meshery's spellings.
+fn context_json(c: &g::K8sContext) -> serde_json::Value {
+    let t = |t: &g::Time| t.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    serde_json::json!({
+        "id": c.id, "name": c.name, "server": c.server, "owner": c.owner,
+        "createdBy": c.created_by, "created_by": c.created_by,
+        "mesheryInstanceId": c.meshery_instance_id, "meshery_instance_id": c.meshery_instance_id,
+        "kubernetesServerId": c.kubernetes_server_id, "kubernetes_server_id": c.kubernetes_server_id,
+        "deploymentType": c.deployment_type, "deployment_type": c.deployment_type,
+        "version": c.version,
+        "connectionId": c.connection_id, "connection_id": c.connection_id,
+        "createdAt": t(&c.created_at), "created_at": t(&c.created_at),
+        "updatedAt": t(&c.updated_at), "updated_at": t(&c.updated_at),
+    })
+}
+
+/// `{k8sContext: {total_count, contexts}}`: every context of the user.
+async fn contexts_frame(app: &App, session: &Session) -> Result<String, ApiError> {
+    let all = g::PageFilter {
+        page: "0".into(),
+        page_size: "all".into(),
+        order: None,
+        search: None,
+        from: None,
+        to: None,
+        updated_after: None,
+    };
+    let page = gc::contexts_page(app, session, &all).await?;
+    let frame = serde_json::json!({"k8sContext": {
+        "total_count": page.total_count,
+        "totalCount": page.total_count,
+        "contexts": page.contexts.iter().map(context_json).collect::<Vec<_>>(),
+    }});
+    Ok(frame.to_string())
+}
+
+/// Frames of a live value: the first, then each new one (errors are logged and skipped:
+/// the stream goes on with the next change).
+fn frames_of(
+    first: String,
+    next: futures_util::stream::BoxStream<'static, Result<std::sync::Arc<String>, ApiError>>,
+) -> rt::EventStream {
+    futures_util::stream::once(std::future::ready(rt::SseFrame::from_json(&first)))
+        .chain(next.skip(1).filter_map(|f| {
+            std::future::ready(match f {
+                Ok(text) => Some(rt::SseFrame::from_json(&text)),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "live frame: could not read the state");
+                    None
+                }
+            })
+        }))
+        .boxed()
 }
 
 impl KubernetesApi for Api {
@@ -230,6 +336,154 @@ impl KubernetesApi for Api {
         .acted_upon(r.context_id.clone());
         self.events.note(&r.session, event).await;
         Ok(DeleteK8sContextResponse::NoContent)
+    }
+
+    async fn get_connection_operator_status(
+        &self,
+        r: GetConnectionOperatorStatusRequest<Session>,
+    ) -> Result<GetConnectionOperatorStatusResponse, ApiError> {
+        let item = gc::operator(self, &r.session.owner(), &r.connection_id).await?;
+        Ok(GetConnectionOperatorStatusResponse::Ok(controller_item(
+            item,
+        )))
+    }
+
+    async fn get_connection_meshsync_status(
+        &self,
+        r: GetConnectionMeshsyncStatusRequest<Session>,
+    ) -> Result<GetConnectionMeshsyncStatusResponse, ApiError> {
+        let state = gc::meshsync(self, &r.session.owner(), &r.connection_id).await?;
+        Ok(GetConnectionMeshsyncStatusResponse::Ok(controller_state(
+            state,
+        )))
+    }
+
+    async fn get_connection_nats_status(
+        &self,
+        r: GetConnectionNatsStatusRequest<Session>,
+    ) -> Result<GetConnectionNatsStatusResponse, ApiError> {
+        let state = gc::broker(self, &r.session.owner(), &r.connection_id).await?;
+        Ok(GetConnectionNatsStatusResponse::Ok(controller_state(state)))
+    }
+
+    async fn resync_k8s_context(
+        &self,
+        r: ResyncK8sContextRequest<Session>,
+    ) -> Result<ResyncK8sContextResponse, ApiError> {
+        let clear = r
+            .body
+            .as_ref()
+            .is_some_and(|b| b.clear_db == Some(true) || b.hard_reset == Some(true));
+        let actions = g::ReSyncActions {
+            clear_db: clear.to_string(),
+            re_sync: "true".into(),
+            hard_reset: "false".into(),
+        };
+        if r.context_id.trim().is_empty() {
+            return Err(ApiError::bad_request("contextId must not be empty"));
+        }
+        gc::resync(self, &r.session.owner(), Some(actions), &r.context_id).await?;
+        Ok(ResyncK8sContextResponse::Ok(processing()))
+    }
+
+    async fn change_k8s_context_operator(
+        &self,
+        r: ChangeK8sContextOperatorRequest<Session>,
+    ) -> Result<ChangeK8sContextOperatorResponse, ApiError> {
+        let target = match r.body.target_status {
+            OperatorSwitchTargetStatus::Enabled => g::Status::Enabled,
+            OperatorSwitchTargetStatus::Deployed => g::Status::Deployed,
+            OperatorSwitchTargetStatus::Connected => g::Status::Connected,
+            OperatorSwitchTargetStatus::Disabled => g::Status::Disabled,
+        };
+        let input = g::OperatorStatusInput {
+            target_status: target,
+            context_id: r.context_id,
+        };
+        gc::change_operator(self, &r.session, Some(input)).await?;
+        Ok(ChangeK8sContextOperatorResponse::Ok(processing()))
+    }
+
+    async fn list_k8s_namespaces(
+        &self,
+        r: ListK8sNamespacesRequest<Session>,
+    ) -> Result<ListK8sNamespacesResponse, ApiError> {
+        let names = gc::namespaces(self, &r.session.owner(), Some(r.cluster_ids)).await?;
+        Ok(ListK8sNamespacesResponse::Ok(
+            names.into_iter().map(|n| n.namespace).collect(),
+        ))
+    }
+
+    async fn stream_k8s_contexts(
+        &self,
+        r: StreamK8sContextsRequest<Session>,
+    ) -> Result<StreamK8sContextsResponse, ApiError> {
+        let app: App = (**self).clone();
+        // Subscribed before the first frame is read: no change falls in between.
+        let changes = app.inventory.changes();
+        let first = contexts_frame(&app, &r.session).await?;
+        let session = r.session.clone();
+        let next = gc::live(
+            app,
+            r.session.owner(),
+            None,
+            first.clone(),
+            move |app, _| {
+                let session = session.clone();
+                Box::pin(async move { contexts_frame(&app, &session).await })
+            },
+            changes,
+        );
+        Ok(StreamK8sContextsResponse::Ok(super::until_session_ends(
+            self,
+            &r.session,
+            frames_of(first, next),
+        )))
+    }
+
+    async fn subscribe_controllers_status(
+        &self,
+        r: SubscribeControllersStatusRequest<Session>,
+    ) -> Result<SubscribeControllersStatusResponse, ApiError> {
+        let app: App = (**self).clone();
+        let owner = r.session.owner();
+        let wanted = gc::contexts(Some(r.connection_ids));
+        // Unknown ids are refused, as GraphQL does.
+        gc::contexts_of_connections(&app, &owner, wanted.clone()).await?;
+        let list = move |app: App, owner: String, wanted: Option<Vec<String>>| async move {
+            let items = gc::controllers(&app, &owner, wanted.as_deref()).await?;
+            let items: Vec<ControllerStatusItem> = items.into_iter().map(controller_item).collect();
+            serde_json::to_string(&items).map_err(|e| ApiError::internal("encoding controllers", e))
+        };
+        let changes = app.inventory.changes();
+        let first = list(app.clone(), owner.clone(), wanted.clone()).await?;
+        let next = gc::live(
+            app,
+            owner,
+            None,
+            first.clone(),
+            move |app, owner| Box::pin(list(app, owner, wanted.clone())),
+            changes,
+        );
+        Ok(SubscribeControllersStatusResponse::Ok(
+            super::until_session_ends(self, &r.session, frames_of(first, next)),
+        ))
+    }
+
+    async fn reset_cluster_inventory(
+        &self,
+        r: ResetClusterInventoryRequest<Session>,
+    ) -> Result<ResetClusterInventoryResponse, ApiError> {
+        let body = r.body.unwrap_or_default();
+        let yes = |v: Option<String>| v.as_deref() == Some("true");
+        let actions = g::ReSyncActions {
+            clear_db: yes(body.clear_db.map(|v| v.to_string())).to_string(),
+            re_sync: "true".into(),
+            hard_reset: yes(body.hard_reset.map(|v| v.to_string())).to_string(),
+        };
+        let context = body.k8scontext_id.unwrap_or_default();
+        gc::resync(self, &r.session.owner(), Some(actions), &context).await?;
+        Ok(ResetClusterInventoryResponse::Ok(processing()))
     }
 
     async fn ping_k8s_context(

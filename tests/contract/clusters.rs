@@ -1149,3 +1149,183 @@ async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn rest_reports_and_switches_the_controllers_as_mesherys_newest_ui_asks() {
+    use meshery::models::{ControllerStatusItem, ControllerStatusItemStatus as St};
+    let api = KubeApi::start(Some("rest-controllers")).await;
+    api.seed(&[json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "c", "namespace": "team-x"}, "data": {}})]);
+    let server = TestServer::start_with(|c| {
+        c.inventory.probe = Duration::from_millis(500);
+        c.inventory.lease = Duration::from_secs(3);
+    })
+    .await;
+    let client = server.client();
+    let context = client
+        .upload_kubeconfig()
+        .body(api.kubeconfig("lab"))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .contexts()
+        .remove(0);
+    let id = client
+        .list_connections()
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .connections[0]
+        .id
+        .clone();
+
+    // The controllers' stream: every frame the whole list, until MeshSync runs.
+    let response = client
+        .subscribe_controllers_status()
+        .connection_ids(vec![id.parse().unwrap()])
+        .send()
+        .await
+        .unwrap();
+    let mut live = Box::pin(
+        meshery_client::sse::json_frames::<Vec<ControllerStatusItem>, _, _, _>(
+            response.into_inner_stream(),
+        )
+        .map(|f| f.unwrap()),
+    );
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), live.next())
+            .await
+            .expect("a frame")
+            .unwrap();
+        assert_eq!(frame.len(), 3, "{frame:?}");
+        assert!(
+            frame
+                .iter()
+                .all(|i| i.connection_id == id && i.context_id == context.id)
+        );
+        if frame.iter().all(|i| i.status == St::Deployed) {
+            break;
+        }
+    }
+    let operator = client
+        .get_connection_operator_status()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(operator.status, St::Deployed);
+    let meshsync = client
+        .get_connection_meshsync_status()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let nats = client
+        .get_connection_nats_status()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (meshsync.status.as_str(), nats.status.as_str()),
+        ("Running", "Connected")
+    );
+    let unknown = client
+        .get_connection_meshsync_status()
+        .connection_id(uuid::Uuid::new_v4().to_string())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&unknown), 404);
+    let namespaces = until(Duration::from_secs(10), "team-x listed", || async {
+        let names = client
+            .list_k8s_namespaces()
+            .cluster_ids(vec![context.id.parse().unwrap()])
+            .send()
+            .await
+            .unwrap()
+            .into_inner();
+        names.contains(&"team-x".to_string()).then_some(names)
+    })
+    .await;
+    let mut sorted = namespaces.clone();
+    sorted.sort();
+    assert_eq!(namespaces, sorted);
+
+    // The operator off: the stream says so, and the connection is in maintenance.
+    let off: meshery::models::OperatorSwitch =
+        serde_json::from_value(json!({"targetStatus": "DISABLED"})).unwrap();
+    let started = client
+        .change_k8s_context_operator()
+        .context_id(&context.id)
+        .body(off)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(started.status.to_string(), "PROCESSING");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), live.next())
+            .await
+            .expect("a frame")
+            .unwrap();
+        if frame.iter().all(|i| i.status == St::Notdeployed) {
+            break;
+        }
+    }
+    assert_eq!(connection(&client, &id).await.status, CS::Maintenance);
+
+    // Resync and reset answer PROCESSING; an unknown context is 404.
+    let resync: meshery::models::ResyncInput =
+        serde_json::from_value(json!({"reSync": true, "clearDb": true})).unwrap();
+    let done = client
+        .resync_k8s_context()
+        .context_id(&context.id)
+        .body(resync.clone())
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.status.to_string(), "PROCESSING");
+    let missing = client
+        .resync_k8s_context()
+        .context_id("0000000000000000")
+        .body(resync)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&missing), 404);
+    let reset: meshery::models::DatabaseResetInput =
+        serde_json::from_value(json!({"k8scontextID": context.id, "clearDB": "true"})).unwrap();
+    let done = client
+        .reset_cluster_inventory()
+        .body(reset)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.status.to_string(), "PROCESSING");
+
+    // The contexts' stream: every context, in both of Meshery's spellings.
+    let response = client.stream_k8s_contexts().send().await.unwrap();
+    let mut contexts = Box::pin(
+        meshery_client::sse::json_frames::<Value, _, _, _>(response.into_inner_stream())
+            .map(|f| f.unwrap()),
+    );
+    let frame = contexts.next().await.unwrap();
+    assert_eq!(frame["k8sContext"]["total_count"], 1, "{frame}");
+    let listed = &frame["k8sContext"]["contexts"][0];
+    assert_eq!(
+        (
+            &listed["connectionId"],
+            &listed["connection_id"],
+            &listed["kubernetesServerId"]
+        ),
+        (&json!(id), &json!(id), &json!(context.id))
+    );
+}
