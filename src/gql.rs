@@ -1240,24 +1240,12 @@ impl g::SubscriptionResolver for Resolver {
         let session = session_for(ctx, &self.0, &rest::LIST_K8S_CONTEXTS)
             .await?
             .clone();
-        let changes = app.inventory.changes();
-        let first = gc::contexts_page(&app, &session, &selector)
-            .await
-            .map_err(gql_error)?;
         let owner = session.owner();
-        Ok(gc::live(
-            app,
-            owner,
-            None,
-            first,
-            move |app, _| {
-                let (session, selector) = (session.clone(), selector.clone());
-                Box::pin(async move { gc::contexts_page(&app, &session, &selector).await })
-            },
-            changes,
-        )
-        .map(|r| r.map_err(gql_error))
-        .boxed())
+        followed(app, owner, None, move |app, _| {
+            let (session, selector) = (session.clone(), selector.clone());
+            Box::pin(async move { gc::contexts_page(&app, &session, &selector).await })
+        })
+        .await
     }
 
     async fn subscribe_meshery_controllers_status(
@@ -1271,23 +1259,11 @@ impl g::SubscriptionResolver for Resolver {
             .await?
             .owner();
         let wanted = gc::contexts(connection_ids);
-        let changes = app.inventory.changes();
-        let first = gc::controllers(&app, &owner, wanted.as_deref())
-            .await
-            .map_err(gql_error)?;
-        let full = gc::live(
-            app,
-            owner,
-            None,
-            first,
-            move |app, owner| {
-                let wanted = wanted.clone();
-                Box::pin(async move { gc::controllers(&app, &owner, wanted.as_deref()).await })
-            },
-            changes,
-        )
-        .map(|r| r.map_err(gql_error))
-        .boxed();
+        let full = followed(app, owner, None, move |app, owner| {
+            let wanted = wanted.clone();
+            Box::pin(async move { gc::controllers(&app, &owner, wanted.as_deref()).await })
+        })
+        .await?;
         // Meshery sends the whole list once, then only the items that changed.
         let mut last: Vec<g::MesheryControllersStatusListItem> = Vec::new();
         Ok(full
@@ -1452,23 +1428,11 @@ impl g::SubscriptionResolver for Resolver {
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::AddonList>>>>> {
         let (app, owner) = self.infra(ctx).await?;
-        let changes = app.inventory.changes();
-        let first = gc::addons(&app, &owner, filter.clone())
-            .await
-            .map_err(gql_error)?;
-        Ok(gc::live(
-            app,
-            owner,
-            None,
-            first,
-            move |app, owner| {
-                let filter = filter.clone();
-                Box::pin(async move { gc::addons(&app, &owner, filter).await })
-            },
-            changes,
-        )
-        .map(|r| r.map_err(gql_error))
-        .boxed())
+        followed(app, owner, None, move |app, owner| {
+            let filter = filter.clone();
+            Box::pin(async move { gc::addons(&app, &owner, filter).await })
+        })
+        .await
     }
 
     async fn listen_to_control_plane_state(
@@ -1477,24 +1441,11 @@ impl g::SubscriptionResolver for Resolver {
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::ControlPlane>>>>> {
         let (app, owner) = self.infra(ctx).await?;
-        let changes = app.inventory.changes();
-        let first = gc::planes(&app, &owner, filter.clone())
-            .await
-            .map_err(gql_error)?
-            .0;
-        Ok(gc::live(
-            app,
-            owner,
-            None,
-            first,
-            move |app, owner| {
-                let filter = filter.clone();
-                Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.0) })
-            },
-            changes,
-        )
-        .map(|r| r.map_err(gql_error))
-        .boxed())
+        followed(app, owner, None, move |app, owner| {
+            let filter = filter.clone();
+            Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.0) })
+        })
+        .await
     }
 
     async fn listen_to_data_plane_state(
@@ -1503,24 +1454,11 @@ impl g::SubscriptionResolver for Resolver {
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::DataPlane>>>>> {
         let (app, owner) = self.infra(ctx).await?;
-        let changes = app.inventory.changes();
-        let first = gc::planes(&app, &owner, filter.clone())
-            .await
-            .map_err(gql_error)?
-            .1;
-        Ok(gc::live(
-            app,
-            owner,
-            None,
-            first,
-            move |app, owner| {
-                let filter = filter.clone();
-                Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.1) })
-            },
-            changes,
-        )
-        .map(|r| r.map_err(gql_error))
-        .boxed())
+        followed(app, owner, None, move |app, owner| {
+            let filter = filter.clone();
+            Box::pin(async move { Ok(gc::planes(&app, &owner, filter).await?.1) })
+        })
+        .await
     }
 
     async fn subscribe_events(
@@ -1546,6 +1484,27 @@ impl g::SubscriptionResolver for Resolver {
             .map(|p| p.map(|p| Arc::new(prefs_out(p))).map_err(gql_error))
             .boxed())
     }
+}
+
+/// `gql_clusters::follow` as a subscription's stream.
+async fn followed<T, F>(
+    app: App,
+    owner: String,
+    contexts: Option<Vec<String>>,
+    value: F,
+) -> GqlResult<BoxStream<'static, GqlResult<Arc<T>>>>
+where
+    T: PartialEq + Clone + Send + Sync + 'static,
+    F: Fn(App, String) -> futures_util::future::BoxFuture<'static, Result<T, ApiError>>
+        + Send
+        + Sync
+        + 'static,
+{
+    Ok(gc::follow(app, owner, contexts, value)
+        .await
+        .map_err(gql_error)?
+        .map(|r| r.map_err(gql_error))
+        .boxed())
 }
 
 impl Resolver {
@@ -1586,22 +1545,12 @@ where
     };
     let mut streams = Vec::new();
     for id in ids {
-        let changes = app.inventory.changes();
-        let first = value(app.clone(), owner.clone(), id.clone())
-            .await
-            .map_err(gql_error)?;
         let contexts = Some(vec![id.clone()]);
         streams.push(
-            gc::live(
-                app.clone(),
-                owner.clone(),
-                contexts,
-                first,
-                move |app, owner| value(app, owner, id.clone()),
-                changes,
-            )
-            .map(|r| r.map_err(gql_error))
-            .boxed(),
+            followed(app.clone(), owner.clone(), contexts, move |app, owner| {
+                value(app, owner, id.clone())
+            })
+            .await?,
         );
     }
     Ok(futures_util::stream::select_all(streams)

@@ -286,9 +286,27 @@ pub(crate) async fn change_operator(
         status: Some(wanted),
         ..Default::default()
     };
-    app.connections
+    let connection = app
+        .connections
         .update(session, &connection_id(&owner, &input.context_id), &update)
         .await?;
+    let event = crate::events::NewEvent::new(
+        "connection",
+        "update",
+        crate::models::EventSeverity::Informational,
+        format!(
+            "The operator of {} is switched {}: the connection is {}",
+            connection.name,
+            if wanted == crate::models::ConnectionStatus::Maintenance {
+                "off"
+            } else {
+                "on"
+            },
+            connection.status
+        ),
+    )
+    .acted_upon(connection.id.clone());
+    app.events.note(session, event).await;
     Ok(g::Status::Processing)
 }
 
@@ -729,22 +747,25 @@ pub(crate) async fn planes(
     Ok((control, data))
 }
 
-/// A value computed now, then again after each change of the owner's connections or
-/// inventory (of these contexts), sent only when it differs from the last one sent.
-pub(crate) fn live<T>(
+/// A value now, then again after each change of the owner's connections or inventory
+/// (of these contexts), sent only when it differs from the last one sent. An error of the
+/// first value fails the call; later ones are items of the stream.
+pub(crate) async fn follow<T, F>(
     app: App,
     owner: String,
     contexts: Option<Vec<String>>,
-    first: T,
-    next: impl Fn(App, String) -> BoxFuture<'static, Result<T, ApiError>> + Send + Sync + 'static,
-    changes: tokio::sync::broadcast::Receiver<crate::inventory::Changed>,
-) -> BoxStream<'static, Result<Arc<T>, ApiError>>
+    value: F,
+) -> Result<BoxStream<'static, Result<Arc<T>, ApiError>>, ApiError>
 where
     T: PartialEq + Clone + Send + Sync + 'static,
+    F: Fn(App, String) -> BoxFuture<'static, Result<T, ApiError>> + Send + Sync + 'static,
 {
+    // Subscribed before the first value is read: no change falls in between.
+    let changes = app.inventory.changes();
+    let first = value(app.clone(), owner.clone()).await?;
     let ticks = app.inventory.live(changes, owner.clone(), contexts);
     let next = ticks
-        .then(move |()| next(app.clone(), owner.clone()))
+        .then(move |()| value(app.clone(), owner.clone()))
         .scan(first.clone(), |last, now| {
             let out = match now {
                 Ok(now) if now != *last => {
@@ -757,7 +778,9 @@ where
             std::future::ready(Some(out))
         })
         .filter_map(std::future::ready);
-    futures_util::stream::once(std::future::ready(Ok(Arc::new(first))))
-        .chain(next)
-        .boxed()
+    Ok(
+        futures_util::stream::once(std::future::ready(Ok(Arc::new(first))))
+            .chain(next)
+            .boxed(),
+    )
 }

@@ -100,6 +100,9 @@ struct ObjectNotice {
     m: Vec<String>,
     #[serde(default)]
     d: Vec<Value>,
+    /// A request to the replica watching the context: list it again (`Inventory::resync`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    resync: bool,
 }
 
 /// Largest `Topic::MeshSync` key sent in one notice (PostgreSQL's NOTIFY takes < 8000 bytes).
@@ -428,26 +431,29 @@ impl Inventory {
         self.0.options.enabled
     }
 
-    /// Lists a context again from the start (Meshery's resync): its supervisor here stops
-    /// and the next reconcile starts a new one, whose lists sweep what is gone. With
-    /// `clear`, what the inventory holds of it is dropped first. A context another replica
-    /// watches is only cleared: that replica lists it again when its watch restarts.
+    /// Lists a context again from the start (Meshery's resync): its supervisor stops and
+    /// the next reconcile starts a new one, whose lists sweep what is gone. With `clear`,
+    /// what the inventory holds of it is dropped first. The replica that watches the
+    /// context does the listing: asked here, another one is told (`Topic::MeshSync`).
     pub async fn resync(&self, owner: &str, context_id: &str, clear: bool) -> Result<(), Internal> {
-        let running = self
-            .0
-            .running
-            .lock()
-            .remove(&(owner.to_string(), context_id.to_string()));
-        if let Some(r) = running {
-            r.cancel.cancel();
-            let _ = r.task.await;
-        }
+        let here = self.0.restart(owner, context_id).await;
         if clear {
             self.0
                 .store
                 .drop_inventory(owner, context_id, None)
                 .await
                 .or_internal("clearing an inventory")?;
+        }
+        if !here && self.0.store.engine() == crate::store::Engine::Postgres {
+            let notice = ObjectNotice {
+                o: owner.to_string(),
+                c: context_id.to_string(),
+                resync: true,
+                ..Default::default()
+            };
+            if let Ok(key) = serde_json::to_string(&notice) {
+                self.0.bus.publish(Topic::MeshSync, &key).await;
+            }
         }
         self.context_changed(owner, context_id).await;
         Ok(())
@@ -473,6 +479,23 @@ impl Inner {
         self.bus
             .publish(Topic::Clusters, &lease_key(owner, context_id))
             .await;
+    }
+
+    /// Stops this replica's supervisor of a context, if it runs one (the next reconcile
+    /// starts a new one, which lists the cluster again); whether it did.
+    async fn restart(&self, owner: &str, context_id: &str) -> bool {
+        let running = self
+            .running
+            .lock()
+            .remove(&(owner.to_string(), context_id.to_string()));
+        match running {
+            Some(r) => {
+                r.cancel.cancel();
+                let _ = r.task.await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether anyone may follow object events: a subscriber here, or (with PostgreSQL) on
@@ -548,13 +571,19 @@ impl Inner {
 
     /// Another replica's object events, for the subscribers here.
     async fn relay_objects(&self, key: &str) {
-        if self.objects.receiver_count() == 0 {
-            return;
-        }
         let Ok(notice) = serde_json::from_str::<ObjectNotice>(key) else {
             tracing::debug!("ignoring an object notice this version does not read");
             return;
         };
+        if notice.resync {
+            if self.restart(&notice.o, &notice.c).await {
+                self.poke.notify_one();
+            }
+            return;
+        }
+        if self.objects.receiver_count() == 0 {
+            return;
+        }
         let ids: Vec<String> = notice.a.iter().chain(&notice.m).cloned().collect();
         let docs: HashMap<String, String> = match self.store.resources_by_id(&notice.o, &ids).await
         {
@@ -1346,6 +1375,7 @@ mod tests {
                 .map(|i| json!({"id": format!("gone-{i}"), "kind": "Pod", "pad": "y".repeat(100)}))
                 .chain([json!({"id": "huge", "pad": "z".repeat(NOTICE_BYTES)})])
                 .collect(),
+            resync: false,
         };
         let keys = notice_keys(notice.clone());
         assert!(keys.len() > 1, "{} keys", keys.len());

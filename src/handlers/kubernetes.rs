@@ -197,14 +197,13 @@ async fn contexts_frame(app: &App, session: &Session) -> Result<String, ApiError
     Ok(frame.to_string())
 }
 
-/// Frames of a live value: the first, then each new one (errors are logged and skipped:
-/// the stream goes on with the next change).
+/// The frames of a followed value (errors after the first are logged and skipped: the
+/// stream goes on with the next change).
 fn frames_of(
-    first: String,
-    next: futures_util::stream::BoxStream<'static, Result<std::sync::Arc<String>, ApiError>>,
+    values: futures_util::stream::BoxStream<'static, Result<std::sync::Arc<String>, ApiError>>,
 ) -> rt::EventStream {
-    futures_util::stream::once(std::future::ready(rt::SseFrame::from_json(&first)))
-        .chain(next.skip(1).filter_map(|f| {
+    values
+        .filter_map(|f| {
             std::future::ready(match f {
                 Ok(text) => Some(rt::SseFrame::from_json(&text)),
                 Err(e) => {
@@ -212,7 +211,7 @@ fn frames_of(
                     None
                 }
             })
-        }))
+        })
         .boxed()
 }
 
@@ -419,25 +418,16 @@ impl KubernetesApi for Api {
         r: StreamK8sContextsRequest<Session>,
     ) -> Result<StreamK8sContextsResponse, ApiError> {
         let app: App = (**self).clone();
-        // Subscribed before the first frame is read: no change falls in between.
-        let changes = app.inventory.changes();
-        let first = contexts_frame(&app, &r.session).await?;
         let session = r.session.clone();
-        let next = gc::live(
-            app,
-            r.session.owner(),
-            None,
-            first.clone(),
-            move |app, _| {
-                let session = session.clone();
-                Box::pin(async move { contexts_frame(&app, &session).await })
-            },
-            changes,
-        );
+        let values = gc::follow(app, r.session.owner(), None, move |app, _| {
+            let session = session.clone();
+            Box::pin(async move { contexts_frame(&app, &session).await })
+        })
+        .await?;
         Ok(StreamK8sContextsResponse::Ok(super::until_session_ends(
             self,
             &r.session,
-            frames_of(first, next),
+            frames_of(values),
         )))
     }
 
@@ -447,26 +437,20 @@ impl KubernetesApi for Api {
     ) -> Result<SubscribeControllersStatusResponse, ApiError> {
         let app: App = (**self).clone();
         let owner = r.session.owner();
+        // Ids of no connection of the user's are left out, as GraphQL's (and Meshery's)
+        // subscription does: a UI may still hold one of a deleted connection.
         let wanted = gc::contexts(Some(r.connection_ids));
-        // Unknown ids are refused, as GraphQL does.
-        gc::contexts_of_connections(&app, &owner, wanted.clone()).await?;
         let list = move |app: App, owner: String, wanted: Option<Vec<String>>| async move {
             let items = gc::controllers(&app, &owner, wanted.as_deref()).await?;
             let items: Vec<ControllerStatusItem> = items.into_iter().map(controller_item).collect();
             serde_json::to_string(&items).map_err(|e| ApiError::internal("encoding controllers", e))
         };
-        let changes = app.inventory.changes();
-        let first = list(app.clone(), owner.clone(), wanted.clone()).await?;
-        let next = gc::live(
-            app,
-            owner,
-            None,
-            first.clone(),
-            move |app, owner| Box::pin(list(app, owner, wanted.clone())),
-            changes,
-        );
+        let values = gc::follow(app, owner, None, move |app, owner| {
+            Box::pin(list(app, owner, wanted.clone()))
+        })
+        .await?;
         Ok(SubscribeControllersStatusResponse::Ok(
-            super::until_session_ends(self, &r.session, frames_of(first, next)),
+            super::until_session_ends(self, &r.session, frames_of(values)),
         ))
     }
 

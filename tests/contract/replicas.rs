@@ -797,6 +797,35 @@ async fn one_replica_watches_a_cluster_and_another_takes_over_when_it_stops() {
         .expect("the holder's object event on the other replica");
         assert_eq!(added["type"], "ADDED", "{added}");
         assert!(added["object"]["spec"]["attribute"].is_string(), "{added}");
+        // A reset asked of the replica that does not watch: it drops the inventory, and
+        // the holder lists the cluster again, so the Deployment comes back.
+        let reset: meshery::models::DatabaseResetInput =
+            serde_json::from_value(serde_json::json!({"clearDB": "true"})).unwrap();
+        other
+            .client()
+            .reset_cluster_inventory()
+            .body(reset)
+            .send()
+            .await
+            .unwrap();
+        let deployments = || async {
+            other
+                .client()
+                .list_cluster_resources()
+                .kind(vec!["Deployment".parse().unwrap()])
+                .send()
+                .await
+                .unwrap()
+                .into_inner()
+                .total_count
+        };
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while deployments().await == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("the holder listed the cluster again after the reset");
     }
     holder.finish().await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
