@@ -435,9 +435,9 @@ impl g::QueryResolver for Resolver {
         k8scontext_i_ds: Option<Vec<String>>,
         namespace: Option<String>,
     ) -> GqlResult<g::ClusterResources> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
-            .await?
-            .owner();
+        let owner = self
+            .owner(ctx, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
+            .await?;
         cluster_resources(
             &self.0,
             &owner,
@@ -560,9 +560,9 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         k8s_cluster_ids: Option<Vec<String>>,
     ) -> GqlResult<Vec<g::NameSpace>> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
-            .await?
-            .owner();
+        let owner = self
+            .owner(ctx, &rest::GET_CLUSTER_RESOURCES_SUMMARY)
+            .await?;
         gc::namespaces(&self.0, &owner, k8s_cluster_ids)
             .await
             .map_err(gql_error)
@@ -573,9 +573,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         connection_id: String,
     ) -> GqlResult<Option<g::MesheryControllersStatusListItem>> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         gc::operator(&self.0, &owner, &connection_id)
             .await
             .map(Some)
@@ -587,9 +585,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         connection_id: String,
     ) -> GqlResult<g::OperatorControllerStatus> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         gc::meshsync(&self.0, &owner, &connection_id)
             .await
             .map_err(gql_error)
@@ -600,9 +596,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         connection_id: String,
     ) -> GqlResult<g::OperatorControllerStatus> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         gc::broker(&self.0, &owner, &connection_id)
             .await
             .map_err(gql_error)
@@ -613,9 +607,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         k8scontext_id: String,
     ) -> GqlResult<g::Status> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         gc::context_status(&self.0, &owner, &k8scontext_id, false)
             .await
             .map_err(gql_error)
@@ -626,9 +618,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         k8scontext_id: String,
     ) -> GqlResult<g::Status> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         gc::context_status(&self.0, &owner, &k8scontext_id, true)
             .await
             .map_err(gql_error)
@@ -640,12 +630,13 @@ impl g::QueryResolver for Resolver {
         selector: Option<g::ReSyncActions>,
         k8scontext_id: String,
     ) -> GqlResult<g::Status> {
-        let owner = session_for(ctx, &self.0, &rest::UPDATE_CONNECTION)
-            .await?
-            .owner();
-        gc::resync(&self.0, &owner, selector, &k8scontext_id)
+        let owner = self.owner(ctx, &rest::UPDATE_CONNECTION).await?;
+        let yes = |text: &str| text.trim().eq_ignore_ascii_case("true");
+        let clear = selector.is_some_and(|s| yes(&s.clear_db) || yes(&s.hard_reset));
+        gc::resync(&self.0, &owner, &k8scontext_id, clear)
             .await
-            .map_err(gql_error)
+            .map_err(gql_error)?;
+        Ok(g::Status::Processing)
     }
 
     async fn get_kubectl_describe(
@@ -655,9 +646,7 @@ impl g::QueryResolver for Resolver {
         kind: String,
         namespace: String,
     ) -> GqlResult<g::KctlDescribeDetails> {
-        let owner = session_for(ctx, &self.0, &rest::GET_CLUSTER_RESOURCE)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CLUSTER_RESOURCE).await?;
         gc::describe(&self.0, &owner, &name, &kind, &namespace)
             .await
             .map_err(gql_error)
@@ -713,9 +702,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         contexts: Option<Vec<String>>,
     ) -> GqlResult<Vec<Option<g::TelemetryComp>>> {
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         gc::telemetry(&self.0, &owner, contexts)
             .await
             .map_err(gql_error)
@@ -726,9 +713,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<Vec<g::AddonList>> {
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         gc::addons(&self.0, &owner, filter).await.map_err(gql_error)
     }
 
@@ -737,9 +722,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<Vec<g::ControlPlane>> {
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         Ok(gc::planes(&self.0, &owner, filter)
             .await
             .map_err(gql_error)?
@@ -751,9 +734,7 @@ impl g::QueryResolver for Resolver {
         ctx: &Context<'_>,
         filter: Option<g::ServiceMeshFilter>,
     ) -> GqlResult<Vec<g::DataPlane>> {
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         Ok(gc::planes(&self.0, &owner, filter)
             .await
             .map_err(gql_error)?
@@ -1008,9 +989,20 @@ impl g::MutationResolver for Resolver {
         input: Option<g::OperatorStatusInput>,
     ) -> GqlResult<g::Status> {
         let session = session_for(ctx, &self.0, &rest::UPDATE_CONNECTION).await?;
-        gc::change_operator(&self.0, session, input)
+        let input = input.ok_or_else(|| gql_error(ApiError::bad_request("input is required")))?;
+        let on = match input.target_status {
+            g::Status::Enabled | g::Status::Deployed | g::Status::Connected => true,
+            g::Status::Disabled => false,
+            other => {
+                return Err(gql_error(ApiError::bad_request(format!(
+                    "targetStatus {other:?} switches nothing: use ENABLED (or DEPLOYED) or DISABLED"
+                ))));
+            }
+        };
+        gc::change_operator(&self.0, session, &input.context_id, on)
             .await
-            .map_err(gql_error)
+            .map_err(gql_error)?;
+        Ok(g::Status::Processing)
     }
 
     async fn change_adapter_status(
@@ -1063,46 +1055,16 @@ impl g::SubscriptionResolver for Resolver {
         k8scontext_i_ds: Option<Vec<String>>,
         namespace: Option<String>,
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<g::ClusterResources>>>> {
-        let app = self.0.clone();
-        let owner = session_for(ctx, &self.0, &rest::SUBSCRIBE_CLUSTER_RESOURCES)
-            .await?
-            .owner();
-        let contexts = k8scontext_i_ds.filter(|c| !c.is_empty());
-        // Subscribed before the first answer is read: no change falls in between.
-        let changes = app.inventory.changes();
-        let first = cluster_resources(&app, &owner, contexts.as_deref(), namespace.as_deref())
-            .await
-            .map_err(gql_error)?;
-        let ticks = app.inventory.live(changes, owner.clone(), contexts.clone());
-        let next = ticks
-            .then(move |()| {
-                let (app, owner, contexts, namespace) = (
-                    app.clone(),
-                    owner.clone(),
-                    contexts.clone(),
-                    namespace.clone(),
-                );
-                async move {
-                    cluster_resources(&app, &owner, contexts.as_deref(), namespace.as_deref()).await
-                }
+        let owner = self.owner(ctx, &rest::SUBSCRIBE_CLUSTER_RESOURCES).await?;
+        let contexts = gc::contexts(k8scontext_i_ds);
+        let watched = contexts.clone();
+        followed(self.0.clone(), owner, watched, move |app, owner| {
+            let (contexts, namespace) = (contexts.clone(), namespace.clone());
+            Box::pin(async move {
+                cluster_resources(&app, &owner, contexts.as_deref(), namespace.as_deref()).await
             })
-            .scan(first.clone(), |last, now| {
-                let out = match now {
-                    Ok(now) if now != *last => {
-                        *last = now.clone();
-                        Some(Ok(Arc::new(now)))
-                    }
-                    Ok(_) => None,
-                    Err(e) => Some(Err(gql_error(e))),
-                };
-                std::future::ready(Some(out))
-            })
-            .filter_map(std::future::ready);
-        Ok(
-            futures_util::stream::once(std::future::ready(Ok(Arc::new(first))))
-                .chain(next)
-                .boxed(),
-        )
+        })
+        .await
     }
 
     async fn subscribe_perf_profiles(
@@ -1255,9 +1217,7 @@ impl g::SubscriptionResolver for Resolver {
     ) -> GqlResult<BoxStream<'static, GqlResult<Arc<Vec<g::MesheryControllersStatusListItem>>>>>
     {
         let app = self.0.clone();
-        let owner = session_for(ctx, &self.0, &rest::GET_CONNECTION)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::GET_CONNECTION).await?;
         let wanted = gc::contexts(connection_ids);
         let full = followed(app, owner, None, move |app, owner| {
             let wanted = wanted.clone();
@@ -1338,9 +1298,7 @@ impl g::SubscriptionResolver for Resolver {
                 })
                 .collect()
         });
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         let contexts = gc::contexts_of_connections(&self.0, &owner, connection_ids)
             .await
             .map_err(gql_error)?;
@@ -1508,11 +1466,14 @@ where
 }
 
 impl Resolver {
+    /// The owner of a field that does what REST operation `op` does (with its key).
+    async fn owner(&self, ctx: &Context<'_>, op: &'static rest::Operation) -> GqlResult<String> {
+        Ok(session_for(ctx, &self.0, op).await?.owner())
+    }
+
     /// The app and owner of a field over the user's cluster objects.
     async fn infra(&self, ctx: &Context<'_>) -> GqlResult<(App, String)> {
-        let owner = session_for(ctx, &self.0, &rest::LIST_CLUSTER_RESOURCES)
-            .await?
-            .owner();
+        let owner = self.owner(ctx, &rest::LIST_CLUSTER_RESOURCES).await?;
         Ok((self.0.clone(), owner))
     }
 }

@@ -266,48 +266,22 @@ pub(crate) async fn meshsync_of_context(
 pub(crate) async fn change_operator(
     app: &App,
     session: &Session,
-    input: Option<g::OperatorStatusInput>,
-) -> Result<g::Status, ApiError> {
-    let input = input.ok_or_else(|| ApiError::bad_request("input is required"))?;
-    let wanted = match input.target_status {
-        g::Status::Enabled | g::Status::Deployed | g::Status::Connected => {
-            crate::models::ConnectionStatus::Connected
-        }
-        g::Status::Disabled => crate::models::ConnectionStatus::Maintenance,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "targetStatus {other:?} switches nothing: use ENABLED (or DEPLOYED) or DISABLED"
-            )));
-        }
-    };
+    context: &str,
+    on: bool,
+) -> Result<(), ApiError> {
     let owner = session.owner();
-    row_of_context(app, &owner, &input.context_id).await?;
+    row_of_context(app, &owner, context).await?;
     let update = crate::models::ConnectionUpdate {
-        status: Some(wanted),
+        status: Some(if on {
+            crate::models::ConnectionStatus::Connected
+        } else {
+            crate::models::ConnectionStatus::Maintenance
+        }),
         ..Default::default()
     };
-    let connection = app
-        .connections
-        .update(session, &connection_id(&owner, &input.context_id), &update)
+    app.update_connection_noted(session, &connection_id(&owner, context), &update)
         .await?;
-    let event = crate::events::NewEvent::new(
-        "connection",
-        "update",
-        crate::models::EventSeverity::Informational,
-        format!(
-            "The operator of {} is switched {}: the connection is {}",
-            connection.name,
-            if wanted == crate::models::ConnectionStatus::Maintenance {
-                "off"
-            } else {
-                "on"
-            },
-            connection.status
-        ),
-    )
-    .acted_upon(connection.id.clone());
-    app.events.note(session, event).await;
-    Ok(g::Status::Processing)
+    Ok(())
 }
 
 /// A page of the user's contexts as Meshery's `K8sContextsPage`.
@@ -366,21 +340,14 @@ pub(crate) async fn namespaces(
         .collect())
 }
 
-fn yes(text: &str) -> bool {
-    text.trim().eq_ignore_ascii_case("true")
-}
-
-/// Meshery's resync: list the context (or every one of the user's) again, after dropping
-/// what the inventory holds of it when asked to.
+/// Meshery's resync: list the context (every one of the user's when `context` is empty)
+/// again, after dropping what the inventory holds of it when `clear`.
 pub(crate) async fn resync(
     app: &App,
     owner: &str,
-    selector: Option<g::ReSyncActions>,
     context: &str,
-) -> Result<g::Status, ApiError> {
-    let clear = selector
-        .as_ref()
-        .is_some_and(|s| yes(&s.clear_db) || yes(&s.hard_reset));
+    clear: bool,
+) -> Result<(), ApiError> {
     let targets: Vec<String> = if context.trim().is_empty() {
         rows(app, owner).await?.into_iter().map(|r| r.id).collect()
     } else {
@@ -389,7 +356,7 @@ pub(crate) async fn resync(
     for id in targets {
         app.inventory.resync(owner, &id, clear).await?;
     }
-    Ok(g::Status::Processing)
+    Ok(())
 }
 
 /// An inventory object as JSON, for reading its parts by name.

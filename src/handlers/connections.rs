@@ -24,6 +24,31 @@ fn order(text: Option<&str>) -> Result<(&'static str, bool), ApiError> {
     .map_err(ApiError::bad_request)
 }
 
+impl crate::app::App {
+    /// Updates a connection and records it as an event: REST's update, and the operator
+    /// switch of both APIs (`gql_clusters::change_operator`).
+    pub(crate) async fn update_connection_noted(
+        &self,
+        session: &Session,
+        id: &str,
+        update: &crate::models::ConnectionUpdate,
+    ) -> Result<crate::models::Connection, ApiError> {
+        let connection = self.connections.update(session, id, update).await?;
+        let event = crate::events::NewEvent::new(
+            "connection",
+            "update",
+            crate::models::EventSeverity::Informational,
+            format!(
+                "Connection {} is now {}",
+                connection.name, connection.status
+            ),
+        )
+        .acted_upon(connection.id.clone());
+        self.events.note(session, event).await;
+        Ok(connection)
+    }
+}
+
 impl ConnectionsApi for Api {
     async fn list_connections(
         &self,
@@ -76,22 +101,10 @@ impl ConnectionsApi for Api {
         &self,
         r: UpdateConnectionRequest<Session>,
     ) -> Result<UpdateConnectionResponse, ApiError> {
-        let connection = self
-            .connections
-            .update(&r.session, &r.connection_id, &r.body)
-            .await?;
-        let event = crate::events::NewEvent::new(
-            "connection",
-            "update",
-            crate::models::EventSeverity::Informational,
-            format!(
-                "Connection {} is now {}",
-                connection.name, connection.status
-            ),
-        )
-        .acted_upon(connection.id.clone());
-        self.events.note(&r.session, event).await;
-        Ok(UpdateConnectionResponse::Ok(connection))
+        Ok(UpdateConnectionResponse::Ok(
+            self.update_connection_noted(&r.session, &r.connection_id, &r.body)
+                .await?,
+        ))
     }
 
     async fn delete_connection(

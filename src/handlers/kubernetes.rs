@@ -3,8 +3,6 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::response::{IntoResponse, Response};
 
-use futures_util::StreamExt;
-
 use crate::app::{App, read_body};
 use crate::error::{ApiError, codes};
 use crate::events::NewEvent;
@@ -197,24 +195,6 @@ async fn contexts_frame(app: &App, session: &Session) -> Result<String, ApiError
     Ok(frame.to_string())
 }
 
-/// The frames of a followed value (errors after the first are logged and skipped: the
-/// stream goes on with the next change).
-fn frames_of(
-    values: futures_util::stream::BoxStream<'static, Result<std::sync::Arc<String>, ApiError>>,
-) -> rt::EventStream {
-    values
-        .filter_map(|f| {
-            std::future::ready(match f {
-                Ok(text) => Some(rt::SseFrame::from_json(&text)),
-                Err(e) => {
-                    tracing::warn!(error = ?e, "live frame: could not read the state");
-                    None
-                }
-            })
-        })
-        .boxed()
-}
-
 impl KubernetesApi for Api {
     async fn upload_kubeconfig(&self, session: Session, request: Request) -> Response {
         let result = async {
@@ -373,15 +353,7 @@ impl KubernetesApi for Api {
             .body
             .as_ref()
             .is_some_and(|b| b.clear_db == Some(true) || b.hard_reset == Some(true));
-        let actions = g::ReSyncActions {
-            clear_db: clear.to_string(),
-            re_sync: "true".into(),
-            hard_reset: "false".into(),
-        };
-        if r.context_id.trim().is_empty() {
-            return Err(ApiError::bad_request("contextId must not be empty"));
-        }
-        gc::resync(self, &r.session.owner(), Some(actions), &r.context_id).await?;
+        gc::resync(self, &r.session.owner(), &r.context_id, clear).await?;
         Ok(ResyncK8sContextResponse::Ok(processing()))
     }
 
@@ -389,17 +361,8 @@ impl KubernetesApi for Api {
         &self,
         r: ChangeK8sContextOperatorRequest<Session>,
     ) -> Result<ChangeK8sContextOperatorResponse, ApiError> {
-        let target = match r.body.target_status {
-            OperatorSwitchTargetStatus::Enabled => g::Status::Enabled,
-            OperatorSwitchTargetStatus::Deployed => g::Status::Deployed,
-            OperatorSwitchTargetStatus::Connected => g::Status::Connected,
-            OperatorSwitchTargetStatus::Disabled => g::Status::Disabled,
-        };
-        let input = g::OperatorStatusInput {
-            target_status: target,
-            context_id: r.context_id,
-        };
-        gc::change_operator(self, &r.session, Some(input)).await?;
+        let on = r.body.target_status != OperatorSwitchTargetStatus::Disabled;
+        gc::change_operator(self, &r.session, &r.context_id, on).await?;
         Ok(ChangeK8sContextOperatorResponse::Ok(processing()))
     }
 
@@ -427,7 +390,7 @@ impl KubernetesApi for Api {
         Ok(StreamK8sContextsResponse::Ok(super::until_session_ends(
             self,
             &r.session,
-            frames_of(values),
+            super::frames_of(values),
         )))
     }
 
@@ -450,7 +413,7 @@ impl KubernetesApi for Api {
         })
         .await?;
         Ok(SubscribeControllersStatusResponse::Ok(
-            super::until_session_ends(self, &r.session, frames_of(values)),
+            super::until_session_ends(self, &r.session, super::frames_of(values)),
         ))
     }
 
@@ -460,13 +423,10 @@ impl KubernetesApi for Api {
     ) -> Result<ResetClusterInventoryResponse, ApiError> {
         let body = r.body.unwrap_or_default();
         let yes = |v: Option<String>| v.as_deref() == Some("true");
-        let actions = g::ReSyncActions {
-            clear_db: yes(body.clear_db.map(|v| v.to_string())).to_string(),
-            re_sync: "true".into(),
-            hard_reset: yes(body.hard_reset.map(|v| v.to_string())).to_string(),
-        };
+        let clear = yes(body.clear_db.map(|v| v.to_string()))
+            || yes(body.hard_reset.map(|v| v.to_string()));
         let context = body.k8scontext_id.unwrap_or_default();
-        gc::resync(self, &r.session.owner(), Some(actions), &context).await?;
+        gc::resync(self, &r.session.owner(), &context, clear).await?;
         Ok(ResetClusterInventoryResponse::Ok(processing()))
     }
 

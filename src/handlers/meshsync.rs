@@ -1,5 +1,3 @@
-use futures_util::StreamExt;
-
 use crate::app::App;
 use crate::error::ApiError;
 use crate::generated::rest::*;
@@ -106,48 +104,21 @@ impl MeshsyncApi for Api {
         let owner = r.session.owner();
         let contexts = clusters(&r.cluster_id, None)?;
         let namespaces = r.namespace.clone();
-        // Subscribed before the first frame is read: no change falls in between.
-        let changes = self.inventory.changes();
-        let first = self
-            .inventory_frame(&owner, contexts.as_deref(), &namespaces)
-            .await?;
-        let first = serde_json::to_string(&first)
-            .map_err(|e| ApiError::internal("encoding the inventory", e))?;
         let app: App = (**self).clone();
-        let frames = self.inventory.live(changes, owner.clone(), contexts.clone())
-            .then(move |()| {
-                let (app, owner, contexts, namespaces) =
-                    (app.clone(), owner.clone(), contexts.clone(), namespaces.clone());
-                async move {
-                    match app
-                        .inventory_frame(&owner, contexts.as_deref(), &namespaces)
-                        .await
-                    {
-                        Ok(f) => serde_json::to_string(&f).ok(),
-                        Err(e) => {
-                            tracing::warn!(error = ?e, "live inventory: could not read the inventory");
-                            None
-                        }
-                    }
-                }
+        let watched = contexts.clone();
+        let frames = crate::gql_clusters::follow(app, owner, watched, move |app, owner| {
+            let (contexts, namespaces) = (contexts.clone(), namespaces.clone());
+            Box::pin(async move {
+                let frame = app
+                    .inventory_frame(&owner, contexts.as_deref(), &namespaces)
+                    .await?;
+                serde_json::to_string(&frame)
+                    .map_err(|e| ApiError::internal("encoding the inventory", e))
             })
-            .scan(first.clone(), |last, text| {
-                let out = match text {
-                    Some(t) if t != *last => {
-                        *last = t.clone();
-                        Some(rt::SseFrame::from_json(&t))
-                    }
-                    _ => None,
-                };
-                std::future::ready(Some(out))
-            })
-            .filter_map(std::future::ready);
-        let frames =
-            futures_util::stream::once(std::future::ready(rt::SseFrame::from_json(&first)))
-                .chain(frames)
-                .boxed();
+        })
+        .await?;
         Ok(SubscribeClusterResourcesResponse::Ok(
-            super::until_session_ends(self, &r.session, frames),
+            super::until_session_ends(self, &r.session, super::frames_of(frames)),
         ))
     }
 

@@ -99,3 +99,25 @@ fn ended_frame(why: Ended) -> rt::SseFrame {
     let json = serde_json::to_string(&error.body()).unwrap_or_else(|_| "{}".into());
     rt::SseFrame::named(SESSION_ENDED, &json)
 }
+
+/// The SSE frames of a value followed by `gql_clusters::follow` (errors after the first
+/// are logged and skipped: the stream goes on with the next change).
+pub(crate) fn frames_of(
+    values: futures_util::stream::BoxStream<
+        'static,
+        Result<std::sync::Arc<String>, crate::error::ApiError>,
+    >,
+) -> rt::EventStream {
+    use futures_util::StreamExt;
+    values
+        .filter_map(|f| {
+            std::future::ready(match f {
+                Ok(text) => Some(rt::SseFrame::from_json(&text)),
+                Err(e) => {
+                    tracing::warn!(error = ?e, "live frame: could not read the state");
+                    None
+                }
+            })
+        })
+        .boxed()
+}

@@ -604,21 +604,11 @@ impl Store {
         owner: &str,
         ids: &[String],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Default::default());
-        }
-        let list = serde_json::to_string(ids)
-            .map_err(|e| StoreError::Corrupt(format!("resource ids: {e}")))?;
-        let sql = format!(
-            "SELECT id FROM k8s_resources WHERE owner = $1 AND id IN ({})",
-            self.json_list(2)
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(owner)
-            .bind(list)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+        self.resources_where_ids(owner, ids, "id")
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get("id")?))
+            .collect()
     }
 
     /// An owner's objects among `ids`, as (id, doc).
@@ -627,23 +617,34 @@ impl Store {
         owner: &str,
         ids: &[String],
     ) -> Result<Vec<(String, String)>, StoreError> {
+        self.resources_where_ids(owner, ids, "id, doc")
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("doc")?)))
+            .collect()
+    }
+
+    /// `columns` of an owner's objects among `ids`, in one query.
+    async fn resources_where_ids(
+        &self,
+        owner: &str,
+        ids: &[String],
+        columns: &'static str,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let list = serde_json::to_string(ids)
             .map_err(|e| StoreError::Corrupt(format!("resource ids: {e}")))?;
         let sql = format!(
-            "SELECT id, doc FROM k8s_resources WHERE owner = $1 AND id IN ({})",
+            "SELECT {columns} FROM k8s_resources WHERE owner = $1 AND id IN ({})",
             self.json_list(2)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(list)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("doc")?)))
-            .collect()
+            .await?)
     }
 
     pub async fn resource(&self, owner: &str, id: &str) -> Result<Option<String>, StoreError> {

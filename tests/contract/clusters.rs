@@ -787,37 +787,24 @@ async fn connections_take_meshery_payloads() {
     server.finish().await;
 }
 
-/// POSTs a GraphQL operation as Meshery's UI does; the whole answer.
-async fn graphql(server: &TestServer, query: &str, variables: Value) -> Value {
-    server
-        .http()
-        .post(server.url("/api/system/graphql/query"))
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-const CONTROLLERS: &str = "query ($id: String!) {
-  operator: getOperatorStatus(connectionID: $id) { controller status connectionID contextId }
-  meshsync: getMeshsyncStatus(connectionID: $id) { name status contextID }
-  broker: getNatsStatus(connectionID: $id) { name status }
-}";
-
-#[tokio::test]
-async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
-    let api = KubeApi::start(Some("controllers-token")).await;
-    api.seed(&[json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "grafana", "namespace": "monitoring"},
-        "spec": {"ports": [{"port": 3000}]}})]);
-    let server = TestServer::start_with(|c| {
+/// A server whose inventory probes and renews its leases often (tests wait less).
+async fn quick_server() -> TestServer {
+    TestServer::start_with(|c| {
         c.inventory.probe = Duration::from_millis(500);
         c.inventory.lease = Duration::from_secs(3);
     })
-    .await;
+    .await
+}
+
+/// A test API server holding `objects`, a `quick_server`, and the cluster's context
+/// uploaded as "lab": (cluster, server, context, its connection's id).
+async fn lab(
+    token: &str,
+    objects: &[Value],
+) -> (KubeApi, TestServer, meshery::models::K8sContext, String) {
+    let api = KubeApi::start(Some(token)).await;
+    api.seed(objects);
+    let server = quick_server().await;
     let client = server.client();
     let context = client
         .upload_kubeconfig()
@@ -830,17 +817,38 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
         .remove(0);
     let page = client.list_connections().send().await.unwrap().into_inner();
     let id = page.connections[0].id.clone();
+    (api, server, context, id)
+}
+
+const CONTROLLERS: &str = "query ($id: String!) {
+  operator: getOperatorStatus(connectionID: $id) { controller status connectionID contextId }
+  meshsync: getMeshsyncStatus(connectionID: $id) { name status contextID }
+  broker: getNatsStatus(connectionID: $id) { name status }
+}";
+
+#[tokio::test]
+async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
+    let (_api, server, context, id) = lab(
+        "controllers-token",
+        &[json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "grafana", "namespace": "monitoring"},
+            "spec": {"ports": [{"port": 3000}]}})],
+    )
+    .await;
+    let client = server.client();
     let namespaces =
         "query ($ids: [String!]) { getAvailableNamespaces(k8sClusterIDs: $ids) { namespace } }";
     until(Duration::from_secs(10), "namespaces listed", || async {
-        let got = graphql(&server, namespaces, json!({"ids": [context.id]})).await;
+        let got = server
+            .graphql(namespaces, json!({"ids": [context.id]}))
+            .await;
         let names = got["data"]["getAvailableNamespaces"].to_string();
         names.contains("\"monitoring\"").then_some(())
     })
     .await;
 
     // Connected: MeshSync runs and the broker carries its objects, as the UI tests them.
-    let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+    let status = server.graphql(CONTROLLERS, json!({"id": id})).await;
     assert_eq!(
         status["data"],
         json!({
@@ -850,12 +858,9 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
         }),
         "{status}"
     );
-    let unknown = graphql(
-        &server,
-        CONTROLLERS,
-        json!({"id": uuid::Uuid::new_v4().to_string()}),
-    )
-    .await;
+    let unknown = server
+        .graphql(CONTROLLERS, json!({"id": uuid::Uuid::new_v4().to_string()}))
+        .await;
     assert!(
         unknown["errors"][0]["message"]
             .as_str()
@@ -947,12 +952,12 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
     );
 
     // Telemetry from the inventory: the Service, its spec as JSON text.
-    let telemetry = graphql(
-        &server,
-        "{ fetchTelemetryComponents { name spec status } }",
-        json!({}),
-    )
-    .await;
+    let telemetry = server
+        .graphql(
+            "{ fetchTelemetryComponents { name spec status } }",
+            json!({}),
+        )
+        .await;
     let comps = telemetry["data"]["fetchTelemetryComponents"]
         .as_array()
         .unwrap();
@@ -963,46 +968,46 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
 
     // Switching the operator off puts the connection in maintenance: nothing runs.
     let switch = "mutation ($input: OperatorStatusInput) { changeOperatorStatus(input: $input) }";
-    let off = graphql(
-        &server,
-        switch,
-        json!({"input": {"targetStatus": "DISABLED", "contextID": context.id}}),
-    )
-    .await;
+    let off = server
+        .graphql(
+            switch,
+            json!({"input": {"targetStatus": "DISABLED", "contextID": context.id}}),
+        )
+        .await;
     assert_eq!(off["data"]["changeOperatorStatus"], "PROCESSING", "{off}");
     assert_eq!(connection(&client, &id).await.status, CS::Maintenance);
-    let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+    let status = server.graphql(CONTROLLERS, json!({"id": id})).await;
     assert_eq!(status["data"]["operator"]["status"], "NOTDEPLOYED");
     assert_eq!(status["data"]["meshsync"]["status"], "Not Deployed");
 
     // On again, with the UI's DEPLOYED: connected once the inventory reaches the cluster.
-    let on = graphql(
-        &server,
-        switch,
-        json!({"input": {"targetStatus": "DEPLOYED", "contextID": context.id}}),
-    )
-    .await;
+    let on = server
+        .graphql(
+            switch,
+            json!({"input": {"targetStatus": "DEPLOYED", "contextID": context.id}}),
+        )
+        .await;
     assert_eq!(on["data"]["changeOperatorStatus"], "PROCESSING", "{on}");
     until(
         Duration::from_secs(10),
         "MeshSync running again",
         || async {
-            let status = graphql(&server, CONTROLLERS, json!({"id": id})).await;
+            let status = server.graphql(CONTROLLERS, json!({"id": id})).await;
             (status["data"]["meshsync"]["status"] == "Running").then_some(())
         },
     )
     .await;
 
     // A resync that clears the inventory lists the cluster again.
-    let resync = graphql(
-        &server,
-        "query ($ctx: String!) { resyncCluster(selector: {clearDB: \"true\", ReSync: \"true\", hardReset: \"false\"}, k8scontextID: $ctx) }",
+    let resync = server.graphql("query ($ctx: String!) { resyncCluster(selector: {clearDB: \"true\", ReSync: \"true\", hardReset: \"false\"}, k8scontextID: $ctx) }",
         json!({"ctx": context.id}),
     )
     .await;
     assert_eq!(resync["data"]["resyncCluster"], "PROCESSING", "{resync}");
     until(Duration::from_secs(10), "listed again", || async {
-        let got = graphql(&server, namespaces, json!({"ids": [context.id]})).await;
+        let got = server
+            .graphql(namespaces, json!({"ids": [context.id]}))
+            .await;
         got["data"]["getAvailableNamespaces"]
             .to_string()
             .contains("\"monitoring\"")
@@ -1011,9 +1016,7 @@ async fn graphql_reports_the_embedded_controllers_and_switches_the_operator() {
     .await;
 
     // Adapters are Meshery's separate services: a clear refusal.
-    let adapter = graphql(
-        &server,
-        "mutation { changeAdapterStatus(input: {targetStatus: ENABLED, targetPort: \"10000\", adapter: \"meshery-istio\"}) }",
+    let adapter = server.graphql("mutation { changeAdapterStatus(input: {targetStatus: ENABLED, targetPort: \"10000\", adapter: \"meshery-istio\"}) }",
         json!({}),
     )
     .await;
@@ -1030,11 +1033,7 @@ async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
         "metadata": {"name": "settings", "namespace": "team-a", "labels": {"tier": "web"}},
         "data": {"mode": "fast"}})]);
     let other = KubeApi::start(Some("live-token-2")).await;
-    let server = TestServer::start_with(|c| {
-        c.inventory.probe = Duration::from_millis(500);
-        c.inventory.lease = Duration::from_secs(3);
-    })
-    .await;
+    let server = quick_server().await;
     let client = server.client();
 
     // The contexts page: empty, then the uploaded context, with its connection.
@@ -1121,7 +1120,7 @@ async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
     // An object of the inventory, described as YAML.
     let describe = "query ($ns: String!) { getKubectlDescribe(name: \"settings\", kind: \"ConfigMap\", namespace: $ns) { describe ctxid } }";
     let described = until(Duration::from_secs(10), "the ConfigMap listed", || async {
-        let got = graphql(&server, describe, json!({"ns": "team-a"})).await;
+        let got = server.graphql(describe, json!({"ns": "team-a"})).await;
         got["data"]["getKubectlDescribe"]["describe"]
             .as_str()
             .map(str::to_string)
@@ -1141,7 +1140,7 @@ async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
         described.1["data"]["getKubectlDescribe"]["ctxid"],
         context.id.as_str()
     );
-    let missing = graphql(&server, describe, json!({"ns": "team-b"})).await;
+    let missing = server.graphql(describe, json!({"ns": "team-b"})).await;
     assert!(
         missing["errors"][0]["message"]
             .as_str()
@@ -1153,33 +1152,13 @@ async fn graphql_follows_contexts_and_controllers_live_and_describes_objects() {
 #[tokio::test]
 async fn rest_reports_and_switches_the_controllers_as_mesherys_newest_ui_asks() {
     use meshery::models::{ControllerStatusItem, ControllerStatusItemStatus as St};
-    let api = KubeApi::start(Some("rest-controllers")).await;
-    api.seed(&[json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "c", "namespace": "team-x"}, "data": {}})]);
-    let server = TestServer::start_with(|c| {
-        c.inventory.probe = Duration::from_millis(500);
-        c.inventory.lease = Duration::from_secs(3);
-    })
+    let (_api, server, context, id) = lab(
+        "rest-controllers",
+        &[json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "team-x"}, "data": {}})],
+    )
     .await;
     let client = server.client();
-    let context = client
-        .upload_kubeconfig()
-        .body(api.kubeconfig("lab"))
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .contexts()
-        .remove(0);
-    let id = client
-        .list_connections()
-        .send()
-        .await
-        .unwrap()
-        .into_inner()
-        .connections[0]
-        .id
-        .clone();
 
     // The controllers' stream: every frame the whole list, until MeshSync runs.
     let response = client

@@ -205,6 +205,20 @@ impl TestServer {
     }
 
     /// A plain HTTP client that does not follow redirects.
+    /// POSTs a GraphQL operation as Meshery's UI does (JSON, no token: the Local user);
+    /// the whole answer, `data` and `errors`.
+    pub async fn graphql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        self.http()
+            .post(self.url("/api/system/graphql/query"))
+            .json(&serde_json::json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("a GraphQL answer")
+            .json()
+            .await
+            .expect("GraphQL answers JSON")
+    }
+
     pub fn http(&self) -> reqwest::Client {
         client_builder()
             .redirect(reqwest::redirect::Policy::none())

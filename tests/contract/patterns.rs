@@ -1065,27 +1065,17 @@ async fn meshery_clients_save_designs_in_their_forms() {
 #[tokio::test]
 async fn graphql_catalog_lists_published_designs_and_configuration_takes_meshery_selectors() {
     let server = TestServer::start().await;
-    let post = |body: Value| {
-        let http = server.http();
-        let url = server.url("/api/system/graphql/query");
-        async move {
-            http.post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
-    };
     let save =
         "mutation ($input: PatternInput!) { savePattern(input: $input) { id owner user_id } }";
     let mut ids = Vec::new();
     for (name, visibility) in [("mine", "private"), ("shared", "published")] {
-        let saved = post(json!({"query": save, "variables": {"input": {
-            "patternFile": design(name, json!([config_map(name)])), "visibility": visibility}}}))
-        .await;
+        let saved = server
+            .graphql(
+                save,
+                json!({"input": {
+                    "patternFile": design(name, json!([config_map(name)])), "visibility": visibility}}),
+            )
+            .await;
         assert_eq!(
             saved["data"]["savePattern"]["owner"], saved["data"]["savePattern"]["user_id"],
             "{saved}"
@@ -1094,9 +1084,7 @@ async fn graphql_catalog_lists_published_designs_and_configuration_takes_meshery
     }
 
     // The catalog: the published design only, with Meshery's numbers for page and pagesize.
-    let catalog = post(json!({"query": "query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id name visibility pattern_file } }",
-        "variables": {"s": {"search": "", "order": "", "page": 0, "pagesize": 0}}}))
-    .await;
+    let catalog = server.graphql("query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id name visibility pattern_file } }", json!({"s": {"search": "", "order": "", "page": 0, "pagesize": 0}})).await;
     let listed = catalog["data"]["fetchPatternCatalogContent"]
         .as_array()
         .unwrap_or_else(|| panic!("{catalog}"));
@@ -1105,9 +1093,12 @@ async fn graphql_catalog_lists_published_designs_and_configuration_takes_meshery
         (&listed[0]["id"], &listed[0]["visibility"]),
         (&ids[1], &json!("published"))
     );
-    let bad = post(json!({"query": "query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id } }",
-        "variables": {"s": {"search": "", "order": "", "page": true, "pagesize": 0}}}))
-    .await;
+    let bad = server
+        .graphql(
+            "query ($s: CatalogSelector!) { fetchPatternCatalogContent(selector: $s) { id } }",
+            json!({"s": {"search": "", "order": "", "page": true, "pagesize": 0}}),
+        )
+        .await;
     assert!(
         bad["errors"][0]["message"]
             .as_str()
@@ -1156,7 +1147,7 @@ async fn graphql_catalog_lists_published_designs_and_configuration_takes_meshery
     );
 
     // The registry's summary: components per model, as the registry lists them.
-    let summary = post(json!({"query": "{ getMeshModelSummary(selector: {type: \"components\"}) { components { name count } relationships { name } } }"})).await;
+    let summary = server.graphql("{ getMeshModelSummary(selector: {type: \"components\"}) { components { name count } relationships { name } } }", json!({})).await;
     let components = summary["data"]["getMeshModelSummary"]["components"]
         .as_array()
         .unwrap_or_else(|| panic!("{summary}"));
